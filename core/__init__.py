@@ -1,0 +1,72 @@
+"""agentsession: durable conversation memory for AI agents.
+
+History that survives restarts, checkpoints you can roll back to, branches,
+and many storage back ends -- sync and async with the same names and meaning::
+
+    from agentsession import SessionManager
+
+    with SessionManager("sqlite:///sessions.db") as sessions:
+        s = sessions.create("assistant", user_id="alice")
+        s.append({"role": "user", "content": "My name is Alice."})
+        cp = s.checkpoint("named")
+        ...
+        s.restore(cp.id)
+"""
+
+from __future__ import annotations
+
+from ._async.manager import AsyncSessionManager
+from ._async.protocol import AsyncStore
+from ._async.session import AsyncSession
+from ._context import current_session, use_session
+from ._exceptions import (
+    AccessDenied,
+    AgentSessionError,
+    CheckpointNotFound,
+    ConflictError,
+    IntegrityError,
+    InvalidInput,
+    LimitExceeded,
+    NoSessionInContext,
+    SessionNotFound,
+    StoreClosed,
+    StoreUnavailable,
+)
+from ._models import UNCHECKED, Branch, Checkpoint, Entry, SessionInfo
+from ._registry import default_store_url, open_async_store, open_store, register_store
+from ._sync.manager import SessionManager
+from ._sync.protocol import Store
+from ._sync.session import Session
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "UNCHECKED",
+    "AccessDenied",
+    "AgentSessionError",
+    "AsyncSession",
+    "AsyncSessionManager",
+    "AsyncStore",
+    "Branch",
+    "Checkpoint",
+    "CheckpointNotFound",
+    "ConflictError",
+    "Entry",
+    "IntegrityError",
+    "InvalidInput",
+    "LimitExceeded",
+    "NoSessionInContext",
+    "Session",
+    "SessionInfo",
+    "SessionManager",
+    "SessionNotFound",
+    "Store",
+    "StoreClosed",
+    "StoreUnavailable",
+    "current_session",
+    "default_store_url",
+    "open_async_store",
+    "open_store",
+    "register_store",
+    "use_session",
+]

@@ -1,0 +1,222 @@
+"""``AsyncSessionManager``: creates, finds, lists and deletes sessions."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Final
+
+from .._canonical import DEFAULT_MAX_ENTRY_BYTES
+from .._exceptions import InvalidInput, StoreClosed
+from .._ids import new_id, validate_id, validate_user_id
+from .._models import UNCHECKED, SessionExport, SessionInfo, Unchecked
+from .._registry import open_async_store
+from .._rules import check_owner, check_user_filter, expiry_after_write, new_session_info
+from .protocol import AsyncStore
+from .session import AsyncSession
+
+__all__ = ["AsyncSessionManager"]
+
+
+class _Default(enum.Enum):
+    DEFAULT = "DEFAULT"
+
+
+_DEFAULT: Final = _Default.DEFAULT
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _positive_timedelta(value: timedelta | None, name: str) -> timedelta | None:
+    if value is not None and (not isinstance(value, timedelta) or value <= timedelta(0)):
+        raise InvalidInput(f"{name} must be a positive timedelta or None")
+    return value
+
+
+class AsyncSessionManager:
+    """Entry point: sessions of any agent, on one store.
+
+    Args:
+        store: an :class:`AsyncStore`, a store URL, or ``None`` for
+            ``open_async_store()``'s default (``AGENTSESSION_STORE_URL``, else
+            SQLite under ``~/.agentsession``).
+        ttl: default absolute lifetime of new sessions (from creation).
+        idle_timeout: default inactivity timeout of new sessions (renewed by
+            every write; reads do not renew).
+        max_messages: default limit on messages on a session's path.
+        checkpoint_every: an append takes a checkpoint when the last one (or
+            the creation) is older than this.
+        max_entry_bytes: largest canonical JSON of one entry's data.
+        clock: returns the current aware UTC time (tests inject a fake one).
+
+    Use it as an async context manager to close the store at the end.
+    """
+
+    def __init__(
+        self,
+        store: AsyncStore | str | None = None,
+        *,
+        ttl: timedelta | None = None,
+        idle_timeout: timedelta | None = None,
+        max_messages: int | None = None,
+        checkpoint_every: timedelta | None = None,
+        max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store: AsyncStore = (
+            open_async_store(store) if store is None or isinstance(store, str) else store
+        )
+        self.ttl = _positive_timedelta(ttl, "ttl")
+        self.idle_timeout = _positive_timedelta(idle_timeout, "idle_timeout")
+        self.max_messages = max_messages
+        self.checkpoint_every = _positive_timedelta(checkpoint_every, "checkpoint_every")
+        self.max_entry_bytes = max_entry_bytes
+        self._clock = clock or _utcnow
+        self._closed = False
+
+    def now(self) -> datetime:
+        """The manager's clock (aware UTC)."""
+        if self._closed:
+            raise StoreClosed("the session manager is closed")
+        return self._clock()
+
+    async def create(
+        self,
+        agent: str,
+        *,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        ttl: timedelta | None | _Default = _DEFAULT,
+        idle_timeout: timedelta | None | _Default = _DEFAULT,
+        max_messages: int | None | _Default = _DEFAULT,
+    ) -> AsyncSession:
+        """Create a session; a taken ``session_id`` raises ``ConflictError``."""
+        info = new_session_info(
+            session_id=session_id,
+            agent=agent,
+            user_id=user_id,
+            metadata=metadata,
+            now=self.now(),
+            ttl=self.ttl if ttl is _DEFAULT else ttl,
+            idle_timeout=self.idle_timeout if idle_timeout is _DEFAULT else idle_timeout,
+            max_messages=self.max_messages if max_messages is _DEFAULT else max_messages,
+        )
+        await self.store.create_session(info)
+        return AsyncSession(self, info)
+
+    async def get(
+        self, session_id: str, *, user_id: str | None | Unchecked = UNCHECKED
+    ) -> AsyncSession:
+        """The live session with this id.
+
+        ``user_id=UNCHECKED`` (default) is for trusted server code: no owner
+        check. ``user_id="u"``: it must be owned by u. ``user_id=None``: the
+        caller is anonymous, so only unowned sessions are found.
+
+        Raises:
+            SessionNotFound: unknown, expired or deleted.
+            AccessDenied: exists but not for this caller (a SessionNotFound).
+        """
+        validate_id(session_id, "session id")
+        check_user_filter(user_id)
+        info = await self.store.get_session(session_id, now=self.now())
+        check_owner(info, user_id)
+        return AsyncSession(self, info)
+
+    async def get_or_create(self, agent: str, user_id: str | None = None) -> AsyncSession:
+        """The user's most recently updated session of ``agent``, or a new one.
+        Anonymous callers (``user_id=None``) always get a new session."""
+        validate_id(agent, "agent name")
+        if user_id is not None:
+            rows = await self.list(agent, user_id=user_id, limit=1)
+            if rows:
+                return AsyncSession(self, rows[0])
+        return await self.create(agent, user_id=user_id)
+
+    async def list(
+        self,
+        agent: str | None = None,
+        *,
+        user_id: str | None | Unchecked = UNCHECKED,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[SessionInfo]:
+        """Live sessions, newest ``updated_at`` first; owner rules as :meth:`get`."""
+        if agent is not None:
+            validate_id(agent, "agent name")
+        check_user_filter(user_id)
+        for name, value in (("limit", limit), ("offset", offset)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidInput(f"{name} must be a non-negative integer")
+        return await self.store.list_sessions(
+            agent=agent, user_id=user_id, limit=limit, offset=offset, now=self.now()
+        )
+
+    async def delete(self, session_id: str) -> bool:
+        """Erase the session, all its entries and checkpoints. False if absent."""
+        validate_id(session_id, "session id")
+        self.now()
+        return await self.store.delete_session(session_id)
+
+    async def prune(self, *, batch: int = 500) -> int:
+        """Erase every expired session, ``batch`` at a time; returns the count."""
+        total = 0
+        while True:
+            erased = await self.store.prune_expired(now=self.now(), batch=batch)
+            total += erased
+            if erased < batch:
+                return total
+
+    async def rotate_id(
+        self, session_id: str, *, user_id: str | None | Unchecked = UNCHECKED
+    ) -> AsyncSession:
+        """Move a session to a fresh id (and, unless ``UNCHECKED``, a new owner).
+
+        Web integrations call this when an anonymous session is claimed at
+        login, so the id known before login stops working.
+        """
+        validate_id(session_id, "session id")
+        if user_id is not UNCHECKED and user_id is not None:
+            validate_user_id(user_id)
+        now = self.now()
+        current = await self.store.get_session(session_id, now=now)
+        info = await self.store.rotate_id(
+            session_id,
+            new_id(),
+            user_id=user_id,
+            now=now,
+            expires_at=expiry_after_write(now, current.idle_timeout, current.deadline),
+        )
+        return AsyncSession(self, info)
+
+    async def export_session(self, session_id: str) -> SessionExport:
+        """Everything of one session, for :meth:`import_session` on another store."""
+        validate_id(session_id, "session id")
+        return await self.store.export_session(session_id, now=self.now())
+
+    async def import_session(self, export: SessionExport) -> AsyncSession:
+        """Write an exported session into this manager's store, unchanged."""
+        await self.store.import_session(export)
+        return AsyncSession(self, export.session)
+
+    async def close(self) -> None:
+        """Close the store. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            await self.store.close()
+
+    async def __aenter__(self) -> AsyncSessionManager:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,328 @@
+"""``AsyncSession``: one conversation, bound to its store.
+
+The object holds a snapshot of the session row (``info``) for its properties;
+every operation reads or writes the store, so nothing another process changed
+is hidden from an operation -- only the properties can be stale until
+:meth:`refresh` or the next operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .._canonical import checksum
+from .._exceptions import ConflictError, InvalidInput, StoreClosed
+from .._ids import new_id, validate_id
+from .._models import MESSAGE, STATE, UNCHECKED, Branch, Checkpoint, Entry, SessionInfo, Unchecked
+from .._rules import (
+    branches_of,
+    expiry_after_write,
+    json_patch,
+    merge_state,
+    prepare_entry,
+    verify_path,
+)
+
+if TYPE_CHECKING:
+    from .manager import AsyncSessionManager
+
+__all__ = ["AsyncSession"]
+
+_POP_ATTEMPTS = 16
+
+
+class AsyncSession:
+    """A conversation: an append-only tree of entries with a movable head.
+
+    Get one from :class:`AsyncSessionManager` (``create``, ``get``,
+    ``get_or_create``); do not construct it directly.
+    """
+
+    def __init__(self, manager: AsyncSessionManager, info: SessionInfo) -> None:
+        self._manager = manager
+        self._store = manager.store
+        self._info = info
+        self._closed = False
+
+    def __repr__(self) -> str:
+        # The id is a bearer token in web apps: keep it out of reprs and logs.
+        return f"<AsyncSession agent={self._info.agent!r} messages={self._info.message_count}>"
+
+    # -- snapshot properties -------------------------------------------------
+
+    @property
+    def info(self) -> SessionInfo:
+        """The row as last read or written by this object."""
+        return self._info
+
+    @property
+    def id(self) -> str:
+        return self._info.id
+
+    @property
+    def agent(self) -> str:
+        return self._info.agent
+
+    @property
+    def user_id(self) -> str | None:
+        return self._info.user_id
+
+    @property
+    def created_at(self) -> datetime:
+        return self._info.created_at
+
+    @property
+    def updated_at(self) -> datetime:
+        return self._info.updated_at
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._info.metadata)
+
+    @property
+    def head(self) -> str | None:
+        return self._info.head
+
+    @property
+    def message_count(self) -> int:
+        return self._info.message_count
+
+    @property
+    def revision(self) -> int:
+        return self._info.revision
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self._info.expires_at
+
+    # -- helpers -------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        if self._closed:
+            raise StoreClosed("the session object is closed")
+        return self._manager.now()
+
+    def _expiry(self, now: datetime) -> datetime | None:
+        return expiry_after_write(now, self._info.idle_timeout, self._info.deadline)
+
+    # -- writing -------------------------------------------------------------
+
+    async def append(
+        self, message: Mapping[str, Any], *, expected_head: str | None | Unchecked = UNCHECKED
+    ) -> Entry:
+        """Append one message under the head as it is at write time.
+
+        Args:
+            message: a JSON object, e.g. ``{"role": "user", "content": "hi"}``.
+            expected_head: compare-and-swap: fail with ``ConflictError`` unless
+                the head is still this id (``None`` = still empty).
+        """
+        return (await self.append_entries(MESSAGE, [message], expected_head))[0]
+
+    async def extend(
+        self,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        expected_head: str | None | Unchecked = UNCHECKED,
+    ) -> list[Entry]:
+        """Append several messages atomically (all or none)."""
+        return await self.append_entries(MESSAGE, list(messages), expected_head)
+
+    async def append_entry(
+        self,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        expected_head: str | None | Unchecked = UNCHECKED,
+    ) -> Entry:
+        """Append an entry of any kind (``"message"``, ``"state"`` or your own)."""
+        return (await self.append_entries(kind, [data], expected_head))[0]
+
+    async def append_entries(
+        self,
+        kind: str,
+        items: list[Mapping[str, Any]],
+        expected_head: str | None | Unchecked = UNCHECKED,
+    ) -> list[Entry]:
+        """Append ``items`` of one ``kind`` atomically; the primitive of the above."""
+        now = self._now()
+        if expected_head is not UNCHECKED and expected_head is not None:
+            validate_id(expected_head, "expected_head")
+        if not isinstance(items, list):
+            raise InvalidInput("messages must be an iterable of JSON objects")
+        limit = self._manager.max_entry_bytes
+        prepared = [prepare_entry(kind, item, now, limit) for item in items]
+        if not prepared:
+            return []
+        self._info, entries = await self._store.append(
+            self.id,
+            prepared,
+            now=now,
+            expires_at=self._expiry(now),
+            expected_head=expected_head,
+        )
+        every = self._manager.checkpoint_every
+        if every is not None:
+            last = self._info.last_checkpoint_at or self._info.created_at
+            if now - last >= every:
+                await self.checkpoint(name="auto")
+        return entries
+
+    async def update_state(self, values: Mapping[str, Any]) -> Entry:
+        """Record state changes as a ``"state"`` entry (merged over earlier ones)."""
+        return await self.append_entry(STATE, json_patch(values, "state"))
+
+    async def update_metadata(self, values: Mapping[str, Any]) -> None:
+        """Shallow-merge ``values`` into the session's metadata."""
+        patch = json_patch(values, "metadata")
+        now = self._now()
+        self._info = await self._store.update_session(
+            self.id, metadata=patch, now=now, expires_at=self._expiry(now)
+        )
+
+    # -- reading -------------------------------------------------------------
+
+    async def messages(self, limit: int | None = None, before: str | None = None) -> list[Entry]:
+        """Messages on the current path, oldest first.
+
+        Args:
+            limit: only the last ``limit`` messages.
+            before: page backwards: messages strictly before this entry on
+                its path.
+        """
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
+        ):
+            raise InvalidInput("limit must be a non-negative integer")
+        if before is not None:
+            validate_id(before, "entry id")
+        now = self._now()
+        self._info, path = await self._store.read_path(
+            self.id, now=now, before=before, limit=limit, kind=MESSAGE
+        )
+        return path
+
+    async def entries(self) -> list[Entry]:
+        """Every entry (all kinds) on the current path, oldest first."""
+        self._info, path = await self._store.read_path(self.id, now=self._now())
+        return path
+
+    async def state(self) -> dict[str, Any]:
+        """The merge of the ``"state"`` entries on the current path."""
+        self._info, path = await self._store.read_path(self.id, now=self._now(), kind=STATE)
+        return merge_state(path)
+
+    async def refresh(self) -> SessionInfo:
+        """Re-read the session row (``SessionNotFound`` once gone or expired)."""
+        self._info = await self._store.get_session(self.id, now=self._now())
+        return self._info
+
+    # -- checkpoints and branches --------------------------------------------
+
+    async def checkpoint(
+        self, name: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> Checkpoint:
+        """Record the current head (no entry is added, the head does not move)."""
+        if name is not None and (not isinstance(name, str) or len(name) > 256):
+            raise InvalidInput("checkpoint name must be a string of at most 256 chars")
+        meta = json_patch(metadata or {}, "checkpoint metadata")
+        now = self._now()
+        info, path = await self._store.read_path(self.id, now=now, with_data=False)
+        point = Checkpoint(
+            id=new_id(),
+            session_id=self.id,
+            entry_id=info.head,
+            created_at=now,
+            name=name,
+            metadata=meta,
+            checksum=checksum(e.digest for e in path),
+        )
+        self._info = await self._store.save_checkpoint(
+            point, now=now, expires_at=self._expiry(now)
+        )
+        return point
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint of the session, oldest first."""
+        return await self._store.list_checkpoints(self.id, now=self._now())
+
+    async def restore(self, checkpoint_id: str) -> Checkpoint:
+        """Verify the checkpoint's path (digests and checksum), then move the head
+        there. Nothing is deleted: the abandoned branch stays switchable.
+
+        Raises:
+            CheckpointNotFound: no such checkpoint in this session.
+            IntegrityError: stored history no longer matches the checkpoint.
+        """
+        validate_id(checkpoint_id, "checkpoint id")
+        now = self._now()
+        point, path = await self._store.get_checkpoint(
+            self.id, checkpoint_id, now=now, with_path=True
+        )
+        verify_path(path, point.entry_id, point.checksum)
+        self._info = await self._store.set_head(
+            self.id, point.entry_id, now=now, expires_at=self._expiry(now)
+        )
+        return point
+
+    async def branches(self) -> list[Branch]:
+        """One :class:`Branch` per leaf of the tree, newest first."""
+        self._info, leaves = await self._store.list_leaves(self.id, now=self._now())
+        return branches_of(leaves, self._info.head)
+
+    async def switch(self, entry_id: str) -> None:
+        """Move the head to any entry of this session (``InvalidInput`` if unknown)."""
+        validate_id(entry_id, "entry id")
+        now = self._now()
+        self._info = await self._store.set_head(
+            self.id, entry_id, now=now, expires_at=self._expiry(now)
+        )
+
+    async def pop(self) -> Entry | None:
+        """Step the head back to the parent of the last message and return that
+        message (``None`` when there is none). Non-destructive."""
+        for _ in range(_POP_ATTEMPTS):
+            now = self._now()
+            info, last = await self._store.read_path(self.id, now=now, limit=1, kind=MESSAGE)
+            self._info = info
+            if not last:
+                return None
+            try:
+                self._info = await self._store.set_head(
+                    self.id,
+                    last[0].parent_id,
+                    now=now,
+                    expires_at=self._expiry(now),
+                    expected_revision=info.revision,
+                )
+            except ConflictError:
+                continue
+            return last[0]
+        raise ConflictError("the session kept changing while popping")
+
+    async def clear(self) -> None:
+        """Start afresh: head = None. Earlier branches stay until ``delete``."""
+        now = self._now()
+        self._info = await self._store.set_head(
+            self.id, None, now=now, expires_at=self._expiry(now)
+        )
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop using this object (the store stays open; the session stays stored)."""
+        self._closed = True
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,110 @@
+"""The one error tree of agentsession.
+
+Every error the library raises on purpose derives from :class:`AgentSessionError`::
+
+    AgentSessionError
+    ├── SessionNotFound          unknown, expired or deleted session
+    │   └── AccessDenied         exists, but not for this caller (same message: no oracle)
+    ├── CheckpointNotFound       unknown checkpoint id for this session
+    ├── ConflictError            taken id, or a compare-and-swap that lost
+    ├── LimitExceeded            max_messages or entry size reached
+    ├── IntegrityError           stored history does not match its digests/checksum
+    ├── InvalidInput             malformed id, non-JSON data, unknown entry id, ...
+    ├── StoreClosed              the store (or session object) was closed
+    ├── StoreUnavailable         the back end cannot be reached (driver error chained)
+    └── NoSessionInContext       current_session() outside use_session()
+
+Driver errors are translated with :func:`map_exceptions` and chained with
+``raise ... from exc`` so callers catch one base class and still see the cause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+
+__all__ = [
+    "AccessDenied",
+    "AgentSessionError",
+    "CheckpointNotFound",
+    "ConflictError",
+    "IntegrityError",
+    "InvalidInput",
+    "LimitExceeded",
+    "NoSessionInContext",
+    "SessionNotFound",
+    "StoreClosed",
+    "StoreUnavailable",
+    "map_exceptions",
+]
+
+
+class AgentSessionError(Exception):
+    """Base class of every error agentsession raises on purpose."""
+
+
+class SessionNotFound(AgentSessionError):
+    """The session does not exist, has expired or was deleted."""
+
+    def __init__(self, message: str = "session not found") -> None:
+        super().__init__(message)
+
+
+class AccessDenied(SessionNotFound):
+    """The session exists but belongs to someone else.
+
+    It is a :class:`SessionNotFound` with the same message, so code that reports
+    "not found" cannot be used to probe which ids exist.
+    """
+
+
+class CheckpointNotFound(AgentSessionError):
+    """No checkpoint with that id in this session."""
+
+
+class ConflictError(AgentSessionError):
+    """A session id is taken, or a compare-and-swap (``expected_head``) lost."""
+
+
+class LimitExceeded(AgentSessionError):
+    """A configured limit (``max_messages``, entry size) would be exceeded."""
+
+
+class IntegrityError(AgentSessionError):
+    """Stored history does not match its recorded digests or checksum."""
+
+
+class InvalidInput(AgentSessionError, ValueError):
+    """Malformed ids, data that is not canonical JSON, unknown entry ids."""
+
+
+class StoreClosed(AgentSessionError):
+    """The store, manager or session object has been closed."""
+
+
+class StoreUnavailable(AgentSessionError):
+    """The back end could not be reached; the driver's error is ``__cause__``."""
+
+
+class NoSessionInContext(AgentSessionError, LookupError):
+    """``current_session()`` was called outside ``use_session()``."""
+
+
+@contextlib.contextmanager
+def map_exceptions(
+    mapping: Mapping[type[BaseException], type[AgentSessionError]],
+) -> Iterator[None]:
+    """Translate driver exceptions into the agentsession tree.
+
+    Errors already in the tree pass through untouched; the first matching key of
+    ``mapping`` (in order) decides the class, and the original is chained.
+    """
+    try:
+        yield
+    except AgentSessionError:
+        raise
+    except Exception as exc:
+        for source, target in mapping.items():
+            if isinstance(exc, source):
+                raise target(f"{type(exc).__name__}: {exc}") from exc
+        raise

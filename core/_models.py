@@ -1,0 +1,158 @@
+"""The data model: sessions, entries, checkpoints, branches.
+
+These are plain frozen records. Stores build them, the manager and session
+objects hand them out; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+__all__ = [
+    "UNCHECKED",
+    "Branch",
+    "Checkpoint",
+    "Entry",
+    "NewEntry",
+    "SessionExport",
+    "SessionInfo",
+    "Unchecked",
+]
+
+MESSAGE: Final = "message"
+STATE: Final = "state"
+
+
+class Unchecked(enum.Enum):
+    """Type of :data:`UNCHECKED`."""
+
+    UNCHECKED = "UNCHECKED"
+
+    def __repr__(self) -> str:
+        return "UNCHECKED"
+
+
+#: "Do not check": as ``user_id`` it means trusted server code (no owner check);
+#: as ``expected_head`` it means no compare-and-swap.
+UNCHECKED: Final = Unchecked.UNCHECKED
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A snapshot of one session's row.
+
+    Attributes:
+        id: the session id.
+        agent: the agent name the session belongs to.
+        user_id: the owner, or ``None`` for an anonymous session.
+        created_at / updated_at: aware UTC datetimes.
+        metadata: a JSON object, updatable with ``update_metadata``.
+        head: id of the current leaf entry, ``None`` when empty.
+        message_count: messages on the current path (root to head).
+        revision: +1 on every mutation.
+        expires_at: when the session stops being found, ``None`` = never.
+        deadline: the absolute (``ttl``) limit of ``expires_at``, if any.
+        idle_timeout: seconds of inactivity after which it expires, if any.
+        max_messages: limit on ``message_count``, if any.
+        last_checkpoint_at: when the newest checkpoint was taken.
+    """
+
+    id: str
+    agent: str
+    user_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    head: str | None = None
+    message_count: int = 0
+    revision: int = 0
+    expires_at: datetime | None = None
+    deadline: datetime | None = None
+    idle_timeout: float | None = None
+    max_messages: int | None = None
+    last_checkpoint_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An entry prepared by the manager, before a store places it in the tree.
+
+    ``data_json`` is the canonical JSON of ``data`` and ``digest`` is already
+    computed, so stores never serialise or hash anything themselves.
+    """
+
+    id: str
+    kind: str
+    data: Mapping[str, Any]
+    data_json: str
+    digest: str
+    created_at: datetime
+
+    @property
+    def is_message(self) -> bool:
+        return self.kind == MESSAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One node of a session's history tree (append-only).
+
+    Attributes:
+        id / parent_id: tree links (``parent_id`` is ``None`` for a root).
+        kind: ``"message"``, ``"state"`` or a custom string.
+        data: the JSON object stored.
+        depth: position on its path, root = 1.
+        message_index: messages on its path up to and including it.
+        digest: SHA-256 of the canonical JSON of ``kind`` + ``data``.
+    """
+
+    id: str
+    parent_id: str | None
+    kind: str
+    created_at: datetime
+    data: Mapping[str, Any]
+    depth: int
+    message_index: int
+    digest: str
+
+    @property
+    def is_message(self) -> bool:
+        return self.kind == MESSAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A named record of a head; restoring it verifies the path's checksum."""
+
+    id: str
+    session_id: str
+    entry_id: str | None
+    created_at: datetime
+    name: str | None
+    metadata: Mapping[str, Any]
+    checksum: str
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One leaf of the history tree."""
+
+    leaf_id: str
+    message_count: int
+    updated_at: datetime
+    is_current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionExport:
+    """Everything of one session: the row, every entry (parents before children)
+    and every checkpoint. ``export_session``/``import_session`` move it between
+    stores."""
+
+    session: SessionInfo
+    entries: tuple[Entry, ...]
+    checkpoints: tuple[Checkpoint, ...]

@@ -1,0 +1,232 @@
+"""I/O-free rules shared by the manager, the session objects and the stores.
+
+Everything that decides *what* happens -- preparing entries, placing them in
+the tree, expiry, owner checks, verification of a path -- lives here once, so
+the async source and its generated sync twin, and every store written in
+Python, apply exactly the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from ._canonical import canonical_json, checksum, entry_digest, recompute_digest
+from ._exceptions import (
+    AccessDenied,
+    ConflictError,
+    IntegrityError,
+    InvalidInput,
+    LimitExceeded,
+)
+from ._ids import new_id, validate_id, validate_user_id
+from ._models import STATE, UNCHECKED, Branch, Entry, NewEntry, SessionInfo, Unchecked
+
+__all__ = [
+    "branches_of",
+    "check_expected_head",
+    "check_owner",
+    "check_user_filter",
+    "expiry_after_write",
+    "is_expired",
+    "merge_state",
+    "new_session_info",
+    "place_entries",
+    "prepare_entry",
+    "verify_path",
+]
+
+
+def prepare_entry(
+    kind: str, data: Mapping[str, Any], now: datetime, max_bytes: int | None
+) -> NewEntry:
+    """Validate one entry and compute its canonical JSON and digest."""
+    if not isinstance(kind, str) or not kind:
+        raise InvalidInput("entry kind must be a non-empty string")
+    validate_id(kind, "entry kind")
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"entry data must be a JSON object, not {type(data).__name__}")
+    plain = dict(data)
+    data_json = canonical_json(plain, max_bytes=max_bytes)
+    return NewEntry(
+        id=new_id(),
+        kind=kind,
+        data=plain,
+        data_json=data_json,
+        digest=entry_digest(kind, data_json),
+        created_at=now,
+    )
+
+
+def place_entries(
+    new: Sequence[NewEntry],
+    *,
+    parent_id: str | None,
+    parent_depth: int,
+    message_count: int,
+    max_messages: int | None,
+) -> list[Entry]:
+    """Chain ``new`` under ``parent_id``: parents, depths and message indexes.
+
+    Raises:
+        LimitExceeded: the path would hold more than ``max_messages`` messages.
+    """
+    placed: list[Entry] = []
+    for item in new:
+        message_count += item.is_message
+        parent_depth += 1
+        placed.append(
+            Entry(
+                id=item.id,
+                parent_id=parent_id,
+                kind=item.kind,
+                created_at=item.created_at,
+                data=item.data,
+                depth=parent_depth,
+                message_index=message_count,
+                digest=item.digest,
+            )
+        )
+        parent_id = item.id
+    if max_messages is not None and message_count > max_messages:
+        raise LimitExceeded(f"the session is limited to {max_messages} messages")
+    return placed
+
+
+def check_expected_head(current: str | None, expected: str | None | Unchecked) -> None:
+    """Compare-and-swap check for writes that take ``expected_head``."""
+    if expected is not UNCHECKED and expected != current:
+        raise ConflictError("the session's head moved (expected_head does not match)")
+
+
+def expiry_after_write(
+    now: datetime, idle_timeout: float | None, deadline: datetime | None
+) -> datetime | None:
+    """``expires_at`` after a write: idle timeout renewed, capped by the ttl deadline."""
+    if idle_timeout is None:
+        return deadline
+    renewed = now + timedelta(seconds=idle_timeout)
+    return renewed if deadline is None else min(renewed, deadline)
+
+
+def is_expired(info: SessionInfo, now: datetime) -> bool:
+    return info.expires_at is not None and info.expires_at <= now
+
+
+def new_session_info(
+    *,
+    session_id: str | None,
+    agent: str,
+    user_id: str | None,
+    metadata: Mapping[str, Any] | None,
+    now: datetime,
+    ttl: timedelta | None,
+    idle_timeout: timedelta | None,
+    max_messages: int | None,
+) -> SessionInfo:
+    """Validate the arguments of ``create`` and build the new row."""
+    validate_id(agent, "agent name")
+    sid = new_id() if session_id is None else validate_id(session_id, "session id")
+    if user_id is not None:
+        validate_user_id(user_id)
+    meta = _json_object(metadata, "metadata")
+    for name, span in (("ttl", ttl), ("idle_timeout", idle_timeout)):
+        if span is not None and (not isinstance(span, timedelta) or span <= timedelta(0)):
+            raise InvalidInput(f"{name} must be a positive timedelta")
+    if max_messages is not None and (
+        not isinstance(max_messages, int) or isinstance(max_messages, bool) or max_messages < 1
+    ):
+        raise InvalidInput("max_messages must be a positive integer")
+    deadline = None if ttl is None else now + ttl
+    idle = None if idle_timeout is None else idle_timeout.total_seconds()
+    return SessionInfo(
+        id=sid,
+        agent=agent,
+        user_id=user_id,
+        created_at=now,
+        updated_at=now,
+        metadata=meta,
+        head=None,
+        message_count=0,
+        revision=0,
+        expires_at=expiry_after_write(now, idle, deadline),
+        deadline=deadline,
+        idle_timeout=idle,
+        max_messages=max_messages,
+        last_checkpoint_at=None,
+    )
+
+
+def _json_object(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"{what} must be a JSON object, not {type(value).__name__}")
+    result = dict(value)
+    canonical_json(result)
+    return result
+
+
+def json_patch(value: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """Validate a metadata/state patch (a JSON object)."""
+    return _json_object(value, what)
+
+
+def check_user_filter(user_id: str | None | Unchecked) -> None:
+    """Validate a ``user_id`` argument of ``get``/``list`` before any I/O."""
+    if user_id is not UNCHECKED and user_id is not None:
+        validate_user_id(user_id)
+
+
+def check_owner(info: SessionInfo, user_id: str | None | Unchecked) -> None:
+    """The owner rule of ``get``: UNCHECKED trusts, None means anonymous."""
+    if user_id is UNCHECKED:
+        return
+    if info.user_id != user_id:
+        raise AccessDenied()
+
+
+def merge_state(entries: Iterable[Entry]) -> dict[str, Any]:
+    """State = the shallow merge of the ``"state"`` entries of a path, in order."""
+    state: dict[str, Any] = {}
+    for entry in entries:
+        if entry.kind == STATE:
+            state.update(entry.data)
+    return state
+
+
+def verify_path(path: Sequence[Entry], entry_id: str | None, expected: str) -> None:
+    """Recompute every digest of ``path`` and its checksum.
+
+    Raises:
+        IntegrityError: a digest or the checksum does not match, or the path
+            does not end at ``entry_id``.
+    """
+    last = path[-1].id if path else None
+    if last != entry_id:
+        raise IntegrityError("stored path does not end at the checkpointed entry")
+    previous: str | None = None
+    for entry in path:
+        if entry.parent_id != previous:
+            raise IntegrityError(f"entry {entry.id} is not linked to its parent")
+        if recompute_digest(entry.kind, entry.data) != entry.digest:
+            raise IntegrityError(f"entry {entry.id} does not match its digest")
+        previous = entry.id
+    if checksum(e.digest for e in path) != expected:
+        raise IntegrityError("path checksum does not match the checkpoint")
+
+
+def branches_of(leaves: Iterable[Entry], head: str | None) -> list[Branch]:
+    """One :class:`Branch` per leaf, newest first."""
+    result = [
+        Branch(
+            leaf_id=leaf.id,
+            message_count=leaf.message_index,
+            updated_at=leaf.created_at,
+            is_current=leaf.id == head,
+        )
+        for leaf in leaves
+    ]
+    result.sort(key=lambda b: (b.updated_at, b.leaf_id), reverse=True)
+    return result

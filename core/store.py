@@ -1,0 +1,41 @@
+"""For store authors: the protocol, the records and the shared rules.
+
+A back end implements :class:`Store` (sync) and/or :class:`AsyncStore`; the
+contract each method keeps is documented on the async protocol
+(``agentsession._async.protocol``), of which the sync protocol is the generated
+twin. A store written in Python should use :func:`place_entries`,
+:func:`check_expected_head` and :func:`is_expired` rather than re-deriving
+them, and prove itself with :mod:`agentsession.testing`. Register a URL
+scheme with :func:`register_store`.
+"""
+
+from __future__ import annotations
+
+from ._async.protocol import AsyncStore
+from ._canonical import canonical_json, checksum, entry_digest, load_json_object
+from ._exceptions import map_exceptions
+from ._models import Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
+from ._registry import register_store
+from ._rules import check_expected_head, expiry_after_write, is_expired, place_entries
+from ._sync.protocol import Store
+
+__all__ = [
+    "AsyncStore",
+    "Checkpoint",
+    "Entry",
+    "NewEntry",
+    "SessionExport",
+    "SessionInfo",
+    "Store",
+    "Unchecked",
+    "canonical_json",
+    "check_expected_head",
+    "checksum",
+    "entry_digest",
+    "expiry_after_write",
+    "is_expired",
+    "load_json_object",
+    "map_exceptions",
+    "place_entries",
+    "register_store",
+]

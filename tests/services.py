@@ -1,0 +1,56 @@
+"""Where the tests find Redis and PostgreSQL, and what happens when they can't.
+
+Outside CI an unreachable server skips its tests with the reason. Under
+``CI=true`` or ``AGENTSESSION_REQUIRE_SERVICES=1`` unreachable is a failure.
+Point the tests at your own servers with ``AGENTSESSION_TEST_REDIS_URL`` and
+``AGENTSESSION_TEST_POSTGRES_DSN``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+REDIS_URL = os.environ.get("AGENTSESSION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_DSN = os.environ.get(
+    "AGENTSESSION_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def services_required() -> bool:
+    return (
+        os.environ.get("CI", "").lower() == "true"
+        or os.environ.get("AGENTSESSION_REQUIRE_SERVICES") == "1"
+    )
+
+
+def _reachable(url: str, default_port: int) -> str | None:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return None
+    except OSError as exc:
+        return f"{host}:{port} unreachable ({exc})"
+
+
+def require_server(name: str, url: str, default_port: int) -> str:
+    """Return ``url`` if its server answers; otherwise skip, or fail under CI."""
+    problem = _reachable(url, default_port)
+    if problem is None:
+        return url
+    message = f"{name} server not reachable: {problem}"
+    if services_required():
+        pytest.fail(message + " (required: CI=true or AGENTSESSION_REQUIRE_SERVICES=1)")
+    pytest.skip(message + "; set AGENTSESSION_TEST_* to point at one")
+
+
+def redis_url() -> str:
+    return require_server("Redis", REDIS_URL, 6379)
+
+
+def postgres_dsn() -> str:
+    return require_server("PostgreSQL", POSTGRES_DSN, 5432)
