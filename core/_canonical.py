@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from ._exceptions import InvalidInput, LimitExceeded
@@ -80,8 +80,6 @@ def canonical_json(value: Any, *, max_bytes: int | None = None) -> str:
         if size > max_bytes:
             raise LimitExceeded(f"entry data is {size} bytes; the limit is {max_bytes}")
     return text
-
-
 
 
 def load_json_object(text: str | bytes) -> dict[str, Any]:

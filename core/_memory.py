@@ -47,7 +47,9 @@ class _Stored:
         return dataclasses.replace(entry, data=json.loads(text))
 
 
-def _bump(info: SessionInfo, now: datetime, expires_at: datetime | None, **changes: Any) -> SessionInfo:
+def _bump(
+    info: SessionInfo, now: datetime, expires_at: datetime | None, **changes: Any
+) -> SessionInfo:
     return dataclasses.replace(
         info, revision=info.revision + 1, updated_at=now, expires_at=expires_at, **changes
     )
@@ -93,7 +95,7 @@ class MemoryStore:
         self,
         *,
         agent: str | None,
-        user_id: str | None | Unchecked,
+        user_id: str | Unchecked | None,
         limit: int,
         offset: int,
         now: datetime,
@@ -122,7 +124,7 @@ class MemoryStore:
         *,
         now: datetime,
         expires_at: datetime | None,
-        expected_head: str | None | Unchecked,
+        expected_head: str | Unchecked | None,
     ) -> tuple[SessionInfo, list[Entry]]:
         with self._lock:
             stored = self._live(session_id, now)
@@ -223,7 +225,8 @@ class MemoryStore:
 
     def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
         with self._lock:
-            return list(self._live(session_id, now).checkpoints.values())
+            points = self._live(session_id, now).checkpoints.values()
+            return sorted(points, key=lambda c: (c.created_at, c.id))
 
     def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, list[Entry]]:
         with self._lock:
@@ -250,7 +253,7 @@ class MemoryStore:
         session_id: str,
         new_id: str,
         *,
-        user_id: str | None | Unchecked,
+        user_id: str | Unchecked | None,
         now: datetime,
         expires_at: datetime | None,
     ) -> SessionInfo:
@@ -280,9 +283,10 @@ class MemoryStore:
         with self._lock:
             stored = self._live(session_id, now)
             entries = sorted(
-                (stored.entry(i) for i in stored.entries), key=lambda e: (e.depth, e.created_at)
+                (stored.entry(i) for i in stored.entries), key=lambda e: (e.depth, e.id)
             )
-            return SessionExport(stored.info, tuple(entries), tuple(stored.checkpoints.values()))
+            points = sorted(stored.checkpoints.values(), key=lambda c: (c.created_at, c.id))
+            return SessionExport(stored.info, tuple(entries), tuple(points))
 
     def import_session(self, export: SessionExport) -> None:
         info = export.session

@@ -43,7 +43,9 @@ def _builtin(module: str, cls: str) -> tuple[str, str]:
     return (f"agentsession._sync.{module}:{cls}", f"agentsession._async.{module}:Async{cls}")
 
 
-register_store("memory", "agentsession._memory:MemoryStore", "agentsession._memory:AsyncMemoryStore")
+register_store(
+    "memory", "agentsession._memory:MemoryStore", "agentsession._memory:AsyncMemoryStore"
+)
 for _scheme, _module, _cls in (
     ("file", "file", "FileStore"),
     ("sqlite", "sqlite", "SQLiteStore"),

@@ -94,7 +94,7 @@ def place_entries(
     return placed
 
 
-def check_expected_head(current: str | None, expected: str | None | Unchecked) -> None:
+def check_expected_head(current: str | None, expected: str | Unchecked | None) -> None:
     """Compare-and-swap check for writes that take ``expected_head``."""
     if expected is not UNCHECKED and expected != current:
         raise ConflictError("the session's head moved (expected_head does not match)")
@@ -173,13 +173,13 @@ def json_patch(value: Mapping[str, Any], what: str) -> dict[str, Any]:
     return _json_object(value, what)
 
 
-def check_user_filter(user_id: str | None | Unchecked) -> None:
+def check_user_filter(user_id: str | Unchecked | None) -> None:
     """Validate a ``user_id`` argument of ``get``/``list`` before any I/O."""
     if user_id is not UNCHECKED and user_id is not None:
         validate_user_id(user_id)
 
 
-def check_owner(info: SessionInfo, user_id: str | None | Unchecked) -> None:
+def check_owner(info: SessionInfo, user_id: str | Unchecked | None) -> None:
     """The owner rule of ``get``: UNCHECKED trusts, None means anonymous."""
     if user_id is UNCHECKED:
         return

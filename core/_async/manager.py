@@ -91,9 +91,9 @@ class AsyncSessionManager:
         user_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         session_id: str | None = None,
-        ttl: timedelta | None | _Default = _DEFAULT,
-        idle_timeout: timedelta | None | _Default = _DEFAULT,
-        max_messages: int | None | _Default = _DEFAULT,
+        ttl: timedelta | _Default | None = _DEFAULT,
+        idle_timeout: timedelta | _Default | None = _DEFAULT,
+        max_messages: int | _Default | None = _DEFAULT,
     ) -> AsyncSession:
         """Create a session; a taken ``session_id`` raises ``ConflictError``."""
         info = new_session_info(
@@ -110,7 +110,7 @@ class AsyncSessionManager:
         return AsyncSession(self, info)
 
     async def get(
-        self, session_id: str, *, user_id: str | None | Unchecked = UNCHECKED
+        self, session_id: str, *, user_id: str | Unchecked | None = UNCHECKED
     ) -> AsyncSession:
         """The live session with this id.
 
@@ -142,7 +142,7 @@ class AsyncSessionManager:
         self,
         agent: str | None = None,
         *,
-        user_id: str | None | Unchecked = UNCHECKED,
+        user_id: str | Unchecked | None = UNCHECKED,
         limit: int = 50,
         offset: int = 0,
     ) -> list[SessionInfo]:
@@ -173,7 +173,7 @@ class AsyncSessionManager:
                 return total
 
     async def rotate_id(
-        self, session_id: str, *, user_id: str | None | Unchecked = UNCHECKED
+        self, session_id: str, *, user_id: str | Unchecked | None = UNCHECKED
     ) -> AsyncSession:
         """Move a session to a fresh id (and, unless ``UNCHECKED``, a new owner).
 

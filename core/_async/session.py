@@ -111,7 +111,7 @@ class AsyncSession:
     # -- writing -------------------------------------------------------------
 
     async def append(
-        self, message: Mapping[str, Any], *, expected_head: str | None | Unchecked = UNCHECKED
+        self, message: Mapping[str, Any], *, expected_head: str | Unchecked | None = UNCHECKED
     ) -> Entry:
         """Append one message under the head as it is at write time.
 
@@ -126,7 +126,7 @@ class AsyncSession:
         self,
         messages: Iterable[Mapping[str, Any]],
         *,
-        expected_head: str | None | Unchecked = UNCHECKED,
+        expected_head: str | Unchecked | None = UNCHECKED,
     ) -> list[Entry]:
         """Append several messages atomically (all or none)."""
         return await self.append_entries(MESSAGE, list(messages), expected_head)
@@ -136,7 +136,7 @@ class AsyncSession:
         kind: str,
         data: Mapping[str, Any],
         *,
-        expected_head: str | None | Unchecked = UNCHECKED,
+        expected_head: str | Unchecked | None = UNCHECKED,
     ) -> Entry:
         """Append an entry of any kind (``"message"``, ``"state"`` or your own)."""
         return (await self.append_entries(kind, [data], expected_head))[0]
@@ -145,7 +145,7 @@ class AsyncSession:
         self,
         kind: str,
         items: list[Mapping[str, Any]],
-        expected_head: str | None | Unchecked = UNCHECKED,
+        expected_head: str | Unchecked | None = UNCHECKED,
     ) -> list[Entry]:
         """Append ``items`` of one ``kind`` atomically; the primitive of the above."""
         now = self._now()
@@ -240,9 +240,7 @@ class AsyncSession:
             metadata=meta,
             checksum=checksum(e.digest for e in path),
         )
-        self._info = await self._store.save_checkpoint(
-            point, now=now, expires_at=self._expiry(now)
-        )
+        self._info = await self._store.save_checkpoint(point, now=now, expires_at=self._expiry(now))
         return point
 
     async def checkpoints(self) -> list[Checkpoint]:

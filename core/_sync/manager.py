@@ -92,9 +92,9 @@ class SessionManager:
         user_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         session_id: str | None = None,
-        ttl: timedelta | None | _Default = _DEFAULT,
-        idle_timeout: timedelta | None | _Default = _DEFAULT,
-        max_messages: int | None | _Default = _DEFAULT,
+        ttl: timedelta | _Default | None = _DEFAULT,
+        idle_timeout: timedelta | _Default | None = _DEFAULT,
+        max_messages: int | _Default | None = _DEFAULT,
     ) -> Session:
         """Create a session; a taken ``session_id`` raises ``ConflictError``."""
         info = new_session_info(
@@ -111,7 +111,7 @@ class SessionManager:
         return Session(self, info)
 
     def get(
-        self, session_id: str, *, user_id: str | None | Unchecked = UNCHECKED
+        self, session_id: str, *, user_id: str | Unchecked | None = UNCHECKED
     ) -> Session:
         """The live session with this id.
 
@@ -143,7 +143,7 @@ class SessionManager:
         self,
         agent: str | None = None,
         *,
-        user_id: str | None | Unchecked = UNCHECKED,
+        user_id: str | Unchecked | None = UNCHECKED,
         limit: int = 50,
         offset: int = 0,
     ) -> list[SessionInfo]:
@@ -174,7 +174,7 @@ class SessionManager:
                 return total
 
     def rotate_id(
-        self, session_id: str, *, user_id: str | None | Unchecked = UNCHECKED
+        self, session_id: str, *, user_id: str | Unchecked | None = UNCHECKED
     ) -> Session:
         """Move a session to a fresh id (and, unless ``UNCHECKED``, a new owner).
 

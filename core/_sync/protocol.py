@@ -59,7 +59,7 @@ class Store(Protocol):
         self,
         *,
         agent: str | None,
-        user_id: str | None | Unchecked,
+        user_id: str | Unchecked | None,
         limit: int,
         offset: int,
         now: datetime,
@@ -82,7 +82,7 @@ class Store(Protocol):
         *,
         now: datetime,
         expires_at: datetime | None,
-        expected_head: str | None | Unchecked,
+        expected_head: str | Unchecked | None,
     ) -> tuple[SessionInfo, list[Entry]]:
         """Atomically: read the head, check ``expected_head`` (``ConflictError``),
         chain the entries under it, check the session's ``max_messages``
@@ -144,7 +144,7 @@ class Store(Protocol):
         ...
 
     def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
-        """Every checkpoint of the session, oldest first."""
+        """Every checkpoint of the session, ordered by ``(created_at, id)``."""
         ...
 
     def list_leaves(
@@ -169,7 +169,7 @@ class Store(Protocol):
         session_id: str,
         new_id: str,
         *,
-        user_id: str | None | Unchecked,
+        user_id: str | Unchecked | None,
         now: datetime,
         expires_at: datetime | None,
     ) -> SessionInfo:
@@ -183,7 +183,8 @@ class Store(Protocol):
         ...
 
     def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
-        """Everything of one session (entries ordered parents first)."""
+        """Everything of one session: entries ordered by ``(depth, id)`` (so
+        parents come first), checkpoints by ``(created_at, id)``."""
         ...
 
     def import_session(self, export: SessionExport) -> None:

@@ -112,7 +112,7 @@ class Session:
     # -- writing -------------------------------------------------------------
 
     def append(
-        self, message: Mapping[str, Any], *, expected_head: str | None | Unchecked = UNCHECKED
+        self, message: Mapping[str, Any], *, expected_head: str | Unchecked | None = UNCHECKED
     ) -> Entry:
         """Append one message under the head as it is at write time.
 
@@ -127,7 +127,7 @@ class Session:
         self,
         messages: Iterable[Mapping[str, Any]],
         *,
-        expected_head: str | None | Unchecked = UNCHECKED,
+        expected_head: str | Unchecked | None = UNCHECKED,
     ) -> list[Entry]:
         """Append several messages atomically (all or none)."""
         return self.append_entries(MESSAGE, list(messages), expected_head)
@@ -137,7 +137,7 @@ class Session:
         kind: str,
         data: Mapping[str, Any],
         *,
-        expected_head: str | None | Unchecked = UNCHECKED,
+        expected_head: str | Unchecked | None = UNCHECKED,
     ) -> Entry:
         """Append an entry of any kind (``"message"``, ``"state"`` or your own)."""
         return (self.append_entries(kind, [data], expected_head))[0]
@@ -146,7 +146,7 @@ class Session:
         self,
         kind: str,
         items: list[Mapping[str, Any]],
-        expected_head: str | None | Unchecked = UNCHECKED,
+        expected_head: str | Unchecked | None = UNCHECKED,
     ) -> list[Entry]:
         """Append ``items`` of one ``kind`` atomically; the primitive of the above."""
         now = self._now()
@@ -241,9 +241,7 @@ class Session:
             metadata=meta,
             checksum=checksum(e.digest for e in path),
         )
-        self._info = self._store.save_checkpoint(
-            point, now=now, expires_at=self._expiry(now)
-        )
+        self._info = self._store.save_checkpoint(point, now=now, expires_at=self._expiry(now))
         return point
 
     def checkpoints(self) -> list[Checkpoint]:

@@ -1,0 +1,224 @@
+"""Conformance: appending, reading, checkpoints, restore, branches, pop, clear."""
+
+from __future__ import annotations
+
+import pytest
+
+from ..._async.manager import AsyncSessionManager
+from ..._canonical import checksum
+from ..._exceptions import (
+    CheckpointNotFound,
+    ConflictError,
+    IntegrityError,
+    InvalidInput,
+)
+from .base import AsyncSuiteBase, msg
+
+
+class AsyncHistoryTests(AsyncSuiteBase):
+    async def test_append_chains_under_the_head(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant")
+        first = await session.append(msg(1))
+        second = await session.append(msg(2, "assistant"))
+        assert first.parent_id is None and first.depth == 1 and first.message_index == 1
+        assert second.parent_id == first.id and second.depth == 2
+        assert second.message_index == 2 and second.kind == "message"
+        assert session.head == second.id and session.message_count == 2
+        assert [m.data for m in await session.messages()] == [msg(1), msg(2, "assistant")]
+        assert len(first.digest) == 64 and first.digest != second.digest
+
+    async def test_parent_is_the_head_at_write_time(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant")
+        other = await manager.get(session.id)
+        first = await session.append(msg(1))
+        second = await other.append(msg(2))
+        assert second.parent_id == first.id
+        third = await session.append(msg(3))
+        assert third.parent_id == second.id
+
+    async def test_extend_is_atomic(self, manager: AsyncSessionManager) -> None:
+        session = await self.chat(manager, 2)
+        before = await self.snapshot(manager, session.id)
+        with pytest.raises(InvalidInput):
+            await session.extend([msg(3), {"bad": float("nan")}])
+        with pytest.raises(InvalidInput):
+            await session.extend([msg(3), "not an object"])  # type: ignore[list-item]
+        assert await self.snapshot(manager, session.id) == before
+        entries = await session.extend([msg(3), msg(4), msg(5)])
+        assert [e.message_index for e in entries] == [3, 4, 5]
+        assert entries[0].parent_id == before.session.head
+        assert await session.extend([]) == []
+
+    async def test_expected_head_compare_and_swap(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant")
+        with pytest.raises(ConflictError):
+            await session.append(msg(0), expected_head="someone-else")
+        first = await session.append(msg(1), expected_head=None)
+        second = await session.append(msg(2), expected_head=first.id)
+        before = await self.snapshot(manager, session.id)
+        for stale in (first.id, None):
+            with pytest.raises(ConflictError):
+                await session.append(msg("late"), expected_head=stale)
+            with pytest.raises(ConflictError):
+                await session.extend([msg("x"), msg("y")], expected_head=stale)
+        assert await self.snapshot(manager, session.id) == before
+        assert (await session.append(msg(3), expected_head=second.id)).parent_id == second.id
+
+    async def test_custom_kinds_and_entries(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant")
+        await session.append(msg(1))
+        tool = await session.append_entry("tool_call", {"name": "search", "args": {"q": "x"}})
+        await session.append(msg(2))
+        assert tool.kind == "tool_call" and tool.message_index == 1
+        assert [m.data["content"] for m in await session.messages()] == ["message 1", "message 2"]
+        assert [e.kind for e in await session.entries()] == ["message", "tool_call", "message"]
+        assert session.message_count == 2
+        with pytest.raises(InvalidInput):
+            await session.append_entry("bad kind!", {})
+
+    async def test_messages_limit_and_before(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant")
+        await session.extend([msg(i) for i in range(5)])
+        await session.update_state({"noise": True})
+        await session.extend([msg(i) for i in range(5, 10)])
+        last3 = await session.messages(limit=3)
+        assert [m.data["content"] for m in last3] == ["message 7", "message 8", "message 9"]
+        page = await session.messages(limit=4, before=last3[0].id)
+        assert [m.data["content"] for m in page] == [f"message {i}" for i in (3, 4, 5, 6)]
+        assert [m.data["content"] for m in await session.messages(before=page[0].id)] == [
+            "message 0",
+            "message 1",
+            "message 2",
+        ]
+        assert await session.messages(limit=0) == []
+        assert len(await session.messages(limit=100)) == 10
+        with pytest.raises(InvalidInput):
+            await session.messages(limit=-1)
+        with pytest.raises(InvalidInput):
+            await session.messages(before="no-such-entry")
+
+    async def test_state_is_merged_along_the_path(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant")
+        assert await session.state() == {}
+        await session.update_state({"a": 1, "b": 1})
+        await session.append(msg(1))
+        await session.update_state({"b": 2, "c": [3]})
+        assert await session.state() == {"a": 1, "b": 2, "c": [3]}
+        assert session.message_count == 1
+
+    async def test_checkpoint_records_head_without_an_entry(
+        self, manager: AsyncSessionManager
+    ) -> None:
+        session = await self.chat(manager, 3)
+        head = session.head
+        point = await session.checkpoint("named", {"agent": {"step": 3}})
+        assert point.entry_id == head and point.session_id == session.id
+        assert point.name == "named" and point.metadata == {"agent": {"step": 3}}
+        assert point.checksum == checksum(e.digest for e in await session.entries())
+        assert session.head == head and len(await session.entries()) == 3
+        empty = await manager.create("assistant")
+        blank = await empty.checkpoint()
+        assert blank.entry_id is None and blank.name is None
+        later = await session.checkpoint()
+        assert [c.id for c in await session.checkpoints()] == [point.id, later.id]
+        assert await empty.checkpoints() == [blank]
+
+    async def test_restore_rolls_back_and_keeps_the_other_branch(
+        self, manager: AsyncSessionManager
+    ) -> None:
+        session = await self.chat(manager, 2)
+        await session.update_state({"mood": "calm"})
+        point = await session.checkpoint("two")
+        await session.extend([msg("x"), msg("y")])
+        await session.update_state({"mood": "angry"})
+        abandoned = session.head
+        restored = await session.restore(point.id)
+        assert restored == point
+        assert await self.contents(session) == ["message 0", "message 1"]
+        assert await session.state() == {"mood": "calm"}
+        assert session.message_count == 2 and session.head == point.entry_id
+        leaves = {b.leaf_id for b in await session.branches()}
+        assert abandoned in leaves
+        await session.append(msg("z"))
+        branches = await session.branches()
+        assert len(branches) == 2
+        assert [b.is_current for b in branches].count(True) == 1
+        current = next(b for b in branches if b.is_current)
+        assert current.leaf_id == session.head and current.message_count == 3
+        assert abandoned is not None
+        await session.switch(abandoned)
+        assert await self.contents(session) == ["message 0", "message 1", "message x", "message y"]
+        assert await session.state() == {"mood": "angry"}
+
+    async def test_restore_of_an_empty_checkpoint(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant")
+        point = await session.checkpoint()
+        await session.append(msg(1))
+        await session.restore(point.id)
+        assert await session.messages() == [] and session.head is None
+
+    async def test_unknown_checkpoint(self, manager: AsyncSessionManager) -> None:
+        session = await self.chat(manager, 1)
+        other = await self.chat(manager, 1)
+        foreign = await other.checkpoint()
+        before = await self.snapshot(manager, session.id)
+        for checkpoint_id in ("missing", foreign.id):
+            with pytest.raises(CheckpointNotFound):
+                await session.restore(checkpoint_id)
+        assert await self.snapshot(manager, session.id) == before
+
+    async def test_switch(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant")
+        entries = await session.extend([msg(i) for i in range(4)])
+        await session.switch(entries[1].id)
+        assert await self.contents(session) == ["message 0", "message 1"]
+        assert session.message_count == 2
+        other = await self.chat(manager, 1)
+        before = await self.snapshot(manager, session.id)
+        (foreign,) = await other.messages()
+        for entry_id in ("missing", foreign.id):
+            with pytest.raises(InvalidInput):
+                await session.switch(entry_id)
+        assert await self.snapshot(manager, session.id) == before
+
+    async def test_pop_is_non_destructive(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant")
+        assert await session.pop() is None
+        await session.extend([msg(1), msg(2)])
+        await session.update_state({"after": "two"})
+        popped = await session.pop()
+        assert popped is not None and popped.data == msg(2)
+        assert await self.contents(session) == ["message 1"]
+        assert session.message_count == 1
+        leaf = next(iter(await session.branches())).leaf_id
+        await session.switch(leaf)
+        assert await self.contents(session) == ["message 1", "message 2"]
+
+    async def test_clear_is_a_fresh_start(self, manager: AsyncSessionManager) -> None:
+        session = await self.chat(manager, 3)
+        old_leaf = session.head
+        await session.clear()
+        assert session.head is None and session.message_count == 0
+        assert await session.messages() == [] and await session.state() == {}
+        first = await session.append(msg("new"))
+        assert first.parent_id is None and first.depth == 1
+        assert {b.leaf_id for b in await session.branches()} == {old_leaf, first.id}
+
+    async def test_integrity_first_entry_altered(self, manager: AsyncSessionManager) -> None:
+        session = await self.chat(manager, 3)
+        point = await session.checkpoint()
+        await session.append(msg("more"))
+        first = (await session.entries())[0]
+        self.tamper_entry(manager.store, session.id, first.id, {"role": "user", "content": "x"})
+        before_head = session.head
+        with pytest.raises(IntegrityError):
+            await session.restore(point.id)
+        assert (await session.refresh()).head == before_head
+
+    async def test_integrity_checkpoint_entry_altered(self, manager: AsyncSessionManager) -> None:
+        session = await self.chat(manager, 2)
+        point = await session.checkpoint()
+        assert point.entry_id is not None
+        self.tamper_entry(manager.store, session.id, point.entry_id, {"injected": True})
+        with pytest.raises(IntegrityError):
+            await session.restore(point.id)
