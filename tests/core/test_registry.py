@@ -1,0 +1,54 @@
+"""Store URLs: the scheme registry and the default store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentsession import (
+    AsyncSessionManager,
+    InvalidInput,
+    SessionManager,
+    default_store_url,
+    open_async_store,
+    open_store,
+    register_store,
+)
+from agentsession._memory import AsyncMemoryStore, MemoryStore
+
+
+def test_memory_scheme() -> None:
+    assert isinstance(open_store("memory://"), MemoryStore)
+    assert isinstance(open_async_store("memory://"), AsyncMemoryStore)
+
+
+def test_unknown_scheme_names_the_known_ones() -> None:
+    with pytest.raises(InvalidInput) as info:
+        open_store("mongodb://localhost")
+    message = str(info.value)
+    for scheme in ("memory", "file", "sqlite", "redis", "postgresql"):
+        assert scheme in message
+
+
+def test_register_a_scheme() -> None:
+    made: list[str] = []
+
+    def factory(url: str) -> MemoryStore:
+        made.append(url)
+        return MemoryStore()
+
+    register_store("thirdparty", factory, lambda url: AsyncMemoryStore())
+    with SessionManager("thirdparty://somewhere") as manager:
+        manager.create("assistant")
+    assert made == ["thirdparty://somewhere"]
+    assert isinstance(AsyncSessionManager("thirdparty://x").store, AsyncMemoryStore)
+
+
+def test_default_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("AGENTSESSION_STORE_URL", raising=False)
+    monkeypatch.setenv("AGENTSESSION_DIR", str(tmp_path))
+    assert default_store_url() == f"sqlite:///{tmp_path}/sessions.db"
+    monkeypatch.setenv("AGENTSESSION_STORE_URL", "memory://")
+    assert default_store_url() == "memory://"
+    assert isinstance(open_store(), MemoryStore)
