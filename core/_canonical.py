@@ -38,6 +38,20 @@ _encoder = json.JSONEncoder(
 )
 
 
+def _check_object(value: dict[Any, Any], path: str, depth: int) -> None:
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise InvalidInput(f"non-string key {key!r} at {path}")
+        if "\x00" in key:
+            raise InvalidInput(f"NUL character in key at {path}")
+        # Inline the commonest case (a string value) to keep appends cheap.
+        if type(item) is str:
+            if "\x00" in item:
+                raise InvalidInput(f"NUL character in string at {path}.{key}")
+        else:
+            _check(item, f"{path}.{key}", depth + 1)
+
+
 def _check(value: Any, path: str, depth: int) -> None:
     # An explicit walk: json.dumps would silently turn tuples into lists and
     # int keys into strings, so the data read back would differ.
@@ -52,12 +66,7 @@ def _check(value: Any, path: str, depth: int) -> None:
         if not math.isfinite(value):
             raise InvalidInput(f"non-finite number at {path}")
     elif isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInput(f"non-string key {key!r} at {path}")
-            if "\x00" in key:
-                raise InvalidInput(f"NUL character in key at {path}")
-            _check(item, f"{path}.{key}", depth + 1)
+        _check_object(value, path, depth)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check(item, f"{path}[{index}]", depth + 1)
@@ -90,13 +99,18 @@ def load_json_object(text: str | bytes) -> dict[str, Any]:
     return value
 
 
+_KIND_JSON: dict[str, str] = {}
+
+
 def entry_digest(kind: str, data_json: str) -> str:
     """SHA-256 (hex) of the canonical JSON of ``{"data": ..., "kind": ...}``.
 
     ``data_json`` must already be canonical; the object is assembled textually
     (keys in sorted order) so the data is not encoded twice.
     """
-    kind_json = _encoder.encode(kind)
+    kind_json = _KIND_JSON.get(kind)
+    if kind_json is None:
+        kind_json = _KIND_JSON.setdefault(kind, _encoder.encode(kind))
     payload = '{"data":' + data_json + ',"kind":' + kind_json + "}"
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 

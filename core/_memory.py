@@ -23,7 +23,16 @@ from ._exceptions import (
     SessionNotFound,
     StoreClosed,
 )
-from ._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
+from ._models import (
+    UNCHECKED,
+    Checkpoint,
+    Entry,
+    NewEntry,
+    SessionExport,
+    SessionInfo,
+    Unchecked,
+    evolve,
+)
 from ._rules import check_expected_head, is_expired, place_entries
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
@@ -50,7 +59,7 @@ class _Stored:
 def _bump(
     info: SessionInfo, now: datetime, expires_at: datetime | None, **changes: Any
 ) -> SessionInfo:
-    return dataclasses.replace(
+    return evolve(
         info, revision=info.revision + 1, updated_at=now, expires_at=expires_at, **changes
     )
 
@@ -139,7 +148,7 @@ class MemoryStore:
                 max_messages=info.max_messages,
             )
             for entry, new in zip(placed, entries, strict=True):
-                stored.entries[entry.id] = (dataclasses.replace(entry, data={}), new.data_json)
+                stored.entries[entry.id] = (entry, new.data_json)
                 if entry.parent_id is not None:
                     stored.parents.add(entry.parent_id)
             if placed:
@@ -150,7 +159,7 @@ class MemoryStore:
                     head=placed[-1].id,
                     message_count=placed[-1].message_index,
                 )
-            return stored.info, [stored.entry(e.id) for e in placed]
+            return stored.info, placed
 
     def read_path(
         self,

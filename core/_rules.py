@@ -21,7 +21,7 @@ from ._exceptions import (
     LimitExceeded,
 )
 from ._ids import new_id, validate_id, validate_user_id
-from ._models import STATE, UNCHECKED, Branch, Entry, NewEntry, SessionInfo, Unchecked
+from ._models import MESSAGE, STATE, UNCHECKED, Branch, Entry, NewEntry, SessionInfo, Unchecked
 
 __all__ = [
     "branches_of",
@@ -38,13 +38,17 @@ __all__ = [
 ]
 
 
+_KINDS_SEEN = {MESSAGE, STATE}
+
+
 def prepare_entry(
     kind: str, data: Mapping[str, Any], now: datetime, max_bytes: int | None
 ) -> NewEntry:
     """Validate one entry and compute its canonical JSON and digest."""
-    if not isinstance(kind, str) or not kind:
-        raise InvalidInput("entry kind must be a non-empty string")
-    validate_id(kind, "entry kind")
+    if kind not in _KINDS_SEEN:
+        validate_id(kind, "entry kind")
+        if len(_KINDS_SEEN) < 1024:
+            _KINDS_SEEN.add(kind)
     if not isinstance(data, Mapping):
         raise InvalidInput(f"entry data must be a JSON object, not {type(data).__name__}")
     plain = dict(data)
