@@ -1,0 +1,47 @@
+"""Manager and session behaviour that does not depend on the store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from agentsession import InvalidInput, SessionManager, StoreClosed
+from agentsession.testing import FakeClock
+
+
+def test_defaults_are_validated() -> None:
+    for kwargs in ({"ttl": timedelta(0)}, {"idle_timeout": timedelta(seconds=-1)}):
+        with pytest.raises(InvalidInput):
+            SessionManager("memory://", **kwargs)  # type: ignore[arg-type]
+    manager = SessionManager("memory://")
+    with pytest.raises(InvalidInput):
+        manager.create("assistant", max_messages=0)
+    with pytest.raises(InvalidInput):
+        manager.create("assistant", ttl=timedelta(seconds=-5))
+
+
+def test_repr_never_shows_the_session_id() -> None:
+    with SessionManager("memory://") as manager:
+        session = manager.create("assistant")
+        assert session.id not in repr(session)
+        assert session.id not in str(session)
+
+
+def test_context_manager_closes_the_store() -> None:
+    with SessionManager("memory://") as manager:
+        session = manager.create("assistant")
+    with pytest.raises(StoreClosed):
+        session.append({"role": "user", "content": "late"})
+
+
+def test_clock_is_used_for_every_timestamp() -> None:
+    clock = FakeClock()
+    manager = SessionManager("memory://", clock=clock, idle_timeout=timedelta(minutes=1))
+    session = manager.create("assistant")
+    clock.advance(30)
+    entry = session.append({"role": "user", "content": "hi"})
+    assert entry.created_at == session.updated_at
+    assert session.expires_at == session.updated_at + timedelta(minutes=1)
+    point = session.checkpoint()
+    assert point.created_at > entry.created_at
