@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DIRS = [
     ("core/_async", "core/_sync"),
     ("core/testing/_async", "core/testing/_sync"),
+    ("integrations/_web/_async", "integrations/_web/_sync"),
 ]
 HANDWRITTEN = {"_workers.py"}
 

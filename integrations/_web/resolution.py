@@ -1,0 +1,223 @@
+"""Which session a request gets: the table of DESIGN §5, with no I/O.
+
+:func:`begin` reads the header and the cookie once per request and returns a
+:class:`RequestState` (or the 400 for a malformed header id). The lazy handles
+consult the state on first use: :meth:`RequestState.judge` applies the owner
+rules to the row the store returned, and :meth:`RequestState.response_headers`
+says what the response must carry afterwards.
+
+=======================================  ====================  ==========================
+the request carries                      header                signed cookie
+=======================================  ====================  ==========================
+nothing                                  lazy handle           lazy handle
+malformed id                             400, no store call    ignored, cleared
+unknown / expired / deleted id           404                   ignored, cleared
+foreign, or owned while anonymous        404 (same body)       ignored, cleared
+bad / expired / rotated-out signature    --                    ignored, cleared
+unowned session, caller logged in        404, or claimed and   same
+                                         its id rotated if
+                                         ``claim_anonymous``
+=======================================  ====================  ==========================
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from agentsession._exceptions import InvalidInput, SessionNotFound
+from agentsession._ids import validate_id
+from agentsession._models import SessionInfo
+
+from .cookies import CookieInstruction, CookieSigner
+from .errors import ErrorResponse, error_response
+from .settings import WebSettings
+
+__all__ = ["RequestState", "Source", "Verdict", "begin", "merge_cache_control", "merge_vary"]
+
+
+class Source(enum.Enum):
+    """Where the request's session id came from."""
+
+    NONE = "none"
+    HEADER = "header"
+    COOKIE = "cookie"
+
+
+class Verdict(enum.Enum):
+    """What to do with a stored session the request named."""
+
+    ACCEPT = "accept"  # the caller's own session
+    CLAIM = "claim"  # anonymous session, logged-in caller, claim_anonymous: rotate it
+    REJECT = "reject"  # cookie named a session this caller may not have: start afresh
+
+
+@dataclass(slots=True, eq=False)
+class RequestState:
+    """Per-request bookkeeping shared by the async and sync handles of a request.
+
+    Attributes:
+        settings / signer: the app's configuration.
+        user_id: the caller (``None`` = anonymous).
+        candidate: the id named by the request, not yet checked against the store.
+        source: where ``candidate`` came from.
+        info: the session row once checked or created (``None`` before).
+        issued: a new or rotated id must go out (``X-Session-ID`` + cookie).
+        clear_cookie: the request's cookie is to be removed.
+        touched: the session was used (the response then varies by it).
+    """
+
+    settings: WebSettings
+    signer: CookieSigner
+    user_id: str | None
+    candidate: str | None = None
+    source: Source = Source.NONE
+    info: SessionInfo | None = None
+    issued: bool = False
+    clear_cookie: bool = False
+    touched: bool = False
+    _checked: bool = field(default=False, repr=False)
+
+    def __repr__(self) -> str:  # never show ids
+        return f"<RequestState source={self.source.value} issued={self.issued}>"
+
+    # -- the handles call these ------------------------------------------------
+
+    def pending(self) -> str | None:
+        """The id still to be checked against the store (marks the session used)."""
+        self.touched = True
+        if self._checked:
+            return None
+        return self.candidate
+
+    def judge(self, info: SessionInfo | None) -> Verdict:
+        """Apply the owner rules to the row the store returned for ``pending()``
+        (``None`` when it was not found).
+
+        Raises:
+            SessionNotFound: a header named a session this caller cannot have (the
+                same 404 as an unknown id).
+        """
+        self._checked = True
+        if info is not None and info.agent == self.settings.agent:
+            if info.user_id == self.user_id:
+                self.info = info
+                return Verdict.ACCEPT
+            if info.user_id is None and self.settings.claim_anonymous:
+                return Verdict.CLAIM
+        self.candidate = None
+        if self.source is Source.HEADER:
+            raise SessionNotFound()
+        self.clear_cookie = self.source is Source.COOKIE
+        return Verdict.REJECT
+
+    def issue(self, info: SessionInfo) -> None:
+        """A session was created or its id rotated: announce the (new) id."""
+        self._checked = True
+        self.info = info
+        self.issued = True
+        self.clear_cookie = False
+
+    def forget(self) -> None:
+        """The session was deleted: the next write starts a new one."""
+        self._checked = True
+        self.info = None
+        self.candidate = None
+        self.issued = False
+        self.clear_cookie = self.settings.cookies_enabled
+
+    # -- the framework calls these --------------------------------------------
+
+    def cookie(self) -> CookieInstruction | None:
+        """The cookie to set or clear, if any."""
+        if not self.settings.cookies_enabled:
+            return None
+        if self.issued and self.info is not None:
+            return CookieInstruction.for_settings(self.settings, self.signer.sign(self.info.id))
+        if self.clear_cookie:
+            return CookieInstruction.for_settings(self.settings, None)
+        return None
+
+    @property
+    def varies(self) -> bool:
+        """The response depends on the session (``Vary`` and ``Cache-Control``)."""
+        return self.touched or self.issued or self.clear_cookie
+
+    def response_headers(
+        self, existing: list[tuple[str, str]] | None = None
+    ) -> list[tuple[str, str]]:
+        """``existing`` response headers plus this request's session headers.
+
+        Adds ``X-Session-ID`` and ``Set-Cookie`` for a new or rotated id, the
+        clearing ``Set-Cookie`` for a rejected cookie, and merges
+        ``Vary: Cookie, X-Session-ID`` and ``Cache-Control: private`` when the
+        session was used.
+        """
+        headers = list(existing or ())
+        if self.varies:
+            vary = [v for k, v in headers if k.lower() == "vary"]
+            cache = [v for k, v in headers if k.lower() == "cache-control"]
+            headers = [(k, v) for k, v in headers if k.lower() not in ("vary", "cache-control")]
+            headers.append(("Vary", merge_vary(", ".join(vary), self.settings.header)))
+            headers.append(("Cache-Control", merge_cache_control(", ".join(cache))))
+        if self.issued and self.info is not None:
+            headers.append((self.settings.header, self.info.id))
+        instruction = self.cookie()
+        if instruction is not None:
+            headers.append(("Set-Cookie", instruction.header_value()))
+        return headers
+
+
+def begin(
+    settings: WebSettings,
+    signer: CookieSigner,
+    *,
+    header: str | None,
+    cookie: str | None,
+    user_id: str | None,
+) -> RequestState | ErrorResponse:
+    """Read the request's session id without touching the store.
+
+    Args:
+        header: the raw value of the session header (``None`` if absent;
+            several values should be joined with ``","``, which is malformed).
+        cookie: the raw value of the session cookie (``None`` if absent).
+        user_id: the caller, ``None`` if anonymous.
+
+    Returns:
+        the request's state, or the 400 response for a malformed header id.
+    """
+    state = RequestState(settings=settings, signer=signer, user_id=user_id)
+    if header is not None:
+        try:
+            state.candidate = validate_id(header.strip(), "session id")
+        except InvalidInput as exc:
+            return error_response(exc, bad_id=True)
+        state.source = Source.HEADER
+    elif cookie is not None and settings.cookies_enabled:
+        state.candidate = signer.unsign(cookie)
+        if state.candidate is None:
+            state.clear_cookie = True
+        else:
+            state.source = Source.COOKIE
+    return state
+
+
+def merge_vary(existing: str, header: str) -> str:
+    """``existing`` Vary plus ``Cookie`` and the session header, no duplicates."""
+    names = [n.strip() for n in existing.split(",") if n.strip()]
+    if "*" in names:
+        return "*"
+    seen = {n.lower() for n in names}
+    names += [n for n in ("Cookie", header) if n.lower() not in seen]
+    return ", ".join(names)
+
+
+def merge_cache_control(existing: str) -> str:
+    """``existing`` Cache-Control made private (``public`` dropped)."""
+    directives = [d.strip() for d in existing.split(",") if d.strip()]
+    lowered = {d.lower().split("=", 1)[0] for d in directives}
+    if "private" in lowered or "no-store" in lowered:
+        return ", ".join(directives)
+    kept = [d for d in directives if d.lower() not in ("public",)]
+    return ", ".join(["private", *kept])

@@ -1,0 +1,132 @@
+"""``WebSettings``: how a web app finds its sessions (one frozen record per app)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from agentsession._async.manager import AsyncSessionManager
+from agentsession._ids import validate_id
+from agentsession._sync.manager import SessionManager
+
+if TYPE_CHECKING:
+    from agentsession._async.protocol import AsyncStore
+    from agentsession._sync.protocol import Store
+
+__all__ = ["DEFAULT_MAX_AGE", "DEFAULT_SALT", "SameSite", "WebSettings", "secret_key_list"]
+
+SameSite = Literal["lax", "strict", "none"]
+
+#: Cookie lifetime (and the signature's maximum age): two weeks, like Django's.
+DEFAULT_MAX_AGE = 14 * 24 * 3600
+#: itsdangerous salt no other context uses, so no other signed value of the
+#: app (a Flask session, a password-reset token) is ever accepted as ours.
+DEFAULT_SALT = "agentsession.cookie"
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: header/cookie names
+
+
+def secret_key_list(value: str | bytes | Sequence[str | bytes] | None) -> tuple[str | bytes, ...]:
+    """Normalise a key or a key list (newest first) into a tuple; empty keys dropped."""
+    if value is None:
+        return ()
+    keys = (value,) if isinstance(value, str | bytes) else tuple(value)
+    return tuple(k for k in keys if k)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """Configuration shared by every framework integration.
+
+    Attributes:
+        store: a store URL, a store object (async for ASGI, sync for WSGI) or
+            ``None`` for ``open_store()``'s default.
+        agent: the agent name new sessions get; sessions of other agents are
+            treated as unknown.
+        header: request/response header carrying the session id.
+        cookie_name: name of the signed cookie.
+        secret_keys: signing keys, **newest first**: cookies are signed with
+            the first and verified with all (key rotation). Empty: cookies off,
+            only the header is used.
+        salt: itsdangerous salt, unique to this context.
+        max_age: cookie ``Max-Age`` and the oldest signature accepted, in
+            seconds (``None``: a browser-session cookie, signature age unbounded).
+        secure / httponly / samesite / path / domain: cookie attributes.
+        claim_anonymous: a logged-in user presenting an anonymous session takes
+            it over (its id is rotated); otherwise that is a 404.
+        enabled: ``False`` turns the integration off without removing it.
+        get_user_id: ``callable(request) -> str | None`` overriding the
+            framework's notion of the current user (the argument is whatever
+            the framework passes: an ASGI scope, a Flask/Django request).
+        ttl / idle_timeout / max_messages: defaults of the sessions created.
+    """
+
+    store: str | AsyncStore | Store | None = None
+    agent: str = "default"
+    header: str = "X-Session-ID"
+    cookie_name: str = "agentsession"
+    secret_keys: tuple[str | bytes, ...] = ()
+    salt: str = DEFAULT_SALT
+    max_age: int | None = DEFAULT_MAX_AGE
+    secure: bool = False
+    httponly: bool = True
+    samesite: SameSite = "lax"
+    path: str = "/"
+    domain: str | None = None
+    claim_anonymous: bool = False
+    enabled: bool = True
+    get_user_id: Callable[[Any], str | None] | None = field(default=None, compare=False)
+    ttl: timedelta | None = None
+    idle_timeout: timedelta | None = None
+    max_messages: int | None = None
+
+    def __post_init__(self) -> None:
+        validate_id(self.agent, "agent name")
+        for what, name in (("header", self.header), ("cookie_name", self.cookie_name)):
+            if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
+                raise ValueError(f"{what} must be an HTTP token, got {name!r}")
+        object.__setattr__(self, "secret_keys", secret_key_list(self.secret_keys))
+        if not self.salt:
+            raise ValueError("salt must be a non-empty string")
+        if self.max_age is not None and (isinstance(self.max_age, bool) or self.max_age <= 0):
+            raise ValueError("max_age must be a positive number of seconds or None")
+        if self.samesite not in ("lax", "strict", "none"):
+            raise ValueError("samesite must be 'lax', 'strict' or 'none'")
+        if self.samesite == "none" and not self.secure:
+            raise ValueError("samesite='none' requires secure=True (browsers drop it otherwise)")
+
+    @property
+    def cookies_enabled(self) -> bool:
+        """Cookies need a signing key; without one only the header is used."""
+        return bool(self.secret_keys)
+
+    def _manager_options(self) -> dict[str, Any]:
+        return {
+            "ttl": self.ttl,
+            "idle_timeout": self.idle_timeout,
+            "max_messages": self.max_messages,
+        }
+
+    def async_manager(self) -> AsyncSessionManager:
+        """A manager over ``store`` for async frameworks (no I/O yet)."""
+        if self.store is not None and not isinstance(self.store, str):
+            if not _is_async_store(self.store):
+                raise TypeError("this integration needs an async store (AsyncStore) or a URL")
+            return AsyncSessionManager(self.store, **self._manager_options())  # type: ignore[arg-type]
+        return AsyncSessionManager(self.store, **self._manager_options())
+
+    def sync_manager(self) -> SessionManager:
+        """A manager over ``store`` for sync (WSGI) frameworks (no I/O yet)."""
+        if self.store is not None and not isinstance(self.store, str):
+            if _is_async_store(self.store):
+                raise TypeError("this integration needs a sync store (Store) or a URL")
+            return SessionManager(self.store, **self._manager_options())  # type: ignore[arg-type]
+        return SessionManager(self.store, **self._manager_options())
+
+
+def _is_async_store(store: object) -> bool:
+    return inspect.iscoroutinefunction(getattr(store, "get_session", None))
