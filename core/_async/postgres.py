@@ -1,0 +1,538 @@
+"""``AsyncPostgresStore``: PostgreSQL through psycopg 3 and ``psycopg_pool``.
+
+Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin.
+
+Every call is one statement, one round trip (see ``agentsession._postgres_sql``):
+``append`` locks the session row inside its statement, checks
+``expected_head`` and ``max_messages``, inserts under the current head and
+advances the row, so writers on any number of hosts still build one chain.
+``read_path(limit=N)`` walks back from the head with a recursive CTE that
+stops after N entries of the kind asked for, so its cost does not grow with
+the history. Entry data is ``JSONB``, times are ``timestamptz``.
+
+Open it with ``open_async_store("postgresql://user@host/db?schema=agents")``
+(``schema`` is optional: tables go in that schema, created if missing,
+instead of the ``search_path``), or hand it a pool you configured::
+
+    pool = AsyncConnectionPool(dsn, open=False, kwargs={"autocommit": True})
+    store = AsyncPostgresStore(pool, schema="agents")
+
+Nothing connects until the first call, which opens the pool and applies the
+pending migrations (``agentsession._postgres_migrations``; pass
+``migrate=False`` to manage the schema yourself with :meth:`migrate`). A
+store opened from a URL owns its pool and closes it; a pool you pass stays
+yours. Connections the store checks out are switched to autocommit.
+
+Failures: a driver or pool error (server down, backend killed, pool timeout)
+raises ``StoreUnavailable`` with the psycopg error as ``__cause__``. The call
+that hit a broken connection fails -- it is not retried, since a write may or
+may not have committed -- and the pool is asked to check its idle
+connections, so the next call gets a fresh one: the same store object works
+again once the server is back. A statement is atomic, so a failed call
+leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .._exceptions import (
+    CheckpointNotFound,
+    ConflictError,
+    InvalidInput,
+    LimitExceeded,
+    SessionNotFound,
+    StoreClosed,
+    StoreUnavailable,
+)
+from .._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
+from .._postgres_migrations import MIGRATIONS, MIGRATIONS_TABLE, latest_version
+from .._postgres_sql import (
+    Statements,
+    Wide,
+    load_pg_json,
+    pg_json,
+    quote_schema,
+    session_from_row,
+)
+from .._rules import check_expected_head, place_entries
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg_pool import AsyncConnectionPool
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "AsyncPostgresStore needs psycopg 3 and psycopg-pool: pip install agentsession[postgres]"
+    ) from exc
+
+__all__ = ["AsyncPostgresStore"]
+
+_STATUS_ERRORS: dict[str, type[Exception]] = {
+    "missing": SessionNotFound,
+    "conflict": ConflictError,
+    "limit": LimitExceeded,
+    "invalid": InvalidInput,
+}
+_MESSAGES = {
+    "missing": "session not found",
+    "conflict": "the session changed since it was read (expected head or revision)",
+    "limit": "the session's max_messages would be exceeded",
+    "invalid": "unknown entry id for this session",
+}
+_TAKEN = "a session with this id already exists"
+
+
+def _check(status: str | None) -> None:
+    if status is None:
+        raise SessionNotFound()
+    if status != "ok":
+        raise _STATUS_ERRORS[status](_MESSAGES[status])
+
+
+def _session_params(info: SessionInfo, head_depth: int = 0) -> dict[str, Any]:
+    return {
+        "sid": info.id,
+        "agent": info.agent,
+        "user_id": info.user_id,
+        "created_at": info.created_at,
+        "updated_at": info.updated_at,
+        "metadata": pg_json(info.metadata),
+        "head": info.head,
+        "head_depth": head_depth,
+        "message_count": info.message_count,
+        "revision": info.revision,
+        "expires_at": info.expires_at,
+        "deadline": info.deadline,
+        "idle_timeout": info.idle_timeout,
+        "max_messages": info.max_messages,
+        "last_checkpoint_at": info.last_checkpoint_at,
+    }
+
+
+class AsyncPostgresStore:
+    """A store in PostgreSQL (see the module docstring).
+
+    Args:
+        pool: a psycopg ``AsyncConnectionPool`` (opened on first use if it is not).
+        schema: put the tables in this schema (created if missing) instead of
+            the connections' ``search_path``.
+        migrate: apply pending migrations on first use (default True).
+        close_pool: close ``pool`` in :meth:`close` (default: only a pool the
+            store created itself, as :meth:`from_url` does).
+    """
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        *,
+        schema: str | None = None,
+        migrate: bool = True,
+        close_pool: bool = False,
+    ) -> None:
+        self._pool = pool
+        self._schema = schema
+        self._sql = Statements(quote_schema(schema))
+        self._migrate = migrate
+        self._close_pool = close_pool
+        self._ready = False
+        self._closed = False
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0
+    ) -> AsyncPostgresStore:
+        """``postgresql://user:password@host:port/db?schema=name`` (``postgres://`` too).
+
+        Every query parameter except ``schema`` goes to libpq (``sslmode``,
+        ``connect_timeout``, ...). The pool is created closed; it opens on the
+        first call. ``timeout``: seconds to wait for a connection before
+        ``StoreUnavailable``.
+        """
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schema = next((v for k, v in query if k == "schema"), None)
+        rest = urlencode([(k, v) for k, v in query if k != "schema"])
+        conninfo = urlunsplit(parts._replace(scheme="postgresql", query=rest))
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            conninfo,
+            open=False,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            name="agentsession",
+        )
+        return cls(pool, schema=schema, close_pool=True)
+
+    @property
+    def schema(self) -> str | None:
+        """The schema holding the tables (``None``: the connections' search_path)."""
+        return self._schema
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Any]:
+        return self._pool
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} schema={self._schema!r}>"
+
+    # -- plumbing ------------------------------------------------------------
+
+    async def _prepare(self) -> None:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        if self._ready:
+            return
+        try:
+            await self._pool.open()
+            if self._migrate:
+                await self.migrate()
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        self._ready = True
+
+    async def migrate(self) -> int:
+        """Apply the pending migrations; returns how many ran (0 when current).
+
+        Safe to run concurrently from many processes: they serialise on a
+        transaction-level advisory lock keyed by the schema.
+        """
+        prefix = self._sql.prefix
+        async with self._pool.connection() as conn:
+            try:
+                cur = await conn.execute(f"SELECT max(version) FROM {prefix}agentsession_migration")
+                row = await cur.fetchone()
+                if row is not None and row[0] == latest_version():
+                    return 0
+            except pg_errors.UndefinedTable:
+                pass
+            except pg_errors.InvalidSchemaName:
+                pass
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('agentsession.migrate:' || %s))",
+                    (self._schema or "",),
+                )
+                if self._schema is not None:
+                    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {prefix[:-1]}")
+                await conn.execute(MIGRATIONS_TABLE.format(p=prefix))
+                cur = await conn.execute(f"SELECT version FROM {prefix}agentsession_migration")
+                done = {r[0] for r in await cur.fetchall()}
+                ran = 0
+                for version, name, sql in MIGRATIONS:
+                    if version in done:
+                        continue
+                    await conn.execute(sql.format(p=prefix))
+                    await conn.execute(
+                        f"INSERT INTO {prefix}agentsession_migration (version, name) "
+                        "VALUES (%s, %s)",
+                        (version, name),
+                    )
+                    ran += 1
+                return ran
+
+    async def _rows(
+        self, sql: str, params: Mapping[str, Any], *, taken: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement on a pooled autocommit connection; all its rows.
+
+        ``taken``: a unique violation means the session id is in use.
+        """
+        await self._prepare()
+        try:
+            async with self._pool.connection() as conn:
+                if not conn.autocommit:
+                    await conn.set_autocommit(True)
+                cur = await conn.execute(sql, params)
+                return await cur.fetchall() if cur.description is not None else []
+        except pg_errors.UniqueViolation as exc:
+            if taken:
+                raise ConflictError(_TAKEN) from exc
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+                await self._recover()
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _recover(self) -> None:
+        # A backend died: drop the pool's other dead idle connections now, so
+        # the next call does not pick one of them up.
+        with contextlib.suppress(Exception):  # best effort; the next call reports
+            await self._pool.check()
+
+    async def _one(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        rows = await self._rows(sql, params)
+        return rows[0] if rows else None
+
+    async def _status_row(self, sql: str, params: Mapping[str, Any]) -> SessionInfo:
+        row = await self._one(sql, params)
+        _check(None if row is None else row[0])
+        assert row is not None
+        return session_from_row(row, 1)
+
+    async def _wide(self, sql: str, params: Mapping[str, Any]) -> Wide:
+        wide = Wide.decode(await self._rows(sql, params))
+        if wide.session is None:
+            raise SessionNotFound()
+        return wide
+
+    # -- sessions --------------------------------------------------------------
+
+    async def create_session(self, info: SessionInfo) -> None:
+        params = _session_params(info) | {"now": info.created_at}
+        await self._rows(self._sql.create, params, taken=True)
+
+    async def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:
+        row = await self._one(self._sql.get, {"sid": session_id, "now": now})
+        if row is None:
+            raise SessionNotFound()
+        return session_from_row(row)
+
+    async def list_sessions(
+        self,
+        *,
+        agent: str | None,
+        user_id: str | Unchecked | None,
+        limit: int,
+        offset: int,
+        now: datetime,
+    ) -> list[SessionInfo]:
+        user = "any" if user_id is UNCHECKED else "none" if user_id is None else "eq"
+        sql = self._sql.list_sessions(agent=agent is not None, user=user)
+        params = {"agent": agent, "user": user_id, "limit": limit, "offset": offset, "now": now}
+        return [session_from_row(r) for r in await self._rows(sql, params)]
+
+    async def delete_session(self, session_id: str) -> bool:
+        return bool(await self._rows(self._sql.delete, {"sid": session_id}))
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        metadata: Mapping[str, Any],
+        now: datetime,
+        expires_at: datetime | None,
+    ) -> SessionInfo:
+        params = {
+            "sid": session_id,
+            "patch": pg_json(metadata),
+            "now": now,
+            "expires_at": expires_at,
+        }
+        row = await self._one(self._sql.update, params)
+        if row is None:
+            raise SessionNotFound()
+        return session_from_row(row)
+
+    async def rotate_id(
+        self,
+        session_id: str,
+        new_id: str,
+        *,
+        user_id: str | Unchecked | None,
+        now: datetime,
+        expires_at: datetime | None,
+    ) -> SessionInfo:
+        params = {
+            "sid": session_id,
+            "new": new_id,
+            "set_user": user_id is not UNCHECKED,
+            "user_id": None if user_id is UNCHECKED else user_id,
+            "now": now,
+            "expires_at": expires_at,
+        }
+        rows = await self._rows(self._sql.rotate, params, taken=True)
+        if not rows:
+            raise SessionNotFound()
+        return session_from_row(rows[0])
+
+    async def prune_expired(self, *, now: datetime, batch: int) -> int:
+        await self._prepare()
+        try:
+            async with self._pool.connection() as conn:
+                if not conn.autocommit:
+                    await conn.set_autocommit(True)
+                cur = await conn.execute(self._sql.prune, {"now": now, "batch": batch})
+                return max(int(cur.rowcount), 0)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    # -- history ---------------------------------------------------------------
+
+    async def append(
+        self,
+        session_id: str,
+        entries: Sequence[NewEntry],
+        *,
+        now: datetime,
+        expires_at: datetime | None,
+        expected_head: str | Unchecked | None,
+    ) -> tuple[SessionInfo, list[Entry]]:
+        if not entries:
+            info = await self.get_session(session_id, now=now)
+            check_expected_head(info.head, expected_head)
+            return info, []
+        # Placement relative to an empty parent; the statement adds the head's
+        # depth and message count it reads under its row lock.
+        relative = place_entries(
+            entries, parent_id=None, parent_depth=0, message_count=0, max_messages=None
+        )
+        params = {
+            "sid": session_id,
+            "now": now,
+            "expires_at": expires_at,
+            "check": expected_head is not UNCHECKED,
+            "expected": None if expected_head is UNCHECKED else expected_head,
+            "added": relative[-1].message_index,
+            "count": len(entries),
+            "last": entries[-1].id,
+            "ids": [e.id for e in entries],
+            "parents": [e.parent_id for e in relative],
+            "kinds": [e.kind for e in entries],
+            "created": [e.created_at for e in entries],
+            "data": [pg_json(e.data, e.data_json) for e in entries],
+            "mis": [e.message_index for e in relative],
+            "digests": [e.digest for e in entries],
+        }
+        row = await self._one(self._sql.append, params)
+        _check(None if row is None else row[0])
+        assert row is not None
+        info = session_from_row(row, 4)
+        placed = place_entries(
+            entries,
+            parent_id=row[1],
+            parent_depth=row[2],
+            message_count=row[3],
+            max_messages=None,
+        )
+        # Fresh copies of the data, as a read would give: callers never alias it.
+        return info, [
+            dataclasses.replace(e, data=load_pg_json(n.data_json))
+            for e, n in zip(placed, entries, strict=True)
+        ]
+
+    async def read_path(
+        self,
+        session_id: str,
+        *,
+        now: datetime,
+        before: str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+        with_data: bool = True,
+    ) -> tuple[SessionInfo, list[Entry]]:
+        params = {"sid": session_id, "now": now, "before": before, "limit": limit, "kind": kind}
+        wide = await self._wide(self._sql.read_path[with_data], params)
+        _check(wide.flag)
+        assert wide.session is not None
+        return wide.session, wide.entries
+
+    async def get_entry(self, session_id: str, entry_id: str, *, now: datetime) -> Entry:
+        params = {"sid": session_id, "now": now, "entry": entry_id}
+        wide = await self._wide(self._sql.get_entry, params)
+        if not wide.entries:
+            raise InvalidInput(_MESSAGES["invalid"])
+        return wide.entries[0]
+
+    async def set_head(
+        self,
+        session_id: str,
+        entry_id: str | None,
+        *,
+        now: datetime,
+        expires_at: datetime | None,
+        expected_revision: int | None = None,
+    ) -> SessionInfo:
+        params = {
+            "sid": session_id,
+            "entry": entry_id,
+            "revision": expected_revision,
+            "now": now,
+            "expires_at": expires_at,
+        }
+        return await self._status_row(self._sql.set_head, params)
+
+    async def list_leaves(
+        self,
+        session_id: str,
+        *,
+        now: datetime,
+    ) -> tuple[SessionInfo, list[Entry]]:
+        wide = await self._wide(self._sql.list_leaves, {"sid": session_id, "now": now})
+        assert wide.session is not None
+        return wide.session, wide.entries
+
+    # -- checkpoints -------------------------------------------------------------
+
+    async def save_checkpoint(
+        self, checkpoint: Checkpoint, *, now: datetime, expires_at: datetime | None
+    ) -> SessionInfo:
+        params = {
+            "sid": checkpoint.session_id,
+            "cid": checkpoint.id,
+            "entry": checkpoint.entry_id,
+            "created_at": checkpoint.created_at,
+            "name": checkpoint.name,
+            "metadata": pg_json(checkpoint.metadata),
+            "checksum": checkpoint.checksum,
+            "now": now,
+            "expires_at": expires_at,
+        }
+        return await self._status_row(self._sql.save_checkpoint, params)
+
+    async def get_checkpoint(
+        self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
+    ) -> tuple[Checkpoint, list[Entry]]:
+        params = {"sid": session_id, "cid": checkpoint_id, "now": now, "with_path": with_path}
+        wide = await self._wide(self._sql.get_checkpoint, params)
+        if not wide.checkpoints:
+            raise CheckpointNotFound("unknown checkpoint for this session")
+        return wide.checkpoints[0], wide.entries
+
+    async def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
+        wide = await self._wide(self._sql.list_checkpoints, {"sid": session_id, "now": now})
+        return wide.checkpoints
+
+    # -- export / import -----------------------------------------------------------
+
+    async def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
+        wide = await self._wide(self._sql.export, {"sid": session_id, "now": now})
+        assert wide.session is not None
+        return SessionExport(wide.session, tuple(wide.entries), tuple(wide.checkpoints))
+
+    async def import_session(self, export: SessionExport) -> None:
+        info = export.session
+        depth = {e.id: e.depth for e in export.entries}
+        params = _session_params(info, depth.get(info.head, 0) if info.head else 0)
+        params |= {
+            "now": info.updated_at,
+            "ids": [e.id for e in export.entries],
+            "parents": [e.parent_id for e in export.entries],
+            "kinds": [e.kind for e in export.entries],
+            "created": [e.created_at for e in export.entries],
+            "data": [pg_json(e.data) for e in export.entries],
+            "depths": [e.depth for e in export.entries],
+            "mis": [e.message_index for e in export.entries],
+            "digests": [e.digest for e in export.entries],
+            "c_ids": [c.id for c in export.checkpoints],
+            "c_entries": [c.entry_id for c in export.checkpoints],
+            "c_created": [c.created_at for c in export.checkpoints],
+            "c_names": [c.name for c in export.checkpoints],
+            "c_meta": [pg_json(c.metadata) for c in export.checkpoints],
+            "c_checksums": [c.checksum for c in export.checkpoints],
+        }
+        await self._rows(self._sql.import_, params, taken=True)
+
+    async def close(self) -> None:
+        """Close the pool if the store owns it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._close_pool:
+            await self._pool.close()

@@ -1,0 +1,89 @@
+"""The PostgreSQL schema, as versioned migrations (I/O-free).
+
+``MIGRATIONS`` is append-only: a released migration is never edited; a change
+of schema is a new ``(version, name, sql)`` at the end. ``{p}`` in the SQL is
+the (quoted, dot-terminated) schema prefix, empty for the ``search_path``.
+
+The store applies the pending ones on first use, inside one transaction that
+holds ``pg_advisory_xact_lock`` on a key derived from the schema, so two
+processes racing to migrate a fresh database serialise and the second finds
+nothing left to do. Each applied version is a row of
+``agentsession_migration``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "latest_version"]
+
+MIGRATIONS_TABLE: Final = """
+CREATE TABLE IF NOT EXISTS {p}agentsession_migration (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+_INITIAL: Final = """
+CREATE TABLE {p}agentsession_session (
+    pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    agent text NOT NULL,
+    user_id text,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    metadata jsonb NOT NULL,
+    head text,
+    head_depth integer NOT NULL DEFAULT 0,
+    message_count integer NOT NULL DEFAULT 0,
+    revision bigint NOT NULL DEFAULT 0,
+    expires_at timestamptz,
+    deadline timestamptz,
+    idle_timeout double precision,
+    max_messages integer,
+    last_checkpoint_at timestamptz
+);
+CREATE INDEX agentsession_session_updated
+    ON {p}agentsession_session (updated_at DESC, id DESC);
+CREATE INDEX agentsession_session_agent
+    ON {p}agentsession_session (agent, updated_at DESC, id DESC);
+CREATE INDEX agentsession_session_user
+    ON {p}agentsession_session (user_id, updated_at DESC, id DESC);
+CREATE INDEX agentsession_session_expiry
+    ON {p}agentsession_session (expires_at) WHERE expires_at IS NOT NULL;
+
+CREATE TABLE {p}agentsession_entry (
+    session_pk bigint NOT NULL
+        REFERENCES {p}agentsession_session (pk) ON DELETE CASCADE,
+    id text NOT NULL,
+    parent_id text,
+    kind text NOT NULL,
+    created_at timestamptz NOT NULL,
+    depth integer NOT NULL,
+    message_index integer NOT NULL,
+    digest text NOT NULL,
+    data jsonb NOT NULL,
+    PRIMARY KEY (session_pk, id)
+);
+
+CREATE TABLE {p}agentsession_checkpoint (
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    session_pk bigint NOT NULL
+        REFERENCES {p}agentsession_session (pk) ON DELETE CASCADE,
+    id text NOT NULL,
+    entry_id text,
+    created_at timestamptz NOT NULL,
+    name text,
+    metadata jsonb NOT NULL,
+    checksum text NOT NULL,
+    PRIMARY KEY (session_pk, id)
+);
+"""
+
+#: ``(version, name, sql)``, oldest first; versions are 1, 2, 3, ...
+MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = ((1, "initial schema", _INITIAL),)
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1][0]
