@@ -11,7 +11,7 @@ it, sharing the request's state with the async handle.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from agentsession._async.protocol import AsyncStore
@@ -25,7 +25,7 @@ __all__ = ["BlockingStore", "Runner", "sync_view"]
 
 #: Runs a zero-argument coroutine function on the event loop from a worker
 #: thread and returns its result (``anyio.from_thread.run`` is one).
-Runner = Callable[[Callable[[], Awaitable[Any]]], Any]
+Runner = Callable[[Callable[[], Coroutine[Any, Any, Any]]], Any]
 
 
 class BlockingStore:

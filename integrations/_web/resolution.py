@@ -144,17 +144,17 @@ class RequestState:
         return self.touched or self.issued or self.clear_cookie
 
     def response_headers(
-        self, existing: list[tuple[str, str]] | None = None
+        self, existing: list[tuple[str, str]] | None = None, *, caching: bool = True
     ) -> list[tuple[str, str]]:
         """``existing`` response headers plus this request's session headers.
 
         Adds ``X-Session-ID`` and ``Set-Cookie`` for a new or rotated id, the
         clearing ``Set-Cookie`` for a rejected cookie, and merges
         ``Vary: Cookie, X-Session-ID`` and ``Cache-Control: private`` when the
-        session was used.
+        session was used (unless ``caching=False``, e.g. a websocket accept).
         """
         headers = list(existing or ())
-        if self.varies:
+        if caching and self.varies:
             vary = [v for k, v in headers if k.lower() == "vary"]
             cache = [v for k, v in headers if k.lower() == "cache-control"]
             headers = [(k, v) for k, v in headers if k.lower() not in ("vary", "cache-control")]

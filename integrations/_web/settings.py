@@ -59,7 +59,8 @@ class WebSettings:
         claim_anonymous: a logged-in user presenting an anonymous session takes
             it over (its id is rotated); otherwise that is a 404.
         enabled: ``False`` turns the integration off without removing it.
-        get_user_id: ``callable(request) -> str | None`` overriding the
+        get_user_id: ``callable(request) -> str | None`` (async allowed where
+            the framework is async) overriding the
             framework's notion of the current user (the argument is whatever
             the framework passes: an ASGI scope, a Flask/Django request).
         ttl / idle_timeout / max_messages: defaults of the sessions created.
@@ -79,7 +80,7 @@ class WebSettings:
     domain: str | None = None
     claim_anonymous: bool = False
     enabled: bool = True
-    get_user_id: Callable[[Any], str | None] | None = field(default=None, compare=False)
+    get_user_id: Callable[[Any], Any] | None = field(default=None, compare=False)
     ttl: timedelta | None = None
     idle_timeout: timedelta | None = None
     max_messages: int | None = None

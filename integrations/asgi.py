@@ -1,0 +1,262 @@
+"""``AgentSessionMiddleware``: agent sessions for any ASGI app (Starlette, FastAPI).
+
+A pure ASGI middleware (no ``BaseHTTPMiddleware``): it wraps ``send`` to add
+headers, so streaming responses and contextvars behave::
+
+    from starlette.middleware import Middleware
+    from agentsession.integrations.asgi import AgentSessionMiddleware
+
+    app = Starlette(routes=..., middleware=[
+        Middleware(AuthenticationMiddleware, backend=...),   # optional, outside ours
+        Middleware(AgentSessionMiddleware, store="sqlite:///sessions.db",
+                   agent="assistant", secret_key=[KEY, OLD_KEY]),
+    ])
+
+    async def chat(request):
+        s = request.state.agent_session          # or agentsession.current_session()
+        await s.append({"role": "user", "content": ...})
+        return JSONResponse([m.data for m in await s.messages(limit=20)])
+
+``request.state.agent_session`` is an ``AsyncLazySession``: nothing is read
+before it is used and nothing is created before its first write. Sync
+endpoints (run by Starlette in a worker thread) use
+``agentsession.integrations.starlette.sync_session(request)``.
+
+HTTP and websocket scopes follow DESIGN §5 (header ``X-Session-ID`` first, then
+the signed cookie); other scope types pass through. The store is opened at
+lifespan startup (or on first use) and closed at lifespan shutdown. The user
+is ``scope["user"]`` when Starlette's ``AuthenticationMiddleware`` ran before
+this one and the user is authenticated (its ``identity``), unless
+``get_user_id(scope)`` (sync or async) is given.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from agentsession._async.manager import AsyncSessionManager
+from agentsession._context import use_session
+
+from ._web import (
+    DEFAULT_MAX_AGE,
+    HANDLED,
+    AsyncLazySession,
+    CookieSigner,
+    ErrorResponse,
+    RequestState,
+    WebSettings,
+    begin,
+    error_response,
+    read_cookie,
+)
+from ._web.settings import SameSite
+
+if TYPE_CHECKING:
+    from agentsession._async.protocol import AsyncStore
+    from agentsession._async.session import AsyncSession
+
+__all__ = ["STATE_KEY", "AgentSessionMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Key of the handle in ``scope["state"]`` (so ``request.state.agent_session``).
+STATE_KEY = "agent_session"
+
+_START = ("http.response.start", "websocket.http.response.start")
+_ENDS = ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
+
+
+class AgentSessionMiddleware:
+    """Give every HTTP/websocket request its agent session.
+
+    Args:
+        app: the ASGI app to wrap.
+        store: a store URL or an ``AsyncStore`` (``None``: ``open_async_store()``'s
+            default).
+        agent: the agent name of the sessions this app creates and accepts.
+        secret_key: cookie signing key, or a list of keys **newest first**
+            (sign with the first, accept all). ``None``: no cookie, header only.
+        header / cookie_name: where the session id travels.
+        max_age: cookie ``Max-Age`` and the oldest signature accepted (seconds).
+        secure / samesite / path / domain / httponly: cookie attributes.
+        claim_anonymous: a logged-in user presenting an anonymous session takes
+            it over, under a new id.
+        enabled: ``False`` passes every request straight through.
+        get_user_id: ``callable(scope) -> str | None`` (or async) naming the user.
+        ttl / idle_timeout / max_messages: defaults of new sessions.
+        settings: a ready :class:`WebSettings` instead of the arguments above.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        store: str | AsyncStore | None = None,
+        agent: str = "default",
+        secret_key: str | bytes | Sequence[str | bytes] | None = None,
+        header: str = "X-Session-ID",
+        cookie_name: str = "agentsession",
+        max_age: int | None = DEFAULT_MAX_AGE,
+        secure: bool = False,
+        samesite: SameSite = "lax",
+        path: str = "/",
+        domain: str | None = None,
+        httponly: bool = True,
+        claim_anonymous: bool = False,
+        enabled: bool = True,
+        get_user_id: Callable[[Scope], str | Awaitable[str | None] | None] | None = None,
+        ttl: timedelta | None = None,
+        idle_timeout: timedelta | None = None,
+        max_messages: int | None = None,
+        settings: WebSettings | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings or WebSettings(
+            store=store,
+            agent=agent,
+            header=header,
+            cookie_name=cookie_name,
+            secret_keys=secret_key,  # type: ignore[arg-type]  # normalised by WebSettings
+            max_age=max_age,
+            secure=secure,
+            samesite=samesite,
+            path=path,
+            domain=domain,
+            httponly=httponly,
+            claim_anonymous=claim_anonymous,
+            enabled=enabled,
+            get_user_id=get_user_id,
+            ttl=ttl,
+            idle_timeout=idle_timeout,
+            max_messages=max_messages,
+        )
+        self._signer = CookieSigner(self.settings)
+        self._header = self.settings.header.lower().encode("latin-1")
+        self._manager: AsyncSessionManager | None = None
+
+    @property
+    def manager(self) -> AsyncSessionManager:
+        """The app's session manager (created on first use; no I/O)."""
+        if self._manager is None:
+            self._manager = self.settings.async_manager()
+        return self._manager
+
+    async def aclose(self) -> None:
+        """Close the store (done at lifespan shutdown). A later request reopens
+        a store given by URL."""
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            await manager.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+        elif scope["type"] in ("http", "websocket") and self.settings.enabled:
+            await self._session_call(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup" and self.settings.enabled:
+                _ = self.manager
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] in _ENDS:
+                await self.aclose()
+            await send(message)
+
+        await self.app(scope, receive_wrapper, send_wrapper)
+
+    async def _session_call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = scope["type"] == "websocket"
+        headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
+        ids = [v.decode("latin-1") for k, v in headers if k.lower() == self._header]
+        cookies = "; ".join(v.decode("latin-1") for k, v in headers if k.lower() == b"cookie")
+        result = begin(
+            self.settings,
+            self._signer,
+            header=",".join(ids) if ids else None,
+            cookie=read_cookie(cookies, self.settings.cookie_name),
+            user_id=await self._user_id(scope),
+        )
+        if isinstance(result, ErrorResponse):
+            await _send_error(send, result, websocket, [])
+            return
+        state = result
+        handle = AsyncLazySession(self.manager, state)
+        scope.setdefault("state", {})[STATE_KEY] = handle
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            kind = message["type"]
+            if kind in _START or kind == "websocket.accept":
+                started = True
+                message = dict(message)
+                message["headers"] = _with_session_headers(
+                    state, message.get("headers") or [], websocket
+                )
+            elif kind == "websocket.close":
+                started = True
+            await send(message)
+
+        try:
+            # The lazy handle stands in for a session: same methods (see _web).
+            with use_session(cast("AsyncSession", handle)):
+                await self.app(scope, receive, send_wrapper)
+        except HANDLED as exc:
+            if started:
+                raise
+            await _send_error(send, error_response(exc), websocket, state.response_headers())
+
+    async def _user_id(self, scope: Scope) -> str | None:
+        hook = self.settings.get_user_id
+        if hook is not None:
+            value = hook(scope)
+            if inspect.isawaitable(value):
+                value = await value
+            return None if value is None else str(value)
+        user = scope.get("user")
+        if user is None or not getattr(user, "is_authenticated", False):
+            return None
+        try:
+            identity = user.identity
+        except NotImplementedError:
+            identity = user.display_name
+        return str(identity) if identity else None
+
+
+def _with_session_headers(
+    state: RequestState, raw: Sequence[tuple[bytes, bytes]], websocket: bool
+) -> list[tuple[bytes, bytes]]:
+    existing = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+    # A websocket accept is never cached: only the id and the cookie matter.
+    merged = state.response_headers(existing, caching=not websocket)
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in merged]
+
+
+async def _send_error(
+    send: Send, error: ErrorResponse, websocket: bool, session_headers: list[tuple[str, str]]
+) -> None:
+    if websocket:
+        await send({"type": "websocket.close", "code": error.websocket_close_code})
+        return
+    headers = [*error.headers, *session_headers]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": error.body})

@@ -1,0 +1,274 @@
+"""``AgentSessions``: the Flask extension.
+
+::
+
+    from agentsession.integrations.flask import AgentSessions, current_agent_session
+
+    app.config["AGENTSESSION_STORE"] = "sqlite:///sessions.db"
+    app.config["AGENTSESSION_AGENT"] = "assistant"
+    agent_sessions = AgentSessions(app)      # or AgentSessions() + init_app(app)
+
+    @app.post("/chat")
+    def chat():
+        s = g.agent_session                  # or current_agent_session, current_session()
+        s.append({"role": "user", "content": request.json["text"]})
+        return [m.data for m in s.messages(limit=20)]
+
+``g.agent_session`` is a sync ``LazySession`` (Flask's async views run on a
+worker loop and call it synchronously too): nothing is read before it is used,
+nothing is created before its first write, and it is owned by the logged-in
+user. Cookies are signed with ``SECRET_KEY`` (and accepted with
+``SECRET_KEY_FALLBACKS``) under a salt of their own.
+
+Configuration keys (read by ``init_app``):
+
+=================================  =========================================
+``AGENTSESSION_STORE``             store URL or ``Store`` (default: ``open_store()``'s)
+``AGENTSESSION_AGENT``             agent name (``"default"``)
+``AGENTSESSION_HEADER``            header name (``"X-Session-ID"``)
+``AGENTSESSION_COOKIE_NAME``       cookie name (``"agentsession"``)
+``AGENTSESSION_COOKIE_SECURE``     ``Secure`` cookie flag (``False``)
+``AGENTSESSION_COOKIE_SAMESITE``   ``"lax"`` / ``"strict"`` / ``"none"``
+``AGENTSESSION_COOKIE_PATH``       cookie path (``"/"``)
+``AGENTSESSION_COOKIE_DOMAIN``     cookie domain (``None``)
+``AGENTSESSION_MAX_AGE``           cookie lifetime in seconds (two weeks)
+``AGENTSESSION_CLAIM_ANONYMOUS``   logged-in users take over anonymous sessions
+``AGENTSESSION_ENABLED``           ``False`` turns the extension off
+``AGENTSESSION_TTL``, ``_IDLE_TIMEOUT``, ``_MAX_MESSAGES``  defaults of new sessions
+=================================  =========================================
+
+The user is ``get_user_id(request)`` when given, else Flask-Login's
+``current_user.get_id()`` when Flask-Login is set up and the user is logged in.
+``flask agentsession prune`` erases expired sessions. The store is closed at
+interpreter exit, or by ``app.extensions["agentsession"].close()``.
+"""
+
+from __future__ import annotations
+
+import atexit
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from agentsession._context import use_session
+from agentsession._sync.manager import SessionManager
+
+from ._web import (
+    DEFAULT_MAX_AGE,
+    HANDLED,
+    CookieSigner,
+    ErrorResponse,
+    LazySession,
+    RequestState,
+    WebSettings,
+    begin,
+    error_response,
+)
+
+try:
+    import click
+    from flask import Flask, Response, appcontext_pushed, current_app, g, request
+    from flask.cli import AppGroup
+    from werkzeug.local import LocalProxy
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "agentsession.integrations.flask needs Flask: pip install agentsession[flask]"
+    ) from exc
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from agentsession._sync.protocol import Store
+    from agentsession._sync.session import Session
+
+__all__ = ["AgentSessions", "current_agent_session"]
+
+EXTENSION_KEY = "agentsession"
+_G_STATE = "_agentsession_state"
+_G_CONTEXT = "_agentsession_context"
+
+
+def _seconds(value: Any) -> timedelta | None:
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=float(value))
+
+
+def _flask_login_user_id(_request: Any) -> str | None:
+    """Flask-Login's ``current_user``, when it is installed and set up."""
+    try:
+        from flask_login import current_user  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    if not hasattr(current_app, "login_manager"):
+        return None
+    if not current_user or not current_user.is_authenticated:
+        return None
+    user_id = current_user.get_id()
+    return None if user_id is None else str(user_id)
+
+
+class _AppSessions:
+    """What ``app.extensions["agentsession"]`` holds for one app."""
+
+    def __init__(self, settings: WebSettings) -> None:
+        self.settings = settings
+        self.signer = CookieSigner(settings)
+        self._manager: SessionManager | None = None
+
+    @property
+    def manager(self) -> SessionManager:
+        """The app's session manager (the store connects on first use)."""
+        if self._manager is None:
+            self._manager = self.settings.sync_manager()
+        return self._manager
+
+    def close(self) -> None:
+        """Close the store; a later request reopens a store given by URL."""
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.close()
+
+
+class AgentSessions:
+    """The extension. ``AgentSessions(app)``, or ``AgentSessions()`` then
+    ``init_app(app)`` in an app factory; it keeps no reference to any app.
+
+    Args:
+        app: the app to set up now (optional).
+        store: a store URL or ``Store`` overriding ``AGENTSESSION_STORE``.
+        get_user_id: ``callable(request) -> str | None`` naming the user
+            (default: Flask-Login's ``current_user``).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        store: str | Store | None = None,
+        get_user_id: Callable[[Any], str | None] | None = None,
+    ) -> None:
+        self._store = store
+        self._get_user_id = get_user_id
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read the ``AGENTSESSION_*`` config of ``app`` and hook into it."""
+        config = app.config
+        secret = config.get("SECRET_KEY")
+        fallbacks = config.get("SECRET_KEY_FALLBACKS") or []
+        settings = WebSettings(
+            store=self._store if self._store is not None else config.get("AGENTSESSION_STORE"),
+            agent=config.get("AGENTSESSION_AGENT", "default"),
+            header=config.get("AGENTSESSION_HEADER", "X-Session-ID"),
+            cookie_name=config.get("AGENTSESSION_COOKIE_NAME", "agentsession"),
+            secret_keys=tuple(k for k in (secret, *fallbacks) if k),
+            max_age=config.get("AGENTSESSION_MAX_AGE", DEFAULT_MAX_AGE),
+            secure=bool(config.get("AGENTSESSION_COOKIE_SECURE", False)),
+            samesite=config.get("AGENTSESSION_COOKIE_SAMESITE", "lax"),
+            path=config.get("AGENTSESSION_COOKIE_PATH", "/"),
+            domain=config.get("AGENTSESSION_COOKIE_DOMAIN"),
+            claim_anonymous=bool(config.get("AGENTSESSION_CLAIM_ANONYMOUS", False)),
+            enabled=bool(config.get("AGENTSESSION_ENABLED", True)),
+            get_user_id=self._get_user_id or _flask_login_user_id,
+            ttl=_seconds(config.get("AGENTSESSION_TTL")),
+            idle_timeout=_seconds(config.get("AGENTSESSION_IDLE_TIMEOUT")),
+            max_messages=config.get("AGENTSESSION_MAX_MESSAGES"),
+        )
+        sessions = _AppSessions(settings)
+        app.extensions[EXTENSION_KEY] = sessions
+        atexit.register(sessions.close)
+        app.cli.add_command(_cli)
+        if not settings.enabled:
+            return
+        app.before_request(_before_request)
+        app.after_request(_after_request)
+        app.teardown_appcontext(_teardown)
+        appcontext_pushed.connect(_repushed, app)
+        for error in HANDLED:
+            app.register_error_handler(error, _error_handler)
+
+
+def _sessions() -> _AppSessions:
+    return cast(_AppSessions, current_app.extensions[EXTENSION_KEY])
+
+
+def _json_response(error: ErrorResponse) -> Response:
+    headers = [(k, v) for k, v in error.headers if k.lower() != "content-length"]
+    return current_app.response_class(error.body, status=error.status, headers=headers)
+
+
+def _before_request() -> Response | None:
+    sessions = _sessions()
+    settings = sessions.settings
+    ids = request.headers.getlist(settings.header)
+    hook = settings.get_user_id
+    result = begin(
+        settings,
+        sessions.signer,
+        header=",".join(ids) if ids else None,
+        cookie=request.cookies.get(settings.cookie_name),
+        user_id=hook(request) if hook is not None else None,
+    )
+    if isinstance(result, ErrorResponse):
+        return _json_response(result)
+    handle = LazySession(sessions.manager, result)
+    g.agent_session = handle
+    setattr(g, _G_STATE, result)
+    _enter(handle)
+    return None
+
+
+def _enter(handle: LazySession) -> None:
+    # The lazy handle stands in for a session: same methods (see _web).
+    context = use_session(cast("Session", handle))
+    context.__enter__()
+    g.setdefault(_G_CONTEXT, []).append(context)
+
+
+def _repushed(_app: Flask, **_extra: Any) -> None:
+    # stream_with_context pops the request's contexts, then pushes them again
+    # around the generator: make current_session() work there too.
+    handle = g.get("agent_session")
+    if isinstance(handle, LazySession):
+        _enter(handle)
+
+
+def _after_request(response: Response) -> Response:
+    state: RequestState | None = g.get(_G_STATE)
+    if state is not None:
+        headers = state.response_headers(list(response.headers.items()))
+        response.headers.clear()
+        response.headers.extend(headers)
+    return response
+
+
+def _teardown(_exc: BaseException | None) -> None:
+    contexts: list[AbstractContextManager[Any]] = g.get(_G_CONTEXT, [])
+    if contexts:
+        contexts.pop().__exit__(None, None, None)
+
+
+def _error_handler(exc: Exception) -> Response:
+    return _json_response(error_response(exc))
+
+
+def _current() -> LazySession:
+    handle = g.get("agent_session")
+    if not isinstance(handle, LazySession):
+        raise RuntimeError("no agent session: AgentSessions is not set up or is disabled")
+    return handle
+
+
+#: The request's session, wherever ``g`` is available.
+current_agent_session: LazySession = cast(LazySession, LocalProxy(_current))
+
+_cli = AppGroup("agentsession", help="Agent sessions of this app.")
+
+
+@_cli.command("prune")
+def _prune() -> None:
+    """Erase every expired session."""
+    count = _sessions().manager.prune()
+    click.echo(f"pruned {count} expired session(s)")
