@@ -1,0 +1,1 @@
+"""One adapter per system under test (see :class:`.base.Adapter`)."""

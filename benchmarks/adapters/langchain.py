@@ -1,0 +1,140 @@
+"""LangChain chat histories: ``FileChatMessageHistory``, ``SQLChatMessageHistory``
+(SQLite and PostgreSQL) and ``RedisChatMessageHistory``.
+
+They are sync and have no "last N" read: the way to get the last 100 is
+``history.messages[-100:]``, which reads the whole history.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..workload import messages
+from .base import Adapter, new_session_id
+
+__all__ = ["LCFileHistory", "LCRedisHistory", "LCSQLHistory"]
+
+_NOTE = "no last-N read: `messages[-100:]` loads the whole history"
+
+
+def _lc(msg: dict[str, Any]) -> Any:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    cls = HumanMessage if msg["role"] == "user" else AIMessage
+    return cls(content=msg["content"])
+
+
+def _lc_dicts(start: int, count: int) -> list[dict[str, Any]]:
+    from langchain_core.messages import messages_to_dict
+
+    return messages_to_dict([_lc(m) for m in messages(start, count)])
+
+
+class _History(Adapter):
+    note = _NOTE
+
+    def _history(self, session_id: str) -> Any:
+        raise NotImplementedError
+
+    def new_empty(self) -> Any:
+        return self._history(new_session_id())
+
+    def create(self, msg: dict[str, Any]) -> Any:
+        h = self._history(new_session_id())
+        h.add_message(_lc(msg))
+        return h
+
+    def append(self, handle: Any, msg: dict[str, Any]) -> None:
+        handle.add_message(_lc(msg))
+
+    def last100(self, handle: Any) -> Any:
+        return handle.messages[-100:]
+
+    def read_all(self, handle: Any) -> Any:
+        return handle.messages
+
+
+class LCFileHistory(_History):
+    group = "file"
+    name = "LangChain FileChatMessageHistory"
+    durability = "no fsync; the whole JSON file is rewritten on every append"
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+
+    def _history(self, session_id: str) -> Any:
+        from langchain_community.chat_message_histories import FileChatMessageHistory
+
+        return FileChatMessageHistory(str(self.dir / f"{session_id}.json"))
+
+    def fill(self, handle: Any, count: int) -> None:
+        # Its own format, written once (add_messages would rewrite the file per message).
+        existing = json.loads(handle.file_path.read_text())
+        handle.file_path.write_text(json.dumps(existing + _lc_dicts(0, count)))
+
+
+class LCSQLHistory(_History):
+    """``SQLChatMessageHistory`` on a shared SQLAlchemy engine (as its docs show)."""
+
+    def __init__(self, url: str, *, group: str, durability: str, **engine_args: Any) -> None:
+        self.url = url
+        self.group = group
+        self.durability = durability
+        self.name = "LangChain SQLChatMessageHistory"
+        self.engine_args = engine_args
+        self.engine: Any = None
+        self.pragmas: list[str] = []
+
+    def open(self) -> None:
+        from sqlalchemy import create_engine, event
+
+        self.engine = create_engine(self.url, **self.engine_args)
+        if self.pragmas:
+            pragmas = self.pragmas
+
+            @event.listens_for(self.engine, "connect")
+            def _set(dbapi_connection: Any, _: Any) -> None:
+                for pragma in pragmas:
+                    dbapi_connection.execute(pragma)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _history(self, session_id: str) -> Any:
+        from langchain_community.chat_message_histories import SQLChatMessageHistory
+
+        return SQLChatMessageHistory(session_id, connection=self.engine)
+
+    def fill(self, handle: Any, count: int) -> None:
+        from langchain_core.messages import messages_from_dict
+
+        for start in range(0, count, 1_000):
+            handle.add_messages(messages_from_dict(_lc_dicts(start, min(1_000, count - start))))
+
+
+class LCRedisHistory(_History):
+    group = "redis"
+    name = "LangChain RedisChatMessageHistory"
+
+    def __init__(self, url: str, prefix: str, durability: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.durability = durability
+
+    def _history(self, session_id: str) -> Any:
+        from langchain_community.chat_message_histories import RedisChatMessageHistory
+
+        return RedisChatMessageHistory(session_id, url=self.url, key_prefix=self.prefix)
+
+    def release(self, handle: Any) -> None:
+        handle.redis_client.close()  # each history object makes its own client
+
+    def fill(self, handle: Any, count: int) -> None:
+        # Its own format (LPUSH: newest first), pushed in one pipeline.
+        items = [json.dumps(d) for d in _lc_dicts(0, count)]
+        pipe = handle.redis_client.pipeline(transaction=False)
+        for start in range(0, count, 1_000):
+            pipe.lpush(handle.key, *items[start : start + 1_000])
+        pipe.execute()

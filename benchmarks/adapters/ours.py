@@ -1,0 +1,131 @@
+"""agentsession itself, sync and async, on any store URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentsession import (
+    AsyncSession,
+    AsyncSessionManager,
+    Session,
+    SessionManager,
+    open_async_store,
+    open_store,
+)
+
+from ..workload import messages
+from .base import Adapter
+
+__all__ = ["AGENT", "USER", "Ours", "OursAsync"]
+
+AGENT = "bench"
+USER = "bench-user"
+_BATCH = 500
+
+
+class Ours(Adapter):
+    role = "ours"
+    has_checkpoints = True
+    in_throughput = False  # the async twin is the one measured there
+
+    def __init__(self, url: str, *, group: str, durability: str, label: str = "") -> None:
+        self.url = url
+        self.group = group
+        self.durability = durability
+        self.name = f"agentsession {label or group} (sync)"
+        self.mgr: SessionManager | None = None
+
+    def open(self) -> None:
+        self.mgr = SessionManager(open_store(self.url))
+
+    def close(self) -> None:
+        if self.mgr is not None:
+            self.mgr.close()
+
+    def _m(self) -> SessionManager:
+        assert self.mgr is not None
+        return self.mgr
+
+    def new_empty(self) -> Session:
+        return self._m().create(AGENT, user_id=USER)
+
+    def fill(self, handle: Session, count: int) -> None:
+        for start in range(0, count, _BATCH):
+            handle.extend(messages(start, min(_BATCH, count - start)))
+
+    def create(self, msg: dict[str, Any]) -> Session:
+        s = self._m().create(AGENT, user_id=USER)
+        s.append(msg)
+        return s
+
+    def append(self, handle: Session, msg: dict[str, Any]) -> Any:
+        return handle.append(msg)
+
+    def last100(self, handle: Session) -> Any:
+        return handle.messages(limit=100)
+
+    def read_all(self, handle: Session) -> Any:
+        return handle.messages()
+
+    def checkpoint(self, handle: Session) -> Any:
+        return handle.checkpoint()
+
+    def restore(self, handle: Session, point: Any) -> Any:
+        return handle.restore(point.id)
+
+    def populate_listing(self, sessions: int, user: str) -> None:
+        """``sessions`` sessions of one user, one message each (for the cold listing)."""
+        m = self._m()
+        for i in range(sessions):
+            m.create(AGENT, user_id=user).append({"role": "user", "content": f"hello {i}"})
+
+
+class OursAsync(Adapter):
+    role = "ours"
+    is_async = True
+    has_checkpoints = True
+
+    def __init__(self, url: str, *, group: str, durability: str, label: str = "") -> None:
+        self.url = url
+        self.group = group
+        self.durability = durability
+        self.name = f"agentsession {label or group} (async)"
+        self.mgr: AsyncSessionManager | None = None
+
+    async def open(self) -> None:
+        self.mgr = AsyncSessionManager(open_async_store(self.url))
+
+    async def close(self) -> None:
+        if self.mgr is not None:
+            await self.mgr.close()
+
+    def _m(self) -> AsyncSessionManager:
+        assert self.mgr is not None
+        return self.mgr
+
+    async def new_empty(self) -> AsyncSession:
+        return await self._m().create(AGENT, user_id=USER)
+
+    async def fill(self, handle: AsyncSession, count: int) -> None:
+        for start in range(0, count, _BATCH):
+            await handle.extend(messages(start, min(_BATCH, count - start)))
+
+    async def create(self, msg: dict[str, Any]) -> AsyncSession:
+        s = await self._m().create(AGENT, user_id=USER)
+        await s.append(msg)
+        return s
+
+    def append(self, handle: AsyncSession, msg: dict[str, Any]) -> Any:
+        return handle.append(msg)
+
+    def last100(self, handle: AsyncSession) -> Any:
+        return handle.messages(limit=100)
+
+    def read_all(self, handle: AsyncSession) -> Any:
+        return handle.messages()
+
+    def checkpoint(self, handle: AsyncSession) -> Any:
+        return handle.checkpoint()
+
+    def restore(self, handle: AsyncSession, point: Any) -> Any:
+        return handle.restore(point.id)

@@ -1,0 +1,66 @@
+"""16 concurrent async clients, each appending to its own session, on one store object.
+
+Sync systems are driven the way their own async API does it (LangChain's
+``aadd_messages`` runs ``add_messages`` in the default executor): one thread
+hop per append, through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from .adapters.base import Adapter
+from .harness import Config, Result, _call
+from .workload import message
+
+__all__ = ["run_throughput"]
+
+
+async def _append(adapter: Adapter, handle: Any, msg: dict[str, Any]) -> None:
+    if adapter.is_async:
+        await adapter.append(handle, msg)
+    else:
+        await asyncio.to_thread(adapter.append, handle, msg)
+
+
+async def _one_run(adapter: Adapter, cfg: Config) -> float:
+    handles = [await _call(adapter, adapter.new_empty) for _ in range(cfg.throughput_clients)]
+    for h in handles:  # each session exists and holds one message before the clock starts
+        await _append(adapter, h, message(0))
+    counts = [0] * len(handles)
+    stop = time.perf_counter() + cfg.throughput_s
+
+    async def client(k: int) -> None:
+        i = 1
+        while time.perf_counter() < stop:
+            await _append(adapter, handles[k], message(i))
+            i += 1
+            counts[k] += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(k) for k in range(len(handles))))
+    elapsed = time.perf_counter() - t0
+    for h in handles:
+        await _call(adapter, adapter.release, h)
+    return sum(counts) / elapsed
+
+
+async def run_throughput(adapter: Adapter, cfg: Config) -> Result:
+    rates = [await _one_run(adapter, cfg) for _ in range(cfg.throughput_repeats)]
+    return Result(
+        system=adapter.name,
+        group=adapter.group,
+        role=adapter.role,
+        mode="async" if adapter.is_async else "sync via to_thread",
+        durability=adapter.durability,
+        op="throughput16",
+        param=cfg.throughput_clients,
+        median_s=statistics.median(rates),
+        low_s=min(rates),
+        high_s=max(rates),
+        ops=cfg.throughput_repeats,
+        unit="ops/s",
+    )
