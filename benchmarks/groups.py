@@ -133,7 +133,7 @@ def _file(data: Path) -> Group:
     if _have("agentsession._sync.file"):
         for fsync in (False, True):
             d = data / ("file-fsync" if fsync else "file")
-            url = f"file://{d}" + ("?fsync=1" if fsync else "")
+            url = f"file://{d}" + ("?fsync=true" if fsync else "")
             dur = "fsync per append" if fsync else "no fsync (OS page cache)"
             label = "file" + (" fsync" if fsync else "")
             adapters.append(Ours(url, group="file", durability=dur, label=label))

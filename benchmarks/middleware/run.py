@@ -1,0 +1,260 @@
+"""Middleware overhead under real HTTP load (issue 5, Benchmark).
+
+    .venv-bench/bin/python -m benchmarks.middleware.run [--quick] [--stores sqlite,redis]
+
+One uvicorn server per variant (one worker, ``taskset -c 0``), all started at
+once and measured in turn, run after run, so a slow moment of the machine hits
+every variant alike; the load comes from ``wrk -t1 -c16`` on core 1. Results go
+to ``.bench/results-middleware.json`` and ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ..groups import KEY_PREFIX, REDIS_URL, _reachable, _redis_cleanup
+from ..report import replace_section
+from ..run import ROOT, machine
+from ..workload import message
+from .load import CONNECTIONS, run_load, wrk_available
+
+SESSIONS = 16
+BODY = json.dumps({"content": message(1)["content"]})
+
+# (name, endpoint, server mode, how the session travels)
+SCENARIOS = [
+    ("write: middleware", "write", "middleware", "header"),
+    ("write: direct", "write", "direct", "header"),
+    ("read: middleware", "read", "middleware", "header"),
+    ("read: direct", "read", "direct", "header"),
+    ("read: middleware, cookie", "read", "middleware", "cookie"),
+    ("read: Starlette SessionMiddleware", "read", "starlette", "cookie"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, mode: str, store: str, logs: Path) -> None:
+        self.mode = mode
+        self.port = _free_port()
+        env = dict(os.environ, BENCH_MODE=mode, BENCH_STORE=store)
+        # wrk drops its connections mid-request when a run ends: uvicorn logs a
+        # ClientDisconnect for those. Kept in a file, shown if the server dies.
+        self.log = logs / f"uvicorn-{mode}.log"
+        self._log_file = self.log.open("w")
+        self.proc = subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                "0",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "benchmarks.middleware.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if _reachable(f"http://127.0.0.1:{self.port}", self.port):
+                return
+            if self.proc.poll() is not None:
+                tail = self.log.read_text()[-3000:]
+                raise RuntimeError(f"uvicorn ({mode}) exited with {self.proc.returncode}:\n{tail}")
+            time.sleep(0.1)
+        raise RuntimeError(f"uvicorn ({mode}) did not start")
+
+    def setup_sessions(self) -> tuple[list[str], list[str]]:
+        """SESSIONS sessions of 5 messages: their ids and their cookies."""
+        ids, cookies = [], []
+        for _ in range(SESSIONS):
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{self.port}/setup", data=b"{}", method="POST"
+            )
+            with urllib.request.urlopen(req) as resp:
+                body = json.loads(resp.read())
+                ids.append(resp.headers.get("X-Session-ID") or body["id"] or "")
+                cookie = resp.headers.get("Set-Cookie") or ""
+                cookies.append(cookie.split(";", 1)[0])
+        return ids, cookies
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log_file.close()
+
+
+def _store_url(store: str, data: Path) -> str | None:
+    if store == "sqlite":
+        return f"sqlite:///{data / 'middleware.db'}"
+    if store == "redis":
+        if not _reachable(REDIS_URL, 6379):
+            return None
+        return f"{REDIS_URL}?key_prefix={KEY_PREFIX}mw:"
+    if store == "memory":
+        return "memory://"
+    raise SystemExit(f"unknown store {store!r}")
+
+
+def measure_store(store: str, url: str, runs: int, seconds: float, logs: Path) -> dict[str, Any]:
+    servers: dict[str, Server] = {}
+    try:
+        for mode in ("middleware", "direct", "starlette"):
+            servers[mode] = Server(mode, url, logs)
+        sessions = {mode: s.setup_sessions() for mode, s in servers.items()}
+        rates: dict[str, list[float]] = {name: [] for name, *_ in SCENARIOS}
+        for run in range(runs):
+            for name, endpoint, mode, carrier in SCENARIOS:
+                ids, cookies = sessions[mode]
+                header, values = (
+                    ("X-Session-ID", ids) if carrier == "header" else ("Cookie", cookies)
+                )
+                method, body = ("POST", BODY) if endpoint == "write" else ("GET", "")
+                rps = run_load(
+                    servers[mode].port, method, f"/{endpoint}", header, values, body, seconds
+                )
+                rates[name].append(rps)
+                print(
+                    f"  {store:<7} run {run + 1}/{runs}  {name:<36} {rps:>9.0f} req/s", flush=True
+                )
+    finally:
+        for s in servers.values():
+            s.stop()
+    return {
+        name: {"median": statistics.median(v), "low": min(v), "high": max(v), "runs": v}
+        for name, v in rates.items()
+    }
+
+
+def _table(results: dict[str, dict[str, Any]]) -> list[str]:
+    out = ["| store | scenario | req/s (median) | range | ratio | target | verdict |"]
+    out.append("|---|---|---|---|---|---|---|")
+    pairs = {
+        "write: middleware": ("write: direct", 0.9, "≥ 90% of direct"),
+        "read: middleware": ("read: direct", 0.9, "≥ 90% of direct"),
+        "read: middleware, cookie": ("read: Starlette SessionMiddleware", 1.0, "not slower"),
+    }
+    for store, rows in results.items():
+        for name, *_ in SCENARIOS:
+            r = rows[name]
+            ratio = target = verdict = ""
+            if name in pairs:
+                other, need, target = pairs[name]
+                value = r["median"] / rows[other]["median"]
+                ratio = f"{value:.0%} of {other.split(': ', 1)[1]}"
+                verdict = "**met**" if value >= need else "**missed**"
+            out.append(
+                f"| {store} | {name} | {r['median']:,.0f} | {r['low']:,.0f}-{r['high']:,.0f} "
+                f"| {ratio} | {target} | {verdict} |"
+            )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.middleware.run", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="2 runs of 2 s: a smoke run")
+    p.add_argument("--stores", default="sqlite,redis")
+    p.add_argument("--runs", type=int, default=None, help="runs per scenario (default 5)")
+    p.add_argument("--seconds", type=float, default=None, help="seconds per run (default 10)")
+    p.add_argument("--no-docs", action="store_true")
+    args = p.parse_args(argv)
+    runs = args.runs or (2 if args.quick else 5)
+    seconds = args.seconds or (2.0 if args.quick else 10.0)
+    if shutil.which("taskset") is None:
+        raise SystemExit("taskset (util-linux) is needed to pin server and load generator")
+    data = ROOT / ".bench" / "middleware"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    started = time.perf_counter()
+    results: dict[str, Any] = {}
+    skipped: list[str] = []
+    for store in [s.strip() for s in args.stores.split(",") if s.strip()]:
+        url = _store_url(store, data)
+        if url is None:
+            skipped.append(f"{store}: server not reachable")
+            continue
+        print(f"== {store}", flush=True)
+        try:
+            results[store] = measure_store(store, url, runs, seconds, data)
+        finally:
+            if store == "redis":
+                _redis_cleanup(REDIS_URL)()
+    shutil.rmtree(data, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+    command = "python -m benchmarks.middleware.run " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    payload = {
+        "machine": machine(),
+        "command": command.strip(),
+        "quick": args.quick,
+        "runs": runs,
+        "seconds": seconds,
+        "generator": "wrk -t1 -c16" if wrk_available() else "asyncio client, 16 connections",
+        "elapsed_s": elapsed,
+        "skipped": skipped,
+        "results": results,
+    }
+    (ROOT / ".bench" / "results-middleware.json").write_text(json.dumps(payload, indent=1))
+    print(f"done in {elapsed:.0f} s")
+    if not args.no_docs:
+        write_section(payload, ROOT / "docs" / "benchmarks.md")
+    return 0
+
+
+def write_section(payload: dict[str, Any], path: Path) -> None:
+    m = payload["machine"]
+    load = ", ".join(f"{x:.1f}" for x in m.get("load", ()))
+    lines = [
+        f"- Run: {m['date']}, {m['cores']} cores ({m['cpu']}), {m['implementation']} "
+        f"{m['python']}, load average at the end {load}; command "
+        f"`.venv-bench/bin/{payload['command']}` ({payload['elapsed_s'] / 60:.1f} min"
+        + (", **quick mode: smoke figures, not results**" if payload["quick"] else "")
+        + ").",
+        f"- uvicorn, one worker, `taskset -c 0`; load: {payload['generator']} on `taskset -c 1`, "
+        f"{CONNECTIONS} connections rotating over {SESSIONS} sessions of 5 messages; "
+        f"median of {payload['runs']} runs of {payload['seconds']:g} s, the variants "
+        "interleaved run by run.",
+        "",
+        *_table(payload["results"]),
+    ]
+    for s in payload["skipped"]:
+        lines.append(f"- not measured: {s}")
+    replace_section(path, "middleware", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
