@@ -120,21 +120,23 @@ def _prepare_file(path: str) -> None:
 
 
 def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
-    # Switching a fresh file to WAL needs an exclusive lock, and SQLite does
-    # not always wait for it through the busy handler: retry until the
-    # timeout. On a file already in WAL mode this is a no-op.
+    # WAL is a property of the file: once set, reading it takes no lock.
+    # Setting it needs exclusive access, for which SQLite does not call the
+    # busy handler (a refused switch raises "locked" or returns the old
+    # mode), so processes opening a fresh file at once retry here.
     deadline = time.monotonic() + timeout
-    while True:
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    while str(mode).lower() != "wal":
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if "locked" not in str(exc):
                 raise
-            time.sleep(0.005)
-            continue
-        if str(mode).lower() != "wal":
+        if str(mode).lower() == "wal":
+            return
+        if time.monotonic() > deadline:
             raise StoreUnavailable(f"the database cannot use WAL mode (journal_mode={mode})")
-        return
+        time.sleep(0.005)
 
 
 def _version(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,239 @@
+"""The SQLite store itself: URLs, the default store, files, errors, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from agentsession import (
+    AsyncSessionManager,
+    InvalidInput,
+    SessionManager,
+    StoreClosed,
+    StoreUnavailable,
+    _sqlite_db,
+    open_async_store,
+    open_store,
+)
+from agentsession._async.sqlite import AsyncSQLiteStore
+from agentsession._sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from agentsession._sync.sqlite import SQLiteStore
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_open_store_without_url_is_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("AGENTSESSION_STORE_URL", raising=False)
+    monkeypatch.setenv("AGENTSESSION_DIR", str(tmp_path / "home"))
+    store = open_store()
+    assert isinstance(store, SQLiteStore)
+    assert isinstance(open_async_store(), AsyncSQLiteStore)
+    assert store.path == str(tmp_path / "home" / "sessions.db")
+    assert not (tmp_path / "home").exists()  # opening does no I/O
+    with SessionManager() as manager:
+        assert isinstance(manager.store, SQLiteStore)
+        manager.create("assistant").append({"role": "user", "content": "hi"})
+    assert (tmp_path / "home" / "sessions.db").is_file()
+    assert mode(tmp_path / "home") == 0o700
+    assert mode(tmp_path / "home" / "sessions.db") == 0o600
+
+
+def test_relative_and_absolute_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///data/rel.db")
+    absolute = open_store(f"sqlite:///{tmp_path}/abs.db")
+    assert f"sqlite:///{tmp_path}".startswith("sqlite:////")
+    assert isinstance(relative, SQLiteStore) and isinstance(absolute, SQLiteStore)
+    assert relative.path == str(tmp_path / "data" / "rel.db")
+    assert absolute.path == str(tmp_path / "abs.db")
+    spaced = open_store("sqlite:///with%20space.db")
+    assert isinstance(spaced, SQLiteStore)
+    assert spaced.path == str(tmp_path / "with space.db")
+    # the relative path was resolved when the store was made, not when used
+    monkeypatch.chdir(tmp_path / "..")
+    with SessionManager(relative) as manager:
+        manager.create("assistant")
+    assert (tmp_path / "data" / "rel.db").is_file()
+
+
+def test_url_options(tmp_path: Path) -> None:
+    store = SQLiteStore.from_url(f"sqlite:///{tmp_path}/o.db?synchronous=full&busy_timeout=2.5")
+    with SessionManager(store) as manager:
+        manager.create("assistant")
+        conn = store._db._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        assert conn.execute("PRAGMA busy_timeout").fetchone() == (2500,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    default = SQLiteStore(tmp_path / "d.db")
+    with SessionManager(default) as manager:
+        manager.create("assistant")
+        assert default._db._conn is not None
+        assert default._db._conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    for bad in (
+        "sqlite:///x.db?synchronous=sometimes",
+        "sqlite:///x.db?busy_timeout=soon",
+        "sqlite:///x.db?busy_timeout=0",
+        "sqlite:///x.db?cache=shared",
+        "sqlite://host/x.db",
+    ):
+        with pytest.raises(InvalidInput):
+            open_store(bad)
+
+
+def test_in_memory_url() -> None:
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        with SessionManager(url) as manager:
+            session = manager.create("assistant")
+            session.append({"role": "user", "content": "kept in memory"})
+            assert [m.data["content"] for m in session.messages()] == ["kept in memory"]
+
+
+def test_file_modes(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    path = shared / "a" / "b" / "s.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        manager.create("assistant").append({"role": "user", "content": "x"})
+        assert mode(shared) == 0o755  # an existing directory is left alone
+        assert mode(shared / "a") == 0o700
+        assert mode(shared / "a" / "b") == 0o700
+        for name in ("s.db", "s.db-wal", "s.db-shm"):
+            assert mode(shared / "a" / "b" / name) == 0o600, name
+    assert {p.name for p in (shared / "a" / "b").iterdir()} <= {"s.db", "s.db-shm", "s.db-wal"}
+
+
+def test_user_ids_are_values_not_names(tmp_path: Path) -> None:
+    odd = ["../../etc/passwd", "'; DROP TABLE agentsession_sessions; --", "ü" * 256, "a b\tc"]
+    with SessionManager(SQLiteStore(tmp_path / "u.db")) as manager:
+        made = {user: manager.create("assistant", user_id=user).id for user in odd}
+        for user, session_id in made.items():
+            assert [r.id for r in manager.list(user_id=user)] == [session_id]
+            assert manager.get(session_id, user_id=user).user_id == user
+    assert {p.name for p in tmp_path.iterdir()} <= {"u.db", "u.db-shm", "u.db-wal"}
+
+
+def test_unreachable_files_are_store_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    for path in (blocker / "s.db", tmp_path, garbage):
+        with SessionManager(SQLiteStore(path)) as manager:
+            with pytest.raises(StoreUnavailable) as info:
+                manager.create("assistant")
+            assert isinstance(info.value.__cause__, sqlite3.Error | OSError)
+
+
+def test_async_unreachable_file_is_store_unavailable(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with AsyncSessionManager(AsyncSQLiteStore(tmp_path)) as manager:
+            with pytest.raises(StoreUnavailable):
+                await manager.create("assistant")
+
+    asyncio.run(main())
+
+
+def test_closed_before_first_use(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.db")
+    store.close()
+    store.close()
+    with pytest.raises(StoreClosed):
+        SessionManager(store).create("assistant")
+    assert not (tmp_path / "c.db").exists()
+
+    async def main() -> None:
+        astore = AsyncSQLiteStore(tmp_path / "c.db")
+        await astore.close()
+        await astore.close()
+        with pytest.raises(StoreClosed):
+            await AsyncSessionManager(astore).create("assistant")
+
+    asyncio.run(main())
+
+
+def test_async_store_outlives_its_event_loops(tmp_path: Path) -> None:
+    store = AsyncSQLiteStore(tmp_path / "loops.db")
+    manager = AsyncSessionManager(store)
+
+    async def first() -> str:
+        session = await manager.create("assistant")
+        await session.append({"role": "user", "content": "one"})
+        return session.id
+
+    async def second(session_id: str) -> list[str]:
+        session = await manager.get(session_id)
+        await session.append({"role": "user", "content": "two"})
+        return [str(m.data["content"]) for m in await session.messages()]
+
+    session_id = asyncio.run(first())
+    assert asyncio.run(second(session_id)) == ["one", "two"]
+    asyncio.run(manager.close())
+
+
+def schema_rows(path: Path) -> list[tuple[int]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT version FROM agentsession_schema ORDER BY version").fetchall()
+    finally:
+        conn.close()
+
+
+def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    for _ in range(3):
+        with SessionManager(SQLiteStore(path)) as manager:
+            manager.create("assistant")
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 1
+    assert schema_rows(path) == [(1,)]
+
+
+def test_forward_migration_applies_once_and_keeps_data(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        session = manager.create("assistant")
+        session.append({"role": "user", "content": "before the upgrade"})
+    upgraded = (*MIGRATIONS, ("CREATE TABLE agentsession_extra (x INTEGER)",))
+    monkeypatch.setattr(_sqlite_db, "MIGRATIONS", upgraded)
+    monkeypatch.setattr(_sqlite_db, "SCHEMA_VERSION", len(upgraded))
+    for _ in range(2):
+        with SessionManager(SQLiteStore(path)) as manager:
+            found = manager.get(session.id)
+            assert [m.data["content"] for m in found.messages()] == ["before the upgrade"]
+    assert schema_rows(path) == [(1,), (2,)]
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM agentsession_extra").fetchone() == (0,)
+    conn.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        manager.create("assistant")
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO agentsession_schema VALUES (99, 0)")
+    conn.close()
+    with (
+        SessionManager(SQLiteStore(path)) as manager,
+        pytest.raises(StoreUnavailable, match="upgrade agentsession"),
+    ):
+        manager.list()
+
+
+def test_repr_names_the_file_only(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "r.db")
+    with SessionManager(store) as manager:
+        session = manager.create("assistant")
+        assert session.id not in repr(store)
+    assert "r.db" in repr(store) and "NORMAL" in repr(store)
