@@ -195,10 +195,10 @@ class AgentSessionMiddleware:
         state = result
         handle = AsyncLazySession(self.manager, state)
         scope.setdefault("state", {})[STATE_KEY] = handle
-        started = False
+        started = closed = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal started
+            nonlocal started, closed
             kind = message["type"]
             if kind in _START or kind == "websocket.accept":
                 started = True
@@ -207,7 +207,7 @@ class AgentSessionMiddleware:
                     state, message.get("headers") or [], websocket
                 )
             elif kind == "websocket.close":
-                started = True
+                closed = True
             await send(message)
 
         try:
@@ -215,7 +215,7 @@ class AgentSessionMiddleware:
             with use_session(cast("AsyncSession", handle)):
                 await self.app(scope, receive, send_wrapper)
         except HANDLED as exc:
-            if started:
+            if closed or (started and not websocket):
                 raise
             await _send_error(send, error_response(exc), websocket, state.response_headers())
 

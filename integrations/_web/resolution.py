@@ -77,6 +77,7 @@ class RequestState:
     clear_cookie: bool = False
     touched: bool = False
     _checked: bool = field(default=False, repr=False)
+    _refused: bool = field(default=False, repr=False)
 
     def __repr__(self) -> str:  # never show ids
         return f"<RequestState source={self.source.value} issued={self.issued}>"
@@ -84,8 +85,15 @@ class RequestState:
     # -- the handles call these ------------------------------------------------
 
     def pending(self) -> str | None:
-        """The id still to be checked against the store (marks the session used)."""
+        """The id still to be checked against the store (marks the session used).
+
+        Raises:
+            SessionNotFound: the header's id was refused earlier in this request
+                (every later use is refused too: no fresh session in its place).
+        """
         self.touched = True
+        if self._refused:
+            raise SessionNotFound()
         if self._checked:
             return None
         return self.candidate
@@ -107,6 +115,7 @@ class RequestState:
                 return Verdict.CLAIM
         self.candidate = None
         if self.source is Source.HEADER:
+            self._refused = True
             raise SessionNotFound()
         self.clear_cookie = self.source is Source.COOKIE
         return Verdict.REJECT

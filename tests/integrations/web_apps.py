@@ -38,7 +38,7 @@ from .web_support import KEY, USER_HEADER, Backend, Reply
 
 with warnings.catch_warnings():  # only if httpx2 is missing: then httpx is used
     warnings.simplefilter("ignore", DeprecationWarning)
-    from starlette.testclient import TestClient
+    from starlette.testclient import TestClient as TestClient
 
 COOKIE = "agentsession"
 FRAMEWORKS = ["starlette", "starlette-sync", "flask"]

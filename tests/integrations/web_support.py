@@ -8,8 +8,9 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,28 @@ class WebClient(Protocol):
         ...
 
 
+def in_threads(count: int, work: Callable[[int], None]) -> None:
+    """Run ``work(0) ... work(count - 1)`` in as many threads, released at
+    once; re-raise the first failure."""
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(count)
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            work(n)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -149,32 +172,30 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(args: list[str], port: int, cwd: Path) -> Iterator[str]:
-    """Run a server (``python args...``) until it accepts connections on
-    ``port``; yields its base URL and terminates it afterwards."""
-    process = subprocess.Popen(
-        [sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                out = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"server exited early:\n{out}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
+def server_process(args: list[str], port: int, log: Path) -> Iterator[str]:
+    """Run ``python args...`` from the repository root until it accepts
+    connections on ``port``; yields its base URL, terminates it afterwards.
+    Its stdout and stderr go to ``log``."""
+    root = Path(__file__).resolve().parents[2]
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, *args], cwd=root, stdout=out, stderr=out)
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"server exited early:\n{log.read_text()}")
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

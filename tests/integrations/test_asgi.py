@@ -1,0 +1,243 @@
+"""What is particular to the ASGI middleware: lifespan, scopes, websockets,
+streaming, Starlette's authenticated user, the contextvar around the app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from agentsession import NoSessionInContext, StoreClosed, current_session
+from agentsession._memory import AsyncMemoryStore, MemoryStore
+from agentsession.integrations.asgi import AgentSessionMiddleware, Receive, Scope, Send
+from agentsession.integrations.starlette import agent_session
+
+from .web_apps import TestClient
+from .web_support import KEY, Backend, forge_cookie
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Backend:
+    return Backend.create(tmp_path)
+
+
+async def _chat(request: Request) -> Response:
+    s = agent_session(request)
+    if request.method == "POST":
+        await s.append({"role": "user", "content": "hi"})
+    return JSONResponse({"messages": len(await s.messages()), "user": s.user_id})
+
+
+async def _stream(request: Request) -> Response:
+    handle = agent_session(request)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"first;"
+        await asyncio.sleep(0)
+        # Still the request's session while the body streams.
+        yield f"same={current_session() is handle};".encode()  # type: ignore[comparison-overlap]
+        await handle.append({"role": "assistant", "content": "streamed"})
+        yield f"count={len(await handle.messages())}".encode()
+
+    return StreamingResponse(body())
+
+
+async def _ws(websocket: WebSocket) -> None:
+    s = agent_session(websocket)
+    if websocket.query_params.get("create"):
+        await s.append({"role": "user", "content": "before accept"})
+    await websocket.accept()
+    text = await websocket.receive_text()
+    await s.append({"role": "user", "content": text})
+    await websocket.send_json({"messages": [m.data["content"] for m in await s.messages()]})
+    await websocket.close()
+
+
+def app(backend: Backend, *extra: Middleware, **options: Any) -> Starlette:
+    options.setdefault("secret_key", KEY)
+    routes = [
+        Route("/chat", _chat, methods=["GET", "POST"]),
+        Route("/stream", _stream),
+        WebSocketRoute("/ws", _ws),
+    ]
+    session = Middleware(
+        AgentSessionMiddleware, store=backend.async_store(), agent="chat", **options
+    )
+    return Starlette(routes=routes, middleware=[*extra, session])
+
+
+@pytest.fixture
+def client(backend: Backend) -> Iterator[TestClient]:
+    with TestClient(app(backend)) as c:
+        yield c
+
+
+def new_session(client: TestClient) -> str:
+    reply = client.post("/chat")
+    client.cookies.clear()
+    return reply.headers["x-session-id"]
+
+
+# -- lifespan and scopes -----------------------------------------------------------
+
+
+def test_store_opened_at_startup_closed_at_shutdown() -> None:
+    memory = MemoryStore()
+    store = AsyncMemoryStore(memory)
+    middleware = AgentSessionMiddleware(Starlette(routes=[Route("/chat", _chat)]), store=store)
+    assert middleware._manager is None
+    with TestClient(middleware) as client:
+        assert middleware._manager is not None  # opened at startup
+        assert client.get("/chat").status_code == 200
+    assert middleware._manager is None
+    with pytest.raises(StoreClosed):
+        asyncio.run(store.get_session("abc", now=None))  # type: ignore[arg-type,unused-ignore]
+
+
+def test_other_scope_types_pass_through() -> None:
+    seen: list[Scope] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+
+    middleware = AgentSessionMiddleware(inner, store="memory://")
+    scope: Scope = {"type": "custom", "headers": [(b"x-session-id", b"../bad")]}
+    asyncio.run(middleware(scope, None, None))  # type: ignore[arg-type]
+    assert seen == [{"type": "custom", "headers": [(b"x-session-id", b"../bad")]}]
+
+
+def test_context_is_set_for_the_app_and_reset_after() -> None:
+    seen: list[object] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(current_session())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def run() -> None:
+        middleware = AgentSessionMiddleware(inner, store="memory://")
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        scope: Scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+        await middleware(scope, None, send)  # type: ignore[arg-type]
+        assert seen == [scope["state"]["agent_session"]]
+        with pytest.raises(NoSessionInContext):
+            current_session()
+        assert sent[0]["status"] == 204
+        await middleware.aclose()
+
+    asyncio.run(run())
+
+
+def test_streaming_response_keeps_the_session(client: TestClient) -> None:
+    reply = client.get("/stream")
+    assert reply.text == "first;same=True;count=1"
+    # Created while the body streamed: too late for headers, but stored.
+    assert "x-session-id" not in reply.headers
+
+
+def test_disabled_middleware_sets_nothing(backend: Backend) -> None:
+    with TestClient(app(backend, enabled=False)) as client, pytest.raises(RuntimeError):
+        client.get("/chat")
+
+
+def test_without_secret_key_only_the_header_is_used(backend: Backend) -> None:
+    with TestClient(app(backend, secret_key=None)) as client:
+        reply = client.post("/chat")
+        assert "set-cookie" not in reply.headers
+        session_id = reply.headers["x-session-id"]
+        again = client.post("/chat", headers={"X-Session-ID": session_id})
+        assert again.json()["messages"] == 2
+
+
+def test_repeated_session_header_is_400(client: TestClient) -> None:
+    session_id = new_session(client)
+    reply = client.get("/chat", headers=[("X-Session-ID", session_id), ("X-Session-ID", "b")])
+    assert reply.status_code == 400
+
+
+def test_sync_store_object_is_refused() -> None:
+    with pytest.raises(TypeError):
+        _ = AgentSessionMiddleware(Starlette(), store=MemoryStore()).manager  # type: ignore[arg-type]
+
+
+# -- users -----------------------------------------------------------------------------------
+
+
+class _HeaderAuth(AuthenticationBackend):
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, SimpleUser] | None:
+        name = conn.headers.get("authorization", "").removeprefix("user ")
+        return (AuthCredentials(["authenticated"]), SimpleUser(name)) if name else None
+
+
+def test_user_from_starlette_authentication(backend: Backend) -> None:
+    auth = Middleware(AuthenticationMiddleware, backend=_HeaderAuth())
+    with TestClient(app(backend, auth)) as client:
+        reply = client.post("/chat", headers={"Authorization": "user alice"})
+        assert reply.json()["user"] == "alice"
+        session_id = reply.headers["x-session-id"]
+        assert backend.owner(session_id) == "alice"
+        # The cookie alone is not enough for bob or for an anonymous caller.
+        bob = client.get("/chat", headers={"Authorization": "user bob"})
+        assert bob.json()["messages"] == 0
+        assert client.cookies.get("agentsession") is None  # cleared
+        assert client.get("/chat", headers={"X-Session-ID": session_id}).status_code == 404
+
+
+def test_async_get_user_id(backend: Backend) -> None:
+    async def user(scope: Scope) -> str:
+        await asyncio.sleep(0)
+        return "carol"
+
+    with TestClient(app(backend, get_user_id=user)) as client:
+        assert client.post("/chat").json()["user"] == "carol"
+
+
+# -- websockets ------------------------------------------------------------------------------
+
+
+def test_websocket_by_header_and_by_cookie(client: TestClient) -> None:
+    session_id = new_session(client)
+    with client.websocket_connect("/ws", headers={"X-Session-ID": session_id}) as ws:
+        ws.send_text("over ws")
+        assert ws.receive_json() == {"messages": ["hi", "over ws"]}
+    client.cookies.set("agentsession", forge_cookie(session_id))
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text("by cookie")
+        assert ws.receive_json()["messages"] == ["hi", "over ws", "by cookie"]
+
+
+def test_websocket_created_before_accept_gets_id_and_cookie(client: TestClient) -> None:
+    with client.websocket_connect("/ws?create=1") as ws:
+        headers: dict[bytes, bytes] = dict(ws.extra_headers or [])
+        ws.send_text("after")
+        assert ws.receive_json() == {"messages": ["before accept", "after"]}
+    session_id = headers[b"x-session-id"].decode()
+    assert headers[b"set-cookie"].decode().startswith(f"agentsession={session_id}.")
+    assert b"vary" not in headers
+
+
+@pytest.mark.parametrize(("value", "code"), [("../x", 4400), ("no-such-session-0", 4404)])
+def test_websocket_refused(client: TestClient, value: str, code: int) -> None:
+    headers = {"X-Session-ID": value}
+    with (  # noqa: PT012
+        pytest.raises(WebSocketDisconnect) as caught,
+        client.websocket_connect("/ws", headers=headers) as ws,
+    ):
+        ws.send_text("hello")
+        ws.receive_json()
+    assert caught.value.code == code

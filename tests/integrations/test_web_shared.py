@@ -1,0 +1,296 @@
+"""The framework-agnostic layer on its own: settings, cookies, the resolution
+table, the lazy handles and the error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from agentsession import (
+    AsyncSessionManager,
+    CheckpointNotFound,
+    ConflictError,
+    IntegrityError,
+    InvalidInput,
+    LimitExceeded,
+    SessionManager,
+    SessionNotFound,
+    StoreClosed,
+    StoreUnavailable,
+)
+from agentsession._memory import AsyncMemoryStore, MemoryStore
+from agentsession.integrations._web import (
+    AsyncLazySession,
+    CookieInstruction,
+    CookieSigner,
+    ErrorResponse,
+    LazySession,
+    RequestState,
+    Source,
+    WebSettings,
+    begin,
+    error_response,
+    merge_cache_control,
+    merge_vary,
+    read_cookie,
+)
+
+SETTINGS = WebSettings(agent="chat", secret_keys=("new", "old"))
+SIGNER = CookieSigner(SETTINGS)
+
+
+def state(
+    header: str | None = None, cookie: str | None = None, user: str | None = None
+) -> RequestState:
+    result = begin(SETTINGS, SIGNER, header=header, cookie=cookie, user_id=user)
+    assert isinstance(result, RequestState)
+    return result
+
+
+# -- settings and cookies ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"agent": "no spaces"},
+        {"header": "X Session"},
+        {"cookie_name": "a;b"},
+        {"max_age": 0},
+        {"samesite": "none"},
+        {"samesite": "sometimes"},
+        {"salt": ""},
+    ],
+)
+def test_settings_refuse_nonsense(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        WebSettings(**options)  # type: ignore[arg-type]
+
+
+def test_secret_keys_newest_first() -> None:
+    assert WebSettings(secret_keys="k").secret_keys == ("k",)  # type: ignore[arg-type]
+    assert WebSettings(secret_keys=["a", "", "b"]).secret_keys == ("a", "b")  # type: ignore[arg-type]
+    assert not WebSettings().cookies_enabled
+    signed = SIGNER.sign("abc")
+    assert CookieSigner(WebSettings(secret_keys=("new",))).unsign(signed) == "abc"
+    assert CookieSigner(WebSettings(secret_keys=("old",))).unsign(signed) is None
+    assert CookieSigner(WebSettings(secret_keys=("old",))).unsign(SIGNER.sign("a")) is None
+    assert SIGNER.unsign("garbage") is None and SIGNER.unsign("") is None
+    assert CookieSigner(WebSettings()).unsign(signed) is None
+
+
+def test_read_cookie() -> None:
+    assert read_cookie(None, "agentsession") is None
+    assert read_cookie("a=1; agentsession=v.1.2; b=2", "agentsession") == "v.1.2"
+    assert read_cookie('bad"cookie=[; agentsession="v"', "agentsession") == "v"
+    assert read_cookie("xagentsession=v", "agentsession") is None
+
+
+def test_cookie_instruction() -> None:
+    settings = WebSettings(secret_keys=("k",), secure=True, domain="example.org", max_age=None)
+    setting = CookieInstruction.for_settings(settings, "value")
+    assert setting.header_value() == (
+        "agentsession=value; Path=/; Domain=example.org; Secure; HttpOnly; SameSite=Lax"
+    )
+    clearing = CookieInstruction.for_settings(settings, None)
+    assert clearing.clears
+    assert clearing.header_value().startswith(
+        "agentsession=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/"
+    )
+
+
+def test_merge_headers() -> None:
+    assert merge_vary("", "X-Session-ID") == "Cookie, X-Session-ID"
+    assert (
+        merge_vary("Accept-Encoding, cookie", "X-Session-ID")
+        == "Accept-Encoding, cookie, X-Session-ID"
+    )
+    assert merge_vary("*", "X-Session-ID") == "*"
+    assert merge_cache_control("") == "private"
+    assert merge_cache_control("public, max-age=60") == "private, max-age=60"
+    assert merge_cache_control("no-store") == "no-store"
+    assert merge_cache_control("private, max-age=5") == "private, max-age=5"
+
+
+# -- the table --------------------------------------------------------------------------
+
+
+def test_begin() -> None:
+    assert state().source is Source.NONE
+    by_header = state(header=" abc ", cookie=SIGNER.sign("zzz"))
+    assert (by_header.source, by_header.candidate, by_header.clear_cookie) == (
+        Source.HEADER,
+        "abc",
+        False,
+    )
+    by_cookie = state(cookie=SIGNER.sign("zzz"))
+    assert (by_cookie.source, by_cookie.candidate) == (Source.COOKIE, "zzz")
+    bad_cookie = state(cookie="zzz.bad.sig")
+    assert (bad_cookie.source, bad_cookie.candidate, bad_cookie.clear_cookie) == (
+        Source.NONE,
+        None,
+        True,
+    )
+    assert bad_cookie.response_headers()[-1][1].startswith("agentsession=;")
+    without_keys = begin(WebSettings(), SIGNER, header=None, cookie="x", user_id=None)
+    assert isinstance(without_keys, RequestState) and not without_keys.clear_cookie
+    bad = begin(SETTINGS, SIGNER, header="../x", cookie=None, user_id=None)
+    assert bad == ErrorResponse(400, "invalid_session_id", "malformed session id")
+    assert "x" not in repr(by_header) and "abc" not in repr(by_header)
+
+
+def test_untouched_state_adds_no_headers() -> None:
+    assert state().response_headers([("Content-Type", "text/plain")]) == [
+        ("Content-Type", "text/plain")
+    ]
+
+
+# -- lazy handles -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def manager() -> SessionManager:
+    return SessionManager(MemoryStore())
+
+
+def test_reads_create_nothing(manager: SessionManager) -> None:
+    s = LazySession(manager, state(user="alice"))
+    assert (s.id, s.info, s.exists, s.user_id, s.message_count, s.metadata) == (
+        None,
+        None,
+        False,
+        "alice",
+        0,
+        {},
+    )
+    assert s.messages() == [] and s.entries() == [] and s.state() == {}
+    assert s.checkpoints() == [] and s.branches() == [] and s.refresh() is None
+    assert s.pop() is None and s.get() is None and s.delete() is False
+    s.clear()
+    with pytest.raises(CheckpointNotFound):
+        s.restore("some-checkpoint")
+    with pytest.raises(InvalidInput):
+        s.switch("some-entry")
+    assert manager.list() == []
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda s: s.append({"role": "user"}, expected_head="stale"), ConflictError),
+        (lambda s: s.append({"bad": float("nan")}), InvalidInput),
+        (lambda s: s.append("not a mapping"), InvalidInput),
+        (lambda s: s.update_metadata({"x": float("inf")}), InvalidInput),
+        (lambda s: s.update_state(["not", "a", "mapping"]), InvalidInput),
+    ],
+)
+def test_failing_first_write_creates_nothing(
+    manager: SessionManager, call: object, error: type[Exception]
+) -> None:
+    handle = LazySession(manager, state())
+    with pytest.raises(error):
+        call(handle)  # type: ignore[operator]
+    assert manager.list() == [] and not handle._state.issued
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda s: s.append({"role": "user", "content": "hi"}),
+        lambda s: s.append({"role": "user"}, expected_head=None),
+        lambda s: s.update_metadata({"topic": "x"}),
+        lambda s: s.update_state({"step": 1}),
+        lambda s: s.checkpoint("start"),
+    ],
+)
+def test_first_write_creates_for_the_user(manager: SessionManager, write: object) -> None:
+    request = state(user="alice")
+    handle = LazySession(manager, request)
+    write(handle)  # type: ignore[operator]
+    (info,) = manager.list()
+    assert (info.id, info.user_id, info.agent) == (handle.id, "alice", "chat")
+    headers = dict(request.response_headers())
+    assert headers["X-Session-ID"] == info.id
+    assert SIGNER.unsign(headers["Set-Cookie"].split("=", 1)[1].split(";")[0]) == info.id
+
+
+def test_header_rules(manager: SessionManager) -> None:
+    mine = manager.create("chat", user_id="alice")
+    other_agent = manager.create("helper", user_id="alice")
+    LazySession(manager, state(header=mine.id, user="alice")).append({"n": 1})
+    for header, user in [
+        (mine.id, "bob"),
+        (mine.id, None),
+        (other_agent.id, "alice"),
+        ("unknown", "alice"),
+    ]:
+        handle = LazySession(manager, state(header=header, user=user))
+        with pytest.raises(SessionNotFound):
+            handle.messages()
+        with pytest.raises(SessionNotFound):
+            handle.append({"n": 2})
+    assert len(mine.entries()) == 1 and len(manager.list()) == 2
+
+
+def test_claim_rotates_once(manager: SessionManager) -> None:
+    claiming = WebSettings(agent="chat", secret_keys=("new",), claim_anonymous=True)
+    anonymous = manager.create("chat")
+    anonymous.append({"n": 1})
+    request = begin(
+        claiming, CookieSigner(claiming), header=anonymous.id, cookie=None, user_id="bob"
+    )
+    assert isinstance(request, RequestState)
+    handle = LazySession(manager, request)
+    assert len(handle.messages()) == 1
+    assert handle.id != anonymous.id and handle.user_id == "bob" and request.issued
+    with pytest.raises(SessionNotFound):
+        manager.get(anonymous.id)
+
+
+def test_async_handle_and_repr() -> None:
+    async def run() -> None:
+        manager = AsyncSessionManager(AsyncMemoryStore())
+        handle = AsyncLazySession(manager, state(user="alice"))
+        assert await handle.messages() == []
+        await handle.extend([{"n": 1}, {"n": 2}])
+        assert [e.data["n"] for e in await handle.messages()] == [1, 2]
+        assert handle.id is not None and handle.id not in repr(handle)
+        assert await handle.delete() is True
+        assert handle.id is None and await handle.messages() == []
+        assert await manager.list() == []
+
+    asyncio.run(run())
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (SessionNotFound(), 404, "session_not_found"),
+        (CheckpointNotFound("x"), 404, "checkpoint_not_found"),
+        (ConflictError("lost"), 409, "conflict"),
+        (LimitExceeded("full"), 422, "limit_exceeded"),
+        (InvalidInput("bad data"), 422, "invalid_input"),
+        (StoreUnavailable("down"), 503, "store_unavailable"),
+        (StoreClosed("closed"), 503, "store_unavailable"),
+        (IntegrityError("tampered"), 500, "integrity_error"),
+    ],
+)
+def test_error_mapping(
+    error: Exception, status: int, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = error_response(error)
+    assert (response.status, response.code) == (status, code)
+    assert response.websocket_close_code == 4000 + status
+    assert dict(response.headers)["Content-Type"] == "application/json"
+    assert (len(caplog.records) > 0) == (status >= 500)
+
+
+def test_unmapped_error_is_refused() -> None:
+    with pytest.raises(TypeError):
+        error_response(RuntimeError("x"))
