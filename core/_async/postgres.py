@@ -65,6 +65,7 @@ from .._rules import check_expected_head, place_entries
 try:
     import psycopg
     from psycopg import errors as pg_errors
+    from psycopg.conninfo import conninfo_to_dict
     from psycopg_pool import AsyncConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -159,13 +160,16 @@ class AsyncPostgresStore:
         schema = next((v for k, v in query if k == "schema"), None)
         rest = urlencode([(k, v) for k, v in query if k != "schema"])
         conninfo = urlunsplit(parts._replace(scheme="postgresql", query=rest))
+        # Sessions in UTC: psycopg then returns datetime.UTC itself, and rows
+        # need no conversion.
+        options = conninfo_to_dict(conninfo).get("options") or ""
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             conninfo,
             open=False,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "options": f"{options} -c TimeZone=UTC".strip()},
             name="agentsession",
         )
         return cls(pool, schema=schema, close_pool=True)
@@ -250,7 +254,7 @@ class AsyncPostgresStore:
                 if not conn.autocommit:
                     await conn.set_autocommit(True)
                 cur = await conn.execute(sql, params)
-                return await cur.fetchall() if cur.description is not None else []
+                return await cur.fetchall()
         except pg_errors.UniqueViolation as exc:
             if taken:
                 raise ConflictError(_TAKEN) from exc
@@ -383,7 +387,7 @@ class AsyncPostgresStore:
         relative = place_entries(
             entries, parent_id=None, parent_depth=0, message_count=0, max_messages=None
         )
-        params = {
+        params: dict[str, Any] = {
             "sid": session_id,
             "now": now,
             "expires_at": expires_at,
@@ -392,15 +396,30 @@ class AsyncPostgresStore:
             "added": relative[-1].message_index,
             "count": len(entries),
             "last": entries[-1].id,
-            "ids": [e.id for e in entries],
-            "parents": [e.parent_id for e in relative],
-            "kinds": [e.kind for e in entries],
-            "created": [e.created_at for e in entries],
-            "data": [pg_json(e.data, e.data_json) for e in entries],
-            "mis": [e.message_index for e in relative],
-            "digests": [e.digest for e in entries],
         }
-        row = await self._one(self._sql.append, params)
+        if len(entries) == 1:
+            (new,) = entries
+            sql = self._sql.append_one
+            params |= {
+                "id": new.id,
+                "kind": new.kind,
+                "created": new.created_at,
+                "data": pg_json(new.data, new.data_json),
+                "mi": relative[0].message_index,
+                "digest": new.digest,
+            }
+        else:
+            sql = self._sql.append
+            params |= {
+                "ids": [e.id for e in entries],
+                "parents": [e.parent_id for e in relative],
+                "kinds": [e.kind for e in entries],
+                "created": [e.created_at for e in entries],
+                "data": [pg_json(e.data, e.data_json) for e in entries],
+                "mis": [e.message_index for e in relative],
+                "digests": [e.digest for e in entries],
+            }
+        row = await self._one(sql, params)
         _check(None if row is None else row[0])
         assert row is not None
         info = session_from_row(row, 4)
