@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..shared import config
+from ..shared.banner import banner
 from . import create_app
 
 if __name__ == "__main__":
     url = config.store_url()
-    print(f"agentsession chat demo (Flask): http://{config.HOST}:{config.PORT}")
-    print(f"sessions stored in {url.split('@')[-1]}")  # never print a password
+    print(banner("Flask", url), flush=True)
     create_app(url).run(host=config.HOST, port=config.PORT)

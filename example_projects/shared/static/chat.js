@@ -129,7 +129,7 @@ function renderCheckpoints(checkpoints) {
       el(
         "div", { className: "grow" },
         el("span", { className: "label", textContent: c.name }),
-        el("span", { className: "meta", textContent: `${c.message_count} messages · ${time(c.created_at)}` }),
+        el("span", { className: "meta", textContent: `taken at ${time(c.created_at)}` }),
       ),
       restore,
     );
@@ -143,7 +143,7 @@ function renderBranches(branches) {
     el("option", {
       value: b.leaf_id,
       selected: b.is_current,
-      textContent: `Branch ${i + 1}: ${b.message_count} messages, ${time(b.updated_at)}${b.is_current ? " (current)" : ""}`,
+      textContent: `#${i + 1} · ${b.message_count} messages${b.is_current ? " (current)" : ""}`,
     }),
   );
   if (branches.length && !branches.some((b) => b.is_current)) {
