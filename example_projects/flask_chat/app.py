@@ -37,7 +37,7 @@ def _manager() -> SessionManager:
 
 
 def _body() -> Any:
-    return request.get_json(silent=True)
+    return api.parse_json(request.content_type, request.get_data())
 
 
 @chat.get("/")

@@ -22,6 +22,7 @@ header, else the signed cookie, else a new one created on the first write.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "checkpoint_json",
     "history",
     "message_json",
+    "parse_json",
     "read_content",
     "read_id",
     "read_name",
@@ -48,6 +50,17 @@ _USER = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 class BadRequest(ValueError):
     """The request body is not what the route expects (the apps answer 400)."""
+
+
+def parse_json(content_type: str | None, body: bytes) -> Any:
+    """The request body; only ``application/json`` is accepted, so a cross-site
+    HTML form (which cannot send that type) can never post to the API."""
+    if (content_type or "").split(";")[0].strip().lower() != "application/json":
+        raise BadRequest("send the body as application/json")
+    try:
+        return json.loads(body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
 
 
 def _field(body: Any, name: str) -> Any:

@@ -8,7 +8,6 @@ the first write and owned by ``request.user`` (set here by a demo login).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,10 +42,7 @@ def _user(request: Request) -> str | None:
 
 
 async def _body(request: Request) -> Any:
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise api.BadRequest("the body must be JSON") from None
+    return api.parse_json(request.headers.get("content-type"), await request.body())
 
 
 async def page(request: Request) -> FileResponse:

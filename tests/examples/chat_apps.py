@@ -68,7 +68,7 @@ class Browser:
         body = None
         if json_body is not None:
             body = json.dumps(json_body).encode()
-            sent["Content-Type"] = "application/json"
+            sent.setdefault("Content-Type", "application/json")
         reply = self.app.transport.send(method, path, body, sent)
         for line in reply.set_cookies():
             self._remember(line)

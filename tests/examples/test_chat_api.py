@@ -206,6 +206,9 @@ def test_bad_requests(app: ExampleApp) -> None:
         reply = browser.post("/api/messages", body)
         assert reply.status == 400, body
         assert reply.json()["error"] == "bad_request"
+    as_form = {"Content-Type": "text/plain"}  # what a cross-site form could send
+    form = browser.request("POST", "/api/messages", {"content": "hi"}, headers=as_form)
+    assert form.status == 400
     assert (
         browser.request("POST", "/api/messages", headers={"Content-Type": "text/plain"}).status
         == 400

@@ -9,7 +9,6 @@ store down) become JSON 404/422/503 responses in the middleware.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
@@ -42,10 +41,7 @@ def agent() -> Agent:
 
 
 def _body(request: HttpRequest) -> Any:
-    try:
-        return json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise api.BadRequest("the body must be JSON") from None
+    return api.parse_json(request.content_type, request.body)
 
 
 @ensure_csrf_cookie  # the page's script echoes the CSRF cookie in X-CSRFToken
