@@ -39,6 +39,7 @@ __all__ = [
     "decode_checkpoint",
     "decode_entry",
     "decode_info",
+    "entry_data",
     "entry_lines",
     "head_line",
     "metadata_line",
@@ -56,6 +57,8 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 _encoder = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
 )
+_raw_decode = json.JSONDecoder().raw_decode
+_DATA_KEY: Final = ',"data":'
 _NO_DATA: Final[Mapping[str, Any]] = {}
 # Lines are UTF-8. The one thing UTF-8 cannot hold, a lone surrogate, can only
 # sit inside a JSON string, where "\\udxxx" (what backslashreplace writes) is
@@ -162,6 +165,34 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         return None
     return record if isinstance(record, dict) else None
+
+
+def entry_data(line: bytes, entry_id: str) -> dict[str, Any] | None:
+    """The data on the line of entry ``entry_id``, or ``None`` if the line is
+    not that entry's (the file was changed behind the store's back).
+
+    Lines this module wrote put ``data`` last, after keys whose values hold no
+    unescaped quote, so the first ``,"data":`` starts it: only the data is
+    decoded. A line written any other way (an edit) is parsed whole.
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text.startswith('{"op":"entry","id":"' + entry_id + '",') and text.endswith("}\n"):
+        start = text.find(_DATA_KEY)
+        if start > 0:
+            try:
+                data, end = _raw_decode(text, start + len(_DATA_KEY))
+            except ValueError:
+                end = 0
+            if end == len(text) - 2 and isinstance(data, dict):
+                return data
+    record = parse_line(line)
+    if record is None or record.get("op") != "entry" or record.get("id") != entry_id:
+        return None
+    data = record.get("data")
+    return data if isinstance(data, dict) else None
 
 
 def _dt(value: Any) -> datetime | None:

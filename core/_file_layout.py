@@ -72,9 +72,18 @@ class Layout:
         return os.path.join(self.owners, owner_key(user_id), agent, session_id)
 
     def makedirs(self, path: str) -> None:
-        if path not in self._made:
-            os.makedirs(path, mode=DIR_MODE, exist_ok=True)
-            self._made.add(path)
+        """``os.makedirs``, but every directory it creates is 0700, not only the last."""
+        if path in self._made:
+            return
+        try:
+            os.mkdir(path, DIR_MODE)
+        except FileNotFoundError:
+            self.makedirs(os.path.dirname(path))
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.mkdir(path, DIR_MODE)
+        except FileExistsError:
+            pass
+        self._made.add(path)
 
     def setup(self) -> None:
         self.makedirs(self.ids)

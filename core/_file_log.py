@@ -30,6 +30,7 @@ from ._file_format import (
     decode_checkpoint,
     decode_entry,
     decode_info,
+    entry_data,
     parse_line,
 )
 from ._models import Checkpoint, Entry, SessionInfo, evolve
@@ -220,12 +221,8 @@ def attach_data(
     for entry in entries:
         offset, length = spans[entry.id]
         start = offset - base
-        record = parse_line(buf[start : start + length])
-        if (
-            record is None
-            or record.get("id") != entry.id
-            or not isinstance(record.get("data"), dict)
-        ):
+        data = entry_data(buf[start : start + length], entry.id)
+        if data is None:
             raise IntegrityError("the session file was changed behind the store's back")
         result.append(
             Entry(
@@ -233,7 +230,7 @@ def attach_data(
                 entry.parent_id,
                 entry.kind,
                 entry.created_at,
-                record["data"],
+                data,
                 entry.depth,
                 entry.message_index,
                 entry.digest,
