@@ -36,6 +36,9 @@ CREATE TABLE {p}agentsession_session (
     metadata jsonb NOT NULL,
     head text,
     head_depth integer NOT NULL DEFAULT 0,
+    max_depth integer NOT NULL DEFAULT 0,
+    tip text,
+    linear boolean NOT NULL DEFAULT true,
     message_count integer NOT NULL DEFAULT 0,
     revision bigint NOT NULL DEFAULT 0,
     expires_at timestamptz,
@@ -66,6 +69,8 @@ CREATE TABLE {p}agentsession_entry (
     data jsonb NOT NULL,
     PRIMARY KEY (session_pk, id)
 );
+CREATE INDEX agentsession_entry_message_index
+    ON {p}agentsession_entry (session_pk, message_index);
 
 CREATE TABLE {p}agentsession_checkpoint (
     seq bigint GENERATED ALWAYS AS IDENTITY,

@@ -1,4 +1,4 @@
-"""SQL text and row conversion of the PostgreSQL store (no I/O).
+"""SQL text of the PostgreSQL store (no I/O).
 
 Every store call is one statement. Writes lock the session row inside the
 statement (``SELECT ... FOR NO KEY UPDATE`` in a CTE), decide a ``status``
@@ -6,88 +6,31 @@ statement (``SELECT ... FOR NO KEY UPDATE`` in a CTE), decide a ``status``
 when it is ``ok``, so the caller learns the outcome from the statement's one
 result row -- no second round trip, and nothing written on failure.
 
-Calls that return a session with entries and/or checkpoints use one "wide"
-row layout, padded with typed NULLs: ``part, ord, flag``, then the session
-columns, the entry columns and the checkpoint columns (see :class:`Wide`).
+Paths are read two ways, chosen inside the statement by the session's
+``linear`` flag. While the history is one chain (no append ever went under
+a head that was not the deepest entry), the path to any entry is every entry
+at a smaller depth, and its last N messages are the ones whose
+``message_index`` lies in ``(count - N, count]``: a bounded range scan on
+``(session_pk, message_index)``, cheap under any plan, so generic plans are
+safe. Once the tree has branched, a recursive CTE walks parent links back
+from the start entry and stops after ``limit`` entries of the kind asked
+for. Either way the cost follows ``limit``, not the history.
 
-JSONB stores numbers as ``numeric``, which forgets two things canonical JSON
-(and so every digest) depends on: a float's exponent form (``1e+16`` reads
-back as the integer ``10000000000000000``) and the sign of ``-0.0``.
-:func:`pg_json` therefore writes such floats as ``10000000000000000.0`` and
-``0.00`` (a scale Python never produces), and :func:`load_pg_json` maps them
-back, so canonical JSON of what is read equals what was written.
+Results that carry a session with entries or checkpoints use the row layout
+of ``agentsession._postgres_rows``: ``part, ord, flag``, eight shared slots,
+six more session columns.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
-from ._canonical import canonical_json
 from ._exceptions import InvalidInput
-from ._models import Checkpoint, Entry, SessionInfo
 
-__all__ = ["Statements", "Wide", "load_pg_json", "pg_json", "quote_schema"]
+__all__ = ["Statements", "quote_schema"]
 
-_NEG_ZERO: Final = "0.00"
 _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_plain = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False)
-
-
-def _parse_float(text: str) -> float:
-    return -0.0 if text == _NEG_ZERO else float(text)
-
-
-_decoder = json.JSONDecoder(parse_float=_parse_float)
-_scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
-
-
-def _exact(value: Any) -> str:
-    if isinstance(value, float):
-        if value == 0.0 and math.copysign(1.0, value) < 0:
-            return _NEG_ZERO
-        text = float.__repr__(value)
-        return f"{int(value)}.0" if "e+" in text else text
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_plain.encode(k)}:{_exact(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_exact(v) for v in value) + "]"
-    return _plain.encode(value)
-
-
-def pg_json(value: Mapping[str, Any], text: str | None = None) -> str:
-    """JSON text for a ``jsonb`` parameter that reads back exactly (see module doc).
-
-    ``text`` is ``value``'s canonical JSON when the caller already has it.
-    """
-    if text is None:
-        text = canonical_json(dict(value))
-    if "e+" not in text and "-0.0" not in text:
-        return text
-    return _exact(value)
-
-
-def load_pg_json(text: str | None) -> dict[str, Any]:
-    """Decode a ``jsonb::text`` column written through :func:`pg_json`."""
-    if text is None:
-        return {}
-    try:
-        # The scanner straight away: PostgreSQL's jsonb output has no
-        # surrounding whitespace, and decode() would only add regex passes.
-        value, end = _scan(text, 0)
-    except (StopIteration, ValueError):
-        end = -1
-    if end != len(text):
-        value = _decoder.decode(text)  # the full path, for its error message
-    if not isinstance(value, dict):
-        raise InvalidInput("stored JSON is not an object")
-    return value
 
 
 def quote_schema(schema: str | None) -> str:
@@ -99,202 +42,91 @@ def quote_schema(schema: str | None) -> str:
     return f'"{schema}".'
 
 
-# -- column groups of the wide layout ----------------------------------------
+# -- the row layout ----------------------------------------------------------------
 
-_S: Final = (
-    ("id", "text"),
-    ("agent", "text"),
-    ("user_id", "text"),
-    ("created_at", "timestamptz"),
+_SLOT_TYPES: Final = ("text", "text", "text", "timestamptz", "text", "bigint", "bigint", "text")
+_SESSION_SLOTS: Final = (
+    "id", "agent", "user_id", "created_at", "metadata::text", "message_count", "revision", "head",
+)  # fmt: skip
+_SESSION_EXTRA: Final = (
     ("updated_at", "timestamptz"),
-    ("metadata::text", "text"),
-    ("head", "text"),
-    ("message_count", "int"),
-    ("revision", "bigint"),
     ("expires_at", "timestamptz"),
     ("deadline", "timestamptz"),
     ("idle_timeout", "float8"),
     ("max_messages", "int"),
     ("last_checkpoint_at", "timestamptz"),
 )
-_E: Final = (
-    ("id", "text"),
-    ("parent_id", "text"),
-    ("kind", "text"),
-    ("created_at", "timestamptz"),
-    ("data::text", "text"),
-    ("depth", "int"),
-    ("message_index", "int"),
-    ("digest", "text"),
-)
-_C: Final = (
-    ("id", "text"),
-    ("entry_id", "text"),
-    ("created_at", "timestamptz"),
-    ("name", "text"),
-    ("metadata::text", "text"),
-    ("checksum", "text"),
-)
-S_END: Final = len(_S)
-_E_AT: Final = 3 + len(_S)
-_C_AT: Final = _E_AT + len(_E)
+_ENTRY_SLOTS: Final = (
+    "id", "parent_id", "kind", "created_at", "data::text", "depth", "message_index", "digest",
+)  # fmt: skip
+_CHECKPOINT_SLOTS: Final = (
+    "id", "entry_id", "name", "created_at", "metadata::text", None, None, "checksum",
+)  # fmt: skip
 
 
-def _cols(
-    group: tuple[tuple[str, str], ...], alias: str | None, label: str = "", *, data: bool = True
-) -> str:
-    """The columns of ``group`` from ``alias`` (typed NULLs when None), named
-    ``<label><column>`` when ``label`` is given (the first branch of a UNION)."""
-    out = []
-    for name, kind in group:
-        expr = f"{alias}.{name}" if alias is not None else f"NULL::{kind}"
-        if name == "data::text" and not data:
-            expr = "NULL::text"
-        out.append(f"{expr} AS {label}{name.split(':')[0]}" if label else expr)
-    return ", ".join(out)
+def session_columns(alias: str) -> str:
+    """The 14 session columns in row-layout order (slots, then the extra six)."""
+    names = [*_SESSION_SLOTS, *(name for name, _ in _SESSION_EXTRA)]
+    return ", ".join(f"{alias}.{name}" for name in names)
 
 
-def _wide(
+def _row(
     part: int,
     ord_: str,
-    flag: str,
-    s: str | None = None,
-    e: str | None = None,
-    c: str | None = None,
+    alias: str,
+    slots: tuple[str | None, ...],
     *,
+    flag: str = "NULL",
     data: bool = True,
 ) -> str:
-    return (
-        f"SELECT {part} AS part, {ord_}::bigint AS ord, {flag}::text AS flag, "
-        f"{_cols(_S, s, 's_')}, {_cols(_E, e, 'e_', data=data)}, {_cols(_C, c, 'c_')}"
-    )
+    """A SELECT list of the row layout: ``alias``'s columns in the slots (and
+    the extra session columns when ``slots`` is the session's), NULLs elsewhere."""
+    cols = [f"{part} AS part", f"{ord_}::bigint AS ord", f"{flag}::text AS flag"]
+    for n, (name, kind) in enumerate(zip(slots, _SLOT_TYPES, strict=True), 1):
+        empty = name is None or (name == "data::text" and not data)
+        cols.append(f"{'NULL' if empty else f'{alias}.{name}'}::{kind} AS x{n}")
+    session = slots is _SESSION_SLOTS
+    for n, (name, kind) in enumerate(_SESSION_EXTRA, 1):
+        cols.append(f"{f'{alias}.{name}' if session else 'NULL'}::{kind} AS y{n}")
+    return "SELECT " + ", ".join(cols)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is UTC:
-        return value
-    return value.astimezone(UTC)
+def _session_part(flag: str = "NULL") -> str:
+    return _row(0, "NULL", "s", _SESSION_SLOTS, flag=flag) + " FROM s"
 
 
-def session_from_row(row: Sequence[Any], at: int = 0) -> SessionInfo:
-    r = row[at : at + S_END]
-    return SessionInfo(
-        id=r[0],
-        agent=r[1],
-        user_id=r[2],
-        created_at=_utc(r[3]),  # type: ignore[arg-type]
-        updated_at=_utc(r[4]),  # type: ignore[arg-type]
-        metadata=load_pg_json(r[5]),
-        head=r[6],
-        message_count=r[7],
-        revision=r[8],
-        expires_at=_utc(r[9]),
-        deadline=_utc(r[10]),
-        idle_timeout=r[11],
-        max_messages=r[12],
-        last_checkpoint_at=_utc(r[13]),
-    )
+def _entries_part(alias: str, *, data: bool = True) -> str:
+    return _row(1, f"{alias}.depth", alias, _ENTRY_SLOTS, data=data)
 
 
-def _entry_factory() -> Callable[..., Entry]:
-    # Reading a path builds one Entry per row, and a frozen dataclass's
-    # __init__ goes through object.__setattr__ per field -- the largest cost
-    # of decoding 100 entries. Filling the slots directly gives an equal
-    # object at a third of the cost; any other shape of Entry falls back.
-    names = tuple(f.name for f in dataclasses.fields(Entry))
-    expected = ("id", "parent_id", "kind", "created_at", "data", "depth", "message_index", "digest")
-    slots = [Entry.__dict__.get(name) for name in names]
-    if names != expected or not all(type(s).__name__ == "member_descriptor" for s in slots):
-        return Entry
-    s0, s1, s2, s3, s4, s5, s6, s7 = (s.__set__ for s in slots)  # type: ignore[union-attr]
-    new = object.__new__
-
-    def make(i: str, p: str | None, k: str, c: datetime, d: Any, de: int, m: int, g: str) -> Entry:
-        entry: Entry = new(Entry)
-        s0(entry, i)
-        s1(entry, p)
-        s2(entry, k)
-        s3(entry, c)
-        s4(entry, d)
-        s5(entry, de)
-        s6(entry, m)
-        s7(entry, g)
-        return entry
-
-    return make
+def _checkpoints_part(alias: str) -> str:
+    return _row(2, f"{alias}.seq", alias, _CHECKPOINT_SLOTS)
 
 
-make_entry = _entry_factory()
+# -- statement fragments --------------------------------------------------------------
 
-
-def entry_from_row(row: Sequence[Any], at: int = _E_AT) -> Entry:
-    i, p, k, c, d, de, m, g = row[at : at + 8]
-    return make_entry(
-        i, p, k, c if c.tzinfo is UTC else c.astimezone(UTC), load_pg_json(d), de, m, g
-    )
-
-
-def checkpoint_from_row(row: Sequence[Any], session_id: str, at: int = _C_AT) -> Checkpoint:
-    return Checkpoint(
-        id=row[at],
-        session_id=session_id,
-        entry_id=row[at + 1],
-        created_at=_utc(row[at + 2]),  # type: ignore[arg-type]
-        name=row[at + 3],
-        metadata=load_pg_json(row[at + 4]),
-        checksum=row[at + 5],
-    )
-
-
-@dataclass
-class Wide:
-    """A decoded wide result: the flag and session of part 0, entries (part 1)
-    and checkpoints (part 2), in the statement's order."""
-
-    flag: str | None = None
-    session: SessionInfo | None = None
-    entries: list[Entry] = field(default_factory=list)
-    checkpoints: list[Checkpoint] = field(default_factory=list)
-
-    @classmethod
-    def decode(cls, rows: Sequence[Sequence[Any]]) -> Wide:
-        result = cls()
-        for row in rows:
-            part = row[0]
-            if part == 0:
-                result.flag = row[2]
-                result.session = session_from_row(row, 3)
-            elif part == 1:
-                result.entries.append(entry_from_row(row))
-            else:
-                assert result.session is not None
-                if row[_C_AT] is not None:
-                    result.checkpoints.append(checkpoint_from_row(row, result.session.id))
-        return result
-
-
-# -- statements ----------------------------------------------------------------
-
-_LIVE = "({a}.expires_at IS NULL OR {a}.expires_at > %(now)s)"
-_SESSION_INSERT = """
-INSERT INTO {T} (id, agent, user_id, created_at, updated_at, metadata, head, head_depth,
-    message_count, revision, expires_at, deadline, idle_timeout, max_messages,
-    last_checkpoint_at)
-SELECT %(sid)s, %(agent)s, %(user_id)s, %(created_at)s, %(updated_at)s,
-    %(metadata)s::jsonb, %(head)s, %(head_depth)s, %(message_count)s, %(revision)s,
-    %(expires_at)s, %(deadline)s, %(idle_timeout)s::float8, %(max_messages)s,
-    %(last_checkpoint_at)s
-WHERE (SELECT count(*) FROM gone) >= 0"""
+_LIVE: Final = "(s.expires_at IS NULL OR s.expires_at > %(now)s)"
 # An expired session with the id is replaced. The insert must reference
 # ``gone``: an unreferenced data-modifying CTE runs after the main statement,
 # whose unique check would then still see the old row.
-_ONE_ROW = """(SELECT %(id)s::text AS id, NULL::text AS parent_id, %(kind)s::text AS kind,
+_GONE: Final = "gone AS (DELETE FROM {T} WHERE id = %(sid)s AND expires_at <= %(now)s RETURNING pk)"
+_SESSION_INSERT: Final = """
+INSERT INTO {T} (id, agent, user_id, created_at, updated_at, metadata, head, head_depth,
+    max_depth, tip, linear, message_count, revision, expires_at, deadline, idle_timeout,
+    max_messages, last_checkpoint_at)
+SELECT %(sid)s, %(agent)s, %(user_id)s, %(created_at)s, %(updated_at)s,
+    %(metadata)s::jsonb, %(head)s, %(head_depth)s, %(max_depth)s, %(tip)s, %(linear)s,
+    %(message_count)s, %(revision)s, %(expires_at)s, %(deadline)s,
+    %(idle_timeout)s::float8, %(max_messages)s, %(last_checkpoint_at)s
+WHERE (SELECT count(*) FROM gone) >= 0"""
+_ONE_ROW: Final = """(SELECT %(id)s::text AS id, NULL::text AS parent_id, %(kind)s::text AS kind,
     %(created)s::timestamptz AS created_at, %(data)s::text AS data, %(mi)s::int AS mi,
     %(digest)s::text AS digest, 1::bigint AS ord) AS u"""
-_MANY_ROWS = """unnest(%(ids)s::text[], %(parents)s::text[], %(kinds)s::text[],
+_MANY_ROWS: Final = """unnest(%(ids)s::text[], %(parents)s::text[], %(kinds)s::text[],
     %(created)s::timestamptz[], %(data)s::text[], %(mis)s::int[], %(digests)s::text[])
     WITH ORDINALITY AS u(id, parent_id, kind, created_at, data, mi, digest, ord)"""
-_GONE = "gone AS (DELETE FROM {T} WHERE id = %(sid)s AND expires_at <= %(now)s RETURNING pk)"
+_MISSING: Final = "WHEN cur.expires_at IS NOT NULL AND cur.expires_at <= %(now)s THEN 'missing'"
+_KIND: Final = "(%(kind)s::text IS NULL OR e.kind = %(kind)s::text)"
 
 
 class Statements:
@@ -303,44 +135,43 @@ class Statements:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         T, E, C = (f"{prefix}agentsession_{n}" for n in ("session", "entry", "checkpoint"))
-        self.tables = (T, E, C)
-        live = _LIVE.format(a="s")
-        S = _cols(_S, "s")
-        gone = _GONE.format(T=T)
-        status_update = "SELECT st.status, {S} FROM st LEFT JOIN upd AS s ON true"
+        S = session_columns("s")
+        live_s = f"s AS (SELECT * FROM {T} AS s WHERE s.id = %(sid)s AND {_LIVE})"
+        status = f"SELECT st.status, {S} FROM st LEFT JOIN upd AS s ON true"
+        bump = "revision = s.revision + 1, updated_at = %(now)s, expires_at = %(expires_at)s"
 
-        self.get = f"SELECT {S} FROM {T} AS s WHERE s.id = %(sid)s AND {live}"
-        self.create = f"WITH {gone} {_SESSION_INSERT.format(T=T)} RETURNING pk"
+        self.get = f"SELECT {S} FROM {T} AS s WHERE s.id = %(sid)s AND {_LIVE}"
+        self.create = f"WITH {_GONE.format(T=T)} {_SESSION_INSERT.format(T=T)} RETURNING pk"
         self.delete = f"DELETE FROM {T} WHERE id = %(sid)s RETURNING pk"
         self.prune = f"""
             WITH doomed AS (
                 SELECT pk FROM {T} WHERE expires_at <= %(now)s
                 ORDER BY expires_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
-            DELETE FROM {T} WHERE pk IN (SELECT pk FROM doomed)"""
+            DELETE FROM {T} WHERE pk IN (SELECT pk FROM doomed) RETURNING pk"""
         self.update = f"""
-            UPDATE {T} AS s SET metadata = s.metadata || %(patch)s::jsonb,
-                revision = s.revision + 1, updated_at = %(now)s, expires_at = %(expires_at)s
-            WHERE s.id = %(sid)s AND {live} RETURNING {S}"""
+            UPDATE {T} AS s SET metadata = s.metadata || %(patch)s::jsonb, {bump}
+            WHERE s.id = %(sid)s AND {_LIVE} RETURNING {S}"""
         self.rotate = f"""
             WITH gone AS (
                 DELETE FROM {T} WHERE id = %(new)s AND expires_at <= %(now)s RETURNING pk)
             UPDATE {T} AS s SET id = %(new)s,
                 user_id = CASE WHEN %(set_user)s THEN %(user_id)s::text ELSE s.user_id END,
-                revision = s.revision + 1, updated_at = %(now)s, expires_at = %(expires_at)s
-            WHERE s.id = %(sid)s AND {live} AND (SELECT count(*) FROM gone) >= 0
+                {bump}
+            WHERE s.id = %(sid)s AND {_LIVE} AND (SELECT count(*) FROM gone) >= 0
             RETURNING {S}"""
-        self._list = f"SELECT {S} FROM {T} AS s WHERE {live}{{where}} " + (
-            "ORDER BY s.updated_at DESC, s.id DESC LIMIT %(limit)s OFFSET %(offset)s"
-        )
+        self._list = f"""
+            SELECT {S} FROM {T} AS s WHERE {_LIVE}{{where}}
+            ORDER BY s.updated_at DESC, s.id DESC LIMIT %(limit)s OFFSET %(offset)s"""
 
-        # append: lock, decide, insert under the head, advance the row.
-        self.append = f"""
+        # append: lock, decide, insert under the head, advance the row. The
+        # chain stays linear only while the head is the deepest entry.
+        append = f"""
             WITH cur AS (
-                SELECT pk, head, head_depth, message_count, max_messages, expires_at
+                SELECT pk, head, head_depth, max_depth, tip, linear, message_count,
+                    max_messages, expires_at
                 FROM {T} WHERE id = %(sid)s FOR NO KEY UPDATE
             ), st AS (
-                SELECT cur.*, CASE
-                    WHEN cur.expires_at IS NOT NULL AND cur.expires_at <= %(now)s THEN 'missing'
+                SELECT cur.*, CASE {_MISSING}
                     WHEN %(check)s AND cur.head IS DISTINCT FROM %(expected)s::text
                         THEN 'conflict'
                     WHEN cur.max_messages IS NOT NULL
@@ -356,17 +187,20 @@ class Statements:
                 WHERE st.status = 'ok'
             ), upd AS (
                 UPDATE {T} AS s SET head = %(last)s, head_depth = st.head_depth + %(count)s,
-                    message_count = st.message_count + %(added)s, revision = s.revision + 1,
-                    updated_at = %(now)s, expires_at = %(expires_at)s
+                    max_depth = greatest(st.max_depth, st.head_depth + %(count)s),
+                    tip = CASE WHEN st.head_depth + %(count)s > st.max_depth THEN %(last)s
+                        ELSE st.tip END,
+                    linear = st.linear AND st.head_depth = st.max_depth,
+                    message_count = st.message_count + %(added)s, {bump}
                 FROM st WHERE s.pk = st.pk AND st.status = 'ok'
                 RETURNING s.*
             )
             SELECT st.status, st.head, st.head_depth, st.message_count, {S}
             FROM st LEFT JOIN upd AS s ON true"""
-        # One entry (the hot path) binds scalars: arrays cost the client and the
-        # server more than the rest of the statement.
-        self.append_one = self.append.format(rows=_ONE_ROW)
-        self.append = self.append.format(rows=_MANY_ROWS)
+        # One entry (the hot path) binds scalars: arrays cost the client and
+        # the server more than the rest of the statement.
+        self.append_one = append.format(rows=_ONE_ROW)
+        self.append = append.format(rows=_MANY_ROWS)
 
         self.set_head = f"""
             WITH cur AS (
@@ -375,8 +209,7 @@ class Statements:
                 SELECT e.depth, e.message_index FROM {E} AS e, cur
                 WHERE e.session_pk = cur.pk AND e.id = %(entry)s::text
             ), st AS (
-                SELECT cur.pk, CASE
-                    WHEN cur.expires_at IS NOT NULL AND cur.expires_at <= %(now)s THEN 'missing'
+                SELECT cur.pk, CASE {_MISSING}
                     WHEN %(revision)s::bigint IS NOT NULL AND cur.revision <> %(revision)s::bigint
                         THEN 'conflict'
                     WHEN %(entry)s::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM t)
@@ -386,18 +219,16 @@ class Statements:
             ), upd AS (
                 UPDATE {T} AS s SET head = %(entry)s::text,
                     head_depth = coalesce((SELECT depth FROM t), 0),
-                    message_count = coalesce((SELECT message_index FROM t), 0),
-                    revision = s.revision + 1, updated_at = %(now)s, expires_at = %(expires_at)s
+                    message_count = coalesce((SELECT message_index FROM t), 0), {bump}
                 FROM st WHERE s.pk = st.pk AND st.status = 'ok'
                 RETURNING s.*
-            ) {status_update.format(S=S)}"""
+            ) {status}"""
 
         self.save_checkpoint = f"""
             WITH cur AS (
                 SELECT pk, expires_at FROM {T} WHERE id = %(sid)s FOR NO KEY UPDATE
             ), st AS (
-                SELECT cur.pk, CASE
-                    WHEN cur.expires_at IS NOT NULL AND cur.expires_at <= %(now)s THEN 'missing'
+                SELECT cur.pk, CASE {_MISSING}
                     WHEN %(entry)s::text IS NOT NULL AND NOT EXISTS (
                         SELECT 1 FROM {E} AS e WHERE e.session_pk = cur.pk
                             AND e.id = %(entry)s::text) THEN 'invalid'
@@ -409,84 +240,102 @@ class Statements:
                     %(metadata)s::jsonb, %(checksum)s
                 FROM st WHERE st.status = 'ok'
             ), upd AS (
-                UPDATE {T} AS s SET revision = s.revision + 1, updated_at = %(now)s,
-                    expires_at = %(expires_at)s, last_checkpoint_at = %(now)s
+                UPDATE {T} AS s SET last_checkpoint_at = %(now)s, {bump}
                 FROM st WHERE s.pk = st.pk AND st.status = 'ok'
                 RETURNING s.*
-            ) {status_update.format(S=S)}"""
+            ) {status}"""
 
-        live_s = f"s AS (SELECT * FROM {T} AS s WHERE s.id = %(sid)s AND {live})"
-        step = f"JOIN {E} AS e ON e.session_pk = w.session_pk AND e.id = w.parent_id"
-        match = "(%(kind)s::text IS NULL OR e.kind = %(kind)s::text)::int"
-        before_ok = (
+        # A path back to the root from `start` (pk, fast, id, depth and message
+        # count of the path's last entry). `fast` (a linear session, and no
+        # limit or only messages wanted): the path is every entry at a smaller
+        # depth, and its last N messages are those with message_index in
+        # (mc - N, mc] -- a bounded range scan, whatever plan is chosen.
+        # Otherwise a recursive walk that stops after `limit` entries of the kind.
+        def path(limit: str, kind: str, *, data: bool = True) -> str:
+            return f"""
+            lin AS (
+                SELECT e.* FROM start JOIN {E} AS e ON e.session_pk = start.pk
+                    AND e.message_index <= start.mc
+                    AND e.message_index > coalesce(start.mc - {limit}, -1)
+                    AND e.depth <= start.depth AND {kind}
+                WHERE start.fast
+            ), w AS (
+                SELECT e.*, {kind}::int AS n FROM start JOIN {E} AS e
+                    ON e.session_pk = start.pk AND e.id = start.id
+                WHERE NOT start.fast AND coalesce({limit}, 1) > 0
+              UNION ALL
+                SELECT e.*, w.n + {kind}::int FROM w JOIN {E} AS e
+                    ON e.session_pk = w.session_pk AND e.id = w.parent_id
+                WHERE {limit} IS NULL OR w.n < {limit}
+            )
+            {_session_part("%(flag)s")}
+            UNION ALL {_entries_part("lin", data=data)} FROM lin
+            UNION ALL {_entries_part("w", data=data)} FROM w WHERE {kind.replace("e.", "w.")}"""
+
+        read_from = f"""
+            WITH RECURSIVE {live_s}, b AS (
+                SELECT e.parent_id, e.depth, e.message_index - (e.kind = 'message')::int AS mc
+                FROM {E} AS e, s WHERE e.session_pk = s.pk AND e.id = %(before)s::text
+            ), start AS (
+                SELECT s.pk,
+                    s.linear AND (%(limit)s::int IS NULL OR %(kind)s::text = 'message') AS fast,
+                    CASE WHEN %(before)s::text IS NULL THEN s.head
+                        ELSE (SELECT parent_id FROM b) END AS id,
+                    CASE WHEN %(before)s::text IS NULL THEN s.head_depth
+                        ELSE (SELECT depth - 1 FROM b) END AS depth,
+                    CASE WHEN %(before)s::text IS NULL THEN s.message_count
+                        ELSE (SELECT mc FROM b) END AS mc
+                FROM s
+            ),"""
+        flag = (
             "CASE WHEN %(before)s::text IS NULL OR EXISTS (SELECT 1 FROM b) "
             "THEN 'ok' ELSE 'invalid' END"
         )
         self.read_path = {
-            data: f"""
-            WITH RECURSIVE {live_s}, b AS (
-                SELECT e.parent_id FROM {E} AS e, s
-                WHERE e.session_pk = s.pk AND e.id = %(before)s::text
-            ), w AS (
-                SELECT e.*, {match} AS n FROM s JOIN {E} AS e ON e.session_pk = s.pk
-                    AND e.id = CASE WHEN %(before)s::text IS NULL THEN s.head
-                        ELSE (SELECT b.parent_id FROM b) END
-                WHERE coalesce(%(limit)s::int, 1) > 0
-              UNION ALL
-                SELECT e.*, w.n + {match} FROM w {step}
-                WHERE %(limit)s::int IS NULL OR w.n < %(limit)s::int
-            )
-            {_wide(0, "NULL", before_ok, "s")} FROM s
-            UNION ALL
-            {_wide(1, "w.depth", "NULL", e="w", data=data)} FROM w
-                WHERE %(kind)s::text IS NULL OR w.kind = %(kind)s::text
-            ORDER BY part, ord"""
+            data: (read_from + path("%(limit)s::int", _KIND, data=data)).replace("%(flag)s", flag)
+            + " ORDER BY part, ord"
             for data in (True, False)
         }
         self.get_checkpoint = f"""
             WITH RECURSIVE {live_s}, c AS (
                 SELECT c.* FROM {C} AS c, s WHERE c.session_pk = s.pk AND c.id = %(cid)s
-            ), w AS (
-                SELECT e.* FROM c JOIN {E} AS e
-                    ON e.session_pk = c.session_pk AND e.id = c.entry_id
-                WHERE %(with_path)s
-              UNION ALL
-                SELECT e.* FROM w {step}
-            )
-            {_wide(0, "NULL", "NULL", "s")} FROM s
-            UNION ALL {_wide(1, "w.depth", "NULL", e="w")} FROM w
-            UNION ALL {_wide(2, "c.seq", "NULL", c="c")} FROM c
+            ), start AS (
+                SELECT s.pk, s.linear AS fast, e.id, e.depth, e.message_index AS mc
+                FROM s, c, {E} AS e
+                WHERE %(with_path)s AND e.session_pk = s.pk AND e.id = c.entry_id
+            ), {path("NULL::int", "true").replace("%(flag)s", "NULL")}
+            UNION ALL {_checkpoints_part("c")} FROM c
             ORDER BY part, ord"""
         self.list_checkpoints = f"""
             WITH {live_s}
-            {_wide(0, "NULL", "NULL", "s")} FROM s
-            UNION ALL {_wide(2, "c.seq", "NULL", c="c")}
-                FROM s JOIN {C} AS c ON c.session_pk = s.pk
+            {_session_part()}
+            UNION ALL {_checkpoints_part("c")} FROM s JOIN {C} AS c ON c.session_pk = s.pk
             ORDER BY part, ord"""
         self.get_entry = f"""
             WITH {live_s}
-            {_wide(0, "NULL", "NULL", "s")} FROM s
-            UNION ALL {_wide(1, "e.depth", "NULL", e="e")}
+            {_session_part()}
+            UNION ALL {_entries_part("e")}
                 FROM s JOIN {E} AS e ON e.session_pk = s.pk AND e.id = %(entry)s::text
             ORDER BY part, ord"""
+        # Leaves: in a linear session only the deepest entry; else every entry
+        # nothing points to.
         self.list_leaves = f"""
             WITH {live_s}
-            {_wide(0, "NULL", "NULL", "s")} FROM s
-            UNION ALL {_wide(1, "e.depth", "NULL", e="e")}
-                FROM s JOIN {E} AS e ON e.session_pk = s.pk
-                WHERE NOT EXISTS (SELECT 1 FROM {E} AS x
+            {_session_part()}
+            UNION ALL {_entries_part("e")} FROM s JOIN {E} AS e ON e.session_pk = s.pk
+                WHERE s.linear AND e.id = s.tip
+            UNION ALL {_entries_part("e")} FROM s JOIN {E} AS e ON e.session_pk = s.pk
+                WHERE NOT s.linear AND NOT EXISTS (SELECT 1 FROM {E} AS x
                     WHERE x.session_pk = e.session_pk AND x.parent_id = e.id)
             ORDER BY part, ord"""
         self.export = f"""
             WITH {live_s}
-            {_wide(0, "NULL", "NULL", "s")} FROM s
-            UNION ALL {_wide(1, "e.depth", "NULL", e="e")}
-                FROM s JOIN {E} AS e ON e.session_pk = s.pk
-            UNION ALL {_wide(2, "c.seq", "NULL", c="c")}
-                FROM s JOIN {C} AS c ON c.session_pk = s.pk
-            ORDER BY part, ord, e_created_at, e_id"""
+            {_session_part()}
+            UNION ALL {_entries_part("e")} FROM s JOIN {E} AS e ON e.session_pk = s.pk
+            UNION ALL {_checkpoints_part("c")} FROM s JOIN {C} AS c ON c.session_pk = s.pk
+            ORDER BY part, ord, x4, x1"""
         self.import_ = f"""
-            WITH {gone}, s AS ({_SESSION_INSERT.format(T=T)} RETURNING pk
+            WITH {_GONE.format(T=T)}, s AS ({_SESSION_INSERT.format(T=T)} RETURNING pk
             ), e AS (
                 INSERT INTO {E} (session_pk, id, parent_id, kind, created_at, data, depth,
                     message_index, digest)
@@ -510,7 +359,5 @@ class Statements:
     def list_sessions(self, *, agent: bool, user: str) -> str:
         """``user``: ``"any"``, ``"none"`` (unowned only) or ``"eq"``."""
         where = " AND s.agent = %(agent)s" if agent else ""
-        where += {"any": "", "none": " AND s.user_id IS NULL", "eq": " AND s.user_id = %(user)s"}[
-            user
-        ]
-        return self._list.format(where=where)
+        owner = {"any": "", "none": " AND s.user_id IS NULL", "eq": " AND s.user_id = %(user)s"}
+        return self._list.format(where=where + owner[user])

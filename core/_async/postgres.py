@@ -52,14 +52,8 @@ from .._exceptions import (
 )
 from .._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
 from .._postgres_migrations import MIGRATIONS, MIGRATIONS_TABLE, latest_version
-from .._postgres_sql import (
-    Statements,
-    Wide,
-    load_pg_json,
-    pg_json,
-    quote_schema,
-    session_from_row,
-)
+from .._postgres_rows import Rows, load_pg_json, pg_json, session_from_row
+from .._postgres_sql import Statements, quote_schema
 from .._rules import check_expected_head, place_entries
 
 try:
@@ -86,6 +80,7 @@ _MESSAGES = {
     "limit": "the session's max_messages would be exceeded",
     "invalid": "unknown entry id for this session",
 }
+_SESSION_OPTIONS = "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
 _TAKEN = "a session with this id already exists"
 
 
@@ -96,8 +91,17 @@ def _check(status: str | None) -> None:
         raise _STATUS_ERRORS[status](_MESSAGES[status])
 
 
-def _session_params(info: SessionInfo, head_depth: int = 0) -> dict[str, Any]:
+def _session_params(
+    info: SessionInfo,
+    head_depth: int = 0,
+    max_depth: int = 0,
+    tip: str | None = None,
+    linear: bool = True,
+) -> dict[str, Any]:
     return {
+        "max_depth": max_depth,
+        "tip": tip,
+        "linear": linear,
         "sid": info.id,
         "agent": info.agent,
         "user_id": info.user_id,
@@ -161,7 +165,8 @@ class AsyncPostgresStore:
         rest = urlencode([(k, v) for k, v in query if k != "schema"])
         conninfo = urlunsplit(parts._replace(scheme="postgresql", query=rest))
         # Sessions in UTC: psycopg then returns datetime.UTC itself, and rows
-        # need no conversion.
+        # need no conversion. Generic plans: the statements are large, and a
+        # custom plan per call costs more than running them.
         options = conninfo_to_dict(conninfo).get("options") or ""
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             conninfo,
@@ -169,7 +174,7 @@ class AsyncPostgresStore:
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True, "options": f"{options} -c TimeZone=UTC".strip()},
+            kwargs={"autocommit": True, "options": f"{options} {_SESSION_OPTIONS}".strip()},
             name="agentsession",
         )
         return cls(pool, schema=schema, close_pool=True)
@@ -254,7 +259,8 @@ class AsyncPostgresStore:
                 if not conn.autocommit:
                     await conn.set_autocommit(True)
                 cur = await conn.execute(sql, params)
-                return await cur.fetchall()
+                rows: list[tuple[Any, ...]] = await cur.fetchall()
+                return rows
         except pg_errors.UniqueViolation as exc:
             if taken:
                 raise ConflictError(_TAKEN) from exc
@@ -280,11 +286,11 @@ class AsyncPostgresStore:
         assert row is not None
         return session_from_row(row, 1)
 
-    async def _wide(self, sql: str, params: Mapping[str, Any]) -> Wide:
-        wide = Wide.decode(await self._rows(sql, params))
-        if wide.session is None:
+    async def _parts(self, sql: str, params: Mapping[str, Any]) -> Rows:
+        result = Rows.decode(await self._rows(sql, params))
+        if result.session is None:
             raise SessionNotFound()
-        return wide
+        return result
 
     # -- sessions --------------------------------------------------------------
 
@@ -357,15 +363,7 @@ class AsyncPostgresStore:
         return session_from_row(rows[0])
 
     async def prune_expired(self, *, now: datetime, batch: int) -> int:
-        await self._prepare()
-        try:
-            async with self._pool.connection() as conn:
-                if not conn.autocommit:
-                    await conn.set_autocommit(True)
-                cur = await conn.execute(self._sql.prune, {"now": now, "batch": batch})
-                return max(int(cur.rowcount), 0)
-        except psycopg.Error as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return len(await self._rows(self._sql.prune, {"now": now, "batch": batch}))
 
     # -- history ---------------------------------------------------------------
 
@@ -447,17 +445,17 @@ class AsyncPostgresStore:
         with_data: bool = True,
     ) -> tuple[SessionInfo, list[Entry]]:
         params = {"sid": session_id, "now": now, "before": before, "limit": limit, "kind": kind}
-        wide = await self._wide(self._sql.read_path[with_data], params)
-        _check(wide.flag)
-        assert wide.session is not None
-        return wide.session, wide.entries
+        rows = await self._parts(self._sql.read_path[with_data], params)
+        _check(rows.flag)
+        assert rows.session is not None
+        return rows.session, rows.entries
 
     async def get_entry(self, session_id: str, entry_id: str, *, now: datetime) -> Entry:
         params = {"sid": session_id, "now": now, "entry": entry_id}
-        wide = await self._wide(self._sql.get_entry, params)
-        if not wide.entries:
+        rows = await self._parts(self._sql.get_entry, params)
+        if not rows.entries:
             raise InvalidInput(_MESSAGES["invalid"])
-        return wide.entries[0]
+        return rows.entries[0]
 
     async def set_head(
         self,
@@ -483,9 +481,9 @@ class AsyncPostgresStore:
         *,
         now: datetime,
     ) -> tuple[SessionInfo, list[Entry]]:
-        wide = await self._wide(self._sql.list_leaves, {"sid": session_id, "now": now})
-        assert wide.session is not None
-        return wide.session, wide.entries
+        rows = await self._parts(self._sql.list_leaves, {"sid": session_id, "now": now})
+        assert rows.session is not None
+        return rows.session, rows.entries
 
     # -- checkpoints -------------------------------------------------------------
 
@@ -509,26 +507,33 @@ class AsyncPostgresStore:
         self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
     ) -> tuple[Checkpoint, list[Entry]]:
         params = {"sid": session_id, "cid": checkpoint_id, "now": now, "with_path": with_path}
-        wide = await self._wide(self._sql.get_checkpoint, params)
-        if not wide.checkpoints:
+        rows = await self._parts(self._sql.get_checkpoint, params)
+        if not rows.checkpoints:
             raise CheckpointNotFound("unknown checkpoint for this session")
-        return wide.checkpoints[0], wide.entries
+        return rows.checkpoints[0], rows.entries
 
     async def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
-        wide = await self._wide(self._sql.list_checkpoints, {"sid": session_id, "now": now})
-        return wide.checkpoints
+        rows = await self._parts(self._sql.list_checkpoints, {"sid": session_id, "now": now})
+        return rows.checkpoints
 
     # -- export / import -----------------------------------------------------------
 
     async def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
-        wide = await self._wide(self._sql.export, {"sid": session_id, "now": now})
-        assert wide.session is not None
-        return SessionExport(wide.session, tuple(wide.entries), tuple(wide.checkpoints))
+        rows = await self._parts(self._sql.export, {"sid": session_id, "now": now})
+        assert rows.session is not None
+        return SessionExport(rows.session, tuple(rows.entries), tuple(rows.checkpoints))
 
     async def import_session(self, export: SessionExport) -> None:
         info = export.session
         depth = {e.id: e.depth for e in export.entries}
-        params = _session_params(info, depth.get(info.head, 0) if info.head else 0)
+        tip = max(export.entries, key=lambda e: e.depth, default=None)
+        params = _session_params(
+            info,
+            head_depth=depth.get(info.head, 0) if info.head else 0,
+            max_depth=tip.depth if tip else 0,
+            tip=tip.id if tip else None,
+            linear=len(depth) == (tip.depth if tip else 0),
+        )
         params |= {
             "now": info.updated_at,
             "ids": [e.id for e in export.entries],
