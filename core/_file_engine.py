@@ -43,6 +43,7 @@ from ._exceptions import (
     map_exceptions,
 )
 from ._file_format import (
+    NO_DATA,
     checkpoint_line,
     entry_lines,
     head_line,
@@ -52,7 +53,7 @@ from ._file_format import (
     time_ns,
 )
 from ._file_layout import Layout, unlink_quietly
-from ._file_log import SessionLog, attach_data
+from ._file_log import SessionLog, attach_data, carrying
 from ._models import (
     UNCHECKED,
     Checkpoint,
@@ -199,8 +200,10 @@ class FileEngine:
         stat = os.fstat(handle.fd)
         if stat.st_nlink == 0:
             return False
-        if stat.st_size == handle.seen and handle.log.loaded:
-            return True
+        if stat.st_size == handle.seen == handle.log.committed and handle.log.loaded:
+            return True  # append-only: same size, nothing new
+        # (With a torn tail seen, same size proves nothing: another process may
+        # have cut it off and appended a line of just that length.)
         if not locked:
             fcntl.flock(handle.fd, fcntl.LOCK_SH)
             try:
@@ -375,9 +378,13 @@ class FileEngine:
         candidates = sorted(self.layout.candidates(agent, owner), reverse=True)
         want = offset + limit
         rows: list[SessionInfo] = []
+        checked: set[str] = set()  # a crash's leftover link may name a session twice
         for key in candidates:
             if len(rows) >= want and key < _order(rows[-1]):
                 break  # mtime = updated_at: every remaining candidate is older
+            if key[1] in checked:
+                continue
+            checked.add(key[1])
             info = self._peek(key[1])
             if (
                 info is None
@@ -435,16 +442,12 @@ class FileEngine:
             texts = [e.data_json for e in entries]
             lines = entry_lines(placed, texts, at=now, expires_at=expires_at)
             offsets = self._write(handle, lines, now)
-            bare = {}
             for entry, offset, line in zip(placed, offsets, lines, strict=True):
-                bare[entry.id] = dataclasses.replace(entry, data={})
-                log.add_entry(bare[entry.id], offset, len(line))
+                log.add_entry(carrying(entry, NO_DATA), offset, len(line))
             last = placed[-1]
             info = log.bump(now, expires_at, head=last.id, message_count=last.message_index)
-        return info, [
-            dataclasses.replace(e, data=load_json_object(t))
-            for e, t in zip(placed, texts, strict=True)
-        ]
+        # fresh copies, as a read would give: the caller's objects are not aliased
+        return info, [carrying(e, load_json_object(t)) for e, t in zip(placed, texts, strict=True)]
 
     def read_path(
         self,

@@ -27,6 +27,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Final
 
 from ._exceptions import IntegrityError
@@ -34,6 +35,7 @@ from ._models import Checkpoint, Entry, SessionInfo
 
 __all__ = [
     "FORMAT_VERSION",
+    "NO_DATA",
     "checkpoint_line",
     "commit_times",
     "decode_checkpoint",
@@ -59,7 +61,8 @@ _encoder = json.JSONEncoder(
 )
 _raw_decode = json.JSONDecoder().raw_decode
 _DATA_KEY: Final = ',"data":'
-_NO_DATA: Final[Mapping[str, Any]] = {}
+#: the data of an entry held without it (read from the file on demand).
+NO_DATA: Final[Mapping[str, Any]] = MappingProxyType({})
 # Lines are UTF-8. The one thing UTF-8 cannot hold, a lone surrogate, can only
 # sit inside a JSON string, where "\\udxxx" (what backslashreplace writes) is
 # the JSON escape of that very character: it reads back unchanged.
@@ -222,7 +225,7 @@ def decode_entry(record: Mapping[str, Any]) -> Entry:
         parent_id=record["parent_id"],
         kind=record["kind"],
         created_at=_need_dt(record["created_at"]),
-        data=_NO_DATA,
+        data=NO_DATA,
         depth=int(record["depth"]),
         message_index=int(record["message_index"]),
         digest=record["digest"],

@@ -35,7 +35,7 @@ from ._file_format import (
 )
 from ._models import Checkpoint, Entry, SessionInfo, evolve
 
-__all__ = ["SessionLog", "attach_data"]
+__all__ = ["SessionLog", "attach_data", "carrying"]
 
 _Pending = tuple[dict[str, Any], int, int]
 
@@ -224,16 +224,19 @@ def attach_data(
         data = entry_data(buf[start : start + length], entry.id)
         if data is None:
             raise IntegrityError("the session file was changed behind the store's back")
-        result.append(
-            Entry(
-                entry.id,
-                entry.parent_id,
-                entry.kind,
-                entry.created_at,
-                data,
-                entry.depth,
-                entry.message_index,
-                entry.digest,
-            )
-        )
+        result.append(carrying(entry, data))
     return result
+
+
+def carrying(entry: Entry, data: Mapping[str, Any]) -> Entry:
+    """``entry`` with ``data`` (``dataclasses.replace``, without its cost)."""
+    return Entry(
+        entry.id,
+        entry.parent_id,
+        entry.kind,
+        entry.created_at,
+        data,
+        entry.depth,
+        entry.message_index,
+        entry.digest,
+    )

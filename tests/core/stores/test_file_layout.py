@@ -166,9 +166,14 @@ def test_leftovers_of_crashes_are_skipped_and_cleaned(base: Path, manager: Sessi
     # a .ids link to nothing, and an owner link to nothing
     os.symlink("../a/gone.jsonl", base / ".ids" / "gone")
     os.symlink("../../../a/gone.jsonl", next((base / ".owners").iterdir()) / "a" / "gone")
+    # an owner link left by a crash under another agent, naming the live session
+    owner = next((base / ".owners").iterdir())
+    (owner / "b").mkdir()
+    os.symlink(f"../../../a/{live.id}.jsonl", owner / "b" / live.id)
     assert [i.id for i in manager.list()] == [live.id]
     assert [i.id for i in manager.list("a")] == [live.id]
     assert [i.id for i in manager.list(user_id="u")] == [live.id]
+    assert manager.list("b", user_id="u") == []
     with pytest.raises(SessionNotFound):
         manager.get("orphan")
     assert manager.delete("gone") is False

@@ -192,3 +192,29 @@ def test_text_utf8_cannot_hold_round_trips(base: Path, manager: SessionManager) 
         assert found.checkpoints()[0].metadata == odd
         found.restore(point.id)
     session_file(base, session.id).read_text(encoding="utf-8")  # still valid UTF-8
+
+
+def test_a_repair_by_another_process_is_seen_even_at_the_same_size(
+    base: Path, manager: SessionManager
+) -> None:
+    session_id = chat(manager, 2)
+    committed = session_file(base, session_id).stat().st_size
+    add_bytes(base, session_id, b'{"op":"entry","id":"torn' + b"x" * 100)
+    assert contents(manager, session_id) == ["message 0", "message 1"]  # cached, torn tail seen
+    # another process cuts the tail off and appends a line of exactly its length
+    size = session_file(base, session_id).stat().st_size
+    line = b'{"op":"metadata","at":"2030-01-01T00:00:00+00:00","expires_at":null,"patch":{"p":"'
+    pad = size - committed - len(line) - 4
+    line += b"y" * pad + b'"}}\n'
+    with session_file(base, session_id).open("r+b") as f:
+        f.truncate(committed)
+        f.seek(committed)
+        f.write(line)
+    assert session_file(base, session_id).stat().st_size == size
+    session = manager.get(session_id)
+    assert session.metadata == {"p": "y" * pad}
+    session.append(msg(2))  # must not cut the other process's line off
+    assert line in session_file(base, session_id).read_bytes()
+    with SessionManager(FileStore(base)) as fresh:
+        assert fresh.get(session_id).metadata == session.metadata
+        assert contents(fresh, session_id) == [f"message {i}" for i in range(3)]
