@@ -144,6 +144,7 @@ def bubbles(page: Any) -> list[str]:
 
 
 def say(page: Any, text: str, expect_reply: str | None = None) -> None:
+    idle(page)
     count = page.locator("#messages .bubble").count()
     page.fill("#message-input", text)
     page.press("#message-input", "Enter")
@@ -157,6 +158,7 @@ def login(page: Any, user: str) -> None:
     page.fill("#login-name", user)
     page.click("#login-form button[type=submit]")
     page.locator("#who strong", has_text=user).wait_for()
+    idle(page)
 
 
 def idle(page: Any) -> None:

@@ -11,6 +11,7 @@ const SELECTED = "agentsession-demo.selected";
 
 let user = null;
 let selected = sessionStorage.getItem(SELECTED);
+let busy = false; // one action at a time; buttons are disabled meanwhile
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -143,7 +144,7 @@ function renderBranches(branches) {
     el("option", {
       value: b.leaf_id,
       selected: b.is_current,
-      textContent: `#${i + 1} · ${b.message_count} messages${b.is_current ? " (current)" : ""}`,
+      textContent: `${b.is_current ? "✓ " : ""}#${i + 1} · ${b.message_count} messages`,
     }),
   );
   if (branches.length && !branches.some((b) => b.is_current)) {
@@ -198,7 +199,7 @@ async function send(event) {
   event.preventDefault();
   const input = $("#message-input");
   const content = input.value.trim();
-  if (!content) return;
+  if (!content || busy) return; // busy: keep the text, the user sends again
   input.value = "";
   await run(async () => {
     status("The agent is thinking…");
@@ -207,8 +208,6 @@ async function send(event) {
     status("");
   }, () => { input.value = content; });
 }
-
-let busy = false;
 
 async function run(action, onError) {
   if (busy) return;
