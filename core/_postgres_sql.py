@@ -278,7 +278,8 @@ class Statements:
                 FROM {E} AS e, s WHERE e.session_pk = s.pk AND e.id = %(before)s::text
             ), start AS (
                 SELECT s.pk,
-                    s.linear AND (%(limit)s::int IS NULL OR %(kind)s::text = 'message') AS fast,
+                    s.linear AND (%(limit)s::int IS NULL
+                        OR %(kind)s::text IS NOT DISTINCT FROM 'message') AS fast,
                     CASE WHEN %(before)s::text IS NULL THEN s.head
                         ELSE (SELECT parent_id FROM b) END AS id,
                     CASE WHEN %(before)s::text IS NULL THEN s.head_depth
