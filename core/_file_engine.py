@@ -1,31 +1,23 @@
-"""The blocking half of the JSONL file store: descriptors, locks, the cache.
+"""The blocking half of the JSONL file store: every store call, as a function.
 
-:class:`FileEngine` implements every store call as a plain blocking function;
+:class:`FileEngine` implements the store protocol with plain blocking calls;
 ``FileStore`` calls it directly and ``AsyncFileStore`` on a worker thread.
 
-* Each session file is opened once (``O_APPEND``) and kept in a bounded LRU
-  with its replayed :class:`SessionLog`. Before using it, one ``fstat``:
-  same size as last seen -> the log is current; larger -> only the bytes
-  another process appended are read and replayed; no link left -> the
-  session was erased or rotated, so it is opened again by id.
-* Writes hold ``flock(LOCK_EX)`` on the session file from reading the head to
-  the ``write`` of their line; a reader that finds the file changed replays
-  the new bytes under ``LOCK_SH``. ``flock`` excludes other processes *and*
-  other descriptors of this process; a per-file thread lock orders the
-  threads sharing one descriptor. Id-level calls (create, delete, rotate,
-  import, prune) also hold ``<base>/.lock``.
-* Before writing, a tail that is not committed (a crash cut a write short) is
-  truncated away, so a torn line never outlives the next write.
+* Per-session calls go through :class:`~agentsession._file_handles.Handles`:
+  the session file open, its log replayed and current, and for writes
+  ``flock(LOCK_EX)`` held from reading the head to the ``write`` of the line.
+* Id-level calls (create, delete, rotate, import, prune) also hold
+  ``flock`` on ``<base>/.lock``, so an id is claimed, replaced or erased by
+  one process at a time. A new file is written whole before its ``.ids``
+  link publishes it; erasing removes that link first.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fcntl
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -52,8 +44,9 @@ from ._file_format import (
     session_line,
     time_ns,
 )
+from ._file_handles import Handle, Handles, write_all
 from ._file_layout import Layout, unlink_quietly
-from ._file_log import SessionLog, attach_data, carrying
+from ._file_log import carrying
 from ._models import (
     UNCHECKED,
     Checkpoint,
@@ -72,7 +65,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _OPEN = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
-_CHUNK = 1 << 20
 _ERRORS: dict[type[BaseException], type[AgentSessionError]] = {OSError: StoreUnavailable}
 
 
@@ -80,36 +72,6 @@ def guarded(op: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """Run an engine call with OS errors mapped into the agentsession tree."""
     with map_exceptions(_ERRORS):
         return op(*args, **kwargs)
-
-
-class _Handle:
-    """One open session file and what has been replayed from it."""
-
-    __slots__ = ("evicted", "fd", "lock", "log", "seen", "session_id")
-
-    def __init__(self, session_id: str, fd: int) -> None:
-        self.session_id = session_id
-        self.fd = fd  # -1 once closed
-        self.evicted = False  # out of the table: close after the current use
-        self.lock = threading.Lock()
-        self.log = SessionLog()
-        self.seen = 0  # the file size the log was last brought up to date with
-
-
-def _write_all(fd: int, payload: bytes) -> None:
-    written = os.write(fd, payload)
-    while written < len(payload):  # only for writes larger than one call takes
-        written += os.write(fd, memoryview(payload)[written:])
-
-
-def _pread(fd: int, size: int, offset: int) -> bytes:
-    data = os.pread(fd, size, offset)
-    while len(data) < size:  # only for reads past what one call returns
-        more = os.pread(fd, size - len(data), offset + len(data))
-        if not more:
-            raise IntegrityError("the session file is shorter than its index says")
-        data += more
-    return data
 
 
 def _order(info: SessionInfo) -> tuple[int, str]:
@@ -122,161 +84,18 @@ class FileEngine:
     def __init__(self, base: str, *, fsync: bool = False, max_open: int = 128) -> None:
         self.layout = Layout(base, fsync=fsync)
         self.fsync = fsync
-        self._max_open = max(1, max_open)
-        self._lock = threading.Lock()  # the handle table
+        self._files = Handles(self._open_by_id, max_open)
         self._id_lock = threading.Lock()  # id-level calls within this process
-        self._handles: OrderedDict[str, _Handle] = OrderedDict()
         self._lock_fd = -1
-        self._closed = False
 
-    # -- handles -----------------------------------------------------------------
-
-    def _handle(self, session_id: str) -> _Handle:
-        with self._lock:
-            if self._closed:
-                raise StoreClosed("the store is closed")
-            handle = self._handles.get(session_id)
-            if handle is not None:
-                self._handles.move_to_end(session_id)
-                return handle
-            try:
-                fd = os.open(self.layout.id_link(session_id), _OPEN)
-            except FileNotFoundError:
-                raise SessionNotFound() from None
-            return self._remember(_Handle(session_id, fd))
-
-    def _remember(self, handle: _Handle) -> _Handle:
-        # Caller holds self._lock.
-        old = self._handles.pop(handle.session_id, None)
-        if old is not None:
-            self._evict(old)
-        self._handles[handle.session_id] = handle
-        while len(self._handles) > self._max_open:
-            self._evict(self._handles.popitem(last=False)[1])
-        return handle
+    def _open_by_id(self, session_id: str) -> int:
+        try:
+            return os.open(self.layout.id_link(session_id), _OPEN)
+        except FileNotFoundError:
+            raise SessionNotFound() from None
 
     @staticmethod
-    def _evict(handle: _Handle) -> None:
-        # Close now if no thread is using it; else the thread using it closes it.
-        handle.evicted = True
-        if handle.lock.acquire(blocking=False):
-            try:
-                _close(handle)
-            finally:
-                handle.lock.release()
-
-    def _forget(self, handle: _Handle) -> None:
-        """Drop a handle whose file is gone (caller holds ``handle.lock``)."""
-        with self._lock:
-            if self._handles.get(handle.session_id) is handle:
-                del self._handles[handle.session_id]
-        _close(handle)
-
-    @contextmanager
-    def _session(self, session_id: str, *, write: bool) -> Iterator[_Handle]:
-        """The session's handle, up to date; with ``write``, under ``LOCK_EX``."""
-        for _ in range(4):
-            handle = self._handle(session_id)
-            with handle.lock:
-                if handle.fd < 0:
-                    continue  # evicted between lookup and lock
-                if write:
-                    fcntl.flock(handle.fd, fcntl.LOCK_EX)
-                try:
-                    current = self._refresh(handle, locked=write)
-                    if current:
-                        yield handle
-                        return
-                finally:
-                    if write and handle.fd >= 0:
-                        fcntl.flock(handle.fd, fcntl.LOCK_UN)
-                    if handle.evicted:
-                        _close(handle)
-                self._forget(handle)
-        raise SessionNotFound()
-
-    def _refresh(self, handle: _Handle, *, locked: bool) -> bool:
-        """Bring the log up to date; False if the file has been erased."""
-        stat = os.fstat(handle.fd)
-        if stat.st_nlink == 0:
-            return False
-        if stat.st_size == handle.seen == handle.log.committed and handle.log.loaded:
-            return True  # append-only: same size, nothing new
-        # (With a torn tail seen, same size proves nothing: another process may
-        # have cut it off and appended a line of just that length.)
-        if not locked:
-            fcntl.flock(handle.fd, fcntl.LOCK_SH)
-            try:
-                return self._refresh(handle, locked=True)
-            finally:
-                fcntl.flock(handle.fd, fcntl.LOCK_UN)
-        try:
-            self._replay(handle, stat.st_size)
-        except IntegrityError:
-            handle.log, handle.seen = SessionLog(), 0
-            raise
-        return handle.log.loaded  # False: not even the first line was written
-
-    def _replay(self, handle: _Handle, size: int) -> None:
-        log = handle.log
-        if size < log.committed:  # cut below what was committed: start over
-            log = handle.log = SessionLog()
-        log.resume()
-        pos = start = log.committed
-        buf = b""
-        while pos < size:
-            chunk = os.pread(handle.fd, min(max(_CHUNK, len(buf)), size - pos), pos)
-            if not chunk:
-                break
-            pos += len(chunk)
-            buf = buf + chunk if buf else chunk
-            used = log.feed(buf, start)
-            buf, start = buf[used:], start + used
-        handle.seen = pos
-
-    def _write(self, handle: _Handle, lines: Sequence[bytes], at: datetime) -> list[int]:
-        """Append ``lines`` with one ``write``; return the offset of each line.
-        Caller holds ``LOCK_EX`` and applies the change to the log after."""
-        fd, start = handle.fd, handle.log.committed
-        if handle.seen != start:  # a torn tail or an unfinished batch: cut it off
-            os.ftruncate(fd, start)
-            handle.seen = start
-        payload = b"".join(lines)
-        try:
-            _write_all(fd, payload)
-            if self.fsync:
-                os.fdatasync(fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, start)  # never leave half a line behind
-            raise
-        stamp = time_ns(at)
-        os.utime(fd, ns=(stamp, stamp))
-        offsets = []
-        for line in lines:
-            offsets.append(start)
-            start += len(line)
-        handle.seen = handle.log.committed = start
-        return offsets
-
-    def _with_data(self, handle: _Handle, entries: list[Entry]) -> list[Entry]:
-        if not entries:
-            return []
-        spans = handle.log.spans
-        first = min(spans[e.id][0] for e in entries)
-        end = max(sum(spans[e.id]) for e in entries)
-        needed = sum(spans[e.id][1] for e in entries)
-        if end - first <= 2 * needed + 65536:  # near each other: one read
-            return attach_data(entries, spans, _pread(handle.fd, end - first, first), first)
-        result: list[Entry] = []
-        for entry in entries:
-            offset, length = spans[entry.id]
-            buf = _pread(handle.fd, length, offset)
-            result.extend(attach_data([entry], spans, buf, offset))
-        return result
-
-    @staticmethod
-    def _live(handle: _Handle, now: datetime) -> SessionInfo:
+    def _live(handle: Handle, now: datetime) -> SessionInfo:
         info = handle.log.info
         if is_expired(info, now):
             raise SessionNotFound()
@@ -287,7 +106,7 @@ class FileEngine:
     @contextmanager
     def _id_ops(self) -> Iterator[None]:
         with self._id_lock:
-            if self._closed:
+            if self._files.closed:
                 raise StoreClosed("the store is closed")
             if self._lock_fd < 0:
                 self.layout.setup()
@@ -303,24 +122,24 @@ class FileEngine:
     def _claim(self, session_id: str, now: datetime) -> None:
         """Make ``session_id`` free: ConflictError if live, erase it if expired."""
         try:
-            with self._session(session_id, write=True) as handle:
+            with self._files.session(session_id, write=True) as handle:
                 if not is_expired(handle.log.info, now):
                     raise ConflictError("a session with this id already exists")
                 self._erase(handle)
         except SessionNotFound:
             unlink_quietly(self.layout.id_link(session_id))  # a link to nothing
 
-    def _erase(self, handle: _Handle) -> None:
+    def _erase(self, handle: Handle) -> None:
         info = handle.log.info
         self.layout.unlink(info.agent, info.id, info.user_id)
-        self._forget(handle)
+        self._files.forget(handle)
 
     def _install(self, info: SessionInfo, lines: Sequence[bytes]) -> None:
         """Write a new session file whole, then publish it."""
         payload = b"".join(lines)
         fd = self.layout.create_file(info.agent, info.id)
         try:
-            _write_all(fd, payload)
+            write_all(fd, payload)
             if self.fsync:
                 os.fsync(fd)
             os.utime(fd, ns=(time_ns(info.updated_at), time_ns(info.updated_at)))
@@ -329,11 +148,7 @@ class FileEngine:
             os.close(fd)
             os.unlink(self.layout.session_file(info.agent, info.id))
             raise
-        handle = _Handle(info.id, fd)
-        handle.log.feed(payload, 0)
-        handle.seen = len(payload)
-        with self._lock:
-            self._remember(handle)
+        self._files.adopt(Handle.written(info.id, fd, payload))
 
     def _snapshot(
         self,
@@ -358,7 +173,7 @@ class FileEngine:
             self._install(info, [session_line(info)])
 
     def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:
-        with self._session(session_id, write=False) as handle:
+        with self._files.session(session_id, write=False) as handle:
             return self._live(handle, now)
 
     def list_sessions(
@@ -370,7 +185,7 @@ class FileEngine:
         offset: int,
         now: datetime,
     ) -> list[SessionInfo]:
-        if self._closed:
+        if self._files.closed:
             raise StoreClosed("the store is closed")
         if limit == 0:
             return []
@@ -400,7 +215,7 @@ class FileEngine:
 
     def _peek(self, session_id: str) -> SessionInfo | None:
         try:
-            with self._session(session_id, write=False) as handle:
+            with self._files.session(session_id, write=False) as handle:
                 info = handle.log.info
         except (SessionNotFound, IntegrityError):
             return None  # erased meanwhile, a leftover, or damaged (get() says which)
@@ -409,7 +224,7 @@ class FileEngine:
     def delete_session(self, session_id: str) -> bool:
         with self._id_ops():
             try:
-                with self._session(session_id, write=True) as handle:
+                with self._files.session(session_id, write=True) as handle:
                     self._erase(handle)
                     return True
             except SessionNotFound:
@@ -425,7 +240,7 @@ class FileEngine:
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
     ) -> tuple[SessionInfo, list[Entry]]:
-        with self._session(session_id, write=True) as handle:
+        with self._files.session(session_id, write=True) as handle:
             log = handle.log
             info = self._live(handle, now)
             check_expected_head(info.head, expected_head)
@@ -441,7 +256,7 @@ class FileEngine:
                 return info, []
             texts = [e.data_json for e in entries]
             lines = entry_lines(placed, texts, at=now, expires_at=expires_at)
-            offsets = self._write(handle, lines, now)
+            offsets = handle.write(lines, now, fsync=self.fsync)
             for entry, offset, line in zip(placed, offsets, lines, strict=True):
                 log.add_entry(carrying(entry, NO_DATA), offset, len(line))
             last = placed[-1]
@@ -459,16 +274,16 @@ class FileEngine:
         kind: str | None = None,
         with_data: bool = True,
     ) -> tuple[SessionInfo, list[Entry]]:
-        with self._session(session_id, write=False) as handle:
+        with self._files.session(session_id, write=False) as handle:
             info = self._live(handle, now)
             cursor = info.head if before is None else handle.log.entry(before).parent_id
             path = handle.log.walk(cursor, limit, kind)
-            return info, self._with_data(handle, path) if with_data else path
+            return info, handle.with_data(path) if with_data else path
 
     def get_entry(self, session_id: str, entry_id: str, *, now: datetime) -> Entry:
-        with self._session(session_id, write=False) as handle:
+        with self._files.session(session_id, write=False) as handle:
             self._live(handle, now)
-            return self._with_data(handle, [handle.log.entry(entry_id)])[0]
+            return handle.with_data([handle.log.entry(entry_id)])[0]
 
     def set_head(
         self,
@@ -479,32 +294,34 @@ class FileEngine:
         expires_at: datetime | None,
         expected_revision: int | None = None,
     ) -> SessionInfo:
-        with self._session(session_id, write=True) as handle:
+        with self._files.session(session_id, write=True) as handle:
             info = self._live(handle, now)
             if expected_revision is not None and info.revision != expected_revision:
                 raise ConflictError("the session changed since it was read")
             if entry_id is not None:
                 handle.log.entry(entry_id)
-            self._write(handle, [head_line(entry_id, at=now, expires_at=expires_at)], now)
+            handle.write(
+                [head_line(entry_id, at=now, expires_at=expires_at)], now, fsync=self.fsync
+            )
             handle.log.move_head(entry_id, now, expires_at)
             return handle.log.info
 
     def save_checkpoint(
         self, checkpoint: Checkpoint, *, now: datetime, expires_at: datetime | None
     ) -> SessionInfo:
-        with self._session(checkpoint.session_id, write=True) as handle:
+        with self._files.session(checkpoint.session_id, write=True) as handle:
             self._live(handle, now)
             if checkpoint.entry_id is not None:
                 handle.log.entry(checkpoint.entry_id)
             line = checkpoint_line(checkpoint, at=now, expires_at=expires_at)
-            self._write(handle, [line], now)
+            handle.write([line], now, fsync=self.fsync)
             handle.log.add_checkpoint(checkpoint)
             return handle.log.bump(now, expires_at, last_checkpoint_at=now)
 
     def get_checkpoint(
         self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
     ) -> tuple[Checkpoint, list[Entry]]:
-        with self._session(session_id, write=False) as handle:
+        with self._files.session(session_id, write=False) as handle:
             self._live(handle, now)
             checkpoint = handle.log.checkpoints.get(checkpoint_id)
             if checkpoint is None:
@@ -512,18 +329,18 @@ class FileEngine:
             if not with_path:
                 return checkpoint, []
             path = handle.log.walk(checkpoint.entry_id)
-            return checkpoint, self._with_data(handle, path)
+            return checkpoint, handle.with_data(path)
 
     def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
-        with self._session(session_id, write=False) as handle:
+        with self._files.session(session_id, write=False) as handle:
             self._live(handle, now)
             return sorted(handle.log.checkpoints.values(), key=lambda c: (c.created_at, c.id))
 
     def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, list[Entry]]:
-        with self._session(session_id, write=False) as handle:
+        with self._files.session(session_id, write=False) as handle:
             info = self._live(handle, now)
             leaves = [handle.log.entries[i] for i in handle.log.leaves]
-            return info, self._with_data(handle, leaves)
+            return info, handle.with_data(leaves)
 
     def update_session(
         self,
@@ -533,9 +350,11 @@ class FileEngine:
         now: datetime,
         expires_at: datetime | None,
     ) -> SessionInfo:
-        with self._session(session_id, write=True) as handle:
+        with self._files.session(session_id, write=True) as handle:
             self._live(handle, now)
-            self._write(handle, [metadata_line(metadata, at=now, expires_at=expires_at)], now)
+            handle.write(
+                [metadata_line(metadata, at=now, expires_at=expires_at)], now, fsync=self.fsync
+            )
             handle.log.merge_metadata(metadata, now, expires_at)
             return handle.log.info
 
@@ -548,7 +367,7 @@ class FileEngine:
         now: datetime,
         expires_at: datetime | None,
     ) -> SessionInfo:
-        with self._id_ops(), self._session(session_id, write=True) as handle:
+        with self._id_ops(), self._files.session(session_id, write=True) as handle:
             info = self._live(handle, now)
             if new_id == session_id:
                 raise ConflictError("a session with this id already exists")
@@ -563,7 +382,7 @@ class FileEngine:
                 expires_at=expires_at,
             )
             log = handle.log
-            entries = self._with_data(handle, list(log.entries.values()))
+            entries = handle.with_data(list(log.entries.values()))
             checkpoints = [
                 dataclasses.replace(c, session_id=new_id) for c in log.checkpoints.values()
             ]
@@ -578,7 +397,7 @@ class FileEngine:
                 if erased >= batch:
                     break
                 try:
-                    with self._session(session_id, write=True) as handle:
+                    with self._files.session(session_id, write=True) as handle:
                         if is_expired(handle.log.info, now):
                             self._erase(handle)
                             erased += 1
@@ -589,12 +408,12 @@ class FileEngine:
         return erased
 
     def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
-        with self._session(session_id, write=False) as handle:
+        with self._files.session(session_id, write=False) as handle:
             info = self._live(handle, now)
             log = handle.log
             ordered = sorted(log.entries.values(), key=lambda e: (e.depth, e.id))
             points = sorted(log.checkpoints.values(), key=lambda c: (c.created_at, c.id))
-            return SessionExport(info, tuple(self._with_data(handle, ordered)), tuple(points))
+            return SessionExport(info, tuple(handle.with_data(ordered)), tuple(points))
 
     def import_session(self, export: SessionExport) -> None:
         info = export.session
@@ -603,19 +422,8 @@ class FileEngine:
             self._install(info, self._snapshot(info, export.entries, export.checkpoints))
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            handles, self._handles = list(self._handles.values()), OrderedDict()
-        for handle in handles:
-            with handle.lock:
-                _close(handle)
+        self._files.close()
         with self._id_lock:
             if self._lock_fd >= 0:
                 os.close(self._lock_fd)
                 self._lock_fd = -1
-
-
-def _close(handle: _Handle) -> None:
-    if handle.fd >= 0:
-        os.close(handle.fd)
-        handle.fd = -1
