@@ -28,9 +28,9 @@ class Config:
 
     quick: bool = False
     repeats: int = 5
-    max_ops: int = 300  # per repeat
-    min_ops: int = 5  # per repeat, however slow the operation
-    budget_s: float = 0.25  # timed seconds per repeat, then stop (once min_ops ran)
+    max_ops: int = 200  # per repeat
+    min_ops: int = 3  # per repeat, however slow the operation
+    budget_s: float = 0.15  # timed seconds per repeat, then stop (once min_ops ran)
     history: tuple[int, ...] = (0, 100, 1_000, 10_000)
     last_history: tuple[int, ...] = (100, 1_000, 10_000)
     list_sessions: int = 10_000

@@ -60,6 +60,7 @@ def machine() -> dict[str, Any]:
 
 
 async def _run_adapter(adapter: Adapter, cfg: Config, group: Group) -> list[Result]:
+    t0 = time.perf_counter()
     await _call(adapter, adapter.open)
     try:
         results = await run_workload(adapter, cfg, log, writes_only=group.writes_only)
@@ -70,6 +71,7 @@ async def _run_adapter(adapter: Adapter, cfg: Config, group: Group) -> list[Resu
         return results
     finally:
         await _call(adapter, adapter.close)
+        log(f"  ({adapter.name}: {time.perf_counter() - t0:.0f} s)")
 
 
 def cold_listing(group: Group, cfg: Config) -> list[Result]:
