@@ -151,10 +151,12 @@ def replace_section(path: Path, name: str, body: str) -> None:
 
 def _run_line(run: dict[str, Any]) -> str:
     m = run["machine"]
-    load = ", ".join(f"{x:.1f}" for x in m.get("load", ()))
+    before = m.get("load_before", (0.0,))[0]
+    after = m.get("load", (0.0,))[0]
     return (
         f"{m['date']}, {m['cores']} cores ({m['cpu']}), {m['implementation']} {m['python']}, "
-        f"SQLite {m['sqlite']}, load average at the end {load}; command "
+        f"SQLite {m['sqlite']}, 1-minute load average {before:.1f} before, {after:.1f} after; "
+        "command "
         f"`.venv-bench/bin/{run['command']}` ({run['elapsed_s'] / 60:.1f} min"
         + (", **quick mode: smoke figures, not results**" if run["quick"] else "")
         + ")"

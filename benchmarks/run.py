@@ -36,6 +36,15 @@ def log(text: str) -> None:
     print(text, flush=True)
 
 
+def wait_for_quiet(max_wait_s: float, threshold: float = 0.7) -> None:
+    """Wait (up to ``max_wait_s``) for the 1-minute load average to fall below
+    ``threshold``: other work on a 2-core machine moves every figure."""
+    deadline = time.monotonic() + max_wait_s
+    while os.getloadavg()[0] >= threshold and time.monotonic() < deadline:
+        log(f"waiting for a quiet machine: load average {os.getloadavg()[0]:.1f}")
+        time.sleep(15)
+
+
 def machine() -> dict[str, Any]:
     import sqlite3
 
@@ -164,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data-dir", default=str(ROOT / ".bench" / "data"))
     p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    p.add_argument(
+        "--wait-quiet", type=float, default=0, metavar="S", help="wait up to S s for load < 0.7"
+    )
     args = p.parse_args(argv)
+    wait_for_quiet(args.wait_quiet)
     cfg = Config.make(args.quick)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = set(names) - set(GROUPS)
@@ -173,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data_dir)
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
+    load_before = os.getloadavg()
+    if load_before[0] > 1.0:
+        log(f"warning: load average {load_before[0]:.1f} before the run: figures will be noisy")
     started = time.perf_counter()
     groups = build_groups(names, data, args.sqlite_synchronous.upper())
     results: list[Result] = []
@@ -182,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     command = "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)
     run_info = {
-        "machine": machine(),
+        "machine": dict(machine(), load_before=load_before),
         "command": command.strip(),
         "quick": cfg.quick,
         "elapsed_s": elapsed,

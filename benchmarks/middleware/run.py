@@ -25,7 +25,7 @@ from typing import Any
 
 from ..groups import KEY_PREFIX, REDIS_URL, _reachable, _redis_cleanup
 from ..report import replace_section
-from ..run import ROOT, machine
+from ..run import ROOT, machine, wait_for_quiet
 from ..workload import message
 from .load import CONNECTIONS, run_load, wrk_available
 
@@ -190,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=None, help="runs per scenario (default 5)")
     p.add_argument("--seconds", type=float, default=None, help="seconds per run (default 10)")
     p.add_argument("--no-docs", action="store_true")
+    p.add_argument(
+        "--wait-quiet", type=float, default=0, metavar="S", help="wait up to S s for load < 0.7"
+    )
     args = p.parse_args(argv)
+    wait_for_quiet(args.wait_quiet)
     runs = args.runs or (2 if args.quick else 5)
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     if shutil.which("taskset") is None:
@@ -198,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     data = ROOT / ".bench" / "middleware"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
+    load_before = os.getloadavg()
     started = time.perf_counter()
     results: dict[str, Any] = {}
     skipped: list[str] = []
@@ -218,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv[1:] if argv is None else argv
     )
     payload = {
-        "machine": machine(),
+        "machine": dict(machine(), load_before=load_before),
         "command": command.strip(),
         "quick": args.quick,
         "runs": runs,
@@ -237,10 +242,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_section(payload: dict[str, Any], path: Path) -> None:
     m = payload["machine"]
-    load = ", ".join(f"{x:.1f}" for x in m.get("load", ()))
+    before = m.get("load_before", (0.0,))[0]
     lines = [
         f"- Run: {m['date']}, {m['cores']} cores ({m['cpu']}), {m['implementation']} "
-        f"{m['python']}, load average at the end {load}; command "
+        f"{m['python']}, 1-minute load average {before:.1f} before, {m['load'][0]:.1f} after; "
+        "command "
         f"`.venv-bench/bin/{payload['command']}` ({payload['elapsed_s'] / 60:.1f} min"
         + (", **quick mode: smoke figures, not results**" if payload["quick"] else "")
         + ").",
