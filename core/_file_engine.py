@@ -44,7 +44,7 @@ from ._file_format import (
     session_line,
     time_ns,
 )
-from ._file_handles import Handle, Handles, write_all
+from ._file_handles import Handle, Handles, set_mtime, write_all
 from ._file_layout import Layout, unlink_quietly
 from ._file_log import carrying
 from ._models import (
@@ -142,7 +142,7 @@ class FileEngine:
             write_all(fd, payload)
             if self.fsync:
                 os.fsync(fd)
-            os.utime(fd, ns=(time_ns(info.updated_at), time_ns(info.updated_at)))
+            set_mtime(fd, info.updated_at)
             self.layout.link(info.agent, info.id, info.user_id)
         except BaseException:
             os.close(fd)

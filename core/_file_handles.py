@@ -30,7 +30,7 @@ from ._file_format import time_ns
 from ._file_log import SessionLog, attach_data
 from ._models import Entry
 
-__all__ = ["Handle", "Handles", "write_all"]
+__all__ = ["Handle", "Handles", "set_mtime", "write_all"]
 
 _CHUNK = 1 << 20
 
@@ -39,6 +39,14 @@ def write_all(fd: int, payload: bytes) -> None:
     written = os.write(fd, payload)
     while written < len(payload):  # only for writes larger than one call takes
         written += os.write(fd, memoryview(payload)[written:])
+
+
+def set_mtime(fd: int, moment: datetime) -> None:
+    """mtime = ``updated_at``: what listing sorts by. Best effort: the line is
+    written already, and a wrong mtime only misorders a listing."""
+    stamp = time_ns(moment)
+    with contextlib.suppress(OSError):
+        os.utime(fd, ns=(stamp, stamp))
 
 
 def _pread(fd: int, size: int, offset: int) -> bytes:
@@ -132,8 +140,7 @@ class Handle:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)  # never leave half a line behind
             raise
-        stamp = time_ns(at)
-        os.utime(fd, ns=(stamp, stamp))  # listing sorts by mtime = updated_at
+        set_mtime(fd, at)
         offsets = []
         for line in lines:
             offsets.append(start)
