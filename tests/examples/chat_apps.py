@@ -262,6 +262,9 @@ class DjangoApp(ExampleApp):
         overrides["AGENTSESSION"] = {**example.AGENTSESSION, "STORE": self.store_url}
         self._override = override_settings(**overrides)
         self._override.enable()
+        from example_projects.django_chat.chat import views
+
+        views.agent.cache_clear()  # made again from this environment
         self.transport = _DjangoTransport(Client())
 
     def stop(self) -> None:

@@ -14,7 +14,11 @@ from .chat_apps import FRAMEWORKS, ExampleApp, running
 
 
 @pytest.fixture(params=FRAMEWORKS)
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ExampleApp]:
+def app(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ExampleApp]:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):  # the offline agent, always
+        monkeypatch.delenv(name, raising=False)
     yield from running(str(request.param), tmp_path)
 
 
