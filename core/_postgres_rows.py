@@ -31,6 +31,7 @@ __all__ = [
     "Rows",
     "entry_from_slots",
     "load_pg_json",
+    "param_signature",
     "pg_json",
     "session_from_row",
 ]
@@ -87,6 +88,28 @@ def load_pg_json(text: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("stored JSON is not an object")
     return value
+
+
+def _width(value: Any) -> Any:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        for bits in (16, 32, 64):  # int2 / int4 / int8, else numeric
+            if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+                return bits
+        return "numeric"
+    if isinstance(value, list):
+        return frozenset(_width(v) for v in value)
+    return type(value)
+
+
+def param_signature(params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What decides the parameter types psycopg sends (None vs a value, the
+    width of an int, a list's elements): psycopg prepares one server-side
+    statement per query *and* types, so the store tracks first uses by this."""
+    return tuple(_width(v) for v in params.values())
 
 
 def _utc(value: datetime | None) -> Any:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -52,7 +53,7 @@ from .._exceptions import (
 )
 from .._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
 from .._postgres_migrations import MIGRATIONS, MIGRATIONS_TABLE, latest_version
-from .._postgres_rows import Rows, load_pg_json, pg_json, session_from_row
+from .._postgres_rows import Rows, load_pg_json, param_signature, pg_json, session_from_row
 from .._postgres_sql import Statements, quote_schema
 from .._rules import check_expected_head, place_entries
 
@@ -147,6 +148,10 @@ class AsyncPostgresStore:
         self._close_pool = close_pool
         self._ready = False
         self._closed = False
+        # Statements already prepared on each pooled connection (see _execute).
+        self._prepared: weakref.WeakKeyDictionary[Any, set[tuple[str, tuple[Any, ...]]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @classmethod
     def from_url(
@@ -258,7 +263,7 @@ class AsyncPostgresStore:
             async with self._pool.connection() as conn:
                 if not conn.autocommit:
                     await conn.set_autocommit(True)
-                cur = await conn.execute(sql, params)
+                cur = await self._execute(conn, sql, params)
                 rows: list[tuple[Any, ...]] = await cur.fetchall()
                 return rows
         except pg_errors.UniqueViolation as exc:
@@ -269,6 +274,31 @@ class AsyncPostgresStore:
             if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
                 await self._recover()
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _execute(
+        self, conn: psycopg.AsyncConnection[Any], sql: str, params: Mapping[str, Any]
+    ) -> psycopg.AsyncCursor[Any]:
+        """Execute as a server-side prepared statement, in one round trip.
+
+        Left alone, psycopg runs a statement unprepared (planned anew each
+        time) five times, then prepares it in a round trip of its own. Here it
+        is prepared on first use, in a pipeline with its first execution, so
+        every call is one round trip and planned once per connection.
+        psycopg prepares per statement *and parameter types*, so the first use
+        is tracked per :func:`param_signature`. A connection with
+        ``prepare_threshold=None`` (e.g. behind PgBouncer in transaction mode)
+        is respected: nothing is prepared.
+        """
+        if conn.prepare_threshold is None:
+            return await conn.execute(sql, params)
+        key = (sql, param_signature(params))
+        done = self._prepared.setdefault(conn, set())
+        if key in done:
+            return await conn.execute(sql, params, prepare=True)
+        async with conn.pipeline():
+            cur = await conn.execute(sql, params, prepare=True)
+        done.add(key)
+        return cur
 
     async def _recover(self) -> None:
         # A backend died: drop the pool's other dead idle connections now, so
