@@ -105,9 +105,10 @@ class Layout:
         self.makedirs(os.path.dirname(owner))
         unlink_quietly(owner)  # a crash's leftover
         os.symlink(os.path.join("..", "..", target), owner)
+        for path in (os.path.join(self.base, agent), os.path.dirname(owner)):
+            self.sync_dir(path)  # with fsync: on disk before the link that commits
         os.symlink(target, self.id_link(session_id))
-        for path in (os.path.dirname(owner), self.ids):
-            self.sync_dir(path)
+        self.sync_dir(self.ids)
 
     def unlink(self, agent: str, session_id: str, user_id: str | None) -> None:
         """Erase a session: the ``.ids`` link first (the commit), then the rest."""
