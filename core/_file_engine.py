@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import os
@@ -146,7 +147,8 @@ class FileEngine:
             self.layout.link(info.agent, info.id, info.user_id)
         except BaseException:
             os.close(fd)
-            os.unlink(self.layout.session_file(info.agent, info.id))
+            with contextlib.suppress(OSError):  # unpublished: a leftover at worst
+                os.unlink(self.layout.session_file(info.agent, info.id))
             raise
         self._files.adopt(Handle.written(info.id, fd, payload))
 
