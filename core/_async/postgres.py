@@ -203,12 +203,13 @@ class AsyncPostgresStore:
             raise StoreClosed("the store is closed")
         if self._ready:
             return
-        try:
-            await self._pool.open()
-            if self._migrate:
-                await self.migrate()
-        except psycopg.Error as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if self._migrate:
+            await self.migrate()
+        else:
+            try:
+                await self._pool.open()
+            except psycopg.Error as exc:
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         self._ready = True
 
     async def migrate(self) -> int:
@@ -217,17 +218,26 @@ class AsyncPostgresStore:
         Safe to run concurrently from many processes: they serialise on a
         transaction-level advisory lock keyed by the schema.
         """
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        try:
+            await self._pool.open()
+            return await self._apply_migrations()
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _apply_migrations(self) -> int:
         prefix = self._sql.prefix
         async with self._pool.connection() as conn:
+            if not conn.autocommit:
+                await conn.set_autocommit(True)
             try:
                 cur = await conn.execute(f"SELECT max(version) FROM {prefix}agentsession_migration")
                 row = await cur.fetchone()
                 if row is not None and row[0] == latest_version():
                     return 0
-            except pg_errors.UndefinedTable:
-                pass
-            except pg_errors.InvalidSchemaName:
-                pass
+            except (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName):
+                pass  # a fresh database: migrate under the lock below
             async with conn.transaction():
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtext('agentsession.migrate:' || %s))",

@@ -204,12 +204,13 @@ class PostgresStore:
             raise StoreClosed("the store is closed")
         if self._ready:
             return
-        try:
-            self._pool.open()
-            if self._migrate:
-                self.migrate()
-        except psycopg.Error as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if self._migrate:
+            self.migrate()
+        else:
+            try:
+                self._pool.open()
+            except psycopg.Error as exc:
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         self._ready = True
 
     def migrate(self) -> int:
@@ -218,17 +219,26 @@ class PostgresStore:
         Safe to run concurrently from many processes: they serialise on a
         transaction-level advisory lock keyed by the schema.
         """
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        try:
+            self._pool.open()
+            return self._apply_migrations()
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def _apply_migrations(self) -> int:
         prefix = self._sql.prefix
         with self._pool.connection() as conn:
+            if not conn.autocommit:
+                conn.set_autocommit(True)
             try:
                 cur = conn.execute(f"SELECT max(version) FROM {prefix}agentsession_migration")
                 row = cur.fetchone()
                 if row is not None and row[0] == latest_version():
                     return 0
-            except pg_errors.UndefinedTable:
-                pass
-            except pg_errors.InvalidSchemaName:
-                pass
+            except (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName):
+                pass  # a fresh database: migrate under the lock below
             with conn.transaction():
                 conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtext('agentsession.migrate:' || %s))",
