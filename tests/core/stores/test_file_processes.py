@@ -192,3 +192,67 @@ def test_sigkill_at_random_moments_loses_nothing_that_returned(tmp_path: Path) -
     data = session_file(base, session_id).read_bytes()
     assert data.endswith(b"\n")
     assert all(json.loads(line) for line in data.splitlines())
+
+
+MIXER = """
+import random, sys
+from agentsession import SessionManager, SessionNotFound
+from agentsession._sync.file import FileStore
+
+base, seed = sys.argv[1], int(sys.argv[2])
+rng = random.Random(seed)
+with SessionManager(FileStore(base, max_open=4)) as manager:
+    for i in range(300):
+        roll = rng.random()
+        try:
+            if roll < 0.1:
+                manager.create("mix", user_id=rng.choice(["u1", "u2", None]))
+                continue
+            rows = manager.list("mix", limit=10)
+            if not rows:
+                continue
+            session = manager.get(rng.choice(rows).id)
+            if roll < 0.7:
+                session.append({"role": "user", "content": f"{seed}-{i}"})
+            elif roll < 0.8:
+                session.checkpoint()
+            elif roll < 0.85:
+                manager.delete(session.id)
+            elif roll < 0.9:
+                manager.rotate_id(session.id, user_id=rng.choice(["u1", "u3"]))
+            else:
+                session.restore(rng.choice(session.checkpoints()).id)
+        except (SessionNotFound, IndexError):
+            pass  # another process deleted or moved it meanwhile / no checkpoint yet
+print("done")
+"""
+
+
+def test_processes_mixing_every_call_leave_consistent_files(tmp_path: Path) -> None:
+    base = tmp_path / "mixed"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MIXER, str(base), str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for seed in range(4)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and out == b"done\n", err.decode()
+    with SessionManager(FileStore(base)) as manager:
+        rows = manager.list(limit=10_000)
+        assert rows and len({r.id for r in rows}) == len(rows)
+        assert sorted(r.id for r in rows) == sorted(os.listdir(base / ".ids"))
+        for user in ("u1", "u2", "u3", None):
+            assert {r.id for r in manager.list(user_id=user, limit=10_000)} == {
+                r.id for r in rows if r.user_id == user
+            }
+        for row in rows:
+            session = manager.get(row.id)
+            path = session.entries()
+            assert_one_chain(path, len(path))
+            assert session.message_count == len(path)
+            for point in session.checkpoints():
+                session.restore(point.id)
