@@ -12,6 +12,7 @@ import pytest
 
 from agentsession import (
     AsyncSessionManager,
+    IntegrityError,
     InvalidInput,
     SessionManager,
     StoreClosed,
@@ -237,3 +238,22 @@ def test_repr_names_the_file_only(tmp_path: Path) -> None:
         session = manager.create("assistant")
         assert session.id not in repr(store)
     assert "r.db" in repr(store) and "NORMAL" in repr(store)
+
+
+def test_stored_text_that_is_not_json_is_an_integrity_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        session = manager.create("assistant")
+        session.extend([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+        point = session.checkpoint()
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute(
+                "UPDATE agentsession_entries SET data = ? WHERE id = ?",
+                ('{"a": 1} tail', point.entry_id),
+            )
+        conn.close()
+        with pytest.raises(IntegrityError):
+            session.restore(point.id)
+        with pytest.raises(IntegrityError):
+            session.messages()
