@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sqlite3
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from agentsession import (
     open_store,
 )
 from agentsession._async.sqlite import AsyncSQLiteStore
-from agentsession._sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from agentsession._sqlite_schema import MIGRATIONS, SCHEMA_VERSION, from_us, to_us
 from agentsession._sync.sqlite import SQLiteStore
 
 
@@ -257,3 +259,16 @@ def test_stored_text_that_is_not_json_is_an_integrity_error(tmp_path: Path) -> N
             session.restore(point.id)
         with pytest.raises(IntegrityError):
             session.messages()
+
+
+def test_timestamps_round_trip_exactly() -> None:
+    rng = random.Random(7)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    samples = [rng.randrange(0, 2**31 * 10**6) for _ in range(100_000)]
+    samples += [2**31 * 10**6 + d for d in range(-1000, 1000)]
+    samples += [0, 1, -1, -(10**15), 253_402_300_799_999_999]
+    for value in samples:
+        moment = from_us(value)
+        assert moment == epoch + timedelta(microseconds=value)
+        assert moment is not None and moment.utcoffset() == timedelta(0)
+        assert to_us(moment) == value
