@@ -250,7 +250,10 @@ class Statements:
         # limit or only messages wanted): the path is every entry at a smaller
         # depth, and its last N messages are those with message_index in
         # (mc - N, mc] -- a bounded range scan, whatever plan is chosen.
-        # Otherwise a recursive walk that stops after `limit` entries of the kind.
+        # Otherwise a recursive walk that stops after `limit` entries of the kind;
+        # its step is a LATERAL lookup so that no plan can turn it into a hash
+        # join that scans the whole table at every step (the planner's choice
+        # on small tables, which a cached generic plan would keep).
         def path(limit: str, kind: str, *, data: bool = True) -> str:
             return f"""
             lin AS (
@@ -264,8 +267,9 @@ class Statements:
                     ON e.session_pk = start.pk AND e.id = start.id
                 WHERE NOT start.fast AND coalesce({limit}, 1) > 0
               UNION ALL
-                SELECT e.*, w.n + {kind}::int FROM w JOIN {E} AS e
-                    ON e.session_pk = w.session_pk AND e.id = w.parent_id
+                SELECT e.*, w.n + {kind}::int FROM w CROSS JOIN LATERAL (
+                    SELECT * FROM {E} AS e
+                    WHERE e.session_pk = w.session_pk AND e.id = w.parent_id LIMIT 1) AS e
                 WHERE {limit} IS NULL OR w.n < {limit}
             )
             {_session_part("%(flag)s")}

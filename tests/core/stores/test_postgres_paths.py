@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
+from agentsession import SessionManager
 from agentsession._canonical import checksum
 from agentsession._memory import MemoryStore
 from agentsession._models import UNCHECKED, Checkpoint, Entry
 from agentsession._rules import new_session_info, prepare_entry
 from agentsession._sync.postgres import PostgresStore
+from agentsession.testing import FakeClock
 
 from . import test_postgres as shared
 
@@ -175,3 +179,67 @@ def test_linear_session_reads_with_state_entries_and_pops(
     twin.ids.append(more[0].id)
     assert not _linear(dsn, pg_schema, twin.sid)
     twin.compare_reads()
+
+
+def _blocks(store: PostgresStore, session_id: str, limit: int) -> int:
+    """Buffers the server touches to read the last `limit` messages, with the
+    generic plan the store's prepared statement runs."""
+    params: dict[str, Any] = {
+        "sid": session_id,
+        "now": datetime(2031, 1, 1, tzinfo=UTC),
+        "before": None,
+        "limit": limit,
+        "kind": "message",
+    }
+    names: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    text = re.sub(r"%\((\w+)\)s", placeholder, store._sql.read_path[True])
+    with store.pool.connection() as conn:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute(f"PREPARE probe AS {text}".replace("%%", "%"))
+        args = ", ".join(sql.Literal(params[n]).as_string(conn) for n in names)
+        try:
+            row = conn.execute(
+                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE probe({args})"
+            ).fetchone()
+        finally:
+            conn.execute("DEALLOCATE probe")
+    assert row is not None
+    top = row[0][0]["Plan"]
+    return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+
+
+def test_reading_the_last_messages_does_not_grow_with_history(pg_url: str) -> None:
+    """The server's work for messages(limit=100) follows the limit, not the
+    history: the same at 300 and 3 000 messages, on one chain and on a
+    branched tree, under the generic plan the store's statements run."""
+    store = PostgresStore.from_url(pg_url)
+    sessions = SessionManager(store, clock=FakeClock())
+    try:
+        touched = {}
+        for size in (300, 3000):
+            session = sessions.create("assistant")
+            for start in range(0, size, 500):
+                session.extend(
+                    [{"role": "user", "content": f"m{i}"} for i in range(start, start + 500)][
+                        : size - start
+                    ]
+                )
+            touched[size, "chain"] = _blocks(store, session.id, 100)
+            first = session.messages(limit=size)[size // 2]
+            session.switch(first.id)
+            session.extend([{"role": "user", "content": "branch"}] * 200)
+            touched[size, "tree"] = _blocks(store, session.id, 100)
+            assert len(session.messages(limit=100)) == 100
+        # About three index pages per entry walked, whatever the history; a
+        # plan that scanned the table at each step would touch far more.
+        assert all(blocks <= 4 * 100 + 50 for blocks in touched.values()), touched
+        for shape in ("chain", "tree"):
+            assert touched[3000, shape] <= touched[300, shape] * 1.5 + 10, touched
+    finally:
+        sessions.close()
