@@ -59,7 +59,9 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 _encoder = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
 )
-_raw_decode = json.JSONDecoder().raw_decode
+_decoder = json.JSONDecoder()
+_decode = _decoder.decode
+_raw_decode = _decoder.raw_decode
 _DATA_KEY: Final = ',"data":'
 #: the data of an entry held without it (read from the file on demand).
 NO_DATA: Final[Mapping[str, Any]] = MappingProxyType({})
@@ -164,7 +166,7 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
     """The record on one line, or ``None`` if the bytes are not a JSON object
     (a write cut short by a crash, or damage)."""
     try:
-        record = json.loads(line)
+        record = _decode(line.decode("utf-8"))
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         return None
     return record if isinstance(record, dict) else None
