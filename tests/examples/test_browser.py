@@ -229,9 +229,11 @@ def test_the_chat_page_end_to_end(
     idle(phone)
     assert len(bubbles(phone)) == 8
     assert not phone.is_visible("#panel")  # the side panel folds away on a phone
-    phone.click("#toggle-panel")
+    phone.click("#toggle-panel")  # a drawer over the conversation
     assert phone.is_visible("#sessions")
-    phone.click("#toggle-panel")
+    assert phone.locator("#sessions li .open").count() == 1
+    phone.click("#close-panel")
+    assert not phone.is_visible("#panel")
     width = phone.evaluate("() => document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width}px)"
     phone.screenshot(path=str(screenshots / "screenshot-phone.png"))

@@ -104,7 +104,11 @@ function renderSessions(sessions) {
       el("span", { className: "label", textContent: s.title }),
       el("span", { className: "meta", textContent: `${s.message_count} messages · ${time(s.updated_at)}` }),
     );
-    open.addEventListener("click", () => run(async () => { select(s.id); await refresh(); }));
+    open.addEventListener("click", () => run(async () => {
+      select(s.id);
+      await refresh();
+      showPanel(false);
+    }));
     const remove = el("button", {
       type: "button", className: "icon delete", textContent: "×", title: "Delete this session",
     });
@@ -123,6 +127,7 @@ function renderCheckpoints(checkpoints) {
     restore.addEventListener("click", () => run(async () => {
       await api("POST", "/api/checkpoints/restore", { checkpoint_id: c.id });
       await refresh();
+      showPanel(false);
       status(`Restored "${c.name}": later messages are on another branch now.`);
     }));
     return el(
@@ -228,6 +233,12 @@ async function run(action, onError) {
   }
 }
 
+function showPanel(open) {
+  // Phones only: the panel is a drawer there (always shown on wider screens).
+  $("#panel").classList.toggle("open", open);
+  $("#toggle-panel").setAttribute("aria-expanded", String(open));
+}
+
 function wire() {
   $("#composer").addEventListener("submit", send);
   $("#message-input").addEventListener("keydown", (event) => {
@@ -246,12 +257,14 @@ function wire() {
     if (!entry) return;
     await api("POST", "/api/branches/switch", { entry_id: entry });
     await refresh();
+    showPanel(false);
     status("Switched branch.");
   }));
   $("#new-session").addEventListener("click", () => run(async () => {
     const { session } = await api("POST", "/api/sessions", {});
     select(session.id);
     await refresh();
+    showPanel(false);
     status("New session started.");
   }));
   $("#login-form").addEventListener("submit", (event) => {
@@ -270,10 +283,8 @@ function wire() {
     await loadUser();
     await refresh();
   }));
-  $("#toggle-panel").addEventListener("click", () => {
-    const open = $("#panel").classList.toggle("open");
-    $("#toggle-panel").setAttribute("aria-expanded", String(open));
-  });
+  $("#toggle-panel").addEventListener("click", () => showPanel(!$("#panel").classList.contains("open")));
+  $("#close-panel").addEventListener("click", () => showPanel(false));
 }
 
 wire();
