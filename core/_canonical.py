@@ -83,11 +83,16 @@ def canonical_json(value: Any, *, max_bytes: int | None = None) -> str:
     """
     _check(value, "$", 0)
     text = _encoder.encode(value)
-    if max_bytes is not None and len(text) * 4 > max_bytes:
-        # Only pay for the exact UTF-8 length when the cheap bound could be hit.
-        size = len(text.encode("utf-8"))
-        if size > max_bytes:
-            raise LimitExceeded(f"entry data is {size} bytes; the limit is {max_bytes}")
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            # A lone surrogate: not representable in UTF-8, so no store could hold it.
+            raise InvalidInput("string with a lone surrogate is not valid UTF-8") from None
+    if max_bytes is not None and size > max_bytes:
+        raise LimitExceeded(f"entry data is {size} bytes; the limit is {max_bytes}")
     return text
 
 

@@ -31,6 +31,14 @@ def validate_user_id(value: object) -> str:
     return value
 
 
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def new_id() -> str:
     """A fresh id with 128 random bits (22 url-safe characters)."""
     return secrets.token_urlsafe(16)

@@ -32,6 +32,8 @@ def test_canonical_form() -> None:
         {1: "x"},
         {"x": b"raw"},
         {"x": object()},
+        {"x": "\ud800"},
+        {"\udfff": 1},
     ],
 )
 def test_refused_values(value: Any) -> None:
@@ -86,6 +88,6 @@ def test_generated_ids() -> None:
 
 def test_user_ids() -> None:
     assert validate_user_id("alice@example.com/../x") == "alice@example.com/../x"
-    for bad in ("", "x" * 257, "a\x00", 3):
+    for bad in ("", "x" * 257, "a\x00", "\ud800", 3):
         with pytest.raises(InvalidInput):
             validate_user_id(bad)

@@ -155,6 +155,7 @@ class LimitTests(SuiteBase):
             {"content": math.nan},
             {"content": math.inf},
             {"content": "nul\x00inside"},
+            {"content": "lone \ud800 surrogate"},
             {"nul\x00key": 1},
             {1: "int key"},
             {"content": ("tuple",)},
