@@ -36,6 +36,7 @@ SUBS = [
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bAsyncGenerator\b", "Generator"),
     (r"\bopen_async_store\b", "open_store"),
+    (r"\bredis\.asyncio\b", "redis"),
     (r"\bpytest_asyncio\.fixture\b", "pytest.fixture"),
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"\bAsync([A-Z]\w*)", r"\1"),

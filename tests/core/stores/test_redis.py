@@ -1,0 +1,144 @@
+"""The Redis store on a standalone server: the conformance suite (sync and
+async), the ways to open it, native key expiry and concurrent processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import redis
+import redis.asyncio
+
+from agentsession import (
+    AsyncSessionManager,
+    InvalidInput,
+    SessionManager,
+    open_async_store,
+    open_store,
+)
+from agentsession._async.redis import AsyncRedisStore
+from agentsession._sync.redis import RedisStore
+from agentsession.testing import (
+    AsyncStoreConformance,
+    FakeClock,
+    StoreConformance,
+    assert_one_chain,
+    process_appends,
+)
+from tests.services import redis_url
+
+from .test_redis_support import (
+    AsyncRedisSuite,
+    RedisSuite,
+    plain_client,
+    prefix_keys,
+    purge,
+    unique_prefix,
+    with_prefix,
+)
+
+
+@pytest.fixture
+def server() -> str:
+    return redis_url()
+
+
+@pytest.fixture
+def prefix(server: str) -> Iterator[str]:
+    name = unique_prefix()
+    yield name
+    purge(server, name)
+
+
+class TestRedisStore(RedisSuite, StoreConformance):
+    pass
+
+
+class TestAsyncRedisStore(AsyncRedisSuite, AsyncStoreConformance):
+    pass
+
+
+def _exercise(store: RedisStore) -> None:
+    with SessionManager(store) as manager:
+        session = manager.create("assistant", user_id="alice", metadata={"k": "v"})
+        session.extend([{"role": "user", "content": str(n)} for n in range(3)])
+        assert [m.data["content"] for m in session.messages(limit=2)] == ["1", "2"]
+        assert [r.id for r in manager.list("assistant", user_id="alice")] == [session.id]
+
+
+def test_opened_by_url_client_and_pool(server: str, prefix: str) -> None:
+    store = open_store(with_prefix(server, prefix))
+    assert isinstance(store, RedisStore)
+    assert prefix in repr(store)
+    _exercise(store)
+    assert isinstance(open_async_store(with_prefix(server, prefix)), AsyncRedisStore)
+    # A client of the user's own, without decode_responses: replies are bytes.
+    client = redis.Redis.from_url(server)
+    _exercise(RedisStore(client, key_prefix=prefix + "c:"))
+    assert client.ping()  # close() left the user's client open
+    pool = redis.ConnectionPool.from_url(server)
+    _exercise(RedisStore(connection_pool=pool, key_prefix=prefix + "p:"))
+    client.close()
+    pool.disconnect()
+
+
+def test_default_prefix_and_bad_prefix() -> None:
+    assert "agentsession:" in repr(RedisStore())
+    with pytest.raises(InvalidInput):
+        RedisStore(key_prefix="bad{tag}:")
+
+
+@pytest.mark.asyncio
+async def test_async_store_from_users_client(server: str, prefix: str) -> None:
+    client = redis.asyncio.Redis.from_url(server)
+    store = AsyncRedisStore(client, key_prefix=prefix)
+    session = await AsyncSessionManager(store).create("assistant")
+    await session.append({"role": "user", "content": "hi"})
+    assert [m.data for m in await session.messages()] == [{"role": "user", "content": "hi"}]
+    await store.close()
+    assert await client.ping()
+    await client.aclose()
+
+
+def test_nothing_connects_before_the_first_operation() -> None:
+    store = RedisStore.from_url("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    store.close()
+
+
+def test_every_key_of_an_expiring_session_has_a_ttl(server: str, prefix: str) -> None:
+    clock = FakeClock()
+    store = RedisStore.from_url(with_prefix(server, prefix))
+    manager = SessionManager(store, clock=clock, idle_timeout=timedelta(minutes=10))
+    session = manager.create("assistant", user_id="alice")
+    session.extend([{"role": "user", "content": str(n)} for n in range(3)])
+    session.checkpoint("c")
+    clock.advance(60)
+    session.append({"role": "user", "content": "last"})  # a write renews every key
+    forever = manager.create("assistant", idle_timeout=None)
+    forever.append({"role": "user", "content": "kept"})
+    client = plain_client(server)
+    keys = prefix_keys(client, prefix)
+    mine = [k for k in keys if "{" + session.id + "}" in k]
+    assert len(mine) == 4  # row, entries, leaves, checkpoints
+    for key in mine:
+        ttl = client.pttl(key)
+        assert ttl != -1, f"{key} has no expiry"
+        assert 9 * 60_000 < ttl <= 10 * 60_000
+    for key in (k for k in keys if "{" + forever.id + "}" in k):
+        assert client.pttl(key) == -1
+    assert not any("alice" in k for k in keys), "a user id appears raw in a key name"
+    client.close()
+    store.close()
+
+
+@pytest.mark.slow
+def test_processes_append_to_one_chain(server: str, prefix: str) -> None:
+    url = with_prefix(server, prefix)
+    session_id = process_appends(url, processes=4, appends=250)
+    with SessionManager(url) as manager:
+        session = manager.get(session_id)
+        path = session.messages()
+        assert_one_chain(path, 1000)
+        assert session.message_count == 1000
+        assert len({m.data["content"] for m in path}) == 1000
