@@ -2,26 +2,38 @@
 
 Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin.
 
-Every call is one statement, one round trip (see ``agentsession._postgres_sql``):
-``append`` locks the session row inside its statement, checks
-``expected_head`` and ``max_messages``, inserts under the current head and
-advances the row, so writers on any number of hosts still build one chain.
-``read_path(limit=N)`` walks back from the head with a recursive CTE that
-stops after N entries of the kind asked for, so its cost does not grow with
-the history. Entry data is ``JSONB``, times are ``timestamptz``.
+Every call is one statement and one round trip (the SQL and why it is shaped
+so: ``agentsession._postgres_sql``). ``append`` locks the session row inside
+its statement, checks ``expected_head`` and ``max_messages``, inserts under
+the current head and advances the row, so writers on any number of hosts
+still build one chain. ``read_path(limit=N)`` costs what N costs, not what
+the history does. Entry data is ``JSONB`` (numbers kept exact for the
+digests: ``agentsession._postgres_rows``), times are ``timestamptz``.
 
-Open it with ``open_async_store("postgresql://user@host/db?schema=agents")``
-(``schema`` is optional: tables go in that schema, created if missing,
-instead of the ``search_path``), or hand it a pool you configured::
+Open it with ``open_async_store("postgresql://user@host:5432/db?schema=agents")``
+-- ``schema`` is optional: the tables go in that schema, created if missing,
+instead of the connections' ``search_path`` (the tests use one schema per
+test) -- or hand it a pool you configured::
 
-    pool = AsyncConnectionPool(dsn, open=False, kwargs={"autocommit": True})
+    pool = AsyncConnectionPool(dsn, open=False, kwargs={
+        "autocommit": True,
+        "options": "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan",
+    })
     store = AsyncPostgresStore(pool, schema="agents")
+
+Those two options are what :meth:`from_url` sets on its own pool: UTC saves
+converting every timestamp, and generic plans save planning the large
+statements on every call (they are written to be cheap under any plan).
+Connections the store checks out are switched to autocommit. Each statement
+is prepared on a connection's first use of it, in one round trip with its
+execution; a pool made with ``prepare_threshold=None`` (PgBouncer in
+transaction mode) is respected and nothing is prepared.
 
 Nothing connects until the first call, which opens the pool and applies the
 pending migrations (``agentsession._postgres_migrations``; pass
-``migrate=False`` to manage the schema yourself with :meth:`migrate`). A
+``migrate=False`` and call :meth:`migrate` yourself to manage the schema). A
 store opened from a URL owns its pool and closes it; a pool you pass stays
-yours. Connections the store checks out are switched to autocommit.
+yours unless ``close_pool=True``.
 
 Failures: a driver or pool error (server down, backend killed, pool timeout)
 raises ``StoreUnavailable`` with the psycopg error as ``__cause__``. The call
@@ -35,7 +47,6 @@ leaves nothing half-written.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -46,16 +57,24 @@ from .._exceptions import (
     CheckpointNotFound,
     ConflictError,
     InvalidInput,
-    LimitExceeded,
     SessionNotFound,
     StoreClosed,
     StoreUnavailable,
 )
 from .._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
 from .._postgres_migrations import MIGRATIONS, MIGRATIONS_TABLE, latest_version
-from .._postgres_rows import Rows, load_pg_json, param_signature, pg_json, session_from_row
+from .._postgres_params import (
+    UNKNOWN_ENTRY,
+    append_params,
+    appended,
+    check_status,
+    checkpoint_params,
+    import_params,
+    session_params,
+)
+from .._postgres_rows import Rows, param_signature, pg_json, session_from_row
 from .._postgres_sql import Statements, quote_schema
-from .._rules import check_expected_head, place_entries
+from .._rules import check_expected_head
 
 try:
     import psycopg
@@ -69,56 +88,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 __all__ = ["AsyncPostgresStore"]
 
-_STATUS_ERRORS: dict[str, type[Exception]] = {
-    "missing": SessionNotFound,
-    "conflict": ConflictError,
-    "limit": LimitExceeded,
-    "invalid": InvalidInput,
-}
-_MESSAGES = {
-    "missing": "session not found",
-    "conflict": "the session changed since it was read (expected head or revision)",
-    "limit": "the session's max_messages would be exceeded",
-    "invalid": "unknown entry id for this session",
-}
 _SESSION_OPTIONS = "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
 _TAKEN = "a session with this id already exists"
-
-
-def _check(status: str | None) -> None:
-    if status is None:
-        raise SessionNotFound()
-    if status != "ok":
-        raise _STATUS_ERRORS[status](_MESSAGES[status])
-
-
-def _session_params(
-    info: SessionInfo,
-    head_depth: int = 0,
-    max_depth: int = 0,
-    tip: str | None = None,
-    linear: bool = True,
-) -> dict[str, Any]:
-    return {
-        "max_depth": max_depth,
-        "tip": tip,
-        "linear": linear,
-        "sid": info.id,
-        "agent": info.agent,
-        "user_id": info.user_id,
-        "created_at": info.created_at,
-        "updated_at": info.updated_at,
-        "metadata": pg_json(info.metadata),
-        "head": info.head,
-        "head_depth": head_depth,
-        "message_count": info.message_count,
-        "revision": info.revision,
-        "expires_at": info.expires_at,
-        "deadline": info.deadline,
-        "idle_timeout": info.idle_timeout,
-        "max_messages": info.max_messages,
-        "last_checkpoint_at": info.last_checkpoint_at,
-    }
 
 
 class AsyncPostgresStore:
@@ -322,7 +293,7 @@ class AsyncPostgresStore:
 
     async def _status_row(self, sql: str, params: Mapping[str, Any]) -> SessionInfo:
         row = await self._one(sql, params)
-        _check(None if row is None else row[0])
+        check_status(None if row is None else row[0])
         assert row is not None
         return session_from_row(row, 1)
 
@@ -335,7 +306,7 @@ class AsyncPostgresStore:
     # -- sessions --------------------------------------------------------------
 
     async def create_session(self, info: SessionInfo) -> None:
-        params = _session_params(info) | {"now": info.created_at}
+        params = session_params(info) | {"now": info.created_at}
         await self._rows(self._sql.create, params, taken=True)
 
     async def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:
@@ -420,59 +391,11 @@ class AsyncPostgresStore:
             info = await self.get_session(session_id, now=now)
             check_expected_head(info.head, expected_head)
             return info, []
-        # Placement relative to an empty parent; the statement adds the head's
-        # depth and message count it reads under its row lock.
-        relative = place_entries(
-            entries, parent_id=None, parent_depth=0, message_count=0, max_messages=None
+        one, params = append_params(
+            session_id, entries, now=now, expires_at=expires_at, expected_head=expected_head
         )
-        params: dict[str, Any] = {
-            "sid": session_id,
-            "now": now,
-            "expires_at": expires_at,
-            "check": expected_head is not UNCHECKED,
-            "expected": None if expected_head is UNCHECKED else expected_head,
-            "added": relative[-1].message_index,
-            "count": len(entries),
-            "last": entries[-1].id,
-        }
-        if len(entries) == 1:
-            (new,) = entries
-            sql = self._sql.append_one
-            params |= {
-                "id": new.id,
-                "kind": new.kind,
-                "created": new.created_at,
-                "data": pg_json(new.data, new.data_json),
-                "mi": relative[0].message_index,
-                "digest": new.digest,
-            }
-        else:
-            sql = self._sql.append
-            params |= {
-                "ids": [e.id for e in entries],
-                "parents": [e.parent_id for e in relative],
-                "kinds": [e.kind for e in entries],
-                "created": [e.created_at for e in entries],
-                "data": [pg_json(e.data, e.data_json) for e in entries],
-                "mis": [e.message_index for e in relative],
-                "digests": [e.digest for e in entries],
-            }
-        row = await self._one(sql, params)
-        _check(None if row is None else row[0])
-        assert row is not None
-        info = session_from_row(row, 4)
-        placed = place_entries(
-            entries,
-            parent_id=row[1],
-            parent_depth=row[2],
-            message_count=row[3],
-            max_messages=None,
-        )
-        # Fresh copies of the data, as a read would give: callers never alias it.
-        return info, [
-            dataclasses.replace(e, data=load_pg_json(n.data_json))
-            for e, n in zip(placed, entries, strict=True)
-        ]
+        sql = self._sql.append_one if one else self._sql.append
+        return appended(entries, await self._one(sql, params))
 
     async def read_path(
         self,
@@ -486,7 +409,7 @@ class AsyncPostgresStore:
     ) -> tuple[SessionInfo, list[Entry]]:
         params = {"sid": session_id, "now": now, "before": before, "limit": limit, "kind": kind}
         rows = await self._parts(self._sql.read_path[with_data], params)
-        _check(rows.flag)
+        check_status(rows.flag)
         assert rows.session is not None
         return rows.session, rows.entries
 
@@ -494,7 +417,7 @@ class AsyncPostgresStore:
         params = {"sid": session_id, "now": now, "entry": entry_id}
         rows = await self._parts(self._sql.get_entry, params)
         if not rows.entries:
-            raise InvalidInput(_MESSAGES["invalid"])
+            raise InvalidInput(UNKNOWN_ENTRY)
         return rows.entries[0]
 
     async def set_head(
@@ -530,17 +453,7 @@ class AsyncPostgresStore:
     async def save_checkpoint(
         self, checkpoint: Checkpoint, *, now: datetime, expires_at: datetime | None
     ) -> SessionInfo:
-        params = {
-            "sid": checkpoint.session_id,
-            "cid": checkpoint.id,
-            "entry": checkpoint.entry_id,
-            "created_at": checkpoint.created_at,
-            "name": checkpoint.name,
-            "metadata": pg_json(checkpoint.metadata),
-            "checksum": checkpoint.checksum,
-            "now": now,
-            "expires_at": expires_at,
-        }
+        params = checkpoint_params(checkpoint, now=now, expires_at=expires_at)
         return await self._status_row(self._sql.save_checkpoint, params)
 
     async def get_checkpoint(
@@ -564,33 +477,7 @@ class AsyncPostgresStore:
         return SessionExport(rows.session, tuple(rows.entries), tuple(rows.checkpoints))
 
     async def import_session(self, export: SessionExport) -> None:
-        info = export.session
-        depth = {e.id: e.depth for e in export.entries}
-        tip = max(export.entries, key=lambda e: e.depth, default=None)
-        params = _session_params(
-            info,
-            head_depth=depth.get(info.head, 0) if info.head else 0,
-            max_depth=tip.depth if tip else 0,
-            tip=tip.id if tip else None,
-            linear=len(depth) == (tip.depth if tip else 0),
-        )
-        params |= {
-            "now": info.updated_at,
-            "ids": [e.id for e in export.entries],
-            "parents": [e.parent_id for e in export.entries],
-            "kinds": [e.kind for e in export.entries],
-            "created": [e.created_at for e in export.entries],
-            "data": [pg_json(e.data) for e in export.entries],
-            "depths": [e.depth for e in export.entries],
-            "mis": [e.message_index for e in export.entries],
-            "digests": [e.digest for e in export.entries],
-            "c_ids": [c.id for c in export.checkpoints],
-            "c_entries": [c.entry_id for c in export.checkpoints],
-            "c_created": [c.created_at for c in export.checkpoints],
-            "c_names": [c.name for c in export.checkpoints],
-            "c_meta": [pg_json(c.metadata) for c in export.checkpoints],
-            "c_checksums": [c.checksum for c in export.checkpoints],
-        }
+        params = import_params(export)
         await self._rows(self._sql.import_, params, taken=True)
 
     async def close(self) -> None:
