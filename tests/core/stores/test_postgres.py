@@ -175,3 +175,47 @@ def test_jsonb_is_queryable_as_numbers(dsn: str, pg_url: str, pg_schema: str) ->
             f"(data->>'f')::numeric FROM \"{pg_schema}\".agentsession_entry"
         ).fetchone()
     assert row is not None and row[0] is True and row[1] is True and float(row[2]) == 2.5
+
+
+def test_search_path_and_unprepared_pool(dsn: str, pg_schema: str) -> None:
+    """No schema: the tables follow the connections' search_path. A pool with
+    prepare_threshold=None (PgBouncer in transaction mode) prepares nothing."""
+    from psycopg_pool import ConnectionPool
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{pg_schema}"')
+    kwargs = {"options": f"-c search_path={pg_schema}", "prepare_threshold": None}
+    with ConnectionPool(dsn, min_size=1, max_size=2, kwargs=kwargs) as pool:
+        with SessionManager(PostgresStore(pool)) as manager:
+            session = manager.create("assistant")
+            for n in range(8):
+                session.append({"role": "user", "content": f"m{n}"})
+            assert len(session.messages(limit=5)) == 5
+        with pool.connection() as conn:
+            prepared = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+    assert prepared == (0,)
+    with psycopg.connect(dsn) as conn:
+        found = conn.execute(f'SELECT count(*) FROM "{pg_schema}".agentsession_entry').fetchone()
+    assert found == (8,)
+
+
+def test_rotate_onto_a_taken_id(pg_url: str) -> None:
+    from datetime import timedelta
+
+    from agentsession import ConflictError
+    from agentsession.testing import FakeClock
+
+    clock = FakeClock()
+    with SessionManager(pg_url, clock=clock) as manager:
+        store = manager.store
+        live = manager.create("assistant", session_id="live-id")
+        manager.create("assistant", session_id="soon-gone", ttl=timedelta(seconds=5))
+        moving = manager.create("assistant")
+        moving.append({"role": "user", "content": "hello"})
+        now = clock()
+        with pytest.raises(ConflictError):
+            store.rotate_id(moving.id, live.id, user_id=None, now=now, expires_at=None)
+        clock.advance(6)
+        info = store.rotate_id(moving.id, "soon-gone", user_id="bob", now=clock(), expires_at=None)
+        assert (info.id, info.user_id, info.message_count) == ("soon-gone", "bob", 1)
+        assert [m.data["content"] for m in manager.get("soon-gone").messages()] == ["hello"]
