@@ -11,9 +11,10 @@ from agentsession._exceptions import ConflictError, InvalidInput
 from agentsession._models import UNCHECKED, Unchecked
 from agentsession._rules import prepare_entry
 
-__all__ = ["check_first_write"]
+__all__ = ["EPOCH", "check_first_write"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: A fixed instant for records that only need to be well-formed.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def check_first_write(
@@ -26,6 +27,6 @@ def check_first_write(
     if not isinstance(items, list):
         raise InvalidInput("messages must be an iterable of JSON objects")
     for item in items:
-        prepare_entry(kind, item, _EPOCH, max_bytes)
+        prepare_entry(kind, item, EPOCH, max_bytes)
     if expected_head is not UNCHECKED and expected_head is not None:
         raise ConflictError("expected_head does not match: the session is empty")

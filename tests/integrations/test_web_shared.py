@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
+from typing import Any, cast
 
 import pytest
 
@@ -21,6 +24,7 @@ from agentsession import (
     StoreUnavailable,
 )
 from agentsession._memory import AsyncMemoryStore, MemoryStore
+from agentsession._sync.protocol import Store
 from agentsession.integrations._web import (
     AsyncLazySession,
     CookieInstruction,
@@ -294,3 +298,77 @@ def test_error_mapping(
 def test_unmapped_error_is_refused() -> None:
     with pytest.raises(TypeError):
         error_response(RuntimeError("x"))
+
+
+@pytest.mark.parametrize(
+    ("missing", "module", "extra"),
+    [
+        ("flask", "agentsession.integrations.flask", "agentsession[flask]"),
+        ("starlette", "agentsession.integrations.starlette", "agentsession[starlette]"),
+        ("itsdangerous", "agentsession.integrations.asgi", "agentsession[starlette]"),
+    ],
+)
+def test_missing_framework_names_the_extra(missing: str, module: str, extra: str) -> None:
+    code = (
+        f"import sys; sys.modules[{missing!r}] = None\n"
+        f"try:\n    import {module}\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert extra in out.stdout, out.stdout + out.stderr
+    # The core never needs any of them.
+    core = f"import sys; sys.modules[{missing!r}] = None; import agentsession"
+    subprocess.run([sys.executable, "-c", core], check=True)
+
+
+class _Recording:
+    """A real memory store that notes the name of every call made to it."""
+
+    def __init__(self) -> None:
+        self.store = MemoryStore()
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.store, name)
+
+
+def test_first_read_is_one_round_trip_and_still_checks_the_owner() -> None:
+    recording = _Recording()
+    manager = SessionManager(cast(Store, recording))
+    alice = manager.create("chat", user_id="alice")
+    alice.append({"secret": "of alice"})
+
+    recording.calls.clear()
+    own = LazySession(manager, state(header=alice.id, user="alice"))
+    assert [e.data for e in own.messages()] == [{"secret": "of alice"}]
+    assert own.id == alice.id and own.user_id == "alice"
+    own.messages()
+    assert recording.calls == ["read_path", "read_path"]
+
+    recording.calls.clear()
+    with pytest.raises(SessionNotFound):
+        LazySession(manager, state(header=alice.id, user="bob")).messages()
+    by_cookie = state(cookie=SIGNER.sign(alice.id))
+    assert LazySession(manager, by_cookie).entries() == [] and by_cookie.clear_cookie
+    assert recording.calls == ["read_path", "read_path"]
+
+    anonymous = manager.create("chat")
+    anonymous.append({"n": 1})
+    claiming = WebSettings(agent="chat", secret_keys=("new",), claim_anonymous=True)
+    request = begin(claiming, SIGNER, header=anonymous.id, cookie=None, user_id="carol")
+    assert isinstance(request, RequestState)
+    claimed = LazySession(manager, request)
+    assert [e.data for e in claimed.messages()] == [{"n": 1}]
+    assert claimed.id != anonymous.id and request.issued
+
+
+def test_reads_that_do_not_return_the_row_check_it_first() -> None:
+    recording = _Recording()
+    manager = SessionManager(cast(Store, recording))
+    alice = manager.create("chat", user_id="alice")
+    alice.checkpoint("start")
+    recording.calls.clear()
+    with pytest.raises(SessionNotFound):
+        LazySession(manager, state(header=alice.id, user="bob")).checkpoints()
+    assert recording.calls == ["get_session"]
+    assert len(LazySession(manager, state(header=alice.id, user="alice")).checkpoints()) == 1

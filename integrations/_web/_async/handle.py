@@ -10,7 +10,7 @@ empty results (``messages()`` -> ``[]``, ``state()`` -> ``{}``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from agentsession._async.manager import AsyncSessionManager
 from agentsession._async.session import AsyncSession
@@ -28,11 +28,13 @@ from agentsession._models import (
 )
 from agentsession._rules import json_patch
 
-from .._locks import async_lock
+from .._twins import AsyncReader, async_lock
 from ..resolution import RequestState, Verdict
 from ..writes import check_first_write
 
 __all__ = ["AsyncLazySession"]
+
+T = TypeVar("T")
 
 
 class AsyncLazySession:
@@ -136,12 +138,20 @@ class AsyncLazySession:
     async def _resolve(self) -> AsyncSession | None:
         candidate = self._state.pending()
         if candidate is None:
-            info = self._state.info  # checked or created through the twin handle
-            return AsyncSession(self._manager, info) if info is not None else None
+            return self._known()
         try:
             found: AsyncSession | None = await self._manager.get(candidate)
         except SessionNotFound:
             found = None
+        return await self._settle(candidate, found)
+
+    def _known(self) -> AsyncSession | None:
+        info = self._state.info  # checked or created through the twin handle, or none
+        return AsyncSession(self._manager, info) if info is not None else None
+
+    async def _settle(self, candidate: str, found: AsyncSession | None) -> AsyncSession | None:
+        """Judge the stored row of ``candidate`` (``found``): the session the
+        request may use, if any (claimed and rotated when the rules say so)."""
         verdict = self._state.judge(found.info if found is not None else None)
         if verdict is Verdict.ACCEPT:
             return found
@@ -154,6 +164,43 @@ class AsyncLazySession:
             self._state.issue(claimed.info)
             return claimed
         return None
+
+    async def _read(self, op: AsyncReader[T], empty: T) -> T:
+        """Run a read that also re-reads the session row (``read_path``,
+        ``list_leaves``, ``get_session``). On first use that single round trip
+        also checks the request's id: the row it returns is judged before the
+        result is handed out, and a refused id gets ``empty`` (or the 404)."""
+        session = self._session
+        if session is None:
+            async with self._lock:
+                session = self._session
+                if session is None:
+                    candidate = self._state.pending()
+                    if candidate is None:
+                        session = self._session = self._known()
+                    else:
+                        return await self._probe(candidate, op, empty)
+            if session is None:
+                return empty
+        self._state.touched = True
+        return await op(session)
+
+    async def _probe(self, candidate: str, op: AsyncReader[T], empty: T) -> T:
+        placeholder = self._state.placeholder(candidate)
+        probe = AsyncSession(self._manager, placeholder)
+        try:
+            result = await op(probe)
+            if probe.info is placeholder:  # the op did not re-read the row
+                await probe.refresh()
+            found: AsyncSession | None = probe
+        except SessionNotFound:
+            result, found = empty, None
+        self._session = await self._settle(candidate, found)
+        if self._session is None:
+            return empty
+        if self._session is not probe:  # claimed: read again under the new id
+            return await op(self._session)
+        return result
 
     # -- writing (creates the session) -------------------------------------------
 
@@ -215,23 +262,20 @@ class AsyncLazySession:
 
     async def messages(self, limit: int | None = None, before: str | None = None) -> list[Entry]:
         """Messages on the current path, oldest first; ``[]`` before the first write."""
-        session = await self.get()
-        return await session.messages(limit, before) if session is not None else []
+        return await self._read(lambda s: s.messages(limit, before), [])
 
     async def entries(self) -> list[Entry]:
         """Every entry on the current path; ``[]`` before the first write."""
-        session = await self.get()
-        return await session.entries() if session is not None else []
+        return await self._read(lambda s: s.entries(), [])
 
     async def state(self) -> dict[str, Any]:
         """The merged state; ``{}`` before the first write."""
-        session = await self.get()
-        return await session.state() if session is not None else {}
+        return await self._read(lambda s: s.state(), {})
 
     async def refresh(self) -> SessionInfo | None:
         """Re-read the session row; ``None`` before the first write."""
-        session = await self.get()
-        return await session.refresh() if session is not None else None
+        empty: SessionInfo | None = None
+        return await self._read(lambda s: s.refresh(), empty)
 
     async def checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint, oldest first; ``[]`` before the first write."""
@@ -240,8 +284,7 @@ class AsyncLazySession:
 
     async def branches(self) -> list[Branch]:
         """One branch per leaf; ``[]`` before the first write."""
-        session = await self.get()
-        return await session.branches() if session is not None else []
+        return await self._read(lambda s: s.branches(), [])
 
     # -- moving the head (never creates) ---------------------------------------------
 

@@ -11,7 +11,7 @@ empty results (``messages()`` -> ``[]``, ``state()`` -> ``{}``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from agentsession._sync.manager import SessionManager
 from agentsession._sync.session import Session
@@ -29,11 +29,13 @@ from agentsession._models import (
 )
 from agentsession._rules import json_patch
 
-from .._locks import sync_lock
+from .._twins import Reader, sync_lock
 from ..resolution import RequestState, Verdict
 from ..writes import check_first_write
 
 __all__ = ["LazySession"]
+
+T = TypeVar("T")
 
 
 class LazySession:
@@ -137,12 +139,20 @@ class LazySession:
     def _resolve(self) -> Session | None:
         candidate = self._state.pending()
         if candidate is None:
-            info = self._state.info  # checked or created through the twin handle
-            return Session(self._manager, info) if info is not None else None
+            return self._known()
         try:
             found: Session | None = self._manager.get(candidate)
         except SessionNotFound:
             found = None
+        return self._settle(candidate, found)
+
+    def _known(self) -> Session | None:
+        info = self._state.info  # checked or created through the twin handle, or none
+        return Session(self._manager, info) if info is not None else None
+
+    def _settle(self, candidate: str, found: Session | None) -> Session | None:
+        """Judge the stored row of ``candidate`` (``found``): the session the
+        request may use, if any (claimed and rotated when the rules say so)."""
         verdict = self._state.judge(found.info if found is not None else None)
         if verdict is Verdict.ACCEPT:
             return found
@@ -155,6 +165,43 @@ class LazySession:
             self._state.issue(claimed.info)
             return claimed
         return None
+
+    def _read(self, op: Reader[T], empty: T) -> T:
+        """Run a read that also re-reads the session row (``read_path``,
+        ``list_leaves``, ``get_session``). On first use that single round trip
+        also checks the request's id: the row it returns is judged before the
+        result is handed out, and a refused id gets ``empty`` (or the 404)."""
+        session = self._session
+        if session is None:
+            with self._lock:
+                session = self._session
+                if session is None:
+                    candidate = self._state.pending()
+                    if candidate is None:
+                        session = self._session = self._known()
+                    else:
+                        return self._probe(candidate, op, empty)
+            if session is None:
+                return empty
+        self._state.touched = True
+        return op(session)
+
+    def _probe(self, candidate: str, op: Reader[T], empty: T) -> T:
+        placeholder = self._state.placeholder(candidate)
+        probe = Session(self._manager, placeholder)
+        try:
+            result = op(probe)
+            if probe.info is placeholder:  # the op did not re-read the row
+                probe.refresh()
+            found: Session | None = probe
+        except SessionNotFound:
+            result, found = empty, None
+        self._session = self._settle(candidate, found)
+        if self._session is None:
+            return empty
+        if self._session is not probe:  # claimed: read again under the new id
+            return op(self._session)
+        return result
 
     # -- writing (creates the session) -------------------------------------------
 
@@ -216,23 +263,20 @@ class LazySession:
 
     def messages(self, limit: int | None = None, before: str | None = None) -> list[Entry]:
         """Messages on the current path, oldest first; ``[]`` before the first write."""
-        session = self.get()
-        return session.messages(limit, before) if session is not None else []
+        return self._read(lambda s: s.messages(limit, before), [])
 
     def entries(self) -> list[Entry]:
         """Every entry on the current path; ``[]`` before the first write."""
-        session = self.get()
-        return session.entries() if session is not None else []
+        return self._read(lambda s: s.entries(), [])
 
     def state(self) -> dict[str, Any]:
         """The merged state; ``{}`` before the first write."""
-        session = self.get()
-        return session.state() if session is not None else {}
+        return self._read(lambda s: s.state(), {})
 
     def refresh(self) -> SessionInfo | None:
         """Re-read the session row; ``None`` before the first write."""
-        session = self.get()
-        return session.refresh() if session is not None else None
+        empty: SessionInfo | None = None
+        return self._read(lambda s: s.refresh(), empty)
 
     def checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint, oldest first; ``[]`` before the first write."""
@@ -241,8 +285,7 @@ class LazySession:
 
     def branches(self) -> list[Branch]:
         """One branch per leaf; ``[]`` before the first write."""
-        session = self.get()
-        return session.branches() if session is not None else []
+        return self._read(lambda s: s.branches(), [])
 
     # -- moving the head (never creates) ---------------------------------------------
 
