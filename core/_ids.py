@@ -26,7 +26,12 @@ def validate_id(value: object, what: str = "id") -> str:
 
 def validate_user_id(value: object) -> str:
     """Return ``value`` if it is an acceptable opaque user id (1-256 chars, no NUL)."""
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_USER_ID_LENGTH or "\x00" in value:
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_USER_ID_LENGTH
+        or "\x00" in value
+        or not _utf8(value)
+    ):
         raise InvalidInput(f"invalid user_id: must be a string of 1-{MAX_USER_ID_LENGTH} chars")
     return value
 
