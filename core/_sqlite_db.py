@@ -1,4 +1,4 @@
-"""One SQLite database file: opened lazily, prepared once, migrated forward.
+"""One SQLite database file: named by a URL, opened lazily, migrated forward.
 
 :class:`Database` owns the store's connection. The first call opens it:
 missing parent directories are created 0700 and a new database file 0600
@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable
-from contextlib import suppress
-from typing import Concatenate, ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._exceptions import InvalidInput, StoreUnavailable, map_exceptions
 from ._sqlite_schema import (
@@ -28,7 +29,7 @@ from ._sqlite_schema import (
     SYNCHRONOUS_LEVELS,
 )
 
-__all__ = ["Database", "migrate"]
+__all__ = ["Database", "migrate", "parse_sqlite_url", "transaction"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -149,6 +150,20 @@ def _version(conn: sqlite3.Connection) -> int:
     return version or 0
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
+    """``begin`` ... ``COMMIT``, rolled back on any error (also a failed COMMIT)."""
+    conn.execute(begin)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the migrations this file lacks; returns the schema version.
 
@@ -158,8 +173,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     version = _version(conn)
     if version == SCHEMA_VERSION:
         return version
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn, "BEGIN IMMEDIATE"):
         conn.execute(CREATE_SCHEMA_TABLE)
         version = _version(conn)  # another process may have migrated meanwhile
         if version > SCHEMA_VERSION:
@@ -171,10 +185,32 @@ def migrate(conn: sqlite3.Connection) -> int:
             for statement in MIGRATIONS[number - 1]:
                 conn.execute(statement)
             conn.execute(RECORD_MIGRATION, (number, time.time_ns() // 1000))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
     return SCHEMA_VERSION
+
+
+# -- URLs --------------------------------------------------------------------
+
+
+def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
+    """``sqlite:///relative.db`` / ``sqlite:////absolute.db`` -> (path, options).
+
+    Query options: ``synchronous`` (OFF, NORMAL, FULL, EXTRA) and
+    ``busy_timeout`` (seconds). ``sqlite://`` or ``sqlite:///:memory:`` is a
+    private in-memory database.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sqlite" or parts.netloc:
+        raise InvalidInput("a SQLite URL looks like sqlite:///relative.db or sqlite:////abs.db")
+    path = unquote(parts.path[1:]) if parts.path else ":memory:"
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "synchronous":
+            options[key] = value
+        elif key == "busy_timeout":
+            try:
+                options[key] = float(value)
+            except ValueError:
+                raise InvalidInput("busy_timeout must be a number of seconds") from None
+        else:
+            raise InvalidInput(f"unknown SQLite URL option {key!r}")
+    return path or ":memory:", options

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from ._models import (
     evolve,
 )
 from ._rules import check_expected_head, place_entries
+from ._sqlite_db import transaction
 from ._sqlite_schema import opt_us, row_to_checkpoint, row_to_entry, row_to_info, to_us
 
 __all__ = [
@@ -55,26 +56,13 @@ __all__ = [
 Connection = sqlite3.Connection
 
 
-@contextmanager
-def _transaction(conn: Connection, begin: str) -> Iterator[None]:
-    conn.execute(begin)
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-
-
 def _write(conn: Connection) -> AbstractContextManager[None]:
-    return _transaction(conn, "BEGIN IMMEDIATE")
+    return transaction(conn, "BEGIN IMMEDIATE")
 
 
 def _read(conn: Connection) -> AbstractContextManager[None]:
     # Deferred: one consistent snapshot for several statements, no lock taken.
-    return _transaction(conn, "BEGIN")
+    return transaction(conn, "BEGIN")
 
 
 def _expired(expires_at: int | None, now: int) -> bool:

@@ -25,9 +25,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ._exceptions import IntegrityError, InvalidInput
+from ._exceptions import IntegrityError
 from ._models import UNCHECKED, Checkpoint, Entry, SessionInfo, Unchecked
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "assign_lines",
     "from_us",
     "list_sessions_sql",
-    "parse_sqlite_url",
     "row_to_checkpoint",
     "row_to_entry",
     "row_to_info",
@@ -394,31 +392,3 @@ def assign_lines(entries: Iterable[Entry]) -> list[int]:
         line_of[entry.id] = line
         lines.append(line)
     return lines
-
-
-# -- URLs --------------------------------------------------------------------
-
-
-def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
-    """``sqlite:///relative.db`` / ``sqlite:////absolute.db`` -> (path, options).
-
-    Query options: ``synchronous`` (OFF, NORMAL, FULL, EXTRA) and
-    ``busy_timeout`` (seconds). ``sqlite://`` or ``sqlite:///:memory:`` is a
-    private in-memory database.
-    """
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "sqlite" or parts.netloc:
-        raise InvalidInput("a SQLite URL looks like sqlite:///relative.db or sqlite:////abs.db")
-    path = unquote(parts.path[1:]) if parts.path else ":memory:"
-    options: dict[str, Any] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "synchronous":
-            options[key] = value
-        elif key == "busy_timeout":
-            try:
-                options[key] = float(value)
-            except ValueError:
-                raise InvalidInput("busy_timeout must be a number of seconds") from None
-        else:
-            raise InvalidInput(f"unknown SQLite URL option {key!r}")
-    return path or ":memory:", options

@@ -36,8 +36,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from .. import _sqlite_ops as ops
 from .._blocking import Runner
 from .._models import Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
-from .._sqlite_db import Database
-from .._sqlite_schema import parse_sqlite_url
+from .._sqlite_db import Database, parse_sqlite_url
 
 __all__ = ["SQLiteStore"]
 
