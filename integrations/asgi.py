@@ -22,6 +22,11 @@ before it is used and nothing is created before its first write. Sync
 endpoints (run by Starlette in a worker thread) use
 ``agentsession.integrations.starlette.sync_session(request)``.
 
+Headers go out with the response start: a session first created inside a
+streaming body (or after a websocket's accept) is stored, but its id cannot
+reach the client that way -- call ``await s.get_or_create()`` before streaming,
+or send ``s.id`` over the websocket yourself.
+
 HTTP and websocket scopes follow DESIGN §5 (header ``X-Session-ID`` first, then
 the signed cookie); other scope types pass through. The store is opened at
 lifespan startup (or on first use) and closed at lifespan shutdown. The user
