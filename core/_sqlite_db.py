@@ -39,6 +39,7 @@ _DRIVER_ERRORS: dict[type[BaseException], type[StoreUnavailable]] = {
     OSError: StoreUnavailable,
 }
 _MEMORY = ":memory:"
+_INHERITED: list[sqlite3.Connection] = []
 
 
 class Database:
@@ -72,14 +73,24 @@ class Database:
         with map_exceptions(_DRIVER_ERRORS):
             conn = self._conn
             if conn is None or self._pid != os.getpid():
+                self._drop_inherited()
                 conn = self._open()
             return op(conn, *args, **kwargs)
 
     def close(self) -> None:
+        self._drop_inherited()
         conn, self._conn = self._conn, None
-        if conn is not None and self._pid == os.getpid():
+        if conn is not None:
             with suppress(sqlite3.Error):
                 conn.close()
+
+    def _drop_inherited(self) -> None:
+        # A connection made before a fork belongs to the parent: the child
+        # must not use it, nor close it (closing may touch the parent's
+        # locks and WAL), so it is kept out of reach of the GC.
+        if self._conn is not None and self._pid != os.getpid():
+            _INHERITED.append(self._conn)
+            self._conn = None
 
     def _open(self) -> sqlite3.Connection:
         if self.path != _MEMORY:

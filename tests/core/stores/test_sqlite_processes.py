@@ -245,3 +245,40 @@ def test_metadata_updates_from_processes_all_land(tmp_path: Path) -> None:
         info = manager.get(session.id).info
     assert info.revision == 300
     assert sorted(info.metadata.values()) == [99, 99, 99]
+
+
+FORK = """
+import os, sys
+from agentsession import SessionManager
+from agentsession._sync.sqlite import SQLiteStore
+
+manager = SessionManager(SQLiteStore(sys.argv[1]))
+session = manager.create("forked")
+session.append({"role": "user", "content": "parent before fork"})
+pid = os.fork()
+if pid == 0:  # the child inherits the open store and must open its own connection
+    for n in range(50):
+        session.append({"role": "user", "content": f"child {n}"})
+    manager.close()
+    os._exit(0)
+for n in range(50):
+    session.append({"role": "user", "content": f"parent {n}"})
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0
+print(session.id, len(session.messages()))
+manager.close()
+"""
+
+
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    path = tmp_path / "fork.db"
+    session_id, count = python(FORK, str(path)).split()
+    assert count == "101"
+    with SessionManager(SQLiteStore(path)) as manager:
+        contents = [m.data["content"] for m in manager.get(session_id).messages()]
+    assert sorted(contents) == sorted(
+        ["parent before fork"] + [f"{who} {n}" for who in ("child", "parent") for n in range(50)]
+    )
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
