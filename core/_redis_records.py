@@ -45,17 +45,19 @@ __all__ = [
     "append_args",
     "decode_checkpoint",
     "decode_entry",
+    "decode_page",
     "decode_row",
     "encode_checkpoint",
     "encode_entry",
-    "flat_pairs",
     "from_us",
     "leaves_of",
     "matches_filter",
     "opt_us",
     "owner_of",
+    "pairs",
     "raise_for",
     "row_fields",
+    "split0",
     "texts",
     "to_us",
     "user_hash",
@@ -185,8 +187,14 @@ def decode_row(session_id: str, row: Mapping[str, str]) -> tuple[SessionInfo, st
     return info, f"{info.agent}\t{row['uh']}", "mv" in row
 
 
-def flat_pairs(flat: Sequence[Any]) -> dict[str, Any]:
-    it = iter(flat)
+def split0(text: str) -> list[str]:
+    """The parts of a NUL-joined reply (rows and pages travel that way)."""
+    return text.split("\0") if text else []
+
+
+def pairs(text: str) -> dict[str, str]:
+    """A NUL-joined field/value list (an HGETALL) as a dict."""
+    it = iter(split0(text))
     return dict(zip(it, it, strict=True))
 
 
@@ -215,18 +223,36 @@ def encode_entry(entry: Entry) -> str:
     )
 
 
-def decode_entry(entry_id: str, value: str, with_data: bool = True) -> Entry:
-    parts = value.split("\t", 6)
+def decode_entry(
+    entry_id: str, value: str, with_data: bool = True, times: dict[str, datetime] | None = None
+) -> Entry:
+    """One stored entry; ``times`` caches creation times shared by a page."""
+    parent, kind, depth, index, created, digest, *data = value.split("\t", 6)
+    when = times.get(created) if times is not None else None
+    if when is None:
+        when = from_us(created)
+        if times is not None:
+            times[created] = when
     return Entry(
         id=entry_id,
-        parent_id=parts[0] or None,
-        kind=parts[1],
-        created_at=from_us(parts[4]),
-        data=load_json_object(parts[6]) if with_data and len(parts) > 6 else {},
-        depth=int(parts[2]),
-        message_index=int(parts[3]),
-        digest=parts[5],
+        parent_id=parent or None,
+        kind=kind,
+        created_at=when,
+        data=load_json_object(data[0]) if with_data and data else {},
+        depth=int(depth),
+        message_index=int(index),
+        digest=digest,
     )
+
+
+def decode_page(joined: str, with_data: bool = True) -> list[Entry]:
+    """A walk's reply (id, value pairs, newest first) as entries, oldest first."""
+    parts = split0(joined)
+    times: dict[str, datetime] = {}
+    return [
+        decode_entry(parts[i], parts[i + 1], with_data, times)
+        for i in range(len(parts) - 2, -1, -2)
+    ]
 
 
 def encode_checkpoint(point: Checkpoint) -> str:

@@ -7,7 +7,8 @@ on the one server, so a write updates its indexes in the same atomic script).
 ``ARGV[1..5]`` are always: session id, now (µs), expires_at (µs or ``''``),
 the owner the caller believes the session has (``agent\\tuser-hash`` or ``''``)
 and a write nonce. Scripts return ``{status, ...}``; ``'ok'`` replies are
-``{'ok', indexed, row, ...}`` where ``row`` is the session hash (HGETALL).
+``{'ok', indexed, row, ...}`` where ``row`` is the session hash (HGETALL) as one
+NUL-joined string; pages of entries travel the same way.
 
 Numbers that must stay exact (microsecond times) are passed and stored as the
 strings Python wrote: Lua's ``tostring`` would print them as ``1.9e+15``.
@@ -27,11 +28,13 @@ local function zadd(key, flag, score, member)
 end
 
 -- Listing indexes at KEYS[b+1..b+6]: all, exp, owner map, agent, user, agent+user.
-local function index_touch(b)
+-- `known`: the session's owner if the caller read it, else what the owner map says.
+local function index_touch(b, known)
   if #KEYS < b + 3 then return 0 end
   redis.call('ZADD', KEYS[b + 1], 'XX', now_s, sid)
   if exp ~= '' then redis.call('ZADD', KEYS[b + 2], 'XX', exp, sid) end
-  if #KEYS < b + 6 or redis.call('HGET', KEYS[b + 3], sid) ~= owner then return 0 end
+  if #KEYS < b + 6 then return 0 end
+  if (known or redis.call('HGET', KEYS[b + 3], sid)) ~= owner then return 0 end
   for i = b + 4, b + 6 do redis.call('ZADD', KEYS[i], 'XX', now_s, sid) end
   return 1
 end
@@ -64,10 +67,21 @@ local S, E, L, K = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 """
     + _ARGS
     + """
+-- Replies carry rows and pages as one string joined by NUL (no stored text
+-- holds a NUL): one bulk string for the client to parse instead of hundreds.
+local function joined(t) return table.concat(t, '\\0') end
+
 local function alive(key)
   local f = redis.call('HMGET', key, 'agent', 'exp', 'mv')
   if not f[1] or f[3] then return false end
   return f[2] == '' or tonumber(f[2]) > now
+end
+
+-- The live row's agent, exp, mv, uh, rev and then the fields asked for, or nil.
+local function live(...)
+  local f = redis.call('HMGET', S, 'agent', 'exp', 'mv', 'uh', 'rev', ...)
+  if not f[1] or f[3] or (f[2] ~= '' and tonumber(f[2]) <= now) then return nil end
+  return f
 end
 
 -- A live (or moving) row holds the id; an expired one is replaced: returns
@@ -99,20 +113,20 @@ local function argv_from(first, count)
   return t
 end
 
-local function current()
-  return {'ok', index_touch(4), redis.call('HGETALL', S)}
+local function row(key) return joined(redis.call('HGETALL', key or S)) end
+
+local function current(f)
+  return {'ok', index_touch(4, f and (f[1] .. '\\t' .. f[4])), row()}
 end
 
-local function replayed()
-  return nonce ~= '' and redis.call('HGET', S, 'wn') == nonce
-end
-
-local function commit(fields)
-  redis.call('HINCRBY', S, 'rev', 1)
-  redis.call('HSET', S, 'upd', now_s, 'exp', exp, 'wn', nonce)
-  if #fields > 0 then chunked('HSET', S, fields, 1000) end
+-- Every write: revision, updated_at, expiry, nonce and `fields` in one HSET,
+-- then the expiry of all four keys and the listing indexes.
+local function commit(f, fields)
+  local t = {'rev', tonumber(f[5]) + 1, 'upd', now_s, 'exp', exp, 'wn', nonce}
+  for i = 1, #fields do t[#t + 1] = fields[i] end
+  chunked('HSET', S, t, 1000)
   expire(1)
-  return current()
+  return current(f)
 end
 
 local NO_DATA = '^([^\\t]*\\t[^\\t]*\\t[^\\t]*\\t[^\\t]*\\t[^\\t]*\\t[^\\t]*)'
@@ -153,7 +167,7 @@ chunked('HSET', S, argv_from(6, #ARGV - 5), 1000)
 expire(1)
 local indexed = 0
 if #KEYS >= 10 then indexed = index_set(4, '') end
-return {'ok', indexed, redis.call('HGETALL', S), old}
+return {'ok', indexed, row(), old}
 """,
     # ARGV[6..9]: counts of row args, entry args, leaves, checkpoint args; then those.
     "import": """
@@ -177,30 +191,30 @@ if #points > 0 then chunked('HSET', K, points, 1000) end
 expire(1)
 local indexed = 0
 if #KEYS >= 10 then indexed = index_set(4, '') end
-return {'ok', indexed, redis.call('HGETALL', S), old}
+return {'ok', indexed, row(), old}
 """,
     # ARGV[6] expected head ('*' = unchecked), ARGV[7] n, then per entry:
     # id, kind, created, digest, data. Replies add the base: parent, depth, count.
     "append": """
-if not alive(S) then return {'nf'} end
+local f = live('head', 'hd', 'cnt', 'maxm')
+if not f then return {'nf'} end
 local n = tonumber(ARGV[7])
 local done = redis.call('HGET', E, ARGV[8])
 if done then
   local parent, kind, depth, index = meta(done)
-  local r = current()
+  local r = current(f)
   local count = tonumber(index)
   if kind == 'message' then count = count - 1 end
   r[4], r[5], r[6] = parent, tonumber(depth) - 1, count
   return r
 end
-local f = redis.call('HMGET', S, 'head', 'hd', 'cnt', 'maxm')
-local head, depth, count = f[1], tonumber(f[2]), tonumber(f[3])
+local head, depth, count = f[6], tonumber(f[7]), tonumber(f[8])
 if ARGV[6] ~= '*' and ARGV[6] ~= head then return {'head'} end
 local adds = 0
 for i = 0, n - 1 do
   if ARGV[9 + 5 * i] == 'message' then adds = adds + 1 end
 end
-if f[4] ~= '' and count + adds > tonumber(f[4]) then return {'limit', f[4]} end
+if f[9] ~= '' and count + adds > tonumber(f[9]) then return {'limit', f[9]} end
 local parent, d, c, values = head, depth, count, {}
 for i = 0, n - 1 do
   local j = 8 + 5 * i
@@ -214,15 +228,16 @@ end
 chunked('HSET', E, values, 1000)
 if head ~= '' then redis.call('SREM', L, head) end
 redis.call('SADD', L, parent)
-local r = commit({'head', parent, 'hd', d, 'cnt', c})
+local r = commit(f, {'head', parent, 'hd', d, 'cnt', c})
 r[4], r[5], r[6] = head, depth, count
 return r
 """,
     # ARGV[6] entry id ('' = none), ARGV[7] expected revision ('' = unchecked).
     "set_head": """
-if not alive(S) then return {'nf'} end
-if replayed() then return current() end
-if ARGV[7] ~= '' and redis.call('HGET', S, 'rev') ~= ARGV[7] then return {'rev'} end
+local f = live('wn')
+if not f then return {'nf'} end
+if nonce ~= '' and f[6] == nonce then return current(f) end
+if ARGV[7] ~= '' and f[5] ~= ARGV[7] then return {'rev'} end
 local depth, count = 0, 0
 if ARGV[6] ~= '' then
   local v = redis.call('HGET', E, ARGV[6])
@@ -230,22 +245,24 @@ if ARGV[6] ~= '' then
   local _p, _k, d, c = meta(v)
   depth, count = d, c
 end
-return commit({'head', ARGV[6], 'hd', depth, 'cnt', count})
+return commit(f, {'head', ARGV[6], 'hd', depth, 'cnt', count})
 """,
     # ARGV[6] checkpoint id, ARGV[7] entry id ('' = none), ARGV[8] record.
     "save_checkpoint": """
-if not alive(S) then return {'nf'} end
-if replayed() then return current() end
+local f = live('wn', 'cps')
+if not f then return {'nf'} end
+if nonce ~= '' and f[6] == nonce then return current(f) end
 if ARGV[7] ~= '' and redis.call('HEXISTS', E, ARGV[7]) == 0 then return {'inv'} end
-local seq = redis.call('HINCRBY', S, 'cps', 1)
+local seq = tonumber(f[7]) + 1
 redis.call('HSET', K, ARGV[6], table.concat({seq, ARGV[7], ARGV[8]}, '\\t'))
-return commit({'lcp', now_s})
+return commit(f, {'lcp', now_s, 'cps', seq})
 """,
     # ARGV[6..]: metadata field/value pairs.
     "update": """
-if not alive(S) then return {'nf'} end
-if replayed() then return current() end
-return commit(argv_from(6, #ARGV - 5))
+local f = live('wn')
+if not f then return {'nf'} end
+if nonce ~= '' and f[6] == nonce then return current(f) end
+return commit(f, argv_from(6, #ARGV - 5))
 """,
     # ARGV[6] before ('' = head), ARGV[7] limit (-1 = all), ARGV[8] kind, ARGV[9] data.
     "read_path": """
@@ -259,13 +276,13 @@ else
   cursor = redis.call('HGET', S, 'head')
 end
 local path = walk(cursor, tonumber(ARGV[7]), ARGV[8], ARGV[9] == '1')
-return {'ok', 0, redis.call('HGETALL', S), path}
+return {'ok', 0, row(), joined(path)}
 """,
     "get_entry": """
 if not alive(S) then return {'nf'} end
 local v = redis.call('HGET', E, ARGV[6])
 if not v then return {'inv'} end
-return {'ok', 0, {}, {ARGV[6], v}}
+return {'ok', 0, '', joined({ARGV[6], v})}
 """,
     # ARGV[6] checkpoint id, ARGV[7] '1' = with the path.
     "get_checkpoint": """
@@ -274,11 +291,11 @@ local c = redis.call('HGET', K, ARGV[6])
 if not c then return {'cpnf'} end
 local path = {}
 if ARGV[7] == '1' then path = walk(string.match(c, '^%d+\\t([^\\t]*)\\t'), -1, '', true) end
-return {'ok', 0, {}, c, path}
+return {'ok', 0, '', c, joined(path)}
 """,
     "list_checkpoints": """
 if not alive(S) then return {'nf'} end
-return {'ok', 0, {}, redis.call('HGETALL', K)}
+return {'ok', 0, '', row(K)}
 """,
     "list_leaves": """
 if not alive(S) then return {'nf'} end
@@ -293,23 +310,23 @@ for i = 1, #ids, 1000 do
     end
   end
 end
-return {'ok', 0, redis.call('HGETALL', S), out}
+return {'ok', 0, row(), joined(out)}
 """,
     "export": """
 if not alive(S) then return {'nf'} end
-return {'ok', 0, redis.call('HGETALL', S), redis.call('HGETALL', E), redis.call('HGETALL', K)}
+return {'ok', 0, row(), row(E), row(K)}
 """,
     "delete": """
 local existed = redis.call('EXISTS', S)
 redis.call('DEL', S, E, L, K)
 local dropped = index_drop(4)
-return {'ok', dropped[2], {}, existed, dropped[1]}
+return {'ok', dropped[2], '', existed, dropped[1]}
 """,
     "prune_one": """
 local e = redis.call('HGET', S, 'exp')
-if e and (e == '' or tonumber(e) > now) then return {'alive', 0, {}, e} end
+if e and (e == '' or tonumber(e) > now) then return {'alive', 0, '', e} end
 redis.call('DEL', S, E, L, K)
-return {'ok', 0, {}}
+return {'ok', 0, ''}
 """,
     # Cluster step 1 of rotate_id: freeze the old id (ARGV[6] = new id), dump it.
     "rotate_out": """
@@ -317,12 +334,11 @@ if redis.call('HGET', S, 'mv') ~= ARGV[6] then
   if not alive(S) then return {'nf'} end
   redis.call('HSET', S, 'mv', ARGV[6])
 end
-return {'ok', 0, redis.call('HGETALL', S), redis.call('HGETALL', E),
-        redis.call('SMEMBERS', L), redis.call('HGETALL', K)}
+return {'ok', 0, row(), row(E), joined(redis.call('SMEMBERS', L)), row(K)}
 """,
     "unfreeze": """
 if redis.call('HGET', S, 'mv') == ARGV[6] then redis.call('HDEL', S, 'mv') end
-return {'ok', 0, {}}
+return {'ok', 0, ''}
 """,
     # Standalone rotate_id in one script. KEYS: old 1-4, new 5-8, all, exp,
     # owner 9-11, old owner's indexes 12-14, new owner's 15-17. ARGV[6] new id,
@@ -332,7 +348,7 @@ return {'ok', 0, {}}
 local nS, new = KEYS[5], ARGV[6]
 if not alive(S) then
   if nonce ~= '' and redis.call('HGET', nS, 'wn') == nonce then
-    return {'ok', 1, redis.call('HGETALL', nS), '', ''}
+    return {'ok', 1, row(nS), '', ''}
   end
   return {'nf'}
 end
@@ -362,7 +378,7 @@ end
 for _, i in ipairs({9, 15, 16, 17}) do redis.call('ZADD', KEYS[i], now_s, new) end
 if exp ~= '' then redis.call('ZADD', KEYS[10], exp, new) end
 redis.call('HSET', KEYS[11], new, ARGV[10])
-return {'ok', dropped, redis.call('HGETALL', nS), old, known}
+return {'ok', dropped, row(nS), old, known}
 """,
 }
 

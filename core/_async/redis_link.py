@@ -18,10 +18,11 @@ from .._redis_records import (
     DEFAULT_PREFIX,
     Keys,
     decode_row,
-    flat_pairs,
     opt_us,
     owner_of,
+    pairs,
     raise_for,
+    split0,
     texts,
     to_us,
     user_hash,
@@ -174,8 +175,8 @@ class AsyncRedisLink:
             self.owners.clear()
         self.owners[session_id] = owner
 
-    def decode(self, session_id: str, flat: Sequence[str]) -> SessionInfo:
-        info, owner, _ = decode_row(session_id, flat_pairs(flat))
+    def decode(self, session_id: str, joined: str) -> SessionInfo:
+        info, owner, _ = decode_row(session_id, pairs(joined))
         self.remember(session_id, owner)
         return info
 
@@ -258,7 +259,7 @@ class AsyncRedisLink:
         reply = await self.run("rotate_out", old_keys, args)
         if reply[0] != "ok":
             raise_for(reply)
-        row: dict[str, str] = flat_pairs(reply[2])
+        row = pairs(reply[2])
         row.pop("mv", None)
         if not isinstance(user_id, Unchecked):
             row.pop("user", None)
@@ -266,7 +267,8 @@ class AsyncRedisLink:
                 row["user"] = user_id
             row["uh"] = user_hash(user_id)
         row.update(rev=str(int(row["rev"]) + 1), upd=now_s, exp=exp, wn=nonce)
-        parts = [[x for kv in row.items() for x in kv], reply[3], reply[4], reply[5]]
+        fields = [x for kv in row.items() for x in kv]
+        parts = [fields, split0(reply[3]), split0(reply[4]), split0(reply[5])]
         counts = [str(len(p)) for p in parts]
         copy = [new_id, now_s, exp, new_owner, nonce, *counts, *(x for p in parts for x in p)]
         placed = await self.run("import", self.keys.session(new_id), copy)

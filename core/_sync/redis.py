@@ -73,16 +73,18 @@ from .._redis_records import (
     append_args,
     decode_checkpoint,
     decode_entry,
+    decode_page,
     decode_row,
     encode_checkpoint,
     encode_entry,
-    flat_pairs,
     leaves_of,
     matches_filter,
     opt_us,
     owner_of,
+    pairs,
     raise_for,
     row_fields,
+    split0,
     to_us,
 )
 from .._rules import is_expired, place_entries
@@ -103,11 +105,6 @@ def _nonce() -> str:
 
 
 Entries = list[Entry]
-
-
-def _path(flat: Sequence[str], with_data: bool = True) -> list[Entry]:
-    """Entries replied newest first as id, value pairs -> oldest first."""
-    return [decode_entry(flat[i], flat[i + 1], with_data) for i in range(len(flat) - 2, -1, -2)]
 
 
 class RedisStore:
@@ -199,9 +196,7 @@ class RedisStore:
                     if not db.cluster or score < now_us - _GRACE_US:
                         stale += [sid, repr(score)]
                     continue
-                info, owner, moving = decode_row(
-                    sid, flat_pairs(row) if isinstance(row, list) else row
-                )
+                info, owner, moving = decode_row(sid, row)
                 if moving:
                     continue
                 if is_expired(info, now) or not matches_filter(info, agent, user_id):
@@ -284,7 +279,7 @@ class RedisStore:
     def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
         reply = self._db.read("export", session_id, now, [])
         entries = sorted(
-            (decode_entry(k, v) for k, v in flat_pairs(reply[3]).items()),
+            (decode_entry(k, v) for k, v in pairs(reply[3]).items()),
             key=lambda e: (e.depth, e.created_at, e.id),
         )
         info = self._db.decode(session_id, reply[2])
@@ -331,11 +326,12 @@ class RedisStore:
         count = "-1" if limit is None else str(limit)
         extra = [before or "", count, kind or "", "1" if with_data else "0"]
         reply = self._db.read("read_path", session_id, now, extra)
-        return self._db.decode(session_id, reply[2]), _path(reply[3], with_data)
+        return self._db.decode(session_id, reply[2]), decode_page(reply[3], with_data)
 
     def get_entry(self, session_id: str, entry_id: str, *, now: datetime) -> Entry:
         reply = self._db.read("get_entry", session_id, now, [entry_id])
-        return decode_entry(reply[3][0], reply[3][1])
+        entry_id, value = split0(reply[3])
+        return decode_entry(entry_id, value)
 
     def set_head(
         self,
@@ -353,7 +349,7 @@ class RedisStore:
 
     def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, Entries]:
         reply = self._db.read("list_leaves", session_id, now, [])
-        flat = reply[3]
+        flat = split0(reply[3])
         leaves = [decode_entry(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         return self._db.decode(session_id, reply[2]), leaves
 
@@ -373,14 +369,14 @@ class RedisStore:
         extra = [checkpoint_id, "1" if with_path else "0"]
         reply = self._db.read("get_checkpoint", session_id, now, extra)
         _, point = decode_checkpoint(session_id, checkpoint_id, reply[3])
-        return point, _path(reply[4])
+        return point, decode_page(reply[4])
 
     def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
         reply = self._db.read("list_checkpoints", session_id, now, [])
         return self._checkpoints(session_id, reply[3])
 
     @staticmethod
-    def _checkpoints(session_id: str, flat: Sequence[str]) -> list[Checkpoint]:
-        found = [decode_checkpoint(session_id, k, v) for k, v in flat_pairs(flat).items()]
+    def _checkpoints(session_id: str, joined: str) -> list[Checkpoint]:
+        found = [decode_checkpoint(session_id, k, v) for k, v in pairs(joined).items()]
         found.sort(key=lambda item: item[0])
         return [point for _, point in found]
