@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from agentsession import SessionManager
+from agentsession import InvalidInput, SessionManager
 from agentsession._canonical import checksum
 from agentsession._memory import MemoryStore
 from agentsession._models import UNCHECKED, Checkpoint, Entry
@@ -118,6 +118,11 @@ class Twin:
         for before in self.rng.sample(self.ids, min(3, len(self.ids))):
             for limit, kind in ((None, None), (2, "message"), (2, None), (None, "state")):
                 self.both("read_path", self.sid, now=now, before=before, limit=limit, kind=kind)
+        for entry_id in self.rng.sample(self.ids, min(2, len(self.ids))):
+            self.both("get_entry", self.sid, entry_id, now=now)
+        for store in (self.memory, self.postgres):
+            with pytest.raises(InvalidInput):
+                store.get_entry(self.sid, "no-such-entry", now=now)
         info, expected = self.memory.list_leaves(self.sid, now=now)
         actual_info, actual = self.postgres.list_leaves(self.sid, now=now)
         assert actual_info == info
