@@ -101,7 +101,11 @@ def _width(value: Any) -> Any:
                 return bits
         return "numeric"
     if isinstance(value, list):
-        return frozenset(_width(v) for v in value)
+        types = frozenset(map(type, value))
+        if int not in types:
+            return types
+        ints = [v for v in value if type(v) is int]
+        return types, _width(min(ints)), _width(max(ints))
     return type(value)
 
 

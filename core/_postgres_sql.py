@@ -122,8 +122,9 @@ WHERE (SELECT count(*) FROM gone) >= 0"""
 _ONE_ROW: Final = """(SELECT %(id)s::text AS id, NULL::text AS parent_id, %(kind)s::text AS kind,
     %(created)s::timestamptz AS created_at, %(data)s::text AS data, %(mi)s::int AS mi,
     %(digest)s::text AS digest, 1::bigint AS ord) AS u"""
-_MANY_ROWS: Final = """unnest(%(ids)s::text[], %(parents)s::text[], %(kinds)s::text[],
-    %(created)s::timestamptz[], %(data)s::text[], %(mis)s::int[], %(digests)s::text[])
+# Arrays go in binary (%b): psycopg's text format escapes every element.
+_MANY_ROWS: Final = """unnest(%(ids)b::text[], %(parents)b::text[], %(kinds)b::text[],
+    %(created)b::timestamptz[], %(data)b::text[], %(mis)b::int[], %(digests)b::text[])
     WITH ORDINALITY AS u(id, parent_id, kind, created_at, data, mi, digest, ord)"""
 _MISSING: Final = "WHEN cur.expires_at IS NOT NULL AND cur.expires_at <= %(now)s THEN 'missing'"
 _KIND: Final = "(%(kind)s::text IS NULL OR e.kind = %(kind)s::text)"
@@ -346,17 +347,17 @@ class Statements:
                     message_index, digest)
                 SELECT s.pk, u.id, u.parent_id, u.kind, u.created_at, u.data::jsonb, u.depth,
                     u.mi, u.digest
-                FROM s, unnest(%(ids)s::text[], %(parents)s::text[], %(kinds)s::text[],
-                    %(created)s::timestamptz[], %(data)s::text[], %(depths)s::int[],
-                    %(mis)s::int[], %(digests)s::text[])
+                FROM s, unnest(%(ids)b::text[], %(parents)b::text[], %(kinds)b::text[],
+                    %(created)b::timestamptz[], %(data)b::text[], %(depths)b::int[],
+                    %(mis)b::int[], %(digests)b::text[])
                     AS u(id, parent_id, kind, created_at, data, depth, mi, digest)
             ), c AS (
                 INSERT INTO {C} (session_pk, id, entry_id, created_at, name, metadata, checksum)
                 SELECT s.pk, u.id, u.entry_id, u.created_at, u.name, u.metadata::jsonb,
                     u.checksum
-                FROM s, unnest(%(c_ids)s::text[], %(c_entries)s::text[],
-                    %(c_created)s::timestamptz[], %(c_names)s::text[], %(c_meta)s::text[],
-                    %(c_checksums)s::text[]) WITH ORDINALITY
+                FROM s, unnest(%(c_ids)b::text[], %(c_entries)b::text[],
+                    %(c_created)b::timestamptz[], %(c_names)b::text[], %(c_meta)b::text[],
+                    %(c_checksums)b::text[]) WITH ORDINALITY
                     AS u(id, entry_id, created_at, name, metadata, checksum, ord)
                 ORDER BY u.ord
             ) SELECT pk FROM s"""

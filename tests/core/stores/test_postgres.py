@@ -219,3 +219,18 @@ def test_rotate_onto_a_taken_id(pg_url: str) -> None:
         info = store.rotate_id(moving.id, "soon-gone", user_id="bob", now=clock(), expires_at=None)
         assert (info.id, info.user_id, info.message_count) == ("soon-gone", "bob", 1)
         assert [m.data["content"] for m in manager.get("soon-gone").messages()] == ["hello"]
+
+
+def test_export_import_of_empty_and_checkpointless_sessions(pg_url: str) -> None:
+    from agentsession.testing import FakeClock
+
+    with SessionManager(pg_url, clock=FakeClock()) as manager:
+        empty = manager.create("assistant")
+        chat = manager.create("assistant", metadata={"big": 1e16})
+        chat.extend([{"role": "user", "content": "a"}, {"role": "tool", "content": None}])
+        for session in (empty, chat):
+            exported = manager.export_session(session.id)
+            assert manager.delete(session.id)
+            manager.import_session(exported)
+            assert manager.export_session(session.id) == exported
+        assert [m.data["content"] for m in manager.get(chat.id).messages(limit=1)] == [None]
