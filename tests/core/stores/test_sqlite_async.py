@@ -27,10 +27,6 @@ async def store(tmp_path: Path) -> AsyncIterator[AsyncSQLiteStore]:
     await store.close()
 
 
-def worker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "agentsession-sqlite"]
-
-
 async def test_calls_leave_the_event_loop_thread(store: AsyncSQLiteStore) -> None:
     here = threading.get_ident()
     first = await store._runner.run(threading.get_ident)
@@ -91,19 +87,21 @@ async def test_many_tasks_append_to_one_chain(store: AsyncSQLiteStore) -> None:
 
 
 async def test_the_worker_thread_ends_with_the_store(tmp_path: Path) -> None:
-    before = len(worker_threads())
     closed = AsyncSQLiteStore(tmp_path / "closed.db")
     await AsyncSessionManager(closed).create("assistant")
-    assert len(worker_threads()) == before + 1
+    worker = await closed._runner.run(threading.current_thread)
+    assert worker.name == "agentsession-sqlite" and worker.is_alive()
     await closed.close()
+    worker.join(5)
+    assert not worker.is_alive()
+
     forgotten = AsyncSQLiteStore(tmp_path / "forgotten.db")
     await AsyncSessionManager(forgotten).create("assistant")
+    worker = await forgotten._runner.run(threading.current_thread)
     del forgotten
     with warnings.catch_warnings():
         # Python 3.13+ warns about the connection nobody closed: that is the point.
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
-    deadline = time.monotonic() + 5
-    while len(worker_threads()) > before and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-    assert len(worker_threads()) == before
+        worker.join(5)
+    assert not worker.is_alive()
