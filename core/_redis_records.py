@@ -6,6 +6,7 @@ Per session (hash tag ``{<session id>}``, so one slot)::
     <prefix>{<id>}:e   hash  entry id -> "parent\\tkind\\tdepth\\tindex\\tcreated\\tdigest\\tdata"
     <prefix>{<id>}:l   set   ids of the leaves (entries without children)
     <prefix>{<id>}:k   hash  checkpoint id -> "seq\\tentry\\t{json record}"
+    <prefix>{<id>}:p   list  ids of the current path, root first (rebuilt if ever off)
 
 Listing indexes (hash tag ``{:idx}``, one slot apart from every session)::
 
@@ -110,7 +111,7 @@ class Keys:
 
     def session(self, session_id: str) -> list[str]:
         tag = f"{self.prefix}{{{session_id}}}:"
-        return [tag + "s", tag + "e", tag + "l", tag + "k"]
+        return [tag + "s", tag + "e", tag + "l", tag + "k", tag + "p"]
 
     def owned(self, owner: str) -> list[str]:
         """The agent, user and agent+user indexes of one owner."""
@@ -246,13 +247,36 @@ def decode_entry(
 
 
 def decode_page(joined: str, with_data: bool = True) -> list[Entry]:
-    """A walk's reply (id, value pairs, newest first) as entries, oldest first."""
+    """A page (id, value pairs, newest first) as entries, oldest first. The
+    data of the whole page is parsed by one ``json.loads``."""
     parts = split0(joined)
+    ids, rows = parts[-2::-2], [v.split("\t", 6) for v in parts[-1::-2]]
+    datas: list[Any] = [{}] * len(rows)
+    if with_data and rows:
+        datas = json.loads("[" + ",".join(r[6] for r in rows) + "]")
+        if not all(type(d) is dict for d in datas):
+            raise InvalidInput("stored JSON is not an object")
     times: dict[str, datetime] = {}
-    return [
-        decode_entry(parts[i], parts[i + 1], with_data, times)
-        for i in range(len(parts) - 2, -1, -2)
-    ]
+    page = []
+    for entry_id, (parent, kind, depth, index, created, digest, *_), data in zip(
+        ids, rows, datas, strict=True
+    ):
+        when = times.get(created)
+        if when is None:
+            when = times[created] = from_us(created)
+        page.append(
+            Entry(
+                id=entry_id,
+                parent_id=parent or None,
+                kind=kind,
+                created_at=when,
+                data=data,
+                depth=int(depth),
+                message_index=int(index),
+                digest=digest,
+            )
+        )
+    return page
 
 
 def encode_checkpoint(point: Checkpoint) -> str:

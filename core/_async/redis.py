@@ -156,7 +156,7 @@ class AsyncRedisStore:
             for x in (c.id, f"{seq}\t{c.entry_id or ''}\t{encode_checkpoint(c)}")
         ]
         counts = [str(len(x)) for x in (row, entries, leaves, points)]
-        extra = [*counts, *row, *entries, *leaves, *points]
+        extra = [*counts, info.head or "", *row, *entries, *leaves, *points]
         await self._db.insert(info, "import", info.updated_at, nonce, extra)
 
     async def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:

@@ -157,7 +157,7 @@ class RedisStore:
             for x in (c.id, f"{seq}\t{c.entry_id or ''}\t{encode_checkpoint(c)}")
         ]
         counts = [str(len(x)) for x in (row, entries, leaves, points)]
-        extra = [*counts, *row, *entries, *leaves, *points]
+        extra = [*counts, info.head or "", *row, *entries, *leaves, *points]
         self._db.insert(info, "import", info.updated_at, nonce, extra)
 
     def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:

@@ -82,6 +82,9 @@ class RedisLink:
         self.cluster = False
         # session id -> "agent\tuser-hash": which listing indexes a write touches.
         self.owners: dict[str, str] = {}
+        # session id -> the row text last decoded and its SessionInfo (reads
+        # that find the row unchanged skip decoding it again).
+        self._rows: dict[str, tuple[str, SessionInfo]] = {}
         self._given = client
         if factory is None:
             if pool is not None:
@@ -177,8 +180,15 @@ class RedisLink:
         self.owners[session_id] = owner
 
     def decode(self, session_id: str, joined: str) -> SessionInfo:
+        """The row a script replied with (NUL-joined) as a SessionInfo."""
+        seen = self._rows.get(session_id)
+        if seen is not None and seen[0] == joined and session_id in self.owners:
+            return seen[1]
         info, owner, _ = decode_row(session_id, pairs(joined))
         self.remember(session_id, owner)
+        if len(self._rows) >= _OWNER_CACHE:
+            self._rows.clear()
+        self._rows[session_id] = (joined, info)
         return info
 
     def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
@@ -271,7 +281,8 @@ class RedisLink:
         fields = [x for kv in row.items() for x in kv]
         parts = [fields, split0(reply[3]), split0(reply[4]), split0(reply[5])]
         counts = [str(len(p)) for p in parts]
-        copy = [new_id, now_s, exp, new_owner, nonce, *counts, *(x for p in parts for x in p)]
+        data = (x for part in parts for x in part)
+        copy = [new_id, now_s, exp, new_owner, nonce, *counts, row.get("head", ""), *data]
         placed = self.run("import", self.keys.session(new_id), copy)
         if placed[0] != "ok":
             self.run("unfreeze", old_keys, args)

@@ -18,6 +18,7 @@ from agentsession import (
     open_store,
 )
 from agentsession._async.redis import AsyncRedisStore
+from agentsession._redis_records import Keys
 from agentsession._sync.redis import RedisStore
 from agentsession.testing import (
     AsyncStoreConformance,
@@ -120,7 +121,7 @@ def test_every_key_of_an_expiring_session_has_a_ttl(server: str, prefix: str) ->
     client = plain_client(server)
     keys = prefix_keys(client, prefix)
     mine = [k for k in keys if "{" + session.id + "}" in k]
-    assert len(mine) == 4  # row, entries, leaves, checkpoints
+    assert len(mine) == 5  # row, entries, leaves, checkpoints, path
     for key in mine:
         ttl = client.pttl(key)
         assert ttl != -1, f"{key} has no expiry"
@@ -130,6 +131,28 @@ def test_every_key_of_an_expiring_session_has_a_ttl(server: str, prefix: str) ->
     assert not any("alice" in k for k in keys), "a user id appears raw in a key name"
     client.close()
     store.close()
+
+
+def test_path_list_is_rebuilt_when_lost_or_wrong(server: str, prefix: str) -> None:
+    """The list of the current path is a cache of the parent links: if it is
+    evicted or off, reads and writes rebuild it and stay correct."""
+    manager = SessionManager(RedisStore.from_url(with_prefix(server, prefix)))
+    session = manager.create("assistant")
+    entries = session.extend([{"n": n} for n in range(6)])
+    client = plain_client(server)
+    path_key = Keys(prefix).session(session.id)[4]
+    client.delete(path_key)
+    assert [m.data["n"] for m in session.messages(limit=3)] == [3, 4, 5]
+    client.rpush(path_key, "junk")
+    assert [m.data["n"] for m in session.messages()] == list(range(6))
+    client.delete(path_key)
+    session.switch(entries[2].id)  # off the (lost) list: rebuilt from the links
+    assert [m.data["n"] for m in session.messages()] == [0, 1, 2]
+    session.append({"n": "x"})
+    assert [m.data["n"] for m in session.messages(limit=2)] == [2, "x"]
+    assert client.lrange(path_key, 0, -1) == [e.id for e in session.entries()]
+    client.close()
+    manager.close()
 
 
 @pytest.mark.slow

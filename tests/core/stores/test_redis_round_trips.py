@@ -84,9 +84,11 @@ def test_round_trips_standalone(private: PrivateRedis) -> None:
         session.extend(msgs(50))
     page = measure(private, "messages(limit=100)", 1, lambda: session.messages(limit=100))
     assert len(page) == 100
-    # The walk reads one entry per message on the page, not the 600-long history.
-    assert COMMANDS["messages(limit=100)"]["evalsha"] == 1
-    assert COMMANDS["messages(limit=100)"].get("hget", 0) <= 102
+    # Inside the script: a handful of commands (an LRANGE of the path list and
+    # one HMGET of the entries), not one per entry of the 600-long history.
+    inside = dict(COMMANDS["messages(limit=100)"])
+    assert inside.pop("evalsha") == 1
+    assert sum(inside.values()) <= 10, inside
     measure(private, "get", 1, lambda: manager.get(session.id))
     assert COMMANDS["get"] == {"hgetall": 1}
     point = measure(private, "checkpoint", 2, session.checkpoint)
