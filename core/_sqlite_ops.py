@@ -237,7 +237,7 @@ def _segments(conn: Connection, pk: int, start: str) -> Iterator[tuple[int, int]
     row = conn.execute(sql.SELECT_POSITION, (pk, start)).fetchone()
     while row is not None:
         yield row[0], row[1]
-        row = conn.execute(sql.SELECT_FORK, (pk, row[0])).fetchone()
+        row = conn.execute(sql.SELECT_FORK, {"pk": pk, "line": row[0]}).fetchone()
 
 
 def _path_rows(
@@ -249,11 +249,13 @@ def _path_rows(
     if limit is None:
         query = sql.SEGMENT[with_data]
         for line, top in reversed(list(_segments(conn, pk, start))):
-            rows += conn.execute(query, (pk, line, top, kind)).fetchall()
+            params = {"pk": pk, "line": line, "top": top, "kind": kind}
+            rows += conn.execute(query, params).fetchall()
         return rows
     query = sql.SEGMENT_LAST[with_data]
     for line, top in _segments(conn, pk, start):
-        rows += conn.execute(query, (pk, line, top, kind, limit - len(rows))).fetchall()
+        params = {"pk": pk, "line": line, "top": top, "kind": kind, "limit": limit - len(rows)}
+        rows += conn.execute(query, params).fetchall()
         if len(rows) >= limit:
             break
     rows.reverse()
@@ -322,7 +324,7 @@ def list_leaves(
 ) -> tuple[SessionInfo, list[Entry]]:
     with _read(conn):
         pk, info = _live(conn, session_id, to_us(now))
-        rows = conn.execute(sql.SELECT_LEAVES, (pk,)).fetchall()
+        rows = conn.execute(sql.SELECT_LEAVES, {"pk": pk}).fetchall()
     return info, [row_to_entry(row) for row in rows]
 
 

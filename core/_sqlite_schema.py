@@ -134,9 +134,9 @@ INSERT_SESSION: Final = (
 )
 SELECT_PK: Final = "SELECT pk, expires_at FROM agentsession_sessions WHERE id = ?"
 DELETE_SESSION: Final = (
-    "DELETE FROM agentsession_entries WHERE session_pk = ?1",
-    "DELETE FROM agentsession_checkpoints WHERE session_pk = ?1",
-    "DELETE FROM agentsession_sessions WHERE pk = ?1",
+    "DELETE FROM agentsession_entries WHERE session_pk = ?",
+    "DELETE FROM agentsession_checkpoints WHERE session_pk = ?",
+    "DELETE FROM agentsession_sessions WHERE pk = ?",
 )
 SELECT_EXPIRED: Final = (
     "SELECT pk FROM agentsession_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
@@ -196,8 +196,8 @@ SELECT_MESSAGE_INDEX: Final = (
 SELECT_LEAVES: Final = f"""
     SELECT {", ".join("e." + c.strip() for c in ENTRY_COLUMNS.split(","))}, e.data
     FROM (SELECT line, max(depth) AS tip FROM agentsession_entries
-          WHERE session_pk = ?1 GROUP BY line) t
-    CROSS JOIN agentsession_entries e ON e.session_pk = ?1 AND e.line = t.line AND e.depth = t.tip
+          WHERE session_pk = :pk GROUP BY line) t
+    CROSS JOIN agentsession_entries e ON e.session_pk = :pk AND e.line = t.line AND e.depth = t.tip
     ORDER BY e.rowid"""
 SELECT_ALL_ENTRIES: Final = f"""
     SELECT {ENTRY_COLUMNS}, data FROM agentsession_entries
@@ -210,20 +210,21 @@ SELECT_POSITION: Final = (
 # Where the path leaves a line: the parent of the line's first entry.
 SELECT_FORK: Final = """
     SELECT p.line, p.depth FROM agentsession_entries p
-    WHERE p.session_pk = ?1 AND p.id = (
+    WHERE p.session_pk = :pk AND p.id = (
         SELECT f.parent_id FROM agentsession_entries f
-        WHERE f.session_pk = ?1 AND f.line = ?2 ORDER BY f.depth LIMIT 1)"""
+        WHERE f.session_pk = :pk AND f.line = :line ORDER BY f.depth LIMIT 1)"""
 
 
 def segment_sql(*, with_data: bool, last: bool) -> str:
-    """One line's part of a path: entries of line ``?2`` at depth <= ``?3``
-    (of kind ``?4`` unless NULL); with ``last``, only the deepest ``?5``,
+    """One line's part of a path: entries of ``:line`` at depth <= ``:top``
+    (of ``:kind`` unless NULL); with ``last``, only the deepest ``:limit``,
     deepest first. An index range scan either way."""
     data = "data" if with_data else "NULL"
-    order = "depth DESC LIMIT ?5" if last else "depth"
+    order = "depth DESC LIMIT :limit" if last else "depth"
     return (
         f"SELECT {ENTRY_COLUMNS}, {data} FROM agentsession_entries"
-        " WHERE session_pk = ?1 AND line = ?2 AND depth <= ?3 AND (?4 IS NULL OR kind = ?4)"
+        " WHERE session_pk = :pk AND line = :line AND depth <= :top"
+        " AND (:kind IS NULL OR kind = :kind)"
         f" ORDER BY {order}"
     )
 
