@@ -122,18 +122,21 @@ local function argv_from(first, count)
   return t
 end
 
-local function current(f)
-  return {'ok', index_touch(5, f and (f[1] .. '\t' .. f[4])), row()}
+-- `rowless`: the caller's copy of the row is current (it knew this revision)
+-- and it can apply the write's changes itself, so the row is not sent back.
+local function current(f, rowless)
+  local touched = index_touch(5, f and (f[1] .. '\t' .. f[4]))
+  return {'ok', touched, rowless and '' or row()}
 end
 
 -- Every write: revision, updated_at, expiry, nonce and `fields` in one HSET,
 -- then the expiry of all five keys and the listing indexes.
-local function commit(f, fields)
+local function commit(f, fields, rowless)
   local t = {'rev', tonumber(f[5]) + 1, 'upd', now_s, 'exp', exp, 'wn', nonce}
   for i = 1, #fields do t[#t + 1] = fields[i] end
   chunked('HSET', S, t, 1000)
   expire(1)
-  return current(f)
+  return current(f, rowless)
 end
 
 -- Walk parent links from `cursor`: at most `limit` entries of `kind` ('' = any),

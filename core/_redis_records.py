@@ -250,32 +250,24 @@ def decode_page(joined: str, with_data: bool = True) -> list[Entry]:
     """A page (id, value pairs, newest first) as entries, oldest first. The
     data of the whole page is parsed by one ``json.loads``."""
     parts = split0(joined)
-    ids, rows = parts[-2::-2], [v.split("\t", 6) for v in parts[-1::-2]]
-    datas: list[Any] = [{}] * len(rows)
+    ids = parts[-2::-2]
+    rows = [v.split("\t", 6) for v in parts[-1::-2]]
+    datas: list[Any]
     if with_data and rows:
-        datas = json.loads("[" + ",".join(r[6] for r in rows) + "]")
-        if not all(type(d) is dict for d in datas):
-            raise InvalidInput("stored JSON is not an object")
+        datas = json.loads("[" + ",".join([r[6] for r in rows]) + "]")
+        for data in datas:
+            if type(data) is not dict:
+                raise InvalidInput("stored JSON is not an object")
+    else:
+        datas = [{} for _ in rows]
     times: dict[str, datetime] = {}
     page = []
-    for entry_id, (parent, kind, depth, index, created, digest, *_), data in zip(
-        ids, rows, datas, strict=True
-    ):
-        when = times.get(created)
+    for entry_id, r, data in zip(ids, rows, datas, strict=True):
+        when = times.get(r[4])
         if when is None:
-            when = times[created] = from_us(created)
-        page.append(
-            Entry(
-                id=entry_id,
-                parent_id=parent or None,
-                kind=kind,
-                created_at=when,
-                data=data,
-                depth=int(depth),
-                message_index=int(index),
-                digest=digest,
-            )
-        )
+            when = times[r[4]] = from_us(r[4])
+        # parent, kind, depth, index, created, digest: positional for speed.
+        page.append(Entry(entry_id, r[0] or None, r[1], when, data, int(r[2]), int(r[3]), r[5]))
     return page
 
 

@@ -52,13 +52,14 @@ end
 rebuild(ARGV[10], exp)
 """
     + _INSERT_TAIL,
-    # ARGV[6] expected head ('*' = unchecked), ARGV[7] n, then per entry:
-    # id, kind, created, digest, data. Replies add the base: parent, depth, count.
+    # ARGV[6] expected head ('*' = unchecked), ARGV[7] the revision the caller
+    # holds ('' = none), ARGV[8] n, then per entry: id, kind, created, digest,
+    # data. Replies add the base: parent, depth, count.
     "append": r"""
 local f = live('head', 'hd', 'cnt', 'maxm')
 if not f then return {'nf'} end
-local n = tonumber(ARGV[7])
-local done = redis.call('HGET', E, ARGV[8])
+local n = tonumber(ARGV[8])
+local done = redis.call('HGET', E, ARGV[9])
 if done then  -- this very call was applied before its reply was lost
   local parent, kind, depth, index = meta(done)
   local r = current(f)
@@ -71,12 +72,12 @@ local head, depth, count = f[6], tonumber(f[7]), tonumber(f[8])
 if ARGV[6] ~= '*' and ARGV[6] ~= head then return {'head'} end
 local adds = 0
 for i = 0, n - 1 do
-  if ARGV[9 + 5 * i] == 'message' then adds = adds + 1 end
+  if ARGV[10 + 5 * i] == 'message' then adds = adds + 1 end
 end
 if f[9] ~= '' and count + adds > tonumber(f[9]) then return {'limit', f[9]} end
 local parent, d, c, values, ids = head, depth, count, {}, {}
 for i = 0, n - 1 do
-  local j = 8 + 5 * i
+  local j = 9 + 5 * i
   d = d + 1
   if ARGV[j + 1] == 'message' then c = c + 1 end
   values[#values + 1] = ARGV[j]
@@ -89,7 +90,7 @@ chunked('HSET', E, values, 1000)
 if head ~= '' then redis.call('SREM', L, head) else redis.call('DEL', P) end
 redis.call('SADD', L, parent)
 chunked('RPUSH', P, ids, 1000)
-local r = commit(f, {'head', parent, 'hd', d, 'cnt', c})
+local r = commit(f, {'head', parent, 'hd', d, 'cnt', c}, ARGV[7] == f[5])
 r[4], r[5], r[6] = head, depth, count
 return r
 """,

@@ -6,6 +6,7 @@ Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -190,6 +191,16 @@ class AsyncRedisLink:
         self._rows[session_id] = (joined, info)
         return info
 
+    def cached(self, session_id: str) -> SessionInfo | None:
+        """The row as this store object last saw it, if it still remembers."""
+        seen = self._rows.get(session_id)
+        return None if seen is None or session_id not in self.owners else seen[1]
+
+    def adopt(self, session_id: str, info: SessionInfo) -> SessionInfo:
+        """Remember a row the caller derived from its copy and its own write."""
+        self._rows[session_id] = ("", info)
+        return info
+
     async def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
         args = [session_id, to_us(now), "", "", "", *extra]
         reply = await self.run(name, self.keys.session(session_id), args)
@@ -205,9 +216,13 @@ class AsyncRedisLink:
         expires_at: datetime | None,
         extra: list[str],
         nonce: str = "",
-    ) -> tuple[Any, SessionInfo]:
+    ) -> tuple[Any, SessionInfo | None]:
         """A per-session write script and the touch of its listing indexes:
-        inside the script on one server, beside it in a pipeline on Cluster."""
+        inside the script on one server, beside it in a pipeline on Cluster.
+
+        The row comes back as ``None`` when the script left it out because the
+        caller held the revision it wrote over (see :meth:`cached`): the
+        caller applies its own change to its copy and hands it to :meth:`adopt`."""
         self.client()
         owner = self.owners.get(session_id, "")
         index = self.keys.index(owner)
@@ -221,11 +236,25 @@ class AsyncRedisLink:
             indexed = reply[1] if reply[0] == "ok" else 0
         if reply[0] != "ok":
             raise_for(reply)
-        info = self.decode(session_id, reply[2])
-        actual = self.owners[session_id]
+        info = self.decode(session_id, reply[2]) if reply[2] else None
+        actual = self.owners.get(session_id, owner)
         if indexed != 1 or actual != owner:  # the owner was not known: a second trip
             await self.run("idx_touch", self.keys.index(actual), [*args[:3], actual, ""])
         return reply, info
+
+    async def write_row(
+        self,
+        name: str,
+        session_id: str,
+        now: datetime,
+        expires_at: datetime | None,
+        extra: list[str],
+    ) -> SessionInfo:
+        """:meth:`write` for scripts that always send the row back (with a nonce)."""
+        _, info = await self.write(name, session_id, now, expires_at, extra, secrets.token_hex(8))
+        if info is None:
+            raise StoreUnavailable(f"the {name} script sent no row")
+        return info
 
     async def insert(
         self, info: SessionInfo, name: str, now: datetime, nonce: str, extra: list[str]

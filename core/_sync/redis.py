@@ -59,13 +59,14 @@ reconnects by itself once the server is back.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._canonical import canonical_json
-from .._exceptions import SessionNotFound
+from .._exceptions import SessionNotFound, StoreUnavailable
 from .._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
 from .._redis_records import (
     DEFAULT_PREFIX,
@@ -235,8 +236,7 @@ class RedisStore:
         expires_at: datetime | None,
     ) -> SessionInfo:
         fields = [x for k, v in metadata.items() for x in ("~" + k, canonical_json(v))]
-        _, info = self._db.write("update", session_id, now, expires_at, fields, _nonce())
-        return info
+        return self._db.write_row("update", session_id, now, expires_at, fields)
 
     def rotate_id(
         self,
@@ -302,7 +302,9 @@ class RedisStore:
         if not entries:
             return self.get_session(session_id, now=now), []
         expected = "*" if expected_head is UNCHECKED else (expected_head or "")
-        extra = [expected, str(len(entries)), *append_args(entries)]
+        base = self._db.cached(session_id)
+        known = "" if base is None else str(base.revision)
+        extra = [expected, known, str(len(entries)), *append_args(entries)]
         reply, info = self._db.write("append", session_id, now, expires_at, extra)
         placed = place_entries(
             entries,
@@ -311,6 +313,20 @@ class RedisStore:
             message_count=int(reply[5]),
             max_messages=None,
         )
+        if info is None and base is not None:  # nobody else wrote since ``base``
+            info = self._db.adopt(
+                session_id,
+                dataclasses.replace(
+                    base,
+                    head=placed[-1].id,
+                    message_count=placed[-1].message_index,
+                    revision=base.revision + 1,
+                    updated_at=now,
+                    expires_at=expires_at,
+                ),
+            )
+        if info is None:
+            raise StoreUnavailable("the append script sent no row")
         return info, placed
 
     def read_path(
@@ -344,8 +360,7 @@ class RedisStore:
     ) -> SessionInfo:
         revision = "" if expected_revision is None else str(expected_revision)
         extra = [entry_id or "", revision]
-        _, info = self._db.write("set_head", session_id, now, expires_at, extra, _nonce())
-        return info
+        return self._db.write_row("set_head", session_id, now, expires_at, extra)
 
     def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, Entries]:
         reply = self._db.read("list_leaves", session_id, now, [])
@@ -360,8 +375,7 @@ class RedisStore:
     ) -> SessionInfo:
         extra = [checkpoint.id, checkpoint.entry_id or "", encode_checkpoint(checkpoint)]
         sid = checkpoint.session_id
-        _, info = self._db.write("save_checkpoint", sid, now, expires_at, extra, _nonce())
-        return info
+        return self._db.write_row("save_checkpoint", sid, now, expires_at, extra)
 
     def get_checkpoint(
         self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
