@@ -200,13 +200,13 @@ def pairs(text: str) -> dict[str, str]:
 
 
 def append_args(entries: Sequence[NewEntry]) -> list[str]:
-    """Per entry: id, kind, created (µs), digest, data JSON."""
+    """One argument per entry: "id\tkind\tcreated (µs)\tdigest\tdata JSON"."""
     args: list[str] = []
     last: tuple[datetime, str] | None = None
     for entry in entries:
         if last is None or last[0] != entry.created_at:
             last = (entry.created_at, to_us(entry.created_at))
-        args += [entry.id, entry.kind, last[1], entry.digest, entry.data_json]
+        args.append(f"{entry.id}\t{entry.kind}\t{last[1]}\t{entry.digest}\t{entry.data_json}")
     return args
 
 

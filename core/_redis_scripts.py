@@ -52,14 +52,14 @@ end
 rebuild(ARGV[10], exp)
 """
     + _INSERT_TAIL,
-    # ARGV[6] expected head ('*' = unchecked), ARGV[7] the revision the caller
-    # holds ('' = none), ARGV[8] n, then per entry: id, kind, created, digest,
-    # data. Replies add the base: parent, depth, count.
+    # ARGV[6] expected head ('*' = unchecked), ARGV[7] "revision\tcreated" of the
+    # row the caller holds ('' = none), ARGV[8] n, then one "id\tkind\tcreated\tdigest\tdata"
+    # per entry. Replies add the base: parent, depth, count.
     "append": r"""
-local f = live('head', 'hd', 'cnt', 'maxm')
+local f = live('head', 'hd', 'cnt', 'maxm', 'crt')
 if not f then return {'nf'} end
 local n = tonumber(ARGV[8])
-local done = redis.call('HGET', E, ARGV[9])
+local done = redis.call('HGET', E, string.match(ARGV[9], '^[^\t]*'))
 if done then  -- this very call was applied before its reply was lost
   local parent, kind, depth, index = meta(done)
   local r = current(f)
@@ -70,27 +70,29 @@ if done then  -- this very call was applied before its reply was lost
 end
 local head, depth, count = f[6], tonumber(f[7]), tonumber(f[8])
 if ARGV[6] ~= '*' and ARGV[6] ~= head then return {'head'} end
-local adds = 0
-for i = 0, n - 1 do
-  if ARGV[10 + 5 * i] == 'message' then adds = adds + 1 end
+local new, adds = {}, 0
+for i = 1, n do
+  local id, kind, rest = string.match(ARGV[8 + i], '^([^\t]*)\t([^\t]*)\t(.*)$')
+  new[i] = {id, kind, rest}
+  if kind == 'message' then adds = adds + 1 end
 end
 if f[9] ~= '' and count + adds > tonumber(f[9]) then return {'limit', f[9]} end
 local parent, d, c, values, ids = head, depth, count, {}, {}
-for i = 0, n - 1 do
-  local j = 9 + 5 * i
+for i = 1, n do
+  local id, kind, rest = new[i][1], new[i][2], new[i][3]
   d = d + 1
-  if ARGV[j + 1] == 'message' then c = c + 1 end
-  values[#values + 1] = ARGV[j]
-  values[#values + 1] = table.concat(
-    {parent, ARGV[j + 1], d, c, ARGV[j + 2], ARGV[j + 3], ARGV[j + 4]}, '\t')
-  ids[#ids + 1] = ARGV[j]
-  parent = ARGV[j]
+  if kind == 'message' then c = c + 1 end
+  values[#values + 1] = id
+  -- the stored value: parent, kind, depth, message index, created, digest, data
+  values[#values + 1] = table.concat({parent, kind, d, c, rest}, '\t')
+  ids[i] = id
+  parent = id
 end
 chunked('HSET', E, values, 1000)
 if head ~= '' then redis.call('SREM', L, head) else redis.call('DEL', P) end
 redis.call('SADD', L, parent)
 chunked('RPUSH', P, ids, 1000)
-local r = commit(f, {'head', parent, 'hd', d, 'cnt', c}, ARGV[7] == f[5])
+local r = commit(f, {'head', parent, 'hd', d, 'cnt', c}, ARGV[7] == f[5] .. '\t' .. f[10])
 r[4], r[5], r[6] = head, depth, count
 return r
 """,

@@ -302,7 +302,9 @@ class AsyncRedisStore:
             return await self.get_session(session_id, now=now), []
         expected = "*" if expected_head is UNCHECKED else (expected_head or "")
         base = self._db.cached(session_id)
-        known = "" if base is None else str(base.revision)
+        # The same revision of the same incarnation of the id (a deleted and
+        # re-created session starts again from revision 0).
+        known = "" if base is None else f"{base.revision}\t{to_us(base.created_at)}"
         extra = [expected, known, str(len(entries)), *append_args(entries)]
         reply, info = await self._db.write("append", session_id, now, expires_at, extra)
         placed = place_entries(

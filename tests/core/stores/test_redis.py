@@ -155,6 +155,25 @@ def test_path_list_is_rebuilt_when_lost_or_wrong(server: str, prefix: str) -> No
     manager.close()
 
 
+def test_a_recreated_id_is_not_mistaken_for_the_cached_session(server: str, prefix: str) -> None:
+    """Another process deletes a session and creates one under the same id; a
+    store object that still remembers the old row must not return it."""
+    clock = FakeClock()
+    url = with_prefix(server, prefix)
+    here, there = SessionManager(url, clock=clock), SessionManager(url, clock=clock)
+    mine = here.create("old-agent", session_id="same-id")
+    mine.append({"n": 1})  # `here` now holds the row at revision 1
+    assert there.delete("same-id")
+    theirs = there.create("new-agent", session_id="same-id", metadata={"k": "v"})
+    theirs.append({"n": "theirs"})  # revision 1 again
+    mine.append({"n": 2})
+    assert mine.info.agent == "new-agent" and mine.info.metadata == {"k": "v"}
+    assert mine.info.created_at == theirs.created_at and mine.revision == 2
+    assert [m.data["n"] for m in mine.messages()] == ["theirs", 2]
+    here.close()
+    there.close()
+
+
 @pytest.mark.slow
 def test_processes_append_to_one_chain(server: str, prefix: str) -> None:
     url = with_prefix(server, prefix)
