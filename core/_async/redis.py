@@ -1,13 +1,13 @@
-"""``AsyncRedisStore``: sessions in Redis or Redis Cluster, on redis-py's asyncio client.
+"""``AsyncRedisStore``: sessions in Redis or Redis Cluster, on redis-py.
 
-Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin (``RedisStore``).
+Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin.
 
 Opening::
 
-    open_async_store("redis://localhost:6379/0")      # also rediss:// (TLS), unix://
+    open_async_store("redis://localhost:6379/0")      # rediss:// for TLS
     open_async_store("redis://host/0?key_prefix=app:")  # default prefix "agentsession:"
     open_async_store("redis+cluster://node1:7000")     # Redis Cluster; rediss+cluster:// for TLS
-    AsyncRedisStore(client, key_prefix="app:")  # a redis.asyncio Redis or cluster.RedisCluster
+    AsyncRedisStore(client, key_prefix="app:")  # your Redis or RedisCluster client
     AsyncRedisStore(connection_pool=pool)
 
 A cluster URL names one reachable node; the client discovers the others. Other
@@ -27,8 +27,17 @@ no WATCH retry loop exists. Each write carries a nonce (for appends, the new
 entry ids) so a command redis-py re-sends after a dropped connection is
 recognised and not applied twice.
 
+Reading: beside the tree (entries linked to their parents) each session keeps
+the list of the ids on its current path, so ``messages(limit=N)`` is one
+LRANGE and one HMGET inside one script -- N entries read, whatever the length
+of the history; entries off the current path are found by their parent links.
+The list is checked against the head on every read and rebuilt if it is off.
+A store object remembers each session's owner and last row: a write it makes
+without having seen the session first costs a second round trip (to update the
+owner's listing indexes), and an append over a row it holds gets no row back.
+
 Expiry: ``ttl``/``idle_timeout`` become native key expiries (``PEXPIRE`` of
-``expires_at - now``), renewed on every write for all four keys. ``expires_at``
+``expires_at - now``), renewed on every write for all five keys. ``expires_at``
 is also kept in the row and an expired row is treated as absent, so the
 manager's clock decides, not Redis's.
 
@@ -39,7 +48,8 @@ server a write updates them inside its own script, atomically. On Cluster they
 live in another slot and are updated by a second script in the same pipeline:
 not atomic with the write, so for a moment a listing may miss a brand-new
 session, order one by its previous ``updated_at``, or (if the write was
-refused) by a newer one. Listing reads a page of ids, then the rows, and drops
+refused) by a newer one. Listing reads a page of ids, then the rows (two round
+trips, as the rows' keys cannot be named in advance), and drops
 what no longer belongs: an id whose row is gone (on Cluster only once its
 score is over a minute old) or expired, or whose row has another owner, is
 removed from that index with a compare-and-delete. Redis expires session keys
@@ -48,8 +58,9 @@ and removes what the indexes still say about them, so run it now and then.
 
 ``rotate_id`` is one script on a single server. On Cluster the two ids live in
 different slots: the old id is frozen (it reads as absent), copied under the new
-id, then deleted; if the process dies in between, the frozen copy expires with
-its TTL (or stays, unlisted, until deleted).
+id in one script, then deleted and the indexes moved; a process that dies in
+between leaves the old id frozen until it expires or is deleted, and the new id
+readable but not yet listed.
 
 Errors: connection errors, timeouts and other driver errors become
 :class:`StoreUnavailable` with the driver's exception chained; the store
