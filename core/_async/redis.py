@@ -69,7 +69,6 @@ reconnects by itself once the server is back.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -77,7 +76,16 @@ from typing import TYPE_CHECKING, Any
 
 from .._canonical import canonical_json
 from .._exceptions import SessionNotFound, StoreUnavailable
-from .._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
+from .._models import (
+    UNCHECKED,
+    Checkpoint,
+    Entry,
+    NewEntry,
+    SessionExport,
+    SessionInfo,
+    Unchecked,
+    evolve,
+)
 from .._redis_records import (
     DEFAULT_PREFIX,
     Keys,
@@ -328,7 +336,7 @@ class AsyncRedisStore:
         if info is None and base is not None:  # nobody else wrote since ``base``
             info = self._db.adopt(
                 session_id,
-                dataclasses.replace(
+                evolve(
                     base,
                     head=placed[-1].id,
                     message_count=placed[-1].message_index,

@@ -15,7 +15,7 @@ from typing import Any, Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._exceptions import StoreClosed, StoreUnavailable, map_exceptions
-from .._models import SessionInfo, Unchecked
+from .._models import SessionInfo, Unchecked, evolve
 from .._redis_records import (
     DEFAULT_PREFIX,
     Keys,
@@ -54,6 +54,10 @@ Call = tuple[str, list[str], list[str]]  # script name or raw command, keys, arg
 Client = Redis | RedisCluster
 
 
+def _copy(info: SessionInfo) -> SessionInfo:
+    return evolve(info, metadata=dict(info.metadata))
+
+
 def parse_url(url: str, options: dict[str, Any]) -> tuple[str, Callable[[], Client]]:
     """The key prefix of a store URL and a factory of its (unconnected) client."""
     parts = urlsplit(url)
@@ -84,7 +88,8 @@ class RedisLink:
         # session id -> "agent\tuser-hash": which listing indexes a write touches.
         self.owners: dict[str, str] = {}
         # session id -> the row text last decoded and its SessionInfo (reads
-        # that find the row unchanged skip decoding it again).
+        # that find the row unchanged skip decoding it again). These objects
+        # stay private: callers get copies, which they may change at will.
         self._rows: dict[str, tuple[str, SessionInfo]] = {}
         self._given = client
         if factory is None:
@@ -184,23 +189,24 @@ class RedisLink:
         """The row a script replied with (NUL-joined) as a SessionInfo."""
         seen = self._rows.get(session_id)
         if seen is not None and seen[0] == joined and session_id in self.owners:
-            return seen[1]
+            return _copy(seen[1])
         info, owner, _ = decode_row(session_id, pairs(joined))
         self.remember(session_id, owner)
         if len(self._rows) >= _OWNER_CACHE:
             self._rows.clear()
         self._rows[session_id] = (joined, info)
-        return info
+        return _copy(info)
 
     def cached(self, session_id: str) -> SessionInfo | None:
-        """The row as this store object last saw it, if it still remembers."""
+        """The row as this store object last saw it, if it still remembers
+        (the private copy: derive from it with ``evolve``, never change it)."""
         seen = self._rows.get(session_id)
         return None if seen is None or session_id not in self.owners else seen[1]
 
     def adopt(self, session_id: str, info: SessionInfo) -> SessionInfo:
         """Remember a row the caller derived from its copy and its own write."""
         self._rows[session_id] = ("", info)
-        return info
+        return _copy(info)
 
     def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
         args = [session_id, to_us(now), "", "", "", *extra]

@@ -174,6 +174,23 @@ def test_a_recreated_id_is_not_mistaken_for_the_cached_session(server: str, pref
     there.close()
 
 
+def test_rows_handed_out_are_copies(server: str, prefix: str) -> None:
+    """Records are plain snapshots: changing one a store returned changes
+    nothing the store returns later (it remembers rows to save decoding)."""
+    manager = SessionManager(RedisStore.from_url(with_prefix(server, prefix)))
+    session = manager.create("assistant", metadata={"k": "v"})
+    session.append({"n": 1})
+    session.info.agent = "tampered"
+    session.info.metadata["k"] = "tampered"  # type: ignore[index]
+    session.append({"n": 2})  # derived from the store's own copy of the row
+    assert session.info.agent == "assistant" and session.info.metadata == {"k": "v"}
+    session.messages()
+    session.info.revision = 99
+    session.messages()  # the same row again: not decoded twice, but a fresh copy
+    assert session.revision == 2 and session.info.metadata == {"k": "v"}
+    manager.close()
+
+
 @pytest.mark.slow
 def test_processes_append_to_one_chain(server: str, prefix: str) -> None:
     url = with_prefix(server, prefix)
