@@ -1,0 +1,53 @@
+"""The Django app of agentsession: a session per conversation on every request.
+
+::
+
+    INSTALLED_APPS += ["agentsession.integrations.django"]
+    MIDDLEWARE += ["agentsession.integrations.django.AgentSessionMiddleware"]  # after auth
+    AGENTSESSION = {"STORE": "sqlite:///sessions.db", "AGENT": "assistant"}  # or "django"
+
+    def chat(request):                      # a sync view gets a sync handle
+        request.agent_session.append({"role": "user", "content": "hi"})
+
+    async def achat(request):               # an async view gets an awaitable one
+        await request.agent_session.append({"role": "user", "content": "hi"})
+
+``"STORE": "django"`` keeps sessions in the project's database (the models of
+this app; run ``migrate``). See :mod:`.conf` for every setting, :mod:`.checks`
+for the system checks, and ``manage.py agentsession_prune`` to erase expired
+sessions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+try:
+    import django  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "agentsession.integrations.django needs Django: pip install agentsession[django]"
+    ) from exc
+
+if TYPE_CHECKING:
+    from .middleware import AgentSessionMiddleware
+    from .store import AsyncDjangoStore, DjangoStore
+
+__all__ = ["AgentSessionMiddleware", "AsyncDjangoStore", "DjangoStore"]
+
+_LAZY = {
+    "AgentSessionMiddleware": "middleware",
+    "AsyncDjangoStore": "store",
+    "DjangoStore": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: importing the app package must not import models before the app
+    # registry is ready (Django imports this package while loading apps).
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)
