@@ -1,4 +1,5 @@
-"""I/O-free pieces of the ORM store: the path walk in SQL and row conversions.
+"""I/O-free pieces of the ORM store: lazy querysets, the path walk in SQL, and
+conversions between rows and the library's records (the admin uses them too).
 
 The Django ORM has no recursive queries, so walking a path (child to parent,
 from the head up) is one ``WITH RECURSIVE`` subquery that SQLite, PostgreSQL,
@@ -10,11 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.db import connections
+from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
 from agentsession.store import Checkpoint, Entry, SessionInfo, canonical_json, load_json_object
 
 from .models import StoredCheckpoint, StoredEntry, StoredSession
+
+MESSAGE = "message"
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -26,7 +31,9 @@ __all__ = [
     "entry_of",
     "entry_row",
     "info_of",
+    "leaves_query",
     "path_ids",
+    "path_query",
     "session_row",
 ]
 
@@ -66,6 +73,41 @@ def path_ids(
         ") SELECT id FROM p"
     )
     return RawSQL(sql, params)
+
+
+def path_query(
+    using: str,
+    session: StoredSession,
+    start: str,
+    *,
+    limit: int | None = None,
+    kind: str | None = None,
+    with_data: bool = True,
+) -> QuerySet[StoredEntry]:
+    """The path from entry ``start`` up to the root, **newest first**: only
+    entries of ``kind`` if given, only ``limit`` of them if given."""
+    ids = path_ids(
+        connections[using],
+        table=StoredEntry._meta.db_table,
+        session_pk=session.pk,
+        start=start,
+        steps=limit if kind is None else None,
+        last_messages=limit if kind == MESSAGE else None,
+    )
+    rows = StoredEntry.objects.using(using).filter(pk__in=ids).order_by("-depth")
+    if kind is not None:
+        rows = rows.filter(kind=kind)
+    if not with_data:
+        rows = rows.defer("data")
+    return rows if limit is None else rows[:limit]
+
+
+def leaves_query(using: str, session: StoredSession) -> QuerySet[StoredEntry]:
+    """The entries of ``session`` that have no child: one per branch."""
+    children = StoredEntry.objects.using(using).filter(
+        session=OuterRef("session"), parent_id=OuterRef("entry_id")
+    )
+    return StoredEntry.objects.using(using).filter(session=session).filter(~Exists(children))
 
 
 def binary_collation(vendor: str) -> str | None:

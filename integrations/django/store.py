@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db import IntegrityError as DbIntegrityError
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.functions import Collate
 
 from agentsession import (
@@ -59,7 +59,8 @@ from ._queries import (
     entry_of,
     entry_row,
     info_of,
-    path_ids,
+    leaves_query,
+    path_query,
     session_row,
 )
 from .models import StoredCheckpoint, StoredEntry, StoredSession
@@ -70,7 +71,6 @@ _ERRORS: dict[type[BaseException], type[AgentSessionError]] = {
     DbIntegrityError: ConflictError,
     DatabaseError: StoreUnavailable,
 }
-_MESSAGE = "message"
 
 
 class DjangoStore:
@@ -149,21 +149,8 @@ class DjangoStore:
         kind: str | None = None,
         with_data: bool = True,
     ) -> list[Entry]:
-        ids = path_ids(
-            connections[self.using],
-            table=StoredEntry._meta.db_table,
-            session_pk=row.pk,
-            start=start,
-            steps=limit if kind is None else None,
-            last_messages=limit if kind == _MESSAGE else None,
-        )
-        rows = StoredEntry.objects.using(self.using).filter(pk__in=ids).order_by("-depth")
-        if kind is not None:
-            rows = rows.filter(kind=kind)
-        if not with_data:
-            rows = rows.defer("data")
-        picked = list(rows if limit is None else rows[:limit])
-        return [entry_of(r, with_data=with_data) for r in reversed(picked)]
+        rows = path_query(self.using, row, start, limit=limit, kind=kind, with_data=with_data)
+        return [entry_of(r, with_data=with_data) for r in reversed(list(rows))]
 
     def _new_row(self, info: SessionInfo) -> StoredSession:
         existing = self._sessions().select_for_update().filter(session_id=info.id).first()
@@ -342,11 +329,7 @@ class DjangoStore:
     def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, list[Entry]]:
         with self._guard():
             row, info = self._live(session_id, now)
-            children = StoredEntry.objects.using(self.using).filter(
-                session=OuterRef("session"), parent_id=OuterRef("entry_id")
-            )
-            leaves = self._entries(row).filter(~Exists(children))
-            return info, [entry_of(r) for r in leaves]
+            return info, [entry_of(r) for r in leaves_query(self.using, row)]
 
     def update_session(
         self,

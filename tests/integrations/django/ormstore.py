@@ -81,13 +81,20 @@ def tamper(store: Any, session_id: str, entry_id: str, data: dict[str, Any]) -> 
 
 
 class CountingStore(DjangoStore):
-    """The ORM store, recording the name of every protocol call made on it."""
+    """The ORM store, recording the name of every protocol method called on it."""
 
     def __init__(self, using: str = "default") -> None:
         super().__init__(using)
         self.calls: list[str] = []
 
     def __getattribute__(self, name: str) -> Any:
-        if name in _PROTOCOL:
-            super().__getattribute__("calls").append(name)
-        return super().__getattribute__(name)
+        method = super().__getattribute__(name)
+        if name not in _PROTOCOL:
+            return method
+        calls = super().__getattribute__("calls")
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return method(*args, **kwargs)
+
+        return call

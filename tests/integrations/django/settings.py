@@ -66,6 +66,8 @@ DATABASES: dict[str, dict[str, object]] = {
         "TEST": {"NAME": str(BASE / "agentsession-django-test.sqlite3")},
     }
 }
+# Never queried: the system checks judge an ORM store placed here (no IMMEDIATE).
+DATABASES["plain"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE / "plain.sqlite3")}
 if os.environ.get("AGENTSESSION_DJANGO_PG"):
     _pg = urlsplit(POSTGRES_DSN)
     DATABASES["pg"] = {

@@ -1,0 +1,250 @@
+"""A read-only admin for the ORM store: sessions, their branches and messages.
+
+Nothing can be added, changed or deleted here (history is append-only and
+written through the session API). Session ids are bearer tokens, so they are
+shown nowhere and never put in a URL: pages are addressed by the row's
+surrogate key. A session's page lists its branches (one per leaf) and the
+messages on its current path; each branch links to the entries list filtered
+to that branch's path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from ._queries import MESSAGE, leaves_query, path_query
+from .models import StoredCheckpoint, StoredEntry, StoredSession
+
+__all__ = ["StoredEntryAdmin", "StoredSessionAdmin"]
+
+if TYPE_CHECKING:  # Django's admin classes are generic only in django-stubs
+    SessionAdminBase = admin.ModelAdmin[StoredSession]
+    EntryAdminBase = admin.ModelAdmin[StoredEntry]
+    CheckpointInlineBase = admin.TabularInline[StoredCheckpoint, StoredSession]
+else:
+    SessionAdminBase = EntryAdminBase = admin.ModelAdmin
+    CheckpointInlineBase = admin.TabularInline
+
+#: Messages shown on a session's page (the newest of its current path).
+SHOWN_MESSAGES = 50
+_PREVIEW = 120
+
+
+class ReadOnlyMixin:
+    """View permission only: no add, change or delete."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _pretty(text: str) -> SafeString:
+    try:
+        shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        shown = text
+    return format_html("<pre style='white-space: pre-wrap'>{}</pre>", shown)
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "\u2026"
+
+
+class CheckpointInline(ReadOnlyMixin, CheckpointInlineBase):
+    model = StoredCheckpoint
+    fields = ("name", "checkpoint_id", "entry_id", "created_at", "checksum")
+    readonly_fields = fields
+    ordering = ("created_at", "checkpoint_id")
+    extra = 0
+    can_delete = False
+
+
+@admin.register(StoredSession)
+class StoredSessionAdmin(ReadOnlyMixin, SessionAdminBase):
+    list_display = ("pk", "agent", "user_id", "message_count", "updated_at", "expires_at", "live")
+    list_display_links = ("pk", "agent")
+    list_filter = ("agent", "created_at", "updated_at")
+    search_fields = ("agent", "user_id")  # never the session id: a query string is a URL
+    ordering = ("-updated_at",)
+    date_hierarchy = "updated_at"
+    fields = (
+        "agent",
+        "user_id",
+        ("created_at", "updated_at"),
+        ("expires_at", "max_messages"),
+        ("message_count", "revision"),
+        "head",
+        "pretty_metadata",
+        "branches",
+        "conversation",
+    )
+    readonly_fields = (
+        "agent",
+        "user_id",
+        "created_at",
+        "updated_at",
+        "expires_at",
+        "max_messages",
+        "message_count",
+        "revision",
+        "head",
+        "pretty_metadata",
+        "branches",
+        "conversation",
+    )
+    actions = None
+    inlines = (CheckpointInline,)
+
+    @admin.display(boolean=True)
+    def live(self, obj: StoredSession) -> bool:
+        return obj.expires_at is None or obj.expires_at > timezone.now()
+
+    @admin.display(description="metadata")
+    def pretty_metadata(self, obj: StoredSession) -> SafeString:
+        return _pretty(obj.metadata)
+
+    @admin.display(description="branches")
+    def branches(self, obj: StoredSession) -> SafeString:
+        leaves = sorted(
+            leaves_query(obj._state.db or "default", obj),
+            key=lambda e: (e.created_at, e.entry_id),
+            reverse=True,
+        )
+        if not leaves:
+            return format_html("<em>{}</em>", "no entries yet")
+        entries = reverse("admin:agentsession_storedentry_changelist")
+        rows = format_html_join(
+            "",
+            "<tr><td><a href='{}?session__id__exact={}&amp;branch={}'>{}</a></td>"
+            "<td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    entries,
+                    obj.pk,
+                    leaf.entry_id,
+                    leaf.entry_id,
+                    leaf.message_index,
+                    leaf.created_at,
+                    "current" if leaf.entry_id == obj.head else "",
+                )
+                for leaf in leaves
+            ),
+        )
+        return format_html(
+            "<table><tr><th>leaf</th><th>messages</th><th>updated</th><th></th></tr>{}</table>",
+            rows,
+        )
+
+    @admin.display(description="messages on the current path")
+    def conversation(self, obj: StoredSession) -> SafeString:
+        if obj.head is None:
+            return format_html("<em>{}</em>", "empty")
+        using = obj._state.db or "default"
+        newest = list(path_query(using, obj, obj.head, limit=SHOWN_MESSAGES, kind=MESSAGE))
+        items = []
+        for entry in reversed(newest):
+            data = json.loads(entry.data)
+            role = data.get("role", "") if isinstance(data, dict) else ""
+            content = data.get("content", entry.data) if isinstance(data, dict) else entry.data
+            text = content if isinstance(content, str) else json.dumps(content)
+            items.append((entry.message_index, role, text))
+        more = obj.message_count - len(items)
+        note = format_html("<p>{} earlier messages not shown</p>", more) if more > 0 else ""
+        return format_html(
+            "{}<table>{}</table>",
+            note,
+            format_html_join(
+                "",
+                "<tr><td>{}</td><th>{}</th><td style='white-space: pre-wrap'>{}</td></tr>",
+                items,
+            ),
+        )
+
+
+class BranchFilter(admin.SimpleListFilter):
+    """Entries on the path from the root to one leaf of the filtered session."""
+
+    title = "branch"
+    parameter_name = "branch"
+
+    def _session(self, request: HttpRequest) -> StoredSession | None:
+        pk = request.GET.get("session__id__exact")
+        if pk is None or not pk.isdigit():
+            return None
+        return StoredSession.objects.filter(pk=int(pk)).first()
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        session = self._session(request)
+        if session is None:
+            return []
+        leaves = leaves_query(session._state.db or "default", session)
+        return [
+            (leaf.entry_id, f"{leaf.entry_id} ({leaf.message_index} messages)") for leaf in leaves
+        ]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[StoredEntry]
+    ) -> QuerySet[StoredEntry]:
+        leaf = self.value()
+        session = self._session(request)
+        if not leaf or session is None:
+            return queryset
+        path = path_query(session._state.db or "default", session, leaf)
+        return queryset.filter(pk__in=path.values("pk"))
+
+
+@admin.register(StoredEntry)
+class StoredEntryAdmin(ReadOnlyMixin, EntryAdminBase):
+    list_display = ("entry_id", "kind", "depth", "message_index", "created_at", "preview", "owner")
+    list_filter = ("kind", BranchFilter)
+    list_select_related = ("session",)
+    ordering = ("session", "depth", "created_at")
+    fields = (
+        "owner",
+        "entry_id",
+        "parent_id",
+        "kind",
+        ("depth", "message_index"),
+        "created_at",
+        "digest",
+        "pretty_data",
+    )
+    readonly_fields = (
+        "owner",
+        "entry_id",
+        "parent_id",
+        "kind",
+        "depth",
+        "message_index",
+        "created_at",
+        "digest",
+        "pretty_data",
+    )
+    actions = None
+
+    @admin.display(description="data")
+    def preview(self, obj: StoredEntry) -> str:
+        return _preview(obj.data)
+
+    @admin.display(description="data")
+    def pretty_data(self, obj: StoredEntry) -> SafeString:
+        return _pretty(obj.data)
+
+    @admin.display(description="session")
+    def owner(self, obj: StoredEntry) -> SafeString:
+        url = reverse("admin:agentsession_storedsession_change", args=(obj.session.pk,))
+        return format_html("<a href='{}'>{}</a>", url, obj.session)

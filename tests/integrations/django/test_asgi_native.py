@@ -1,0 +1,61 @@
+"""The ASGI handler in the test's own event loop (``async_client``), without
+``async_to_sync`` in between: what an ASGI server does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import AsyncClient
+
+from agentsession import NoSessionInContext, current_session
+from agentsession.integrations.django.conf import agentsession_settings
+
+from .web import COOKIE, HEADER
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+def contents(response: Any) -> list[str]:
+    return list(json.loads(response.content)["messages"])
+
+
+async def post(client: AsyncClient, path: str, content: str) -> Any:
+    return await client.post(path, {"content": content}, content_type="application/json")
+
+
+async def test_round_trip_in_the_servers_loop(async_client: AsyncClient) -> None:
+    first = await post(async_client, "/async/chat", "one")
+    session_id = first[HEADER]
+    assert first.cookies[COOKIE].value.startswith(session_id)
+    assert contents(await post(async_client, "/async/chat", "two")) == ["one", "two"]
+    by_header = await AsyncClient().get("/async/chat", headers={HEADER: session_id})
+    assert contents(by_header) == ["one", "two"]
+    # A sync view under ASGI serves the same session, synchronously.
+    sync = await async_client.get("/sync/chat")
+    assert json.loads(sync.content)["handle"] == "LazySession"
+    assert contents(sync) == ["one", "two"]
+
+
+async def test_contextvar_is_reset_in_the_callers_context(async_client: AsyncClient) -> None:
+    # The view runs in this very task: the middleware must leave it as it found it.
+    response = await async_client.get("/async/plain")
+    assert json.loads(response.content)["current_is_handle"] is True
+    with pytest.raises(NoSessionInContext):
+        current_session()
+
+
+async def test_streaming_body_sees_the_session(async_client: AsyncClient) -> None:
+    await post(async_client, "/async/chat", "streamed")
+    response: Any = await async_client.get("/async/stream")
+    chunks = [chunk async for chunk in response.streaming_content]
+    assert b"".join(chunks) == b'"streamed"\n'
+    with pytest.raises(NoSessionInContext):
+        current_session()
+
+
+async def test_one_async_manager_per_event_loop(async_client: AsyncClient) -> None:
+    await async_client.get("/async/chat")
+    first = agentsession_settings.async_manager()
+    assert agentsession_settings.async_manager() is first
