@@ -46,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AGENTSESSION_DJANGO_DIR"] = directory
     # Under CI an unreachable server must fail its tests, not vanish from them.
     if services_required() or _postgres_answers():
-        os.environ["AGENTSESSION_DJANGO_PG"] = "1"
+        os.environ["AGENTSESSION_DJANGO_PG"] = str(os.getpid())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
 
     import django

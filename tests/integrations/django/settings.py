@@ -2,7 +2,8 @@
 
 The database is a SQLite file (threads need one) in ``AGENTSESSION_DJANGO_DIR``;
 a second alias, ``pg``, points at the PostgreSQL test server when
-``AGENTSESSION_DJANGO_PG`` is set (the conftest sets it when the server answers).
+``AGENTSESSION_DJANGO_PG`` is set (the conftest sets it, to a suffix unique
+to the test run, when the server answers).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ if os.environ.get("AGENTSESSION_DJANGO_PG"):
         "PASSWORD": _pg.password or "",
         "HOST": _pg.hostname or "127.0.0.1",
         "PORT": _pg.port or 5432,
-        "TEST": {"NAME": "test_agentsession_django"},
+        # One test database per test run: several runs may share the server.
+        "TEST": {"NAME": "test_agentsession_django_" + os.environ["AGENTSESSION_DJANGO_PG"]},
     }
 
 AGENTSESSION = {

@@ -6,9 +6,13 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db.migrations.autodetector import MigrationAutodetector
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.state import ProjectState
 
 from agentsession.integrations.django.checks import AUTH_MIDDLEWARE, MIDDLEWARE
 
@@ -81,3 +85,11 @@ def test_manage_py_check_reports_them(settings: Any) -> None:
     configure(settings, STORE="nosuch://x")
     with pytest.raises(SystemCheckError, match=r"agentsession\.E003"):
         call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+def test_migrations_match_the_models() -> None:
+    # makemigrations --check, without a database (on every supported Django).
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    detector = MigrationAutodetector(loader.project_state(), ProjectState.from_apps(apps))
+    changes = detector.changes(graph=loader.graph, trim_to_apps={"agentsession"})
+    assert "agentsession" not in changes

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,8 +35,8 @@ def test_thousand_anonymous_gets_create_nothing(web: Web, counting_store: Any) -
     assert StoredSession.objects.count() == 0
 
 
-def _chain(session_id: str) -> None:
-    session = SessionManager(DjangoStore()).get(session_id)
+def _chain(manager: SessionManager, session_id: str) -> None:
+    session = manager.get(session_id)
     messages = session.messages()
     assert_one_chain(messages, CLIENTS * APPENDS)
     assert {m.data["content"] for m in messages} == {
@@ -44,14 +45,31 @@ def _chain(session_id: str) -> None:
     assert session.message_count == CLIENTS * APPENDS
 
 
+@pytest.fixture(params=["orm", "sqlite-file"])
+def app_store(
+    request: pytest.FixtureRequest, settings: Any, tmp_path: Any
+) -> Iterator[SessionManager]:
+    """The app's store (the ORM store, or the SQLite store on a file), and a
+    manager of the test's own on it to check the result."""
+    if request.param == "orm":
+        yield SessionManager(DjangoStore())
+        return
+    url = f"sqlite:///{tmp_path / 'sessions.db'}"
+    settings.AGENTSESSION = {**settings.AGENTSESSION, "STORE": url}
+    with SessionManager(url) as manager:
+        yield manager
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("view", ["sync", "async"])
 @pytest.mark.parametrize("via", ["header", "cookie"])
-def test_concurrent_clients_append_to_one_chain(view: str, via: str) -> None:
+def test_concurrent_clients_append_to_one_chain(
+    view: str, via: str, app_store: SessionManager
+) -> None:
     first = Client().post(f"/{view}/chat", {"content": "seed"}, content_type="application/json")
     session_id = first[HEADER]
     cookie = first.cookies[COOKIE].value
-    SessionManager(DjangoStore()).get(session_id).clear()  # the chain starts afresh
+    app_store.get(session_id).clear()  # the chain starts afresh
     errors: list[BaseException] = []
     barrier = threading.Barrier(CLIENTS)
 
@@ -82,8 +100,8 @@ def test_concurrent_clients_append_to_one_chain(view: str, via: str) -> None:
     for thread in threads:
         thread.join()
     assert not errors, errors[0]
-    assert StoredSession.objects.count() == 1
-    _chain(session_id)
+    assert [s.id for s in app_store.list()] == [session_id]
+    _chain(app_store, session_id)
 
 
 @pytest.mark.asyncio
