@@ -12,6 +12,10 @@
     async def achat(request):               # an async view gets an awaitable one
         await request.agent_session.append({"role": "user", "content": "hi"})
 
+``session_manager()`` (and ``async_session_manager()`` under ASGI) is the app's
+manager, for work outside ``request.agent_session``: listing a user's sessions,
+starting a new one, deleting one.
+
 ``"STORE": "django"`` keeps sessions in the project's database (the models of
 this app; run ``migrate``). See :mod:`.conf` for every setting, :mod:`.checks`
 for the system checks, and ``manage.py agentsession_prune`` to erase expired
@@ -30,15 +34,24 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 if TYPE_CHECKING:
+    from .conf import async_session_manager, session_manager
     from .middleware import AgentSessionMiddleware
     from .store import AsyncDjangoStore, DjangoStore
 
-__all__ = ["AgentSessionMiddleware", "AsyncDjangoStore", "DjangoStore"]
+__all__ = [
+    "AgentSessionMiddleware",
+    "AsyncDjangoStore",
+    "DjangoStore",
+    "async_session_manager",
+    "session_manager",
+]
 
 _LAZY = {
     "AgentSessionMiddleware": "middleware",
     "AsyncDjangoStore": "store",
     "DjangoStore": "store",
+    "async_session_manager": "conf",
+    "session_manager": "conf",
 }
 
 

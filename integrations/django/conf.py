@@ -51,7 +51,14 @@ from .._web.cookies import CookieSigner
 from .._web.settings import SameSite, WebSettings
 from ._offload import SyncToAsyncStore, is_sync_store
 
-__all__ = ["DEFAULTS", "AgentSessionSettings", "agentsession_settings", "reload_settings"]
+__all__ = [
+    "DEFAULTS",
+    "AgentSessionSettings",
+    "agentsession_settings",
+    "async_session_manager",
+    "reload_settings",
+    "session_manager",
+]
 
 DEFAULTS: Mapping[str, Any] = {
     "ENABLED": True,
@@ -259,6 +266,18 @@ _pending: set[asyncio.Task[None]] = set()
 
 #: The configuration of this process.
 agentsession_settings = AgentSessionSettings()
+
+
+def session_manager() -> SessionManager:
+    """The app's :class:`~agentsession.SessionManager` (sync views, commands, tasks):
+    list a user's sessions, create or delete one outside a request."""
+    return agentsession_settings.sync_manager()
+
+
+def async_session_manager() -> AsyncSessionManager:
+    """The app's :class:`~agentsession.AsyncSessionManager` for the running event
+    loop (async code under ASGI)."""
+    return agentsession_settings.async_manager()
 
 
 def reload_settings(*, setting: str, **kwargs: Any) -> None:

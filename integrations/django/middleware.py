@@ -17,7 +17,8 @@ async views the async store under ASGI, or the sync store through
 ``sync_to_async`` under WSGI (where Django gives every async view a fresh event
 loop). Nothing is read before the handle is used, nothing is created before its
 first write, and a new session belongs to ``request.user`` (``await
-request.auser()`` under ASGI) unless ``AGENTSESSION["GET_USER_ID"]`` says otherwise.
+request.auser()`` under ASGI; read once per view, before it runs) unless
+``AGENTSESSION["GET_USER_ID"]`` says otherwise.
 
 A streaming body sees the session too (``current_session()`` while it is
 iterated), and its response always varies by the session; but headers leave

@@ -9,7 +9,13 @@ Each write is one ``transaction.atomic`` block that locks the session row with
 ``select_for_update`` (PostgreSQL, MySQL, Oracle), so concurrent appends form one
 chain. SQLite has no row locks: give the database
 ``"OPTIONS": {"transaction_mode": "IMMEDIATE"}`` so writers queue instead of
-failing with "database is locked" (system check ``agentsession.W004``).
+failing with "database is locked" (system check ``agentsession.W005``).
+
+Django keeps one connection per thread: code that uses the store in threads
+it starts itself closes them (``django.db.connections.close_all()``) before the
+thread ends, as for any ORM use outside a request. Session ids are query
+parameters like any other value, so ``django.db.backends`` DEBUG logging (SQL
+with parameters, ``DEBUG = True``) shows them: keep it off in production.
 """
 
 from __future__ import annotations

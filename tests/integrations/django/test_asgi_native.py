@@ -59,3 +59,12 @@ async def test_one_async_manager_per_event_loop(async_client: AsyncClient) -> No
     await async_client.get("/async/chat")
     first = agentsession_settings.async_manager()
     assert agentsession_settings.async_manager() is first
+
+
+async def test_public_managers_serve_the_apps_store(async_client: AsyncClient) -> None:
+    from agentsession.integrations.django import async_session_manager, session_manager
+
+    created = await post(async_client, "/async/chat", "listed")
+    rows = await async_session_manager().list("assistant")
+    assert [r.id for r in rows] == [created[HEADER]]
+    assert session_manager() is agentsession_settings.sync_manager()
