@@ -128,6 +128,16 @@ def test_cookie_signed_with_a_fallback_key_still_works(web: Web) -> None:
     assert body(web.get())["messages"] == ["kept"]
 
 
+def test_key_rotation(web: Web, settings: Any) -> None:
+    new_session(web, "signed with the old key")
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-brand-new-key", [NEWEST]
+    assert body(web.get())["messages"] == ["signed with the old key"]
+    settings.SECRET_KEY_FALLBACKS = []  # the old key is rotated out
+    response = web.get()
+    assert body(response)["messages"] == []
+    assert cleared(response)
+
+
 def test_fresh_cookie_verifies_with_the_newest_key_alone(web: Web) -> None:
     sid = new_session(web)
     cookie = web.cookie()
