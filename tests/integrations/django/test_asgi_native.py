@@ -68,3 +68,23 @@ async def test_public_managers_serve_the_apps_store(async_client: AsyncClient) -
     rows = await async_session_manager().list("assistant")
     assert [r.id for r in rows] == [created[HEADER]]
     assert session_manager() is agentsession_settings.sync_manager()
+
+
+async def test_async_store_setting_serves_async_views(
+    async_client: AsyncClient, settings: Any
+) -> None:
+    from agentsession.integrations.django.store import AsyncDjangoStore
+
+    from .ormstore import CountingStore
+
+    counting = CountingStore()
+    settings.AGENTSESSION = {
+        **settings.AGENTSESSION,
+        "ASYNC_STORE": AsyncDjangoStore(sync=counting),
+    }
+    await post(async_client, "/async/chat", "through the async store")
+    assert "create_session" in counting.calls and "append" in counting.calls
+    before = len(counting.calls)
+    sync = await async_client.get("/sync/chat")  # sync views keep the sync store
+    assert contents(sync) == ["through the async store"]
+    assert len(counting.calls) == before

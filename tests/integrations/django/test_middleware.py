@@ -206,6 +206,21 @@ def test_new_session_belongs_to_the_logged_in_user(web: Web, alice: User) -> Non
     assert StoredSession.objects.get(session_id=sid).user_id == str(alice.pk)
 
 
+@pytest.mark.parametrize("hook", ["header_user", "aheader_user"])
+def test_get_user_id_hook(web: Web, settings: Any, hook: str) -> None:
+    path = f"tests.integrations.django.views.{hook}"
+    settings.AGENTSESSION = {**settings.AGENTSESSION, "GET_USER_ID": path}
+    sid = new_session(web)
+    web.forget_cookies()
+    owned = web.post("mine", headers={"X-User": "carol"})
+    assert StoredSession.objects.get(session_id=owned[HEADER]).user_id == "carol"
+    assert StoredSession.objects.get(session_id=sid).user_id is None
+    assert web.get(session_id=owned[HEADER], headers={"X-User": "dave"}).status_code == 404
+    assert web.get(session_id=owned[HEADER]).status_code == 404
+    mine = web.get(session_id=owned[HEADER], headers={"X-User": "carol"})
+    assert body(mine)["messages"] == ["mine"]
+
+
 def test_another_user_gets_404_by_header_same_as_unknown(web: Web, alice: User, bob: User) -> None:
     web.login(alice)
     sid = new_session(web, "alice's secret")

@@ -101,3 +101,12 @@ async def astream(request: HttpRequest) -> StreamingHttpResponse:
             yield json.dumps(message.data["content"]).encode() + b"\n"
 
     return StreamingHttpResponse(chunks(), content_type="text/plain")
+
+
+def header_user(request: HttpRequest) -> str | None:
+    """A ``GET_USER_ID`` hook: the ``X-User`` header names the user (tests only)."""
+    return request.headers.get("X-User")
+
+
+async def aheader_user(request: HttpRequest) -> str | None:
+    return request.headers.get("X-User")
