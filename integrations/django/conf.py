@@ -226,6 +226,8 @@ class AgentSessionSettings:
             return
         if sync is not None:
             sync.close()
+        if loaded[2] is not None:
+            return  # ASYNC_STORE is the caller's to close
         for loop, manager in managers:
             _close_on(loop, manager)
 

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.test import AsyncClient
 
-from agentsession import NoSessionInContext, current_session
+from agentsession import UNCHECKED, NoSessionInContext, current_session
 from agentsession.integrations.django.conf import agentsession_settings
 
 from .web import COOKIE, HEADER
@@ -78,13 +80,18 @@ async def test_async_store_setting_serves_async_views(
     from .ormstore import CountingStore
 
     counting = CountingStore()
-    settings.AGENTSESSION = {
-        **settings.AGENTSESSION,
-        "ASYNC_STORE": AsyncDjangoStore(sync=counting),
-    }
+    async_store = AsyncDjangoStore(sync=counting)
+    settings.AGENTSESSION = {**settings.AGENTSESSION, "ASYNC_STORE": async_store}
     await post(async_client, "/async/chat", "through the async store")
     assert "create_session" in counting.calls and "append" in counting.calls
     before = len(counting.calls)
     sync = await async_client.get("/sync/chat")  # sync views keep the sync store
     assert contents(sync) == ["through the async store"]
     assert len(counting.calls) == before
+    agentsession_settings.close()  # what a settings change or process exit does
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    await asyncio.gather(*others)  # any close it scheduled on this loop has run
+    rows = await async_store.list_sessions(
+        agent=None, user_id=UNCHECKED, limit=5, offset=0, now=datetime.now(UTC)
+    )
+    assert len(rows) == 1  # still open: a store passed in stays its owner's to close
