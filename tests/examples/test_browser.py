@@ -1,5 +1,6 @@
 """The chat page in a real browser: headless Chromium (Debian's package) driven by
-Playwright, against the Starlette demo started by ``run_demo.py`` as a real server.
+Playwright, against each demo started by ``run_demo.py`` as a real server (uvicorn
+for Starlette, Werkzeug for Flask, ``runserver`` for Django: CSRF included).
 
 Without Chromium or Playwright this skips with the reason; under ``CI=true`` it
 fails instead. Screenshots go to ``$AGENTSESSION_SCREENSHOTS`` (default: the
@@ -63,7 +64,8 @@ def _free_port() -> int:
 class DemoServer:
     """``python example_projects/run_demo.py`` in a subprocess, on one SQLite file."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, framework: str, directory: Path) -> None:
+        self.framework = framework
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -80,7 +82,7 @@ class DemoServer:
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "example_projects" / "run_demo.py")],
+                [sys.executable, str(ROOT / "example_projects" / "run_demo.py"), self.framework],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -106,9 +108,9 @@ class DemoServer:
         self.process = None
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[DemoServer]:
-    demo = DemoServer(tmp_path)
+@pytest.fixture(params=["starlette", "flask", "django"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DemoServer]:
+    demo = DemoServer(str(request.param), tmp_path)
     demo.start()
     try:
         yield demo
@@ -218,7 +220,8 @@ def test_the_chat_page_end_to_end(
         "Got it: your favourite colour is green.",
     ]
     assert alice.locator("#sessions li").count() == 1
-    alice.screenshot(path=str(screenshots / "screenshot-desktop.png"))
+    suffix = "" if server.framework == "starlette" else f"-{server.framework}"
+    alice.screenshot(path=str(screenshots / f"screenshot-desktop{suffix}.png"))
 
     # The same conversation at phone width.
     phone_context = chromium.new_context(
@@ -236,7 +239,7 @@ def test_the_chat_page_end_to_end(
     assert not phone.is_visible("#panel")
     width = phone.evaluate("() => document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width}px)"
-    phone.screenshot(path=str(screenshots / "screenshot-phone.png"))
+    phone.screenshot(path=str(screenshots / f"screenshot-phone{suffix}.png"))
 
     # Another user in another browser context sees none of it.
     bob_context = chromium.new_context(viewport=DESKTOP)

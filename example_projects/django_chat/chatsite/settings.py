@@ -26,6 +26,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A real project has django.contrib.auth's AuthenticationMiddleware here,
     # and agentsession then reads request.user (no GET_USER_ID needed).
     "agentsession.integrations.django.AgentSessionMiddleware",
