@@ -143,12 +143,20 @@ class RequestState:
         self.clear_cookie = False
 
     def forget(self) -> None:
-        """The session was deleted: the next write starts a new one."""
+        """The session was deleted: the next write starts a new one.
+
+        The cookie is cleared only when it named the deleted session (it came
+        from the cookie, or was set for it in this request): deleting the
+        session a header named leaves the cookie's own session alone.
+        """
+        named_by_cookie = self.source is Source.COOKIE or (
+            self.source is Source.NONE and self.issued
+        )
         self._checked = True
         self.info = None
         self.candidate = None
         self.issued = False
-        self.clear_cookie = self.settings.cookies_enabled
+        self.clear_cookie = self.settings.cookies_enabled and (self.clear_cookie or named_by_cookie)
 
     # -- the framework calls these --------------------------------------------
 

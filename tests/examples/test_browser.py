@@ -76,6 +76,8 @@ class DemoServer:
         }
         for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):  # the offline agent, always
             self.env.pop(name, None)
+        # The Django tests' conftest sets this in os.environ; the demo must use its own.
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
         self.log = directory / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -111,8 +113,8 @@ class DemoServer:
 @pytest.fixture(params=["starlette", "flask", "django"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DemoServer]:
     demo = DemoServer(str(request.param), tmp_path)
-    demo.start()
     try:
+        demo.start()
         yield demo
     finally:
         demo.stop()

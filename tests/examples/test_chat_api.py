@@ -137,11 +137,6 @@ def test_list_start_and_delete_sessions(app: ExampleApp) -> None:
     assert app.stored_sessions() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="integration bug: RequestState.forget() clears the cookie even when the deleted "
-    "session came from the X-Session-ID header and the cookie names another session",
-)
 def test_deleting_a_header_session_keeps_the_cookie(app: ExampleApp) -> None:
     browser = app.browser()
     browser.say("kept")

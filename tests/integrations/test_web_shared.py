@@ -238,6 +238,29 @@ def test_header_rules(manager: SessionManager) -> None:
     assert len(mine.entries()) == 1 and len(manager.list()) == 2
 
 
+def test_delete_clears_only_the_cookie_that_named_the_session(manager: SessionManager) -> None:
+    in_cookie = manager.create("chat")
+    in_header = manager.create("chat")
+    cookie = SIGNER.sign(in_cookie.id)
+
+    by_header = state(header=in_header.id, cookie=cookie)
+    assert LazySession(manager, by_header).delete() is True
+    assert by_header.cookie() is None  # the cookie's own session stays reachable
+
+    by_cookie = state(cookie=cookie)
+    assert LazySession(manager, by_cookie).delete() is True
+    instruction = by_cookie.cookie()
+    assert instruction is not None and instruction.value is None  # cleared
+
+    fresh = state()
+    handle = LazySession(manager, fresh)
+    handle.append({"n": 1})
+    assert handle.delete() is True
+    instruction = fresh.cookie()
+    assert instruction is not None and instruction.value is None  # never set, cleared
+    assert manager.list() == []
+
+
 def test_claim_rotates_once(manager: SessionManager) -> None:
     claiming = WebSettings(agent="chat", secret_keys=("new",), claim_anonymous=True)
     anonymous = manager.create("chat")

@@ -77,9 +77,7 @@ def _migrate_in_child(url: str, start: Any, results: Any) -> None:
 
 
 @pytest.mark.slow
-def test_processes_racing_to_migrate_a_fresh_schema(
-    dsn: str, pg_schema: str, pg_url: str
-) -> None:
+def test_processes_racing_to_migrate_a_fresh_schema(dsn: str, pg_schema: str, pg_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
     children = [
