@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,7 +72,7 @@ class Backend:
             return self.session_count()
         if not self.path.exists():
             return 0
-        with sqlite3.connect(self.path) as db:
+        with closing(sqlite3.connect(self.path)) as db:
             names = db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             tables = [r[0] for r in names if "schema" not in r[0]]
             return sum(db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
