@@ -176,22 +176,30 @@ def test_a_five_megabyte_line_round_trips(base: Path, manager: SessionManager) -
     assert entry.id in session_file(base, session.id).read_text()
 
 
-def test_text_utf8_cannot_hold_round_trips(base: Path, manager: SessionManager) -> None:
-    # Lone surrogates are valid in a str but not in UTF-8. If the library
-    # accepts them (today: in metadata), the file must give them back exactly.
-    odd = {"lone": "\ud800 and \udfff", "key\udc80": ["ü", "\U0001f600", "\\\ud801"]}
-    try:
-        session = manager.create("assistant", metadata=odd)
-    except InvalidInput:
-        pytest.skip("the library refuses lone surrogates before any store sees them")
+def test_text_utf8_cannot_hold_is_refused_before_the_files(
+    base: Path, manager: SessionManager
+) -> None:
+    # Lone surrogates are valid in a str but not in UTF-8: refused everywhere
+    # before any line is written, so every file stays valid UTF-8.
+    odd = {"lone": "\ud800 and \udfff", "key\udc80": ["\u00fc", "\\\ud801"]}
+    with pytest.raises(InvalidInput):
+        manager.create("assistant", metadata=odd)
+    assert manager.list() == []
+    session = manager.create("assistant", metadata={"fine": "\u00fc \U0001f600"})
     session.append(msg(1))
-    point = session.checkpoint("odd", odd)
+    before = session_file(base, session.id).read_bytes()
+    with pytest.raises(InvalidInput):
+        session.checkpoint("odd", odd)
+    with pytest.raises(InvalidInput):
+        session.update_metadata(odd)
+    with pytest.raises(InvalidInput):
+        session.append({"role": "user", "content": "\udfff"})
+    assert session_file(base, session.id).read_bytes() == before
     with SessionManager(FileStore(base)) as fresh:
         found = fresh.get(session.id)
-        assert found.metadata == odd
-        assert found.checkpoints()[0].metadata == odd
-        found.restore(point.id)
-    session_file(base, session.id).read_text(encoding="utf-8")  # still valid UTF-8
+        assert found.metadata == {"fine": "\u00fc \U0001f600"}
+        assert found.checkpoints() == [] and len(found.messages()) == 1
+    before.decode("utf-8")  # still valid UTF-8
 
 
 def test_a_repair_by_another_process_is_seen_even_at_the_same_size(
