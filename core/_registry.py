@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ._exceptions import InvalidInput
 
@@ -66,7 +66,8 @@ def default_store_url() -> str:
     if url:
         return url
     base = Path(os.environ.get("AGENTSESSION_DIR") or Path.home() / ".agentsession")
-    return "sqlite:///" + str((base / "sessions.db").absolute())
+    # Percent-encoded: a directory named "a#1" or "q?x" is a path, not a fragment or query.
+    return "sqlite:///" + quote(str((base / "sessions.db").absolute()))
 
 
 def _resolve(url: str | None, side: int) -> Any:

@@ -48,6 +48,17 @@ def test_open_store_without_url_is_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert mode(tmp_path / "home" / "sessions.db") == 0o600
 
 
+@pytest.mark.parametrize("name", ["h#1", "q?x=1", "a%20b", "sp ace"])
+def test_default_store_dir_is_a_path_not_a_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
+) -> None:
+    monkeypatch.delenv("AGENTSESSION_STORE_URL", raising=False)
+    monkeypatch.setenv("AGENTSESSION_DIR", str(tmp_path / name))
+    store = open_store()
+    assert isinstance(store, SQLiteStore)
+    assert store.path == str(tmp_path / name / "sessions.db")
+
+
 def test_relative_and_absolute_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     relative = open_store("sqlite:///data/rel.db")
