@@ -1,0 +1,56 @@
+"""The core installs with no driver and no framework; each optional part says
+which extra it needs. The ``core`` tox environment runs this with no extras
+installed; where a driver is installed its case is skipped, with that reason."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from collections.abc import Callable
+
+import pytest
+
+import agentsession
+
+
+def _open(url: str) -> Callable[[], object]:
+    return lambda: agentsession.open_store(url)
+
+
+def _open_async(url: str) -> Callable[[], object]:
+    return lambda: agentsession.open_async_store(url)
+
+
+def _import(module: str) -> Callable[[], object]:
+    return lambda: importlib.import_module(module)
+
+
+CASES = [
+    ("redis", "agentsession[redis]", _open("redis://127.0.0.1:6379/0")),
+    ("redis", "agentsession[redis]", _open_async("redis://127.0.0.1:6379/0")),
+    ("psycopg", "agentsession[postgres]", _open("postgresql://postgres@127.0.0.1/test")),
+    ("psycopg", "agentsession[postgres]", _open_async("postgresql://postgres@127.0.0.1/test")),
+    ("starlette", "agentsession[starlette]", _import("agentsession.integrations.starlette")),
+    ("flask", "agentsession[flask]", _import("agentsession.integrations.flask")),
+    ("django", "agentsession[django]", _import("agentsession.integrations.django")),
+]
+
+
+@pytest.mark.parametrize(("driver", "extra", "use"), CASES)
+def test_a_missing_driver_names_its_extra(
+    driver: str, extra: str, use: Callable[[], object]
+) -> None:
+    if importlib.util.find_spec(driver) is not None:
+        pytest.skip(f"{driver} is installed here; the `core` tox env runs this without extras")
+    # "pip install agentsession[flask]", or the shared web layer's
+    # "pip install agentsession[starlette] (or [flask], [django])".
+    name = extra.removeprefix("agentsession")
+    with pytest.raises(ImportError, match=r"pip install agentsession(\[.*)?" + re.escape(name)):
+        use()
+
+
+def test_the_embedded_stores_need_nothing() -> None:
+    with agentsession.SessionManager(agentsession.open_store("memory://")) as manager:
+        manager.create("assistant").append({"role": "user", "content": "hi"})
+        assert len(manager.list()) == 1
