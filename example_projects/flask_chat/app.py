@@ -33,7 +33,10 @@ def _agent() -> Agent:
 
 
 def _manager() -> SessionManager:
-    return current_app.extensions["agentsession"].manager  # type: ignore[no-any-return]
+    # The extension's manager, for work outside g.agent_session. The extension
+    # has no public accessor for it yet; its app.extensions entry holds it.
+    manager: SessionManager = current_app.extensions["agentsession"].manager
+    return manager
 
 
 def _body() -> Any:
@@ -147,6 +150,7 @@ def create_app(
     app.config.update(
         SECRET_KEY=secret_key or config.secret_key(),  # signs the login and the session cookie
         SESSION_COOKIE_NAME="demo_login",
+        SESSION_COOKIE_SAMESITE="Lax",  # Flask default: no attribute
         AGENTSESSION_STORE=store or config.store_url(),
         AGENTSESSION_AGENT=AGENT_NAME,
     )

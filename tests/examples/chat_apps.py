@@ -63,6 +63,8 @@ class Browser:
         sent = {"Accept": "application/json", **(headers or {})}
         if session_id is not None:
             sent["X-Session-ID"] = session_id
+        if method != "GET" and "csrftoken" in self.cookies:  # as chat.js does, for Django
+            sent.setdefault("X-CSRFToken", self.cookies["csrftoken"])
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None
@@ -127,7 +129,10 @@ class ExampleApp:
         self.store_url = store_url
 
     def browser(self) -> Browser:
-        return Browser(self)
+        """A browser that has opened the page (which sets Django's CSRF cookie)."""
+        browser = Browser(self)
+        assert browser.get("/").status == 200
+        return browser
 
     def restart(self) -> None:
         self.stop()
@@ -264,7 +269,8 @@ class DjangoApp(ExampleApp):
         from example_projects.django_chat.chat import views
 
         views.agent.cache_clear()  # made again from this environment
-        self.transport = _DjangoTransport(Client())
+        # CSRF checked as in production (Client() alone skips it): see Browser.request.
+        self.transport = _DjangoTransport(Client(enforce_csrf_checks=True))
 
     def stop(self) -> None:
         from agentsession.integrations.django.conf import agentsession_settings

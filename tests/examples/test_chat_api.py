@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .chat_apps import FRAMEWORKS, ExampleApp, running
+from .chat_apps import FRAMEWORKS, Browser, DjangoApp, ExampleApp, running
 
 
 @pytest.fixture(params=FRAMEWORKS)
@@ -254,3 +254,27 @@ def test_a_header_session_id_never_leaks_into_a_cookie(app: ExampleApp) -> None:
     assert reply.status == 200
     assert "agentsession" not in browser.cookies  # the header's session is not the cookie's
     assert browser.sessions()[0]["current"] is False
+
+
+def test_a_post_without_the_page_csrf_token(app: ExampleApp) -> None:
+    """What ``curl -X POST`` gets: Django's CSRF protection wants the page's token
+    (a JSON 403, nothing stored); Starlette and Flask rely on SameSite cookies and
+    JSON-only bodies instead."""
+    script = Browser(app)  # never opened the page: no csrftoken cookie
+    if not isinstance(app, DjangoApp):
+        login = script.post("/api/login", {"user": "alice"})
+        reply = script.post("/api/messages", {"content": "hi"})
+        assert (login.status, reply.status) == (200, 200)
+        cookies = login.set_cookies() + reply.set_cookies()
+        assert {c.partition("=")[0] for c in cookies} == {"demo_login", "agentsession"}
+        assert all("samesite=lax" in c.lower() for c in cookies), cookies
+        return
+    reply = script.post("/api/messages", {"content": "hi"})
+    assert reply.status == 403
+    assert (reply.header("Content-Type") or "").startswith("application/json")
+    assert reply.json()["error"] == "csrf_failed"
+    forged = app.browser().post(
+        "/api/messages", {"content": "hi"}, headers={"X-CSRFToken": "x" * 32}
+    )
+    assert (forged.status, forged.json()["error"]) == (403, "csrf_failed")
+    assert app.stored_sessions() == []

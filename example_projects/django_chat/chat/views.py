@@ -5,21 +5,30 @@ session named by the ``X-Session-ID`` header or the signed cookie, created on
 the first write and owned by the user (here the demo login, see
 :func:`demo_user`). Errors it raises (unknown session, bad checkpoint id,
 store down) become JSON 404/422/503 responses in the middleware.
+
+Django's CSRF protection is on: every POST and DELETE needs the token the page
+view sets in the ``csrftoken`` cookie, echoed in ``X-CSRFToken`` (the page's
+script does it); without it the answer is a JSON 403 (:func:`csrf_failure`).
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import FileResponse, HttpRequest, HttpResponseBase, JsonResponse
 from django.views import View
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from agentsession.integrations._web import LazySession
-from agentsession.integrations.django.conf import agentsession_settings
+from agentsession.integrations.django import session_manager
 from example_projects.shared import AGENT_NAME, STATIC_DIR, api
 from example_projects.shared.agent import Agent, make_agent
+
+if TYPE_CHECKING:
+    # The one handle class of every integration (sync views get it); only
+    # agentsession.integrations.starlette exports it so far. Typing only: this
+    # project never imports Starlette.
+    from agentsession.integrations.starlette import LazySession
 
 
 class ChatRequest(HttpRequest):
@@ -47,6 +56,13 @@ def _body(request: HttpRequest) -> Any:
 @ensure_csrf_cookie  # the page's script echoes the CSRF cookie in X-CSRFToken
 def page(request: HttpRequest) -> FileResponse:
     return FileResponse((STATIC_DIR / "index.html").open("rb"), content_type="text/html")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """``CSRF_FAILURE_VIEW``: a JSON 403 like the API's other errors (Django's
+    default is an HTML page a script cannot read)."""
+    message = f"CSRF check failed: {reason} Echo the csrftoken cookie in an X-CSRFToken header."
+    return JsonResponse({"error": "csrf_failed", "message": message}, status=403)
 
 
 class ApiView(View):
@@ -134,13 +150,12 @@ class Sessions(ApiView):
         if user is None:  # anonymous: only the session this browser holds
             mine = [current.info] if current is not None else []
         else:
-            mine = agentsession_settings.sync_manager().list(AGENT_NAME, user_id=user)
+            mine = session_manager().list(AGENT_NAME, user_id=user)
         current_id = current.id if current is not None else None
         return JsonResponse({"sessions": [api.session_json(i, current_id) for i in mine]})
 
     def post(self, request: ChatRequest) -> JsonResponse:
-        manager = agentsession_settings.sync_manager()
-        created = manager.create(AGENT_NAME, user_id=demo_user(request))
+        created = session_manager().create(AGENT_NAME, user_id=demo_user(request))
         return JsonResponse({"session": api.session_json(created.info, created.id)}, status=201)
 
 

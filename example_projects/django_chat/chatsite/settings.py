@@ -32,6 +32,10 @@ MIDDLEWARE = [
     "agentsession.integrations.django.AgentSessionMiddleware",
 ]
 
+# Django's CSRF protection stays on: the page sends the token (chat.js), and a
+# failure is a JSON 403 like the API's other errors.
+CSRF_FAILURE_VIEW = "example_projects.django_chat.chat.views.csrf_failure"
+
 # DEMO ONLY login: a user name kept in Django's signed-cookie session.
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_NAME = "demo_login"
