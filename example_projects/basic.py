@@ -1,9 +1,10 @@
 """agentsession in one script: history, checkpoints, branches, and a restart.
 
-Run it twice::
+Step 7 closes the store and opens it again, as a restarted process would. Run
+it twice to see a real restart::
 
-    python example_projects/basic.py      # creates the conversation
-    python example_projects/basic.py      # finds it again: history survived the restart
+    python example_projects/basic.py      # creates the conversation, reopens the store
+    python example_projects/basic.py      # a new process finds it again
 
 The store is a SQLite file in ``example_projects/data/`` unless
 ``AGENTSESSION_STORE_URL`` names another one (``redis://...``, ``postgresql://...``).
@@ -49,7 +50,8 @@ def remember(text: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    with SessionManager(store_url()) as sessions:
+    url = store_url()
+    with SessionManager(url) as sessions:
         if "--fresh" in argv:
             for old in sessions.list(AGENT, user_id=USER):
                 sessions.delete(old.id)
@@ -111,7 +113,13 @@ def main(argv: list[str]) -> None:
             remember("(written through current_session())")
         show(session)
 
-        print("\nDone. Run this script again: the conversation will still be there.")
+    step("7. Restart: the store is closed; a new manager opens the same file")
+    with SessionManager(url) as reopened:
+        again = reopened.get(session.id, user_id=USER)
+        print(f"   Found it again: {again.message_count} messages, state = {again.state()}")
+        show(again)
+
+    print("\nDone. Run this script again: the conversation will still be there.")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""``example_projects/basic.py``: it runs, and a second run finds the conversation."""
+"""``example_projects/basic.py``: its steps in order, a restart within the run, and a
+second run that finds the conversation."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +28,28 @@ def run_basic(store_url: str, *args: str) -> str:
 def test_basic_script_resumes_after_a_restart(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'basic.db'}"
     first = run_basic(url)
+    steps = [line for line in first.splitlines() if line.startswith("== ")]
+    assert [s.split(".")[0] for s in steps] == [f"== {n}" for n in range(1, 8)]
     assert "New session for 'alice'" in first
     assert "Restored 'before the detour': 4 messages, the detour is gone" in first
     assert "* current branch" in first
     assert "state = {'mood': 'curious'}" in first
     assert "(written through current_session())" in first
+
+    # Step 7: a new manager on the same file finds the whole history and state.
+    _, restarted = first.split("== 7. Restart")
+    assert "Found it again: 7 messages, state = {'mood': 'curious'}" in restarted
+    shown = re.compile(r"\s+(user|assistant): .+")
+    history = [line.strip() for line in restarted.splitlines() if shown.fullmatch(line)]
+    assert history == [
+        "user: Hi! My name is Alice.",
+        "assistant: Nice to meet you, Alice.",
+        "user: My favourite colour is green.",
+        "assistant: Green it is.",
+        "user: Let's talk about cats instead.",
+        "assistant: Cats it is.",
+        "assistant: (written through current_session())",
+    ]
 
     second = run_basic(url)  # a new interpreter on the same file
     assert "Found it after a restart: 7 messages so far." in second
