@@ -136,9 +136,11 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
+def screenshots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     directory = Path(os.environ.get("AGENTSESSION_SCREENSHOTS") or tmp_path / "screenshots")
     directory.mkdir(parents=True, exist_ok=True)
+    with capsys.disabled():  # now, so a failing run shows where its screenshots went
+        print(f"\nscreenshots: {directory}")
     return directory
 
 
@@ -169,11 +171,21 @@ def idle(page: Any) -> None:
     page.wait_for_function("() => !document.body.classList.contains('busy')")
 
 
-def test_the_chat_page_end_to_end(
-    server: DemoServer, chromium: Any, screenshots: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def selected(page: Any) -> str | None:
+    """The session opened from the list (sent in X-Session-ID), if any."""
+    value: str | None = page.evaluate("() => sessionStorage.getItem('agentsession-demo.selected')")
+    return value
+
+
+def delete_session(page: Any, title: str) -> None:
+    page.locator("#sessions li", has_text=title).locator(".delete").click()
+    idle(page)
+
+
+def test_the_chat_page_end_to_end(server: DemoServer, chromium: Any, screenshots: Path) -> None:
     alice_context = chromium.new_context(viewport=DESKTOP)
     alice = alice_context.new_page()
+    alice.on("dialog", lambda dialog: dialog.accept())  # "Delete ...?"
     alice.goto(server.url)
     idle(alice)
     assert "Not logged in" in alice.inner_text("#who")
@@ -187,6 +199,7 @@ def test_the_chat_page_end_to_end(
     idle(alice)
     assert bubbles(alice)[::2] == ["Hello there", "My name is Alice."]
     assert len(bubbles(alice)) == 4
+    assert alice.is_disabled("#switch-branch")  # one branch, and we are at its tip
 
     # A server restart on the same file: still there, and the agent remembers.
     server.stop()
@@ -206,6 +219,7 @@ def test_the_chat_page_end_to_end(
     alice.wait_for_function("() => document.querySelectorAll('#messages .bubble').length === 6")
     idle(alice)
     assert "My favourite colour is green." not in bubbles(alice)
+    assert alice.is_enabled("#switch-branch")  # back to the tip of the only branch
     say(alice, "What is my favourite colour?")
     assert bubbles(alice)[-1].startswith("I don't know your favourite colour")
 
@@ -243,6 +257,53 @@ def test_the_chat_page_end_to_end(
     assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width}px)"
     phone.screenshot(path=str(screenshots / f"screenshot-phone{suffix}.png"))
 
+    # A session opened from the list goes in X-Session-ID. A 404 that is not about
+    # the session (a checkpoint_not_found, injected here) keeps it open ...
+    phone.on("dialog", lambda dialog: dialog.accept())
+    alice.click("#new-session")
+    idle(alice)
+    say(alice, "A second conversation.")
+    alice.click("#checkpoint")
+    idle(alice)
+    second = selected(alice)
+    assert second
+    gone = '{"error": "checkpoint_not_found", "message": "checkpoint not found"}'
+    alice.route(
+        "**/api/checkpoints/restore",
+        lambda route: route.fulfill(status=404, content_type="application/json", body=gone),
+        times=1,
+    )
+    alice.click("#checkpoints li .restore")
+    idle(alice)
+    assert "checkpoint not found" in alice.inner_text("#status")
+    assert selected(alice) == second
+    alice.reload()
+    idle(alice)
+    assert bubbles(alice)[0] == "A second conversation."
+
+    # ... deleted elsewhere, deleting it here again deletes nothing else ...
+    phone.reload()
+    idle(phone)
+    phone.click("#toggle-panel")
+    delete_session(phone, "A second conversation.")
+    delete_session(alice, "A second conversation.")  # the list here is stale
+    assert selected(alice) is None
+    assert len(bubbles(alice)) == 8  # the cookie's conversation, still there
+    assert alice.locator("#sessions li .open").count() == 1
+
+    # ... and a message to a session deleted elsewhere goes to the cookie's session.
+    alice.click("#new-session")
+    idle(alice)
+    say(alice, "A third conversation.")
+    phone.reload()
+    idle(phone)
+    phone.click("#toggle-panel")
+    delete_session(phone, "A third conversation.")
+    say(alice, "Back to the first one.")
+    assert selected(alice) is None
+    assert bubbles(alice)[0] == "Hello there"
+    assert bubbles(alice)[-2] == "Back to the first one."
+
     # Another user in another browser context sees none of it.
     bob_context = chromium.new_context(viewport=DESKTOP)
     bob = bob_context.new_page()
@@ -265,6 +326,3 @@ def test_the_chat_page_end_to_end(
     assert "What is my name?" in bubbles(alice)
     for context in (alice_context, phone_context, bob_context):
         context.close()
-
-    with capsys.disabled():
-        print(f"\nscreenshots: {screenshots}")

@@ -12,11 +12,13 @@ const SELECTED = "agentsession-demo.selected";
 let user = null;
 let selected = sessionStorage.getItem(SELECTED);
 let busy = false; // one action at a time; buttons are disabled meanwhile
+let switchable = false; // whether "Switch" has a branch to go to (see renderBranches)
 
 class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, code, message) {
     super(message);
     this.status = status;
+    this.code = code; // the "error" field: session_not_found, checkpoint_not_found, ...
   }
 }
 
@@ -45,14 +47,15 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json().catch(() => ({}));
-  if (response.status === 404 && selected) {
+  if (selected && data.error === "session_not_found" && method !== "DELETE") {
     // The session we named is gone (deleted elsewhere, or another user's): fall back
-    // to the cookie's session.
+    // to the cookie's session. Any other error (a checkpoint_not_found 404 too)
+    // leaves the selection alone, and a DELETE never moves on to another session.
     select(null);
     return api(method, path, body);
   }
   if (!response.ok) {
-    throw new ApiError(response.status, data.message || data.error || response.statusText);
+    throw new ApiError(response.status, data.error, data.message || data.error || response.statusText);
   }
   return data;
 }
@@ -157,7 +160,9 @@ function renderBranches(branches) {
     options.unshift(el("option", { value: "", selected: true, disabled: true, textContent: "At a restored checkpoint" }));
   }
   picker.replaceChildren(...(options.length ? options : [el("option", { value: "", textContent: "No branches yet" })]));
-  $("#switch-branch").disabled = branches.length < 2 && branches.every((b) => b.is_current);
+  // Another branch to go to, or (after a restore) back to the tip of this one.
+  switchable = branches.length > 1 || branches.some((b) => !b.is_current);
+  $("#switch-branch").disabled = !switchable || busy;
 }
 
 // -- actions ------------------------------------------------------------------
@@ -193,6 +198,8 @@ async function deleteSession(session) {
   select(session.id);
   try {
     await api("DELETE", "/api/session");
+  } catch (error) {
+    if (error.code !== "session_not_found") throw error; // already gone: fine
   } finally {
     select(previous === session.id ? null : previous);
   }
@@ -228,8 +235,7 @@ async function run(action, onError) {
     busy = false;
     document.body.classList.remove("busy");
     for (const b of document.querySelectorAll("button")) b.disabled = false;
-    const branches = $("#branch-select").options.length;
-    $("#switch-branch").disabled = branches < 2;
+    $("#switch-branch").disabled = !switchable;
   }
 }
 
