@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .adapters.base import Adapter
+from .durability import describe, sqlite_intended
 
 __all__ = ["POSTGRES_DSN", "REDIS_URL", "Group", "build_groups"]
 
@@ -81,17 +82,22 @@ def _sqlite(data: Path, synchronous: str, *, full_variant: bool = False) -> Grou
     adapters: list[Adapter] = []
     skipped: list[str] = []
     cold = None
-    dur = f"WAL, synchronous={synchronous}"
+    # What each column is set to; its label is replaced by what its connection
+    # reports after open (durability.apply_read_back).
+    intended = sqlite_intended(synchronous)
+    dur = describe(intended) + " (set, not read back)"
     name = "sqlite-full" if full_variant else "sqlite"
     if _have("agentsession._sync.sqlite"):
-        url = f"sqlite:///{data / 'ours.db'}"  # an absolute path gives sqlite:////abs
-        if full_variant:
-            url += "?synchronous=FULL"
+        # An absolute path gives sqlite:////abs; NORMAL is our default.
+        query = "" if synchronous == "NORMAL" else f"?synchronous={synchronous}"
+        url = f"sqlite:///{data / 'ours.db'}{query}"
         label = "SQLite" + (" FULL" if full_variant else "")
-        adapters.append(Ours(url, group=name, durability=dur, label=label))
-        adapters.append(OursAsync(url, group=name, durability=dur, label=label))
+        for cls in (Ours, OursAsync):
+            mine = cls(url, group=name, durability=dur, label=label)
+            mine.intended = intended
+            adapters.append(mine)
         if not full_variant:
-            cold = f"sqlite:///{data / 'listing.db'}"
+            cold = f"sqlite:///{data / 'listing.db'}{query}"
     else:
         skipped.append("agentsession SQLite: store not built yet")
     if _have("agents"):
@@ -106,7 +112,7 @@ def _sqlite(data: Path, synchronous: str, *, full_variant: bool = False) -> Grou
         from .adapters.langchain import LCSQLHistory
 
         lc = LCSQLHistory(f"sqlite:///{data / 'langchain.db'}", group=name, durability=dur)
-        lc.pragmas = ["PRAGMA journal_mode=WAL", f"PRAGMA synchronous={synchronous}"]
+        lc.use_sqlite(synchronous)
         adapters.append(lc)
     else:
         skipped.append("LangChain SQLChatMessageHistory: `pip install langchain-community`")

@@ -19,7 +19,7 @@ from typing import Any
 from .adapters.base import Adapter, Handle
 from .workload import message
 
-__all__ = ["Config", "Result", "run_workload"]
+__all__ = ["Config", "Result", "about", "run_workload"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +73,20 @@ class Result:
     ops: int  # operations timed in all
     unit: str = "s"  # "s" per op, or "ops/s"
     note: str = ""
+    settings: dict[str, str] | None = None  # SQLite pragmas read back (durability.py)
+    one_chain: bool | None = None  # see Adapter.one_chain
+
+
+def about(adapter: Adapter) -> dict[str, Any]:
+    """The fields of a :class:`Result` that describe the system, not the figure."""
+    return {
+        "system": adapter.name,
+        "group": adapter.group,
+        "role": adapter.role,
+        "durability": adapter.durability,
+        "settings": adapter.settings,
+        "one_chain": adapter.one_chain,
+    }
 
 
 async def _call(adapter: Adapter, fn: Callable[..., Any], *args: Any) -> Any:
@@ -121,11 +135,8 @@ class _Measure:
 
     def result(self, adapter: Adapter, op: str, param: int | None) -> Result:
         return Result(
-            system=adapter.name,
-            group=adapter.group,
-            role=adapter.role,
+            **about(adapter),
             mode="async" if adapter.is_async else "sync",
-            durability=adapter.durability,
             op=op,
             param=param,
             median_s=statistics.median(self.medians),

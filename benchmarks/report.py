@@ -128,6 +128,8 @@ def store_tables(group: str, rows: list[dict[str, Any]]) -> list[str]:
         n = cold[0]["param"]
         out.append(f"Listing the 20 newest of {n:,} sessions of one user, in a fresh process:")
         out.append("")
+        if cold[0].get("durability"):
+            out.append(f"- durability: {cold[0]['durability']}")
         for r in cold:
             what = "first `list()` (cold)" if r["op"] == "list20_cold" else "second `list()`"
             out.append(

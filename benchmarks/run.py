@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from .adapters.base import Adapter
+from .durability import apply_read_back
 from .groups import Group, build_groups
-from .harness import Config, Result, _call, run_workload
+from .harness import Config, Result, _call, about, run_workload
 from .throughput import run_throughput
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,10 +69,26 @@ def machine() -> dict[str, Any]:
     }
 
 
+def warn_settings(adapter: Adapter, bad: list[str]) -> None:
+    """Say loudly (log and stderr) that a system does not run at the intended level."""
+    if not bad:
+        return
+    text = (
+        f"!!! WARNING: {adapter.name} does not run at the intended durability: "
+        f"{'; '.join(bad)}. Its figures are NOT at the same level as the others."
+    )
+    log(text)
+    if sys.stderr is not sys.stdout:
+        print(text, file=sys.stderr, flush=True)
+
+
 async def _run_adapter(adapter: Adapter, cfg: Config, group: Group) -> list[Result]:
     t0 = time.perf_counter()
     await _call(adapter, adapter.open)
     try:
+        read = await _call(adapter, adapter.read_settings)
+        warn_settings(adapter, apply_read_back(adapter, read))
+        log(f"  {adapter.name}: {adapter.durability}")
         results = await run_workload(adapter, cfg, log, writes_only=group.writes_only)
         if group.throughput and adapter.in_throughput:
             r = await run_throughput(adapter, cfg)
@@ -89,10 +106,14 @@ def cold_listing(group: Group, cfg: Config) -> list[Result]:
 
     assert group.cold_url is not None
     user = "cold-user"
-    filler = Ours(group.cold_url, group=group.name, durability="")
+    # Same settings as our sync column of the group, read back on the listing's own file.
+    like = next(a for a in group.adapters if a.role == "ours" and not a.is_async)
+    filler = Ours(group.cold_url, group=group.name, durability=like.durability)
+    filler.intended = like.intended
     filler.open()
     t0 = time.perf_counter()
     filler.populate_listing(cfg.list_sessions, user)
+    warn_settings(filler, apply_read_back(filler, filler.read_settings()))
     filler.close()
     log(f"  (populated {cfg.list_sessions} sessions in {time.perf_counter() - t0:.1f} s)")
     runs: list[dict[str, float]] = []
@@ -110,11 +131,8 @@ def cold_listing(group: Group, cfg: Config) -> list[Result]:
         values = [r[key] for r in runs]
         results.append(
             Result(
-                system=f"agentsession {group.name} (sync)",
-                group=group.name,
-                role="ours",
+                **about(filler),  # named "agentsession <group> (sync)"
                 mode="sync",
-                durability="",
                 op=op,
                 param=cfg.list_sessions,
                 median_s=statistics.median(values),

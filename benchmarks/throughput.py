@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from .adapters.base import Adapter
-from .harness import Config, Result, _call
+from .harness import Config, Result, _call, about
 from .workload import message
 
 __all__ = ["run_throughput"]
@@ -51,11 +51,8 @@ async def _one_run(adapter: Adapter, cfg: Config) -> float:
 async def run_throughput(adapter: Adapter, cfg: Config) -> Result:
     rates = [await _one_run(adapter, cfg) for _ in range(cfg.throughput_repeats)]
     return Result(
-        system=adapter.name,
-        group=adapter.group,
-        role=adapter.role,
+        **about(adapter),
         mode="async" if adapter.is_async else "sync via to_thread",
-        durability=adapter.durability,
         op="throughput16",
         param=cfg.throughput_clients,
         median_s=statistics.median(rates),

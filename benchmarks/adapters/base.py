@@ -30,12 +30,26 @@ class Adapter:
     # In the 16-client throughput run? Off for a sync system whose async twin runs.
     in_throughput = True
     note = ""  # a remark shown under the table (how it reads "last 100", ...)
+    # Peers: do concurrent appends to one session keep every message exactly
+    # once (no lost or duplicated message)? None: not judged. Issue 4's
+    # "append faster than every peer with the same atomicity" uses it.
+    one_chain: bool | None = None
+    # SQLite settings the system should run at (durability.sqlite_intended),
+    # and those read back from its live connection after open.
+    intended: dict[str, str] | None = None
+    settings: dict[str, str] | None = None
+    durability_note = ""  # appended to a read-back label (", its default")
 
     # -- lifecycle (plain calls, or coroutines when is_async) ------------------
     def open(self) -> Any:
         return None
 
     def close(self) -> Any:
+        return None
+
+    def read_settings(self) -> Any:
+        """Settings read back from the live connection after ``open`` (a dict,
+        or an awaitable of one); None when there is nothing to read here."""
         return None
 
     # -- sessions ---------------------------------------------------------------

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..durability import describe, read_sqlite, sqlite_intended
 from ..workload import messages
 from .base import Adapter, new_session_id
 
@@ -27,7 +28,8 @@ class RawSQLite(Adapter):
     def __init__(self, path: Path, synchronous: str) -> None:
         self.path = path
         self.synchronous = synchronous
-        self.durability = f"WAL, synchronous={synchronous}"
+        self.intended = sqlite_intended(synchronous)
+        self.durability = describe(self.intended) + " (set, not read back)"
         self.db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -40,6 +42,9 @@ class RawSQLite(Adapter):
         db.execute("CREATE INDEX msgs_session ON msgs (session_id, id)")
         db.commit()
         self.db = db
+
+    def read_settings(self) -> dict[str, str]:
+        return read_sqlite(self._db())
 
     def close(self) -> None:
         assert self.db is not None

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..durability import describe, read_sqlite, sqlite_intended
 from ..workload import messages
 from .base import Adapter, new_session_id
 
@@ -57,9 +58,14 @@ class _History(Adapter):
 
 
 class LCFileHistory(_History):
+    """Not one chain: ``add_message`` reads the whole file, adds one message and
+    writes the file back, with no lock, so of two concurrent appends one can
+    overwrite the other's message (a lost update)."""
+
     group = "file"
     name = "LangChain FileChatMessageHistory"
     durability = "no fsync; the whole JSON file is rewritten on every append"
+    one_chain = False
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
@@ -76,7 +82,11 @@ class LCFileHistory(_History):
 
 
 class LCSQLHistory(_History):
-    """``SQLChatMessageHistory`` on a shared SQLAlchemy engine (as its docs show)."""
+    """``SQLChatMessageHistory`` on a shared SQLAlchemy engine (as its docs show).
+
+    One chain: ``add_message`` inserts one row (autoincrement key) and commits."""
+
+    one_chain = True
 
     def __init__(self, url: str, *, group: str, durability: str, **engine_args: Any) -> None:
         self.url = url
@@ -86,6 +96,12 @@ class LCSQLHistory(_History):
         self.engine_args = engine_args
         self.engine: Any = None
         self.pragmas: list[str] = []
+
+    def use_sqlite(self, synchronous: str) -> None:
+        """Every pooled connection at WAL and ``synchronous`` (read back after open)."""
+        self.intended = sqlite_intended(synchronous)
+        self.pragmas = ["PRAGMA journal_mode=WAL", f"PRAGMA synchronous={synchronous}"]
+        self.durability = describe(self.intended) + " (set, not read back)"
 
     def open(self) -> None:
         from sqlalchemy import create_engine, event
@@ -98,6 +114,12 @@ class LCSQLHistory(_History):
             def _set(dbapi_connection: Any, _: Any) -> None:
                 for pragma in pragmas:
                     dbapi_connection.execute(pragma)
+
+    def read_settings(self) -> dict[str, str] | None:
+        if self.intended is None:
+            return None  # PostgreSQL: the server's setting, read by the group
+        with self.engine.connect() as conn:  # a connection of the pool the histories use
+            return read_sqlite(conn.connection.dbapi_connection)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -115,7 +137,10 @@ class LCSQLHistory(_History):
 
 
 class LCRedisHistory(_History):
+    """One chain: ``add_message`` is one ``LPUSH`` (then ``EXPIRE`` when a TTL is set)."""
+
     group = "redis"
+    one_chain = True
     name = "LangChain RedisChatMessageHistory"
 
     def __init__(self, url: str, prefix: str, durability: str) -> None:

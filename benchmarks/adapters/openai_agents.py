@@ -6,10 +6,12 @@ application holds one per conversation; they share the file, client or engine.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ..durability import describe, read_sqlite, sqlite_intended
 from ..workload import messages
 from .base import Adapter, new_session_id
 
@@ -21,6 +23,9 @@ _BATCH = 1_000
 class _AgentsSession(Adapter):
     is_async = True
     note = "reads the last 100 with `get_items(limit=100)`"
+    # All three append to a list (rows with an autoincrement key, or a Redis
+    # list): there is no head to race on, so concurrent appends keep every message.
+    one_chain = True
 
     def _session(self, session_id: str) -> Any:
         raise NotImplementedError
@@ -49,7 +54,11 @@ class _AgentsSession(Adapter):
 
 class AgentsSQLiteSession(_AgentsSession):
     """``agents.SQLiteSession`` on a file, WAL (it sets that itself) and the given
-    ``synchronous`` level (it leaves SQLite's default, FULL, unless told)."""
+    ``synchronous`` level (it leaves SQLite's default, FULL, unless told).
+
+    One chain: each ``add_items`` is one transaction (INSERT OR IGNORE of the
+    session row, INSERT of the messages, UPDATE) under a per-file lock in the
+    process and SQLite's write lock across processes."""
 
     group = "sqlite"
 
@@ -68,18 +77,35 @@ class AgentsSQLiteSession(_AgentsSession):
                     conn.execute(f"PRAGMA synchronous={level}")
 
         self._cls = _Session
-        shown = synchronous or "FULL, its default"
         self.name = "OpenAI Agents SQLiteSession" + ("" if synchronous else " (as shipped)")
-        self.durability = f"WAL, synchronous={shown}"
+        self.intended = sqlite_intended(synchronous or "FULL")
+        self.durability = describe(self.intended) + " (set, not read back)"
+        self.durability_note = "" if synchronous else ", its default"
 
     def _session(self, session_id: str) -> Any:
         return self._cls(session_id, self.path)
+
+    async def read_settings(self) -> dict[str, str]:
+        # A session opens one connection per worker thread, each through
+        # _configure_connection: read one the way add_items gets it.
+        probe = self._session(new_session_id())
+
+        def read() -> dict[str, str]:
+            with probe._locked_connection() as conn:
+                return read_sqlite(conn)
+
+        try:
+            return await asyncio.to_thread(read)
+        finally:
+            probe.close()
 
     async def release(self, handle: Any) -> None:
         handle.close()
 
 
 class AgentsRedisSession(_AgentsSession):
+    """One chain: ``add_items`` is WATCH + MULTI/EXEC (RPUSH), retried on a conflict."""
+
     group = "redis"
     name = "OpenAI Agents RedisSession"
 
@@ -104,7 +130,10 @@ class AgentsRedisSession(_AgentsSession):
 
 
 class AgentsSQLAlchemySession(_AgentsSession):
-    """``SQLAlchemySession`` on PostgreSQL through asyncpg (the driver its docs show)."""
+    """``SQLAlchemySession`` on PostgreSQL through asyncpg (the driver its docs show).
+
+    One chain: ``add_items`` locks the session row, then inserts the messages
+    (autoincrement keys) in the same transaction."""
 
     group = "postgres"
     name = "OpenAI Agents SQLAlchemySession"

@@ -13,6 +13,7 @@ from agentsession import (
     open_store,
 )
 
+from ..durability import read_sqlite
 from ..workload import messages
 from .base import Adapter
 
@@ -21,6 +22,13 @@ __all__ = ["AGENT", "USER", "Ours", "OursAsync"]
 AGENT = "bench"
 USER = "bench-user"
 _BATCH = 500
+
+
+def _store_call(store: Any, op: Any) -> Any:
+    # The SQLite store's own connection (opened on first use and kept), through
+    # its runner: the connection every timed call then uses. Private, on purpose:
+    # the public API has no reason to expose pragmas.
+    return store._call(op)
 
 
 class Ours(Adapter):
@@ -37,6 +45,11 @@ class Ours(Adapter):
 
     def open(self) -> None:
         self.mgr = SessionManager(open_store(self.url))
+
+    def read_settings(self) -> dict[str, str] | None:
+        if self.intended is None:
+            return None  # not SQLite: the server's setting, read by the group
+        return _store_call(self._m().store, read_sqlite)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         if self.mgr is not None:
@@ -94,6 +107,11 @@ class OursAsync(Adapter):
 
     async def open(self) -> None:
         self.mgr = AsyncSessionManager(open_async_store(self.url))
+
+    async def read_settings(self) -> dict[str, str] | None:
+        if self.intended is None:
+            return None
+        return await _store_call(self._m().store, read_sqlite)  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         if self.mgr is not None:
