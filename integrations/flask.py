@@ -9,16 +9,30 @@
     agent_sessions = AgentSessions(app)      # or AgentSessions() + init_app(app)
 
     @app.post("/chat")
-    def chat():
+    def chat():                              # a sync view gets a sync handle
         s = g.agent_session                  # or current_agent_session, current_session()
         s.append({"role": "user", "content": request.json["text"]})
         return [m.data for m in s.messages(limit=20)]
 
-``g.agent_session`` is a sync ``LazySession`` (Flask's async views run on a
-worker loop and call it synchronously too): nothing is read before it is used,
-nothing is created before its first write, and it is owned by the logged-in
-user. Cookies are signed with ``SECRET_KEY`` (and accepted with
-``SECRET_KEY_FALLBACKS``) under a salt of their own.
+    @app.post("/achat")
+    async def achat():                       # an async view gets an awaitable one
+        await g.agent_session.append({"role": "user", "content": request.json["text"]})
+
+**Sync views get a sync handle, async views an awaitable one**, under WSGI and
+ASGI alike. Flask is a WSGI app: under an ASGI server it is wrapped (asgiref's
+``WsgiToAsgi``, a2wsgi) and still runs each request in a thread of its own, and
+an ``async def`` view runs on an event loop Flask starts for it (``flask[async]``).
+The extension looks at the view the request is routed to (for a class-based
+view, the method that will handle it): a plain function gets a
+:class:`~agentsession.integrations._web.LazySession`, an ``async def`` one an
+:class:`~agentsession.integrations._web.AsyncLazySession`. Both use the app's
+sync store; the async handle runs each store call in the request's thread, so
+the view's loop is never blocked. ``g.agent_session``,
+``current_agent_session`` and ``agentsession.current_session()`` are that
+handle. Nothing is read before it is used, nothing is created before its first
+write, and a new session is owned by the logged-in user. Cookies are signed
+with ``SECRET_KEY`` (and accepted with ``SECRET_KEY_FALLBACKS``) under a salt
+of their own.
 
 Configuration keys (read by ``init_app``):
 
@@ -27,7 +41,9 @@ Configuration keys (read by ``init_app``):
 ``AGENTSESSION_AGENT``             agent name (``"default"``)
 ``AGENTSESSION_HEADER``            header name (``"X-Session-ID"``)
 ``AGENTSESSION_COOKIE_NAME``       cookie name (``"agentsession"``)
+``AGENTSESSION_COOKIE_SALT``       signing salt (``"agentsession.cookie"``)
 ``AGENTSESSION_COOKIE_SECURE``     ``Secure`` cookie flag (``False``)
+``AGENTSESSION_COOKIE_HTTPONLY``   ``HttpOnly`` cookie flag (``True``)
 ``AGENTSESSION_COOKIE_SAMESITE``   ``"lax"`` / ``"strict"`` / ``"none"``
 ``AGENTSESSION_COOKIE_PATH``       cookie path (``"/"``)
 ``AGENTSESSION_COOKIE_DOMAIN``     cookie domain (``None``)
@@ -39,23 +55,30 @@ Configuration keys (read by ``init_app``):
 
 The user is ``get_user_id(request)`` when given, else Flask-Login's
 ``current_user.get_id()`` when Flask-Login is set up and the user is logged in.
-``flask agentsession prune`` erases expired sessions. The store is closed at
-interpreter exit, or by ``app.extensions["agentsession"].close()``.
+``flask agentsession prune`` erases expired sessions. A store given by URL (or
+the default) is opened on first use and closed at interpreter exit, or by
+``app.extensions["agentsession"].close()``; a ``Store`` object you pass stays
+yours to close.
 """
 
 from __future__ import annotations
 
 import atexit
+import inspect
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+from agentsession._async.manager import AsyncSessionManager
 from agentsession._context import use_session
 from agentsession._sync.manager import SessionManager
 
 from ._web import (
     DEFAULT_MAX_AGE,
+    DEFAULT_SALT,
     HANDLED,
+    AsyncLazySession,
     CookieSigner,
     ErrorResponse,
     LazySession,
@@ -69,6 +92,7 @@ try:
     import click
     from flask import Flask, Response, appcontext_pushed, current_app, g, request
     from flask.cli import AppGroup
+    from flask.views import MethodView
     from werkzeug.local import LocalProxy
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -84,6 +108,7 @@ if TYPE_CHECKING:
 __all__ = ["AgentSessions", "current_agent_session"]
 
 EXTENSION_KEY = "agentsession"
+Handle = LazySession | AsyncLazySession
 _G_STATE = "_agentsession_state"
 _G_CONTEXT = "_agentsession_context"
 
@@ -114,19 +139,43 @@ class _AppSessions:
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
         self.signer = CookieSigner(settings)
+        self._lock = threading.Lock()  # threaded servers: one manager, one store
         self._manager: SessionManager | None = None
+        self._offloaded: AsyncSessionManager | None = None
+
+    @property
+    def owns_store(self) -> bool:
+        """Whether the extension opened the store (from a URL or the default)
+        and so closes it; a store object passed in stays the caller's."""
+        return self.settings.store is None or isinstance(self.settings.store, str)
 
     @property
     def manager(self) -> SessionManager:
         """The app's session manager (the store connects on first use)."""
-        if self._manager is None:
-            self._manager = self.settings.sync_manager()
-        return self._manager
+        with self._lock:
+            if self._manager is None:
+                self._manager = self.settings.sync_manager()
+            return self._manager
+
+    @property
+    def async_manager(self) -> AsyncSessionManager:
+        """The manager of ``async def`` views: the same store, each call run in
+        the request's thread (Flask gives every async view a new event loop,
+        which an async store could not outlive)."""
+        manager = self.manager
+        with self._lock:
+            if self._offloaded is None:
+                from ._offload import offloaded  # asgiref: flask[async]
+
+                self._offloaded = offloaded(manager)
+            return self._offloaded
 
     def close(self) -> None:
-        """Close the store; a later request reopens a store given by URL."""
-        manager, self._manager = self._manager, None
-        if manager is not None:
+        """Close the store if the extension opened it (never a store object
+        passed in); a later request opens it again."""
+        with self._lock:
+            manager, self._manager, self._offloaded = self._manager, None, None
+        if manager is not None and self.owns_store:
             manager.close()
 
 
@@ -164,8 +213,10 @@ class AgentSessions:
             header=config.get("AGENTSESSION_HEADER", "X-Session-ID"),
             cookie_name=config.get("AGENTSESSION_COOKIE_NAME", "agentsession"),
             secret_keys=tuple(k for k in (secret, *fallbacks) if k),
+            salt=config.get("AGENTSESSION_COOKIE_SALT", DEFAULT_SALT),
             max_age=config.get("AGENTSESSION_MAX_AGE", DEFAULT_MAX_AGE),
             secure=bool(config.get("AGENTSESSION_COOKIE_SECURE", False)),
+            httponly=bool(config.get("AGENTSESSION_COOKIE_HTTPONLY", True)),
             samesite=config.get("AGENTSESSION_COOKIE_SAMESITE", "lax"),
             path=config.get("AGENTSESSION_COOKIE_PATH", "/"),
             domain=config.get("AGENTSESSION_COOKIE_DOMAIN"),
@@ -213,14 +264,33 @@ def _before_request() -> Response | None:
     )
     if isinstance(result, ErrorResponse):
         return _json_response(result)
-    handle = LazySession(sessions.manager, result)
+    handle: Handle
+    if _is_async_view():
+        handle = AsyncLazySession(sessions.async_manager, result)
+    else:
+        handle = LazySession(sessions.manager, result)
     g.agent_session = handle
     setattr(g, _G_STATE, result)
     _enter(handle)
     return None
 
 
-def _enter(handle: LazySession) -> None:
+def _is_async_view() -> bool:
+    """Whether the request's view is an ``async def`` (Flask runs it through
+    ``ensure_sync``, on an event loop of its own)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    if isinstance(view_class, type):  # View.as_view(): the method that will run
+        view = getattr(view_class, "dispatch_request", None)
+        if issubclass(view_class, MethodView):
+            method = request.method.lower()
+            view = getattr(view_class, method, None)
+            if view is None and method == "head":
+                view = getattr(view_class, "get", None)
+    return inspect.iscoroutinefunction(view)
+
+
+def _enter(handle: Handle) -> None:
     # The lazy handle stands in for a session: same methods (see _web).
     context = use_session(cast("Session", handle))
     context.__enter__()
@@ -231,7 +301,7 @@ def _repushed(_app: Flask, **_extra: Any) -> None:
     # stream_with_context pops the request's contexts, then pushes them again
     # around the generator: make current_session() work there too.
     handle = g.get("agent_session")
-    if isinstance(handle, LazySession):
+    if isinstance(handle, LazySession | AsyncLazySession):
         _enter(handle)
 
 
@@ -254,14 +324,16 @@ def _error_handler(exc: Exception) -> Response:
     return _json_response(error_response(exc))
 
 
-def _current() -> LazySession:
+def _current() -> Handle:
     handle = g.get("agent_session")
-    if not isinstance(handle, LazySession):
+    if not isinstance(handle, LazySession | AsyncLazySession):
         raise RuntimeError("no agent session: AgentSessions is not set up or is disabled")
     return handle
 
 
-#: The request's session, wherever ``g`` is available.
+#: The request's session, wherever ``g`` is available: ``g.agent_session``, an
+#: :class:`AsyncLazySession` in ``async def`` views. Typed as the sync handle
+#: most views get; typed async code writes ``cast(AsyncSession, current_agent_session)``.
 current_agent_session: LazySession = cast(LazySession, LocalProxy(_current))
 
 _cli = AppGroup("agentsession", help="Agent sessions of this app.")

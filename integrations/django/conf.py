@@ -47,9 +47,9 @@ from django.utils.module_loading import import_string
 
 from agentsession import AsyncSessionManager, SessionManager
 
+from .._offload import SyncToAsyncStore, is_sync_store, offloaded
 from .._web.cookies import CookieSigner
 from .._web.settings import SameSite, WebSettings
-from ._offload import SyncToAsyncStore, is_sync_store
 
 __all__ = [
     "DEFAULTS",
@@ -197,12 +197,7 @@ class AgentSessionSettings:
         sync = self.sync_manager()
         with self._lock:
             if self._offloaded is None:
-                self._offloaded = AsyncSessionManager(
-                    SyncToAsyncStore(sync.store),
-                    ttl=sync.ttl,
-                    idle_timeout=sync.idle_timeout,
-                    max_messages=sync.max_messages,
-                )
+                self._offloaded = offloaded(sync)
             return self._offloaded
 
     def async_manager(self) -> AsyncSessionManager:

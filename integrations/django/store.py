@@ -57,7 +57,7 @@ from agentsession.store import (
     place_entries,
 )
 
-from ._offload import SyncToAsyncStore
+from .._offload import SyncToAsyncStore
 from ._queries import (
     binary_collation,
     checkpoint_of,

@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask, g, stream_with_context
 from flask_login import LoginManager, UserMixin, login_user  # type: ignore[import-untyped]
+from itsdangerous import TimestampSigner
 
-from agentsession import NoSessionInContext, current_session
+from agentsession import (
+    NoSessionInContext,
+    SessionManager,
+    StoreClosed,
+    current_session,
+    open_store,
+)
+from agentsession.integrations._web import DEFAULT_SALT
 from agentsession.integrations.flask import AgentSessions, current_agent_session
 
-from .web_support import KEY, OLD_KEY, Backend
+from .web_support import HAVE_SQLITE, KEY, OLD_KEY, Backend, forge_cookie
+
+needs_sqlite = pytest.mark.skipif(not HAVE_SQLITE, reason="needs the SQLite store")
 
 
 @pytest.fixture
@@ -188,3 +198,64 @@ def test_prune_command(app: Flask, backend: Backend) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "pruned 1 expired session(s)"
     assert backend.session_count() == 1
+
+
+def test_cookie_httponly_and_salt_config(backend: Backend) -> None:
+    app = create_app(
+        backend,
+        AgentSessions(),
+        AGENTSESSION_COOKIE_HTTPONLY=False,
+        AGENTSESSION_COOKIE_SALT="chat.cookie",
+    )
+    try:
+        client = app.test_client()
+        reply = client.post("/chat")
+        session_id = reply.headers["X-Session-ID"]
+        cookie = reply.headers["Set-Cookie"]
+        assert "HttpOnly" not in cookie and cookie.endswith("; Path=/; SameSite=Lax")
+        value = cookie.split(";", 1)[0].partition("=")[2]
+        assert TimestampSigner(KEY, salt="chat.cookie").unsign(value).decode() == session_id
+        assert client.post("/chat").get_json()["count"] == 2  # read back with its salt
+        # A cookie signed under the default salt is not ours here: ignored, cleared.
+        client.set_cookie("agentsession", forge_cookie(session_id, salt=DEFAULT_SALT))
+        refused = client.post("/chat")
+        assert refused.get_json()["count"] == 1
+        assert refused.headers["X-Session-ID"] != session_id
+    finally:
+        app.extensions["agentsession"].close()
+
+
+def test_defaults_keep_httponly_and_the_default_salt(app: Flask) -> None:
+    reply = app.test_client().post("/chat")
+    value = reply.headers["Set-Cookie"].split(";", 1)[0].partition("=")[2]
+    assert "; HttpOnly;" in reply.headers["Set-Cookie"]
+    assert (
+        TimestampSigner(KEY, salt=DEFAULT_SALT).unsign(value).decode()
+        == reply.headers["X-Session-ID"]
+    )
+
+
+@needs_sqlite
+def test_close_never_closes_a_store_object_passed_in(backend: Backend) -> None:
+    store = open_store(backend.url)
+    try:
+        by_argument = create_app(backend, AgentSessions(store=store))
+        by_config = create_app(backend, AgentSessions(), AGENTSESSION_STORE=store)
+        for app in (by_argument, by_config):
+            assert app.test_client().post("/chat").status_code == 200
+            app.extensions["agentsession"].close()  # what the atexit hook calls
+        # Both apps wrote through the caller's store, which is still open.
+        assert len(SessionManager(store).list()) == 2
+    finally:
+        store.close()
+
+
+@needs_sqlite
+def test_close_closes_the_store_opened_from_a_url(app: Flask) -> None:
+    app.test_client().post("/chat")
+    sessions = app.extensions["agentsession"]
+    store = sessions.manager.store
+    sessions.close()
+    with pytest.raises(StoreClosed):
+        store.get_session("any-session-id-00", now=datetime.now(UTC))
+    assert app.test_client().post("/chat").status_code == 200  # reopened on next use

@@ -1,4 +1,10 @@
-"""Any sync store as an async one, each call run through ``sync_to_async``."""
+"""A sync store as an async one, each call run in a thread through asgiref.
+
+Async views of the WSGI frameworks (Django under WSGI, Flask) get a fresh
+event loop per request, so an async store opened for one would be opened and
+dropped on every request; they use the app's sync store this way instead.
+Framework-neutral (asgiref only), so that neither framework imports the other.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from agentsession import Store
+from agentsession import AsyncSessionManager, SessionManager, Store
 
-__all__ = ["SyncToAsyncStore", "is_sync_store"]
+__all__ = ["SyncToAsyncStore", "is_sync_store", "offloaded"]
 
 
 def is_sync_store(store: object) -> bool:
@@ -32,8 +38,10 @@ class SyncToAsyncStore:
     """The async face of a sync store.
 
     Calls run through ``sync_to_async(thread_sensitive=True)``, as Django's own
-    async ORM methods do, so a store that keeps per-thread connections (the ORM
-    store) sees one thread, and its transactions never straddle two.
+    async ORM methods do: inside ``async_to_sync`` (how Django and Flask run an
+    async view from a WSGI thread) that is the request's own thread, so a store
+    that keeps per-thread connections (the ORM store) sees one thread, and its
+    transactions never straddle two.
     """
 
     def __init__(self, sync: Store) -> None:
@@ -60,3 +68,20 @@ class SyncToAsyncStore:
     export_session = _offload("export_session")
     import_session = _offload("import_session")
     close = _offload("close")
+
+
+def offloaded(manager: SessionManager) -> AsyncSessionManager:
+    """An async manager on ``manager``'s store, with the same options and clock.
+
+    No I/O here. It shares the store and never closes it: close ``manager``
+    (its clock then raises ``StoreClosed``, so this one stops too).
+    """
+    return AsyncSessionManager(
+        SyncToAsyncStore(manager.store),
+        ttl=manager.ttl,
+        idle_timeout=manager.idle_timeout,
+        max_messages=manager.max_messages,
+        checkpoint_every=manager.checkpoint_every,
+        max_entry_bytes=manager.max_entry_bytes,
+        clock=manager.now,
+    )
