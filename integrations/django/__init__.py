@@ -12,6 +12,20 @@
     async def achat(request):               # an async view gets an awaitable one
         await request.agent_session.append({"role": "user", "content": "hi"})
 
+Which handle a view gets (the middleware tells the kinds apart as Django does):
+
+==============  ==========================================  ======================================
+view            under WSGI                                  under ASGI
+==============  ==========================================  ======================================
+``def``         ``LazySession``: the sync store, called      ``LazySession``: the sync store, in
+                in the view's thread                         the thread Django runs the view in
+``async def``   awaitable ``AsyncLazySession``: the sync     awaitable ``AsyncLazySession``: the
+                store, each call run in a thread             async store (one per event loop)
+==============  ==========================================  ======================================
+
+``request.agent_session`` and ``agentsession.current_session()`` are that
+handle, in the view and while its streaming response is iterated.
+
 ``session_manager()`` (and ``async_session_manager()`` under ASGI) is the app's
 manager, for work outside ``request.agent_session``: listing a user's sessions,
 starting a new one, deleting one.

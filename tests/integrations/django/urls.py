@@ -17,6 +17,10 @@ urlpatterns = [
     path("async/plain", views.aplain),
     path("sync/conflict", views.conflict),
     path("async/conflict", views.aconflict),
+    path("sync/bad", views.bad),
+    path("async/bad", views.abad),
+    path("sync/integrity", views.integrity),
+    path("async/integrity", views.aintegrity),
     path("sync/stream", views.stream),
     path("async/stream", views.astream),
 ]

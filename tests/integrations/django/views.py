@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from agentsession import ConflictError, NoSessionInContext, current_session
+from agentsession import ConflictError, IntegrityError, NoSessionInContext, current_session
 
 
 def _content(request: HttpRequest) -> str:
@@ -81,6 +81,32 @@ def conflict(request: HttpRequest) -> HttpResponse:
 
 async def aconflict(request: HttpRequest) -> HttpResponse:
     raise ConflictError("the session's head moved")
+
+
+@csrf_exempt
+def bad(request: HttpRequest) -> HttpResponse:
+    """Appends data that is not JSON (NaN): 422, nothing created."""
+    request.agent_session.append({"value": float("nan")})  # type: ignore[attr-defined]
+    return JsonResponse({})
+
+
+@csrf_exempt
+async def abad(request: HttpRequest) -> HttpResponse:
+    await request.agent_session.append({"value": float("nan")})  # type: ignore[attr-defined]
+    return JsonResponse({})
+
+
+@csrf_exempt
+def integrity(request: HttpRequest) -> HttpResponse:
+    """Reads the session, then fails as a store does on a tampered history: 500."""
+    request.agent_session.messages()  # type: ignore[attr-defined]
+    raise IntegrityError("stored history failed its check")
+
+
+@csrf_exempt
+async def aintegrity(request: HttpRequest) -> HttpResponse:
+    await request.agent_session.messages()  # type: ignore[attr-defined]
+    raise IntegrityError("stored history failed its check")
 
 
 def stream(request: HttpRequest) -> StreamingHttpResponse:
