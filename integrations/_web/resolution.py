@@ -213,25 +213,30 @@ def begin(
     Args:
         header: the raw value of the session header (``None`` if absent;
             several values should be joined with ``","``, which is malformed).
-        cookie: the raw value of the session cookie (``None`` if absent).
+        cookie: the raw value of the session cookie (``None`` if absent). Its
+            signature is checked even when the header wins, so that a bad
+            cookie is cleared in every case; a valid one is then left alone.
         user_id: the caller, ``None`` if anonymous.
 
     Returns:
         the request's state, or the 400 response for a malformed header id.
     """
     state = RequestState(settings=settings, signer=signer, user_id=user_id)
+    from_cookie: str | None = None
+    if cookie is not None and settings.cookies_enabled:
+        # Checked even when the header wins: a bad cookie is cleared either
+        # way, and the signature alone says so (no store call).
+        from_cookie = signer.unsign(cookie)
+        state.clear_cookie = from_cookie is None
     if header is not None:
         try:
             state.candidate = validate_id(header.strip(), "session id")
         except InvalidInput as exc:
             return error_response(exc, bad_id=True)
         state.source = Source.HEADER
-    elif cookie is not None and settings.cookies_enabled:
-        state.candidate = signer.unsign(cookie)
-        if state.candidate is None:
-            state.clear_cookie = True
-        else:
-            state.source = Source.COOKIE
+    elif from_cookie is not None:
+        state.candidate = from_cookie
+        state.source = Source.COOKIE
     return state
 
 

@@ -116,6 +116,23 @@ def test_header_wins_over_cookie(client: Any) -> None:
     assert len(client.backend.entries(other)) == 2
 
 
+def test_bad_cookie_is_cleared_even_when_the_header_wins(client: Any) -> None:
+    mine = start(client)
+    other = start(client.fork())
+    # A valid cookie beside the header is left alone...
+    kept = get(client, **{"X-Session-ID": other})
+    assert (kept.status, kept.body["messages"], kept.set_cookies()) == (200, ["first"], [])
+    assert client.cookie() is not None
+    # ...a bad one is cleared, and the header's session is still served.
+    client.set_cookie(forge_cookie(mine, key=OLD_KEY))
+    reply = post(client, "by header", **{"X-Session-ID": other})
+    assert (reply.status, reply.body["messages"]) == (200, ["first", "by header"])
+    (clearing,) = reply.set_cookies()
+    assert clearing.startswith("agentsession=;") and "Max-Age=0" in clearing
+    assert client.cookie() is None
+    assert len(client.backend.entries(mine)) == 1
+
+
 # -- cookies that are not ours ---------------------------------------------------------
 
 

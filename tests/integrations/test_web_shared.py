@@ -138,6 +138,9 @@ def test_begin() -> None:
         True,
     )
     assert bad_cookie.response_headers()[-1][1].startswith("agentsession=;")
+    header_and_bad_cookie = state(header="abc", cookie="zzz.bad.sig")
+    assert (header_and_bad_cookie.source, header_and_bad_cookie.candidate) == (Source.HEADER, "abc")
+    assert header_and_bad_cookie.clear_cookie
     without_keys = begin(WebSettings(), SIGNER, header=None, cookie="x", user_id=None)
     assert isinstance(without_keys, RequestState) and not without_keys.clear_cookie
     bad = begin(SETTINGS, SIGNER, header="../x", cookie=None, user_id=None)
