@@ -6,7 +6,6 @@ interpreters started with ``subprocess`` / ``multiprocessing`` (spawn).
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import random
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,91 +22,13 @@ from agentsession import SessionManager
 from agentsession._sync.sqlite import SQLiteStore
 from agentsession.testing import assert_one_chain, process_appends
 
+from ._process_support import check_restart, check_workers, python
+
 pytestmark = pytest.mark.slow
 
 
-def python(code: str, *args: str, timeout: float = 60) -> str:
-    """Run ``code`` in a fresh interpreter; return its stdout (fail on error)."""
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-DESCRIBE = """
-import json, sys
-from agentsession import SessionManager
-from agentsession._sync.sqlite import SQLiteStore
-
-with SessionManager(SQLiteStore(sys.argv[1])) as manager:
-    found = {}
-    for info in manager.list(limit=1000):
-        session = manager.get(info.id)
-        found[info.id] = {
-            "user_id": session.user_id,
-            "metadata": session.metadata,
-            "head": session.head,
-            "messages": [m.data["content"] for m in session.messages()],
-            "state": session.state(),
-            "leaves": sorted(b.leaf_id for b in session.branches()),
-            "checkpoints": [[c.id, c.entry_id, c.name] for c in session.checkpoints()],
-        }
-        # Verification across processes: every checkpoint restores, then
-        # the head goes back where it was.
-        for point in session.checkpoints():
-            session.restore(point.id)
-        if info.head is not None:
-            session.switch(info.head)
-    print(json.dumps(found))
-"""
-
-
-def describe(manager: SessionManager) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for info in manager.list(limit=1000):
-        session = manager.get(info.id)
-        found[info.id] = {
-            "user_id": session.user_id,
-            "metadata": session.metadata,
-            "head": session.head,
-            "messages": [m.data["content"] for m in session.messages()],
-            "state": session.state(),
-            "leaves": sorted(b.leaf_id for b in session.branches()),
-            "checkpoints": [[c.id, c.entry_id, c.name] for c in session.checkpoints()],
-        }
-    return found
-
-
 def test_a_new_interpreter_finds_everything(tmp_path: Path) -> None:
-    path = str(tmp_path / "restart.db")
-    with SessionManager(SQLiteStore(path)) as manager:
-        talk = manager.create("assistant", user_id="alice", metadata={"topic": "restart"})
-        talk.extend([{"role": "user", "content": f"m{i}"} for i in range(3)])
-        talk.update_state({"mood": "calm"})
-        early = talk.checkpoint("early", {"step": 3})
-        talk.extend([{"role": "user", "content": "abandoned"}])
-        talk.update_state({"mood": "angry"})
-        late = talk.checkpoint("late")
-        talk.restore(early.id)  # the restore must still be in force after the restart
-        talk.append({"role": "user", "content": "second branch"})
-        talk.restore(early.id)
-        other = manager.create("helper", user_id="ü/../bob; DROP TABLE x")
-        other.append({"role": "assistant", "content": "hello"})
-        manager.create("empty")
-        expected = describe(manager)
-    assert expected[talk.id]["messages"] == ["m0", "m1", "m2"]
-    assert expected[talk.id]["state"] == {"mood": "calm"}
-    assert len(expected[talk.id]["leaves"]) == 2
-    assert [c[0] for c in expected[talk.id]["checkpoints"]] == [early.id, late.id]
-
-    assert json.loads(python(DESCRIBE, path)) == expected
-    # and once more, after that interpreter restored and switched back
-    assert json.loads(python(DESCRIBE, path)) == expected
+    check_restart(f"sqlite:///{tmp_path / 'restart.db'}")
 
 
 def test_four_processes_append_to_one_session(tmp_path: Path) -> None:
@@ -119,11 +39,7 @@ def test_four_processes_append_to_one_session(tmp_path: Path) -> None:
         path_messages = session.messages()
         assert_one_chain(path_messages, 1000)
         assert session.message_count == 1000
-        per_worker: dict[str, list[int]] = {}
-        for message in path_messages:
-            _, worker, _, n = str(message.data["content"]).split()
-            per_worker.setdefault(worker, []).append(int(n))
-        assert per_worker == {str(w): list(range(250)) for w in range(4)}
+        check_workers(path_messages, processes=4, appends=250)
 
 
 OPEN_FRESH = """
