@@ -28,11 +28,19 @@ reach the client that way -- call ``await s.get_or_create()`` before streaming,
 or send ``s.id`` over the websocket yourself.
 
 HTTP and websocket scopes follow DESIGN §5 (header ``X-Session-ID`` first, then
-the signed cookie); other scope types pass through. The store is opened at
-lifespan startup (or on first use) and closed at lifespan shutdown. The user
-is ``scope["user"]`` when Starlette's ``AuthenticationMiddleware`` ran before
-this one and the user is authenticated (its ``identity``), unless
-``get_user_id(scope)`` (sync or async) is given.
+the signed cookie); other scope types pass through.
+
+The store: given as a URL (or ``None`` for the default), the middleware opens it
+at lifespan startup (or on first use) and closes it at lifespan shutdown. Given
+as a store object, it is the caller's: the middleware uses it and never closes
+it (close it in your own lifespan).
+
+The user: ``get_user_id(scope)`` (sync or async), when given, receives the raw
+ASGI ``scope`` dict -- not a Starlette ``Request`` -- so this class works with
+any ASGI framework; in Starlette wrap it yourself, e.g.
+``get_user_id=lambda scope: HTTPConnection(scope).user.username``. Without it,
+the user is ``scope["user"]`` when Starlette's ``AuthenticationMiddleware`` ran
+before this one and the user is authenticated (its ``identity``).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from agentsession._context import use_session
 
 from ._web import (
     DEFAULT_MAX_AGE,
+    DEFAULT_SALT,
     HANDLED,
     AsyncLazySession,
     CookieSigner,
@@ -83,18 +92,24 @@ class AgentSessionMiddleware:
 
     Args:
         app: the ASGI app to wrap.
-        store: a store URL or an ``AsyncStore`` (``None``: ``open_async_store()``'s
-            default).
+        store: a store URL (``None``: ``open_async_store()``'s default), opened
+            and closed by the middleware; or an ``AsyncStore``, which stays the
+            caller's to close.
         agent: the agent name of the sessions this app creates and accepts.
         secret_key: cookie signing key, or a list of keys **newest first**
             (sign with the first, accept all). ``None``: no cookie, header only.
+        salt: itsdangerous salt of the cookie signature; the default is used by
+            no other context (Django's ``COOKIE_SALT``, Flask's
+            ``AGENTSESSION_COOKIE_SALT``).
         header / cookie_name: where the session id travels.
         max_age: cookie ``Max-Age`` and the oldest signature accepted (seconds).
         secure / samesite / path / domain / httponly: cookie attributes.
         claim_anonymous: a logged-in user presenting an anonymous session takes
             it over, under a new id.
         enabled: ``False`` passes every request straight through.
-        get_user_id: ``callable(scope) -> str | None`` (or async) naming the user.
+        get_user_id: ``callable(scope) -> str | None`` (or async) naming the
+            user; it gets the raw ASGI scope (``HTTPConnection(scope)`` gives
+            Starlette's view of it).
         ttl / idle_timeout / max_messages: defaults of new sessions.
         settings: a ready :class:`WebSettings` instead of the arguments above.
     """
@@ -106,6 +121,7 @@ class AgentSessionMiddleware:
         store: str | AsyncStore | None = None,
         agent: str = "default",
         secret_key: str | bytes | Sequence[str | bytes] | None = None,
+        salt: str = DEFAULT_SALT,
         header: str = "X-Session-ID",
         cookie_name: str = "agentsession",
         max_age: int | None = DEFAULT_MAX_AGE,
@@ -129,6 +145,7 @@ class AgentSessionMiddleware:
             header=header,
             cookie_name=cookie_name,
             secret_keys=secret_key,  # type: ignore[arg-type]  # normalised by WebSettings
+            salt=salt,
             max_age=max_age,
             secure=secure,
             samesite=samesite,
@@ -154,11 +171,17 @@ class AgentSessionMiddleware:
         return self._manager
 
     async def aclose(self) -> None:
-        """Close the store (done at lifespan shutdown). A later request reopens
-        a store given by URL."""
+        """Close the store if the middleware opened it (done at lifespan
+        shutdown); a store object the caller passed in is left open. A later
+        request reopens a store given by URL."""
         manager, self._manager = self._manager, None
-        if manager is not None:
+        if manager is not None and self._owns_store:
             await manager.close()
+
+    @property
+    def _owns_store(self) -> bool:
+        store = self.settings.store
+        return store is None or isinstance(store, str)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -29,6 +29,19 @@ request (streaming responses included); in a sync endpoint, use
 ``sync_session(request)`` instead. The sync view sends each store call back to
 the event loop (``anyio.from_thread.run``) and shares the request's state with
 the async handle: one session, one set of response headers.
+
+The user: with Starlette's ``AuthenticationMiddleware`` placed before this one,
+an authenticated ``request.user``'s ``identity`` owns the sessions. To pick
+another attribute, pass ``get_user_id``; it receives the raw ASGI scope (the
+middleware needs no Starlette), which ``HTTPConnection`` wraps::
+
+    from starlette.requests import HTTPConnection
+
+    def user_id(scope):
+        user = HTTPConnection(scope).user
+        return user.username if user.is_authenticated else None
+
+    app.add_middleware(AgentSessionMiddleware, ..., get_user_id=user_id)
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator, MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from agentsession import NoSessionInContext, StoreClosed, current_session
+from agentsession import NoSessionInContext, SessionNotFound, StoreClosed, current_session
+from agentsession._async.protocol import AsyncStore
 from agentsession._memory import AsyncMemoryStore, MemoryStore
 from agentsession.integrations.asgi import AgentSessionMiddleware, Receive, Scope, Send
 from agentsession.integrations.starlette import agent_session
@@ -92,17 +94,44 @@ def new_session(client: TestClient) -> str:
 # -- lifespan and scopes -----------------------------------------------------------
 
 
-def test_store_opened_at_startup_closed_at_shutdown() -> None:
-    memory = MemoryStore()
-    store = AsyncMemoryStore(memory)
-    middleware = AgentSessionMiddleware(Starlette(routes=[Route("/chat", _chat)]), store=store)
+def _store_is_open(store: AsyncStore) -> bool:
+    async def probe() -> bool:
+        try:
+            await store.get_session("no-such-session-0", now=datetime.now(UTC))
+        except StoreClosed:
+            return False
+        except SessionNotFound:
+            return True
+        raise AssertionError("found a session that was never created")
+
+    return asyncio.run(probe())
+
+
+def test_store_from_a_url_opened_at_startup_closed_at_shutdown(backend: Backend) -> None:
+    inner = Starlette(routes=[Route("/chat", _chat, methods=["POST"])])
+    middleware = AgentSessionMiddleware(inner, store=backend.url or "memory://")
     assert middleware._manager is None
     with TestClient(middleware) as client:
         assert middleware._manager is not None  # opened at startup
-        assert client.get("/chat").status_code == 200
+        store = middleware.manager.store
+        assert client.post("/chat").status_code == 200
     assert middleware._manager is None
-    with pytest.raises(StoreClosed):
-        asyncio.run(store.get_session("abc", now=None))  # type: ignore[arg-type,unused-ignore]
+    assert not _store_is_open(store)
+
+
+def test_store_object_passed_in_is_never_closed() -> None:
+    store = AsyncMemoryStore(MemoryStore())
+    inner = Starlette(routes=[Route("/chat", _chat, methods=["POST"])])
+    middleware = AgentSessionMiddleware(inner, store=store)
+    with TestClient(middleware) as client:
+        assert middleware.manager.store is store
+        session_id = client.post("/chat").headers["x-session-id"]
+    assert middleware._manager is None
+    assert _store_is_open(store)  # the caller's to close
+    with TestClient(middleware) as client:  # a second lifespan on the same store
+        reply = client.post("/chat", headers={"X-Session-ID": session_id})
+        assert reply.json()["messages"] == 2
+    asyncio.run(store.close())
 
 
 def test_other_scope_types_pass_through() -> None:
@@ -196,6 +225,24 @@ def test_user_from_starlette_authentication(backend: Backend) -> None:
         assert bob.json()["messages"] == 0
         assert client.cookies.get("agentsession") is None  # cleared
         assert client.get("/chat", headers={"X-Session-ID": session_id}).status_code == 404
+
+
+def test_get_user_id_gets_the_raw_scope(backend: Backend) -> None:
+    seen: list[object] = []
+
+    def user(scope: Scope) -> str | None:
+        seen.append(scope)
+        conn = HTTPConnection(scope)  # Starlette's view of the scope
+        return f"acct-{conn.user.username}" if conn.user.is_authenticated else None
+
+    auth = Middleware(AuthenticationMiddleware, backend=_HeaderAuth())
+    with TestClient(app(backend, auth, get_user_id=user)) as client:
+        reply = client.post("/chat", headers={"Authorization": "user alice"})
+        assert reply.json()["user"] == "acct-alice"
+        assert backend.owner(reply.headers["x-session-id"]) == "acct-alice"
+        client.cookies.clear()
+        assert client.post("/chat").json()["user"] is None
+    assert all(isinstance(s, dict) and s["type"] == "http" for s in seen)
 
 
 def test_async_get_user_id(backend: Backend) -> None:

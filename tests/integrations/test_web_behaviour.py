@@ -165,6 +165,18 @@ def test_cookie_with_another_salt(client: Any) -> None:
     assert_ignored_and_cleared(client, forge_cookie(session_id, salt="flask-session"))
 
 
+def test_custom_salt(make: MakeClient) -> None:
+    salt = "my-app.agent-sessions"
+    with make(salt=salt) as client:
+        session_id = start(client.fork())
+        assert_ignored_and_cleared(client, forge_cookie(session_id))  # the default salt
+        client.set_cookie(forge_cookie(session_id, salt=salt))
+        assert get(client).body["messages"] == ["first"]
+        fresh = client.fork()
+        start(fresh)
+        assert TimestampSigner(KEY, salt=salt).unsign(fresh.cookie())
+
+
 def test_cookie_signed_with_rotated_out_key(client: Any) -> None:
     session_id = start(client.fork())
     assert_ignored_and_cleared(client, forge_cookie(session_id, key=OLD_KEY))

@@ -185,8 +185,9 @@ def flask_app(backend: Backend, **options: Any) -> Flask:
         AGENTSESSION_AGENT="chat",
         **{f"AGENTSESSION_{k.upper()}": v for k, v in options.items()},
     )
-    if "AGENTSESSION_SECURE" in app.config:
-        app.config["AGENTSESSION_COOKIE_SECURE"] = app.config.pop("AGENTSESSION_SECURE")
+    for option in ("SECURE", "SALT"):  # Flask spells these AGENTSESSION_COOKIE_*
+        if f"AGENTSESSION_{option}" in app.config:
+            app.config[f"AGENTSESSION_COOKIE_{option}"] = app.config.pop(f"AGENTSESSION_{option}")
     AgentSessions(
         app,
         store=backend.sync_store(),
