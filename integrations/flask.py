@@ -105,7 +105,7 @@ if TYPE_CHECKING:
     from agentsession._sync.protocol import Store
     from agentsession._sync.session import Session
 
-__all__ = ["AgentSessions", "current_agent_session"]
+__all__ = ["AgentSessions", "current_agent_session", "session_manager"]
 
 EXTENSION_KEY = "agentsession"
 Handle = LazySession | AsyncLazySession
@@ -243,6 +243,19 @@ class AgentSessions:
 
 def _sessions() -> _AppSessions:
     return cast(_AppSessions, current_app.extensions[EXTENSION_KEY])
+
+
+def session_manager() -> SessionManager:
+    """The current app's session manager, for work outside ``g.agent_session``:
+    listing a user's sessions, starting a new one, deleting one (the same
+    store; it connects on first use). Needs an app context.
+
+    Raises:
+        RuntimeError: ``AgentSessions`` was not initialised on the current app.
+    """
+    if EXTENSION_KEY not in current_app.extensions:
+        raise RuntimeError("AgentSessions is not initialised on this app: call init_app(app)")
+    return _sessions().manager
 
 
 def _json_response(error: ErrorResponse) -> Response:

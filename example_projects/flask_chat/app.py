@@ -11,8 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, session
 
-from agentsession import SessionManager
-from agentsession.integrations.flask import AgentSessions
+from agentsession.integrations.flask import AgentSessions, session_manager
 
 from ..shared import AGENT_NAME, STATIC_DIR, api, config
 from ..shared.agent import Agent, make_agent
@@ -30,13 +29,6 @@ def demo_user(_request: Any) -> str | None:
 def _agent() -> Agent:
     agent: Agent = current_app.extensions["chat_agent"]
     return agent
-
-
-def _manager() -> SessionManager:
-    # The extension's manager, for work outside g.agent_session. The extension
-    # has no public accessor for it yet; its app.extensions entry holds it.
-    manager: SessionManager = current_app.extensions["agentsession"].manager
-    return manager
 
 
 def _body() -> Any:
@@ -121,14 +113,14 @@ def sessions() -> Response:
     if user is None:  # anonymous: only the session this browser holds
         mine = [current.info] if current is not None else []
     else:
-        mine = _manager().list(AGENT_NAME, user_id=user)
+        mine = session_manager().list(AGENT_NAME, user_id=user)
     current_id = current.id if current is not None else None
     return jsonify(sessions=[api.session_json(i, current_id) for i in mine])
 
 
 @chat.post("/api/sessions")
 def new_session() -> tuple[Response, int]:
-    created = _manager().create(AGENT_NAME, user_id=demo_user(request))
+    created = session_manager().create(AGENT_NAME, user_id=demo_user(request))
     return jsonify(session=api.session_json(created.info, created.id)), 201
 
 

@@ -48,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 if TYPE_CHECKING:
+    from .._web import AsyncLazySession, LazySession
     from .conf import async_session_manager, session_manager
     from .middleware import AgentSessionMiddleware
     from .store import AsyncDjangoStore, DjangoStore
@@ -55,17 +56,21 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentSessionMiddleware",
     "AsyncDjangoStore",
+    "AsyncLazySession",
     "DjangoStore",
+    "LazySession",
     "async_session_manager",
     "session_manager",
 ]
 
-_LAZY = {
-    "AgentSessionMiddleware": "middleware",
-    "AsyncDjangoStore": "store",
-    "DjangoStore": "store",
-    "async_session_manager": "conf",
-    "session_manager": "conf",
+_LAZY = {  # name -> module, relative to this package
+    "AgentSessionMiddleware": ".middleware",
+    "AsyncDjangoStore": ".store",
+    "AsyncLazySession": ".._web",  # the types of request.agent_session, for annotations
+    "DjangoStore": ".store",
+    "LazySession": ".._web",
+    "async_session_manager": ".conf",
+    "session_manager": ".conf",
 }
 
 
@@ -77,4 +82,4 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
 
-    return getattr(import_module(f"{__name__}.{module}"), name)
+    return getattr(import_module(module, __name__), name)

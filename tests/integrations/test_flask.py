@@ -22,7 +22,7 @@ from agentsession import (
     open_store,
 )
 from agentsession.integrations._web import DEFAULT_SALT
-from agentsession.integrations.flask import AgentSessions, current_agent_session
+from agentsession.integrations.flask import AgentSessions, current_agent_session, session_manager
 
 from .web_support import HAVE_SQLITE, KEY, OLD_KEY, Backend, forge_cookie
 
@@ -259,3 +259,24 @@ def test_close_closes_the_store_opened_from_a_url(app: Flask) -> None:
     with pytest.raises(StoreClosed):
         store.get_session("any-session-id-00", now=datetime.now(UTC))
     assert app.test_client().post("/chat").status_code == 200  # reopened on next use
+
+
+def test_session_manager_is_the_current_apps(backend: Backend, tmp_path: Path) -> None:
+    other = Backend.create(tmp_path / "other")
+    (tmp_path / "other").mkdir()
+    extension = AgentSessions()
+    first = create_app(backend, extension)
+    second = create_app(other, extension)
+    try:
+        with first.app_context():
+            session_manager().create("default", user_id="alice")
+            assert session_manager() is first.extensions["agentsession"].manager
+        with second.app_context():
+            assert session_manager().list() == []
+        assert (backend.session_count(), other.session_count()) == (1, 0)
+        bare = Flask(__name__)
+        with bare.app_context(), pytest.raises(RuntimeError, match="init_app"):
+            session_manager()
+    finally:
+        first.extensions["agentsession"].close()
+        second.extensions["agentsession"].close()

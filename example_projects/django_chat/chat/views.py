@@ -25,10 +25,7 @@ from example_projects.shared import AGENT_NAME, STATIC_DIR, api
 from example_projects.shared.agent import Agent, make_agent
 
 if TYPE_CHECKING:
-    # The one handle class of every integration (sync views get it); only
-    # agentsession.integrations.starlette exports it so far. Typing only: this
-    # project never imports Starlette.
-    from agentsession.integrations.starlette import LazySession
+    from agentsession.integrations.django import LazySession  # what sync views get
 
 
 class ChatRequest(HttpRequest):
