@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from agentsession import SessionManager
+from agentsession._sqlite_schema import SCHEMA_VERSION
 from agentsession._sync.sqlite import SQLiteStore
 from agentsession.testing import assert_one_chain, process_appends
 
@@ -74,7 +75,8 @@ def test_processes_opening_a_fresh_file_at_once(tmp_path: Path) -> None:
     ids = {out.strip() for out, _ in outputs}
     assert len(ids) == 6
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM agentsession_schema").fetchall() == [(1,)]
+        versions = conn.execute("SELECT version FROM agentsession_schema").fetchall()
+        assert versions == [(n,) for n in range(1, SCHEMA_VERSION + 1)]
     conn.close()
     with SessionManager(SQLiteStore(path)) as manager:
         assert {info.id for info in manager.list("racer")} == ids

@@ -24,7 +24,14 @@ from agentsession import (
     open_store,
 )
 from agentsession._async.sqlite import AsyncSQLiteStore
-from agentsession._sqlite_schema import MIGRATIONS, SCHEMA_VERSION, from_us, to_us
+from agentsession._models import UNCHECKED, Unchecked
+from agentsession._sqlite_schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    from_us,
+    list_sessions_sql,
+    to_us,
+)
 from agentsession._sync.sqlite import SQLiteStore
 
 
@@ -206,8 +213,8 @@ def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
     for _ in range(3):
         with SessionManager(SQLiteStore(path)) as manager:
             manager.create("assistant")
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 1
-    assert schema_rows(path) == [(1,)]
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert schema_rows(path) == [(1,), (2,)]
 
 
 def test_forward_migration_applies_once_and_keeps_data(
@@ -224,10 +231,96 @@ def test_forward_migration_applies_once_and_keeps_data(
         with SessionManager(SQLiteStore(path)) as manager:
             found = manager.get(session.id)
             assert [m.data["content"] for m in found.messages()] == ["before the upgrade"]
-    assert schema_rows(path) == [(1,), (2,)]
+    assert schema_rows(path) == [(n,) for n in range(1, len(upgraded) + 1)]
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM agentsession_extra").fetchone() == (0,)
     conn.close()
+
+
+def test_a_version_1_file_migrates_to_2_keeping_data(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "v1.db"
+    made: list[tuple[str, str, str | None]] = []  # oldest first
+    with monkeypatch.context() as v1:  # the store as released with schema 1
+        v1.setattr(_sqlite_db, "MIGRATIONS", MIGRATIONS[:1])
+        v1.setattr(_sqlite_db, "SCHEMA_VERSION", 1)
+        with SessionManager(SQLiteStore(path)) as manager:
+            for n in range(12):
+                agent, user = ("bot", "helper")[n % 2], ("alice", "bob", None)[n % 3]
+                session = manager.create(agent, user_id=user)
+                session.append({"role": "user", "content": f"hello {n}"})
+                made.append((session.id, agent, user))
+            point = session.checkpoint("kept", {"n": 11})
+            session.append({"role": "user", "content": "after"})
+            before = manager.get(session.id).info
+    assert schema_rows(path) == [(1,)]
+    assert "agentsession_sessions_agent" not in index_names(path)
+
+    newest = made[::-1]
+    with SessionManager(SQLiteStore(path)) as manager:
+        assert [i.id for i in manager.list(limit=100)] == [i for i, _, _ in newest]
+        sizes: dict[tuple[str | None, str | Unchecked | None], int] = {
+            ("bot", UNCHECKED): 6,
+            ("bot", "alice"): 2,
+            ("bot", None): 2,
+            (None, "bob"): 4,
+        }
+        for (by_agent, by_user), size in sizes.items():
+            expected = [
+                i for i, a, u in newest if by_agent in (None, a) and by_user in (UNCHECKED, u)
+            ]
+            assert len(expected) == size
+            assert [i.id for i in manager.list(by_agent, user_id=by_user, limit=100)] == expected
+        found = manager.get(session.id)
+        assert found.info == before
+        assert [m.data["content"] for m in found.messages()] == ["hello 11", "after"]
+        found.restore(point.id)
+        assert [m.data["content"] for m in found.messages()] == ["hello 11"]
+    assert schema_rows(path) == [(1,), (2,)]
+    assert {"agentsession_sessions_agent", "agentsession_sessions_user_agent"} <= index_names(path)
+
+
+def index_names(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    finally:
+        conn.close()
+    return {name for (name,) in rows}
+
+
+@pytest.mark.parametrize(
+    ("agent", "user_id", "index"),
+    [
+        (None, UNCHECKED, "agentsession_sessions_updated"),
+        ("bot", UNCHECKED, "agentsession_sessions_agent"),
+        (None, "alice", "agentsession_sessions_user"),
+        (None, None, "agentsession_sessions_user"),
+        ("bot", "alice", "agentsession_sessions_user_agent"),
+        ("bot", None, "agentsession_sessions_user_agent"),
+    ],
+)
+def test_listing_reads_an_index_in_order(
+    tmp_path: Path, agent: str | None, user_id: str | Unchecked | None, index: str
+) -> None:
+    with SessionManager(SQLiteStore(tmp_path / "plan.db")) as manager:
+        for n in range(50):  # some rows, so the planner has something to weigh
+            manager.create(("bot", "helper")[n % 2], user_id=("alice", "bob", None)[n % 3])
+    query, params = list_sessions_sql(agent, user_id, 20, 0, 0)
+    conn = sqlite3.connect(tmp_path / "plan.db")
+    try:
+        conn.execute("ANALYZE")
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}", params)]
+    finally:
+        conn.close()
+    # One step: a range of the index (or the whole updated_at index, for no
+    # filter) read in ORDER BY order -- no table scan, no sort.
+    filtered = agent is not None or user_id is not UNCHECKED
+    verb = "SEARCH" if filtered else "SCAN"
+    assert len(plan) == 1, plan
+    assert plan[0].startswith(f"{verb} agentsession_sessions USING INDEX {index}"), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
