@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from ._canonical import canonical_json, load_json_object
 from ._exceptions import (
@@ -43,6 +44,7 @@ from ._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionInfo, Unchec
 __all__ = [
     "DEFAULT_PREFIX",
     "Keys",
+    "Recent",
     "append_args",
     "decode_checkpoint",
     "decode_entry",
@@ -67,6 +69,23 @@ __all__ = [
 DEFAULT_PREFIX = "agentsession:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+V = TypeVar("V")
+
+
+class Recent(OrderedDict[str, V]):
+    """A dict of at most ``size`` entries that forgets the least recently
+    :meth:`put` one, one at a time (never all at once: a store object keeps
+    what it uses, however many other sessions pass through it)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: str, value: V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
 
 
 def to_us(moment: datetime) -> str:
@@ -104,10 +123,10 @@ class Keys:
         if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
             raise InvalidInput("key_prefix must be a string without '{' or '}'")
         self.prefix = prefix
-        self._idx = f"{prefix}{{:idx}}:"
-        self.all = self._idx + "all"
-        self.exp = self._idx + "exp"
-        self.owner = self._idx + "owner"
+        self.idx = f"{prefix}{{:idx}}:"
+        self.all = self.idx + "all"
+        self.exp = self.idx + "exp"
+        self.owner = self.idx + "owner"
 
     def session(self, session_id: str) -> list[str]:
         tag = f"{self.prefix}{{{session_id}}}:"
@@ -116,7 +135,7 @@ class Keys:
     def owned(self, owner: str) -> list[str]:
         """The agent, user and agent+user indexes of one owner."""
         agent, uhash = owner.split("\t")
-        idx = self._idx
+        idx = self.idx
         return [f"{idx}agent:{agent}", f"{idx}user:{uhash}", f"{idx}au:{agent}:{uhash}"]
 
     def index(self, owner: str | None) -> list[str]:
@@ -126,9 +145,9 @@ class Keys:
 
     def listing(self, agent: str | None, user_id: str | Unchecked | None) -> str:
         if user_id is UNCHECKED:
-            return self.all if agent is None else f"{self._idx}agent:{agent}"
+            return self.all if agent is None else f"{self.idx}agent:{agent}"
         uhash = user_hash(user_id)
-        return f"{self._idx}user:{uhash}" if agent is None else f"{self._idx}au:{agent}:{uhash}"
+        return f"{self.idx}user:{uhash}" if agent is None else f"{self.idx}au:{agent}:{uhash}"
 
 
 def matches_filter(info: SessionInfo, agent: str | None, user_id: str | Unchecked | None) -> bool:

@@ -277,6 +277,55 @@ for i = 1, #ids, 1000 do
 end
 return {ids, owners}
 """,
+    # Standalone listing in one round trip. KEYS = the listing index, all, exp,
+    # owner. ARGV[6] the key prefix, ARGV[7] the index prefix, ARGV[8] offset,
+    # ARGV[9] limit, ARGV[10] agent ('' = any), ARGV[11] user hash ('' = any).
+    # The rows' keys are named here, not in KEYS (they cannot be known in
+    # advance): a single server allows it, Cluster does not. An id whose row
+    # is gone (Redis expired or evicted it; a delete would have unlisted it)
+    # leaves every index; one whose row is expired or has another owner
+    # leaves this index (prune_scan still finds an expired one). The window is
+    # topped up from further down the index until `limit` rows are found.
+    # Replies {ids, NUL-joined rows, ids removed}.
+    "list": r"""
+local key, prefix, idx = KEYS[1], ARGV[6], ARGV[7]
+local rank, limit, agent, uh = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10], ARGV[11]
+local ids, rows, gone, stale = {}, {}, {}, {}
+while #ids < limit do
+  local need = limit - #ids
+  local window = redis.call('ZREVRANGE', key, rank, rank + need - 1)
+  rank = rank + #window
+  for _, id in ipairs(window) do
+    local f = redis.call('HGETALL', prefix .. '{' .. id .. '}:s')
+    local r = {}
+    for i = 1, #f, 2 do r[f[i]] = f[i + 1] end
+    if #f == 0 then gone[#gone + 1] = id
+    elseif not r.mv then
+      if (r.exp and r.exp ~= '' and tonumber(r.exp) <= now)
+          or (agent ~= '' and r.agent ~= agent) or (uh ~= '' and r.uh ~= uh) then
+        stale[#stale + 1] = id
+      else
+        ids[#ids + 1] = id
+        rows[#rows + 1] = table.concat(f, '\0')
+      end
+    end
+  end
+  if #window < need then break end
+end
+for _, id in ipairs(gone) do
+  local known = redis.call('HGET', KEYS[4], id)
+  redis.call('HDEL', KEYS[4], id)
+  local from = {key, KEYS[2], KEYS[3]}
+  if known then
+    local a, h = string.match(known, '^([^\t]*)\t(.*)$')
+    from[4], from[5] = idx .. 'agent:' .. a, idx .. 'user:' .. h
+    from[6] = idx .. 'au:' .. a .. ':' .. h
+  end
+  for _, k in ipairs(from) do redis.call('ZREM', k, id) end
+end
+for _, id in ipairs(stale) do redis.call('ZREM', key, id) end
+return {ids, rows, #gone + #stale}
+""",
     # KEYS = one index; ARGV[6..] id/score pairs: remove each if its score is unchanged.
     "idx_clean": r"""
 local n = 0

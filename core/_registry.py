@@ -53,6 +53,7 @@ for _scheme, _module, _cls in (
     ("rediss", "redis", "RedisStore"),
     ("redis+cluster", "redis", "RedisStore"),
     ("rediss+cluster", "redis", "RedisStore"),
+    ("unix", "redis", "RedisStore"),  # unix:///path/to/redis.sock?db=0
     ("postgresql", "postgres", "PostgresStore"),
     ("postgres", "postgres", "PostgresStore"),
 ):
@@ -91,7 +92,8 @@ def open_store(url: str | None = None) -> Store:
     """Open a sync store from a URL (connections open lazily; no I/O here).
 
     ``memory://``, ``file:///abs/dir``, ``sqlite:///rel.db``, ``sqlite:////abs.db``,
-    ``redis://...``, ``postgresql://...``; ``None`` gives :func:`default_store_url`.
+    ``redis://...`` (also ``rediss://``, ``unix://``, ``redis+cluster://``),
+    ``postgresql://...``; ``None`` gives :func:`default_store_url`.
     """
     store: Store = _resolve(url, 0)
     return store

@@ -11,13 +11,14 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .._exceptions import StoreClosed, StoreUnavailable, map_exceptions
 from .._models import SessionInfo, Unchecked, evolve
 from .._redis_records import (
     DEFAULT_PREFIX,
     Keys,
+    Recent,
     decode_row,
     opt_us,
     owner_of,
@@ -29,6 +30,7 @@ from .._redis_records import (
     user_hash,
 )
 from .._redis_scripts import INDEX_SCRIPTS, SESSION_SCRIPTS
+from .._rules import is_expired
 
 try:
     from redis import exceptions as redis_errors
@@ -49,6 +51,7 @@ DRIVER_ERRORS: Final = {
 }
 _SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS}
 _OWNER_CACHE: Final = 65_536
+_GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
 Call = tuple[str, list[str], list[str]]  # script name or raw command, keys, args
 Client = Redis | RedisCluster
 
@@ -64,9 +67,9 @@ def parse_url(url: str, options: dict[str, Any]) -> tuple[str, Callable[[], Clie
     prefix = next((v for k, v in query if k == "key_prefix"), DEFAULT_PREFIX)
     scheme = parts.scheme.lower()
     rest = urlencode([(k, v) for k, v in query if k != "key_prefix"])
-    plain = urlunsplit(
-        (scheme.removesuffix("+cluster"), parts.netloc, parts.path, rest, parts.fragment)
-    )
+    # Not urlunsplit: it drops the "//" of a URL without a host (unix:///x.sock).
+    plain = f"{scheme.removesuffix('+cluster')}://{parts.netloc}{parts.path}"
+    plain += f"?{rest}" if rest else ""
     settings = {"decode_responses": True, "socket_connect_timeout": 5.0, **options}
     kind = RedisCluster if scheme.endswith("+cluster") else Redis
     return prefix, lambda: kind.from_url(plain, **settings)
@@ -84,12 +87,13 @@ class AsyncRedisLink:
     ) -> None:
         self.keys = keys
         self.cluster = False
-        # session id -> "agent\tuser-hash": which listing indexes a write touches.
-        self.owners: dict[str, str] = {}
+        # session id -> "agent\tuser-hash": which listing indexes a write touches
+        # (unknown: a second round trip). Least recently used entries go first.
+        self.owners: Recent[str] = Recent(_OWNER_CACHE)
         # session id -> the row text last decoded and its SessionInfo (reads
         # that find the row unchanged skip decoding it again). These objects
         # stay private: callers get copies, which they may change at will.
-        self._rows: dict[str, tuple[str, SessionInfo]] = {}
+        self._rows: Recent[tuple[str, SessionInfo]] = Recent(_OWNER_CACHE)
         self._given = client
         if factory is None:
             if pool is not None:
@@ -179,21 +183,55 @@ class AsyncRedisLink:
             found = await self.client().zrevrange(key, start, start + count - 1, withscores=True)
         return [(self.text(m), float(s)) for m, s in cast(list[Any], found)]
 
+    async def list_across_slots(
+        self, key: str, rank: int, limit: int, keep: Callable[[SessionInfo], bool], now: datetime
+    ) -> list[SessionInfo]:
+        """Cluster listing: a window of the index (its node), then the rows in
+        one pipeline (one round trip to each node holding some), again while
+        ids drop out and the index has more; then one to clean the index."""
+        now_us = int(to_us(now))
+        found: list[SessionInfo] = []
+        stale: list[str] = []
+        while len(found) < limit:
+            need = limit - len(found)
+            window = await self.window(key, rank, need)
+            if not window:
+                break
+            rank += len(window)
+            calls: list[Call] = [("HGETALL", self.keys.session(s)[:1], []) for s, _ in window]
+            rows = await self.pipeline(calls)
+            for (sid, score), row in zip(window, rows, strict=True):
+                if not row:
+                    if score < now_us - _GRACE_US:  # else maybe a create in flight
+                        stale += [sid, repr(score)]
+                    continue
+                info, owner, moving = decode_row(sid, row)
+                if moving:
+                    continue
+                if is_expired(info, now) or not keep(info):
+                    stale += [sid, repr(score)]  # dropped only if its score is unchanged
+                    continue
+                self.remember(sid, owner)
+                found.append(info)
+            if len(window) < need:  # the end of the index
+                break
+        if stale:
+            await self.run("idx_clean", [key], ["", "", "", "", "", *stale])
+        return found
+
     def remember(self, session_id: str, owner: str) -> None:
-        if len(self.owners) >= _OWNER_CACHE:
-            self.owners.clear()
-        self.owners[session_id] = owner
+        self.owners.put(session_id, owner)
 
     def decode(self, session_id: str, joined: str) -> SessionInfo:
         """The row a script replied with (NUL-joined) as a SessionInfo."""
         seen = self._rows.get(session_id)
         if seen is not None and seen[0] == joined and session_id in self.owners:
+            self.owners.move_to_end(session_id)
+            self._rows.move_to_end(session_id)
             return _copy(seen[1])
         info, owner, _ = decode_row(session_id, pairs(joined))
         self.remember(session_id, owner)
-        if len(self._rows) >= _OWNER_CACHE:
-            self._rows.clear()
-        self._rows[session_id] = (joined, info)
+        self._rows.put(session_id, (joined, info))
         return _copy(info)
 
     def cached(self, session_id: str) -> SessionInfo | None:
@@ -204,7 +242,7 @@ class AsyncRedisLink:
 
     def adopt(self, session_id: str, info: SessionInfo) -> SessionInfo:
         """Remember a row the caller derived from its copy and its own write."""
-        self._rows[session_id] = ("", info)
+        self._rows.put(session_id, ("", info))
         return _copy(info)
 
     async def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
@@ -246,6 +284,8 @@ class AsyncRedisLink:
         actual = self.owners.get(session_id, owner)
         if indexed != 1 or actual != owner:  # the owner was not known: a second trip
             await self.run("idx_touch", self.keys.index(actual), [*args[:3], actual, ""])
+        if actual:
+            self.remember(session_id, actual)  # recently used: evicted last
         return reply, info
 
     async def write_row(

@@ -8,6 +8,7 @@ Opening::
     open_store("redis://localhost:6379/0")      # rediss:// for TLS
     open_store("redis://host/0?key_prefix=app:")  # default prefix "agentsession:"
     open_store("redis+cluster://node1:7000")     # Redis Cluster; rediss+cluster:// for TLS
+    open_store("unix:///run/redis/redis.sock?db=0")  # a unix socket
     RedisStore(client, key_prefix="app:")  # your Redis or RedisCluster client
     RedisStore(connection_pool=pool)
 
@@ -33,7 +34,8 @@ the list of the ids on its current path, so ``messages(limit=N)`` is one
 LRANGE and one HMGET inside one script -- N entries read, whatever the length
 of the history; entries off the current path are found by their parent links.
 The list is checked against the head on every read and rebuilt if it is off.
-A store object remembers each session's owner and last row: a write it makes
+A store object remembers the owners and last rows of the 65,536 sessions it
+used most recently (older ones are forgotten one at a time): a write it makes
 without having seen the session first costs a second round trip (to update the
 owner's listing indexes), and an append over a row it holds gets no row back.
 
@@ -49,13 +51,31 @@ server a write updates them inside its own script, atomically. On Cluster they
 live in another slot and are updated by a second script in the same pipeline:
 not atomic with the write, so for a moment a listing may miss a brand-new
 session, order one by its previous ``updated_at``, or (if the write was
-refused) by a newer one. Listing reads a page of ids, then the rows (two round
-trips, as the rows' keys cannot be named in advance), and drops
-what no longer belongs: an id whose row is gone (on Cluster only once its
-score is over a minute old) or expired, or whose row has another owner, is
-removed from that index with a compare-and-delete. Redis expires session keys
-by itself; :meth:`prune_expired` (``manager.prune()``) erases expired sessions
-and removes what the indexes still say about them, so run it now and then.
+refused) by a newer one.
+
+Listing on a single server is one round trip: one script reads the page of
+ids from the index and their rows, skips what no longer belongs and reads on
+down the index until the page is full. An id whose row is gone (Redis expired
+it by itself, or evicted it) is removed from every index there and then; one
+whose row is expired by the manager's clock or has another owner, from that
+index. On Cluster the rows live in other slots than the index, so a script
+cannot read them: a listing costs one round trip to the index's node for the
+ids, then one pipeline of the rows (one round trip to each node holding some),
+again while ids drop out and the index has more, and one more to remove the
+dropped ids from that index with a compare-and-delete (an id whose row is gone
+only once its score is over a minute old: it may be a create in flight).
+Redis expires session keys by itself; :meth:`prune_expired`
+(``manager.prune()``) erases expired sessions and removes what every index
+still says about them, so run it now and then.
+
+Hot spot: every listing index shares the hash tag ``{:idx}`` -- one slot
+(the same one whatever the ``key_prefix``, as only the tag is hashed), so on
+Cluster one node takes a small index update for every write to any session:
+per-session work spreads over the nodes, the index upkeep does not. With many
+writers, move that slot to a node of its own (``redis-cli --cluster reshard``,
+the slot is ``CLUSTER KEYSLOT "{:idx}"``) and size that node for the write
+rate, batch messages with ``extend`` rather than one ``append`` each, or split
+the tenants over separate clusters (each store object names one).
 
 ``rotate_id`` is one script on a single server. On Cluster the two ids live in
 different slots: the old id is frozen (it reads as absent), copied under the new
@@ -106,6 +126,7 @@ from .._redis_records import (
     row_fields,
     split0,
     to_us,
+    user_hash,
 )
 from .._rules import is_expired, place_entries
 from .redis_link import RedisLink, parse_url
@@ -116,8 +137,6 @@ if TYPE_CHECKING:
     from .redis_link import Client
 
 __all__ = ["RedisStore"]
-
-_GRACE_US = 60_000_000  # Cluster: a listed id without a row may be a create in flight
 
 
 def _nonce() -> str:
@@ -200,32 +219,21 @@ class RedisStore:
         now: datetime,
     ) -> list[SessionInfo]:
         db = self._db
-        key = db.keys.listing(agent, user_id)
-        now_us = int(to_us(now))
-        found: list[SessionInfo] = []
-        stale: list[str] = []
-        rank = offset
-        while len(found) < limit:
-            window = db.window(key, rank, limit - len(found))
-            if not window:
-                break
-            rank += len(window)
-            rows = db.pipeline([("HGETALL", [db.keys.session(s)[0]], []) for s, _ in window])
-            for (sid, score), row in zip(window, rows, strict=True):
-                if not row:
-                    if not db.cluster or score < now_us - _GRACE_US:
-                        stale += [sid, repr(score)]
-                    continue
-                info, owner, moving = decode_row(sid, row)
-                if moving:
-                    continue
-                if is_expired(info, now) or not matches_filter(info, agent, user_id):
-                    stale += [sid, repr(score)]  # dropped only if its score is unchanged
-                    continue
-                db.remember(sid, owner)
-                found.append(info)
-        if stale:
-            db.run("idx_clean", [key], ["", "", "", "", "", *stale])
+        db.client()
+        key, keys = db.keys.listing(agent, user_id), db.keys
+
+        def keep(info: SessionInfo) -> bool:
+            return matches_filter(info, agent, user_id)
+
+        if db.cluster:
+            found = db.list_across_slots(key, offset, limit, keep, now)
+        else:
+            uhash = "" if user_id is UNCHECKED else user_hash(user_id)
+            args = ["", to_us(now), "", "", "", keys.prefix, keys.idx]
+            args += [str(offset), str(limit), agent or "", uhash]
+            ids, rows, _ = db.run("list", [key, keys.all, keys.exp, keys.owner], args)
+            found = [db.decode(sid, row) for sid, row in zip(ids, rows, strict=True)]
+        found = [info for info in found if keep(info)]  # the script compared user hashes
         found.sort(key=lambda i: (i.updated_at, i.id), reverse=True)
         return found
 

@@ -3,8 +3,10 @@ async), the ways to open it, native key expiry and concurrent processes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,6 +16,7 @@ from agentsession import (
     AsyncSessionManager,
     InvalidInput,
     SessionManager,
+    StoreUnavailable,
     open_async_store,
     open_store,
 )
@@ -31,7 +34,9 @@ from tests.services import redis_url
 
 from .test_redis_support import (
     AsyncRedisSuite,
+    PrivateRedis,
     RedisSuite,
+    indexes_holding,
     plain_client,
     prefix_keys,
     purge,
@@ -201,3 +206,64 @@ def test_processes_append_to_one_chain(server: str, prefix: str) -> None:
         assert_one_chain(path, 1000)
         assert session.message_count == 1000
         assert len({m.data["content"] for m in path}) == 1000
+
+
+def test_index_entries_of_sessions_redis_expired_are_cleaned(server: str, prefix: str) -> None:
+    """Redis drops an expired session's keys by itself; what the indexes still
+    say about it goes on the next listing that meets it, or on ``prune()``."""
+    manager = SessionManager(RedisStore.from_url(with_prefix(server, prefix)))
+    met_by_list = manager.create("lister", user_id="alice", ttl=timedelta(seconds=1))
+    left_to_prune = manager.create("other", user_id="bob", ttl=timedelta(seconds=1))
+    kept = manager.create("lister", user_id="alice")
+    client = plain_client(server)
+    for sid in (met_by_list.id, left_to_prune.id):
+        assert len(indexes_holding(client, prefix, sid)) == 6  # all, exp, owner, 3 per owner
+    time.sleep(1.2)
+    assert not client.exists(*Keys(prefix).session(met_by_list.id)), "Redis kept the keys"
+    assert [r.id for r in manager.list("lister", user_id="alice")] == [kept.id]
+    assert indexes_holding(client, prefix, met_by_list.id) == []
+    assert len(indexes_holding(client, prefix, left_to_prune.id)) == 6  # not met yet
+    assert manager.prune() == 1
+    assert indexes_holding(client, prefix, left_to_prune.id) == []
+    assert len(indexes_holding(client, prefix, kept.id)) == 5  # never expires: not in exp
+    assert [r.id for r in manager.list()] == [kept.id]
+    client.close()
+    manager.close()
+
+
+@pytest.mark.asyncio
+async def test_async_store_from_users_pool(server: str, prefix: str) -> None:
+    pool = redis.asyncio.ConnectionPool.from_url(server)  # bytes replies
+    store = AsyncRedisStore(connection_pool=pool, key_prefix=prefix)
+    manager = AsyncSessionManager(store)
+    session = await manager.create("assistant", user_id="alice")
+    await session.extend([{"n": 1}, {"n": 2}])
+    assert [m.data["n"] for m in await session.messages(limit=1)] == [2]
+    assert [r.id for r in await manager.list("assistant", user_id="alice")] == [session.id]
+    await store.close()
+    client = redis.asyncio.Redis(connection_pool=pool)
+    assert await client.ping()  # close() left the user's pool usable
+    await client.aclose()
+    await pool.aclose()
+
+
+@pytest.fixture(scope="module")
+def unix_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    directory = tmp_path_factory.mktemp("unix")
+    server = PrivateRedis(directory, unix_socket=directory / "redis.sock")
+    server.start()
+    yield server
+    server.kill()
+
+
+def test_opened_by_unix_socket_url(unix_redis: PrivateRedis, tmp_path: Path) -> None:
+    url = f"unix://{unix_redis.unix_socket}?db=0&key_prefix=unix:"
+    store = open_store(url)
+    assert isinstance(store, RedisStore) and "unix:" in repr(store)
+    _exercise(store)
+    assert isinstance(open_async_store(url), AsyncRedisStore)
+    absent = open_store(f"unix://{tmp_path / 'none.sock'}")  # accepted; nothing connects
+    with pytest.raises(StoreUnavailable) as caught:
+        SessionManager(absent).create("assistant")
+    assert isinstance(caught.value.__cause__, redis.exceptions.ConnectionError)
+    absent.close()

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import pytest
 import redis
+import redis.asyncio.cluster
+from redis.cluster import RedisCluster
 
-from agentsession import SessionManager
+from agentsession import AsyncSessionManager, SessionManager
+from agentsession._async.redis import AsyncRedisStore
 from agentsession._redis_records import Keys
 from agentsession._sync.redis import RedisStore
 from agentsession.testing import (
@@ -141,5 +145,49 @@ def test_round_trips_on_cluster(cluster: str, prefix: str) -> None:
     point = session.checkpoint()
     slot, total = trips(lambda: session.restore(point.id), sid)
     assert slot <= 2 and total <= 3
+    # Listing: one round trip to the index node, one pipeline of the rows (one
+    # round trip per node holding some); nothing more when no id drops out.
+    for _ in range(5):
+        manager.create("assistant", user_id="alice")
+    before = len(CountingConnection.sends)
+    assert len(manager.list("assistant", user_id="alice")) == 6
+    assert len(CountingConnection.sends) - before <= 1 + len(ports)
     client.close()
     manager.close()
+
+
+def test_store_on_users_cluster_client(cluster: str, prefix: str) -> None:
+    """``RedisStore(RedisCluster(...))``: the user's own client (bytes replies),
+    detected as a cluster (listing and rotation across slots), left open."""
+    parts = urlsplit(cluster)
+    client = RedisCluster(host=parts.hostname, port=parts.port or 6379)
+    store = RedisStore(client, key_prefix=prefix)
+    with SessionManager(store) as manager:
+        session = manager.create("assistant", user_id="alice", metadata={"k": "v"})
+        session.extend([{"n": n} for n in range(3)])
+        session.restore(session.checkpoint().id)
+        moved = manager.rotate_id(session.id)
+        assert [m.data["n"] for m in moved.messages(limit=2)] == [1, 2]
+        assert [r.id for r in manager.list("assistant", user_id="alice")] == [moved.id]
+        assert manager.delete(moved.id)
+        assert manager.list("assistant", user_id="alice") == []
+    assert client.ping()  # close() left the user's client open
+    client.close()
+
+
+@pytest.mark.asyncio
+async def test_async_store_on_users_cluster_client(cluster: str, prefix: str) -> None:
+    parts = urlsplit(cluster)
+    client = redis.asyncio.cluster.RedisCluster(host=parts.hostname, port=parts.port or 6379)
+    store = AsyncRedisStore(client, key_prefix=prefix)
+    manager = AsyncSessionManager(store)
+    session = await manager.create("assistant", user_id="alice")
+    await session.extend([{"n": n} for n in range(3)])
+    moved = await manager.rotate_id(session.id)
+    assert [m.data["n"] for m in await moved.messages(limit=2)] == [1, 2]
+    assert [r.id for r in await manager.list("assistant", user_id="alice")] == [moved.id]
+    assert await manager.delete(moved.id)
+    assert await manager.list() == []
+    await store.close()
+    assert await client.ping()
+    await client.aclose()

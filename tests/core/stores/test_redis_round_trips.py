@@ -12,7 +12,10 @@ import pytest
 import redis
 
 from agentsession import SessionManager
+from agentsession._redis_records import Keys, owner_of
 from agentsession._sync.redis import RedisStore
+from agentsession._sync.redis_link import _OWNER_CACHE as OWNER_CACHE
+from agentsession.testing import FakeClock
 
 from .test_redis_support import PrivateRedis
 
@@ -57,6 +60,11 @@ def measure(server: PrivateRedis, name: str, budget: int, operation: Callable[[]
     return result
 
 
+def counted_store(server: PrivateRedis, prefix: str) -> RedisStore:
+    url = f"{server.url}?key_prefix={prefix}"
+    return RedisStore.from_url(url, connection_class=CountingConnection)
+
+
 def msgs(n: int) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"message {i}"} for i in range(n)]
 
@@ -69,12 +77,11 @@ def warm(manager: SessionManager) -> None:
     session.restore(point.id)
     manager.get(session.id)
     session.messages(limit=2)
+    manager.list("warm")
 
 
 def test_round_trips_standalone(private: PrivateRedis) -> None:
-    store = RedisStore.from_url(
-        private.url + "?key_prefix=rt:", connection_class=CountingConnection
-    )
+    store = counted_store(private, "rt:")
     manager = SessionManager(store)
     warm(manager)
     session = measure(private, "create", 1, lambda: manager.create("assistant", user_id="u"))
@@ -93,6 +100,10 @@ def test_round_trips_standalone(private: PrivateRedis) -> None:
     assert COMMANDS["get"] == {"hgetall": 1}
     point = measure(private, "checkpoint", 2, session.checkpoint)
     measure(private, "restore", 2, lambda: session.restore(point.id))
+    for _ in range(3):
+        manager.create("assistant", user_id="u")
+    rows = measure(private, "list", 1, lambda: manager.list("assistant", user_id="u", limit=3))
+    assert len(rows) == 3 and session.id not in [r.id for r in rows]
     assert COUNTED == {
         "create": 1,
         "append": 1,
@@ -101,5 +112,63 @@ def test_round_trips_standalone(private: PrivateRedis) -> None:
         "get": 1,
         "checkpoint": 2,
         "restore": 2,
+        "list": 1,
     }
+    manager.close()
+
+
+def index_members(client: Any, keys: Keys, owner: str) -> set[str]:
+    """Every id any listing index (and the owner map) of ``owner`` holds."""
+    found: set[str] = set(client.hkeys(keys.owner))
+    for key in [keys.all, keys.exp, *keys.owned(owner)]:
+        found |= set(client.zrange(key, 0, -1))
+    return found
+
+
+def test_list_tops_up_past_gone_sessions_in_one_round_trip(private: PrivateRedis) -> None:
+    """Rows Redis dropped by itself (expiry, eviction) are skipped and unlisted
+    inside the one listing script, which reads on down the index to fill the page."""
+    store = counted_store(private, "ls:")
+    clock = FakeClock()
+    manager = SessionManager(store, clock=clock)
+    warm(manager)
+    made = []
+    for _ in range(7):
+        clock.advance(1)
+        made.append(manager.create("lister", user_id="u").id)
+    keys, owner = Keys("ls:"), owner_of("lister", "u")
+    raw = redis.Redis(port=private.port, decode_responses=True)
+    for sid in made[-4:]:  # the four newest vanish behind the store's back
+        raw.delete(*keys.session(sid))
+    page = measure(
+        private, "list past gone ids", 1, lambda: manager.list("lister", user_id="u", limit=2)
+    )
+    assert [r.id for r in page] == [made[2], made[1]]
+    assert index_members(raw, keys, owner) == set(made[:3]) | {s.id for s in manager.list("warm")}
+    assert [r.id for r in manager.list("lister", user_id="u", offset=1)] == [made[1], made[0]]
+    raw.close()
+    manager.close()
+
+
+def test_owner_cache_forgets_one_entry_at_a_time(private: PrivateRedis) -> None:
+    """The owner cache is bounded, and filling it forgets the least recently
+    used sessions only: one in use keeps its owner, so its append stays one
+    round trip (an unknown owner costs a second one, for the listing indexes)."""
+    store = counted_store(private, "lru:")
+    manager = SessionManager(store)
+    warm(manager)
+    owners = store._db.owners
+    for n in range(OWNER_CACHE - len(owners) - 1):
+        store._db.remember(f"other-{n}", "agent\t-")
+    session = manager.create("assistant", user_id="u")
+    assert len(owners) == OWNER_CACHE
+    oldest_first = list(owners)
+    for n in range(100):  # past the bound: the oldest go, one by one
+        store._db.remember(f"more-{n}", "agent\t-")
+    assert len(owners) == OWNER_CACHE
+    assert set(oldest_first[:100]).isdisjoint(owners)
+    assert set(oldest_first[100:]) <= owners.keys()
+    assert session.id in owners
+    measure(private, "append after eviction", 1, lambda: session.append({"n": 1}))
+    assert [r.id for r in manager.list("assistant", user_id="u")] == [session.id]
     manager.close()

@@ -60,6 +60,18 @@ def prefix_keys(client: Any, prefix: str) -> list[str]:
     return sorted(set(client.scan_iter(match=prefix + "*", count=1000)))
 
 
+def indexes_holding(client: Any, prefix: str, session_id: str) -> list[str]:
+    """The listing index keys (sorted sets, and the owner map) naming ``session_id``."""
+    found = []
+    for key in prefix_keys(client, Keys(prefix).idx):
+        if client.type(key) == "hash":
+            if client.hexists(key, session_id):
+                found.append(key)
+        elif client.zscore(key, session_id) is not None:
+            found.append(key)
+    return found
+
+
 def purge(url: str, prefix: str) -> None:
     client = plain_client(url)
     try:
@@ -130,11 +142,12 @@ def require_binary(name: str) -> str:
 class PrivateRedis:
     """A redis-server of the test's own on a loopback port, with AOF fsync always."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, unix_socket: Path | None = None) -> None:
         self.binary = require_binary("redis-server")
         self.port = free_port()
         self.dir = directory
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.unix_socket = unix_socket  # also listen there (unix:// URLs)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -147,6 +160,7 @@ class PrivateRedis:
                 "--appendonly", "yes",
                 "--appendfsync", "always",
                 "--save", "",
+                *(["--unixsocket", str(self.unix_socket)] if self.unix_socket else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
