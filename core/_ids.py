@@ -7,7 +7,13 @@ import secrets
 
 from ._exceptions import InvalidInput
 
-__all__ = ["MAX_USER_ID_LENGTH", "new_id", "validate_id", "validate_user_id"]
+__all__ = [
+    "MAX_USER_ID_LENGTH",
+    "new_id",
+    "validate_id",
+    "validate_text",
+    "validate_user_id",
+]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_USER_ID_LENGTH = 256
@@ -26,13 +32,23 @@ def validate_id(value: object, what: str = "id") -> str:
 
 def validate_user_id(value: object) -> str:
     """Return ``value`` if it is an acceptable opaque user id (1-256 chars, no NUL)."""
+    return validate_text(value, "user_id", MAX_USER_ID_LENGTH, minimum=1)
+
+
+def validate_text(value: object, what: str, maximum: int, *, minimum: int = 0) -> str:
+    """Return ``value`` if it is a string every store can hold: ``minimum`` to
+    ``maximum`` characters, no NUL (PostgreSQL refuses it) and valid UTF-8 (no
+    lone surrogate). The value is never echoed."""
     if (
         not isinstance(value, str)
-        or not 0 < len(value) <= MAX_USER_ID_LENGTH
+        or not minimum <= len(value) <= maximum
         or "\x00" in value
         or not _utf8(value)
     ):
-        raise InvalidInput(f"invalid user_id: must be a string of 1-{MAX_USER_ID_LENGTH} chars")
+        raise InvalidInput(
+            f"invalid {what}: must be a string of {minimum}-{maximum} chars,"
+            " valid UTF-8 without NUL"
+        )
     return value
 
 

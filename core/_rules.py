@@ -20,16 +20,19 @@ from ._exceptions import (
     InvalidInput,
     LimitExceeded,
 )
-from ._ids import new_id, validate_id, validate_user_id
+from ._ids import new_id, validate_id, validate_text, validate_user_id
 from ._models import MESSAGE, STATE, UNCHECKED, Branch, Entry, NewEntry, SessionInfo, Unchecked
 
 __all__ = [
     "branches_of",
+    "check_checkpoint_name",
     "check_expected_head",
+    "check_max_messages",
     "check_owner",
     "check_user_filter",
     "expiry_after_write",
     "is_expired",
+    "json_patch",
     "merge_state",
     "new_session_info",
     "place_entries",
@@ -138,10 +141,7 @@ def new_session_info(
     for name, span in (("ttl", ttl), ("idle_timeout", idle_timeout)):
         if span is not None and (not isinstance(span, timedelta) or span <= timedelta(0)):
             raise InvalidInput(f"{name} must be a positive timedelta")
-    if max_messages is not None and (
-        not isinstance(max_messages, int) or isinstance(max_messages, bool) or max_messages < 1
-    ):
-        raise InvalidInput("max_messages must be a positive integer")
+    check_max_messages(max_messages)
     deadline = None if ttl is None else now + ttl
     idle = None if idle_timeout is None else idle_timeout.total_seconds()
     return SessionInfo(
@@ -160,6 +160,25 @@ def new_session_info(
         max_messages=max_messages,
         last_checkpoint_at=None,
     )
+
+
+def check_max_messages(value: int | None) -> int | None:
+    """``max_messages`` is ``None`` (no limit) or a positive integer."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise InvalidInput("max_messages must be a positive integer or None")
+    return value
+
+
+#: Longest checkpoint name, in characters.
+MAX_CHECKPOINT_NAME = 256
+
+
+def check_checkpoint_name(name: str | None) -> str | None:
+    """A checkpoint name is ``None`` or text every store can hold (no NUL,
+    no lone surrogate, at most :data:`MAX_CHECKPOINT_NAME` characters)."""
+    if name is None:
+        return None
+    return validate_text(name, "checkpoint name", MAX_CHECKPOINT_NAME)
 
 
 def _json_object(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:

@@ -10,10 +10,17 @@ from typing import Any, Final
 
 from .._canonical import DEFAULT_MAX_ENTRY_BYTES
 from .._exceptions import InvalidInput, StoreClosed
+from .._exports import check_export
 from .._ids import new_id, validate_id, validate_user_id
-from .._models import UNCHECKED, SessionExport, SessionInfo, Unchecked
+from .._models import UNCHECKED, SessionExport, SessionInfo, Unchecked, copy_info
 from .._registry import open_async_store
-from .._rules import check_owner, check_user_filter, expiry_after_write, new_session_info
+from .._rules import (
+    check_max_messages,
+    check_owner,
+    check_user_filter,
+    expiry_after_write,
+    new_session_info,
+)
 from .protocol import AsyncStore
 from .session import AsyncSession
 
@@ -67,13 +74,14 @@ class AsyncSessionManager:
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        # Every default is checked before a store is opened from a URL.
+        self.ttl = _positive_timedelta(ttl, "ttl")
+        self.idle_timeout = _positive_timedelta(idle_timeout, "idle_timeout")
+        self.max_messages = check_max_messages(max_messages)
+        self.checkpoint_every = _positive_timedelta(checkpoint_every, "checkpoint_every")
         self.store: AsyncStore = (
             open_async_store(store) if store is None or isinstance(store, str) else store
         )
-        self.ttl = _positive_timedelta(ttl, "ttl")
-        self.idle_timeout = _positive_timedelta(idle_timeout, "idle_timeout")
-        self.max_messages = max_messages
-        self.checkpoint_every = _positive_timedelta(checkpoint_every, "checkpoint_every")
         self.max_entry_bytes = max_entry_bytes
         self._clock = clock or _utcnow
         self._closed = False
@@ -200,9 +208,24 @@ class AsyncSessionManager:
         return await self.store.export_session(session_id, now=self.now())
 
     async def import_session(self, export: SessionExport) -> AsyncSession:
-        """Write an exported session into this manager's store, unchanged."""
+        """Write an exported session into this manager's store, unchanged.
+
+        The export is checked whole before the store is touched (see
+        ``agentsession._exports``); a bad one stores nothing.
+
+        Raises:
+            InvalidInput: a malformed id, owner, JSON value, tree, head or
+                checkpoint.
+            IntegrityError: an entry does not match its digest, or a
+                checkpoint's path does not match its checksum.
+            LimitExceeded: an entry is larger than ``max_entry_bytes``.
+            ConflictError: a live session already has this id.
+        """
+        check_export(export, max_bytes=self.max_entry_bytes)
+        self.now()
         await self.store.import_session(export)
-        return AsyncSession(self, export.session)
+        # A copy: the caller's export must not be the session object's snapshot.
+        return AsyncSession(self, copy_info(export.session))
 
     async def close(self) -> None:
         """Close the store. Idempotent."""

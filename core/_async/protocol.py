@@ -187,7 +187,10 @@ class AsyncStore(Protocol):
         ...
 
     async def import_session(self, export: SessionExport) -> None:
-        """Write an exported session as is; a taken id → ``ConflictError``."""
+        """Write an exported session as is; a taken id → ``ConflictError``.
+
+        The manager has already checked the export whole (ids, owner, JSON,
+        digests, tree, head, checkpoints: ``agentsession._exports``)."""
         ...
 
     async def close(self) -> None:

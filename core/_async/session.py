@@ -19,6 +19,7 @@ from .._ids import new_id, validate_id
 from .._models import MESSAGE, STATE, UNCHECKED, Branch, Checkpoint, Entry, SessionInfo, Unchecked
 from .._rules import (
     branches_of,
+    check_checkpoint_name,
     expiry_after_write,
     json_patch,
     merge_state,
@@ -226,8 +227,7 @@ class AsyncSession:
         self, name: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> Checkpoint:
         """Record the current head (no entry is added, the head does not move)."""
-        if name is not None and (not isinstance(name, str) or len(name) > 256):
-            raise InvalidInput("checkpoint name must be a string of at most 256 chars")
+        check_checkpoint_name(name)
         meta = json_patch(metadata or {}, "checkpoint metadata")
         now = self._now()
         info, path = await self._store.read_path(self.id, now=now, with_data=False)

@@ -188,7 +188,10 @@ class Store(Protocol):
         ...
 
     def import_session(self, export: SessionExport) -> None:
-        """Write an exported session as is; a taken id → ``ConflictError``."""
+        """Write an exported session as is; a taken id → ``ConflictError``.
+
+        The manager has already checked the export whole (ids, owner, JSON,
+        digests, tree, head, checkpoints: ``agentsession._exports``)."""
         ...
 
     def close(self) -> None:

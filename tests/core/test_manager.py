@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -11,9 +12,21 @@ from agentsession.testing import FakeClock
 
 
 def test_defaults_are_validated() -> None:
-    for kwargs in ({"ttl": timedelta(0)}, {"idle_timeout": timedelta(seconds=-1)}):
+    bad_defaults: list[dict[str, Any]] = [
+        {"ttl": timedelta(0)},
+        {"idle_timeout": timedelta(seconds=-1)},
+        {"checkpoint_every": 300},
+        {"checkpoint_every": timedelta(0)},
+        {"ttl": 3600.0},
+        {"max_messages": 0},
+        {"max_messages": -3},
+        {"max_messages": True},
+        {"max_messages": 2.5},
+    ]
+    for kwargs in bad_defaults:
         with pytest.raises(InvalidInput):
-            SessionManager("memory://", **kwargs)  # type: ignore[arg-type]
+            SessionManager("memory://", **kwargs)
+    assert SessionManager("memory://", max_messages=1).max_messages == 1
     manager = SessionManager("memory://")
     with pytest.raises(InvalidInput):
         manager.create("assistant", max_messages=0)
