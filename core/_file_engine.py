@@ -56,7 +56,10 @@ from ._models import (
     SessionExport,
     SessionInfo,
     Unchecked,
+    copy_checkpoint,
+    copy_info,
     evolve,
+    json_copy,
 )
 from ._rules import check_expected_head, is_expired, place_entries
 
@@ -100,7 +103,8 @@ class FileEngine:
         info = handle.log.info
         if is_expired(info, now):
             raise SessionNotFound()
-        return info
+        # The log is this process's cache of the file: callers get copies.
+        return copy_info(info)
 
     # -- id-level operations ------------------------------------------------------
 
@@ -221,7 +225,7 @@ class FileEngine:
                 info = handle.log.info
         except (SessionNotFound, IntegrityError):
             return None  # erased meanwhile, a leftover, or damaged (get() says which)
-        return info if info.id == session_id else None
+        return copy_info(info) if info.id == session_id else None
 
     def delete_session(self, session_id: str) -> bool:
         with self._id_ops():
@@ -262,7 +266,9 @@ class FileEngine:
             for entry, offset, line in zip(placed, offsets, lines, strict=True):
                 log.add_entry(carrying(entry, NO_DATA), offset, len(line))
             last = placed[-1]
-            info = log.bump(now, expires_at, head=last.id, message_count=last.message_index)
+            info = copy_info(
+                log.bump(now, expires_at, head=last.id, message_count=last.message_index)
+            )
         # fresh copies, as a read would give: the caller's objects are not aliased
         return info, [carrying(e, load_json_object(t)) for e, t in zip(placed, texts, strict=True)]
 
@@ -280,7 +286,9 @@ class FileEngine:
             info = self._live(handle, now)
             cursor = info.head if before is None else handle.log.entry(before).parent_id
             path = handle.log.walk(cursor, limit, kind)
-            return info, handle.with_data(path) if with_data else path
+            if not with_data:
+                return info, [carrying(e, NO_DATA) for e in path]
+            return info, handle.with_data(path)
 
     def get_entry(self, session_id: str, entry_id: str, *, now: datetime) -> Entry:
         with self._files.session(session_id, write=False) as handle:
@@ -306,7 +314,7 @@ class FileEngine:
                 [head_line(entry_id, at=now, expires_at=expires_at)], now, fsync=self.fsync
             )
             handle.log.move_head(entry_id, now, expires_at)
-            return handle.log.info
+            return copy_info(handle.log.info)
 
     def save_checkpoint(
         self, checkpoint: Checkpoint, *, now: datetime, expires_at: datetime | None
@@ -317,8 +325,8 @@ class FileEngine:
                 handle.log.entry(checkpoint.entry_id)
             line = checkpoint_line(checkpoint, at=now, expires_at=expires_at)
             handle.write([line], now, fsync=self.fsync)
-            handle.log.add_checkpoint(checkpoint)
-            return handle.log.bump(now, expires_at, last_checkpoint_at=now)
+            handle.log.add_checkpoint(copy_checkpoint(checkpoint))
+            return copy_info(handle.log.bump(now, expires_at, last_checkpoint_at=now))
 
     def get_checkpoint(
         self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
@@ -329,14 +337,15 @@ class FileEngine:
             if checkpoint is None:
                 raise CheckpointNotFound("unknown checkpoint for this session")
             if not with_path:
-                return checkpoint, []
+                return copy_checkpoint(checkpoint), []
             path = handle.log.walk(checkpoint.entry_id)
-            return checkpoint, handle.with_data(path)
+            return copy_checkpoint(checkpoint), handle.with_data(path)
 
     def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
         with self._files.session(session_id, write=False) as handle:
             self._live(handle, now)
-            return sorted(handle.log.checkpoints.values(), key=lambda c: (c.created_at, c.id))
+            points = sorted(handle.log.checkpoints.values(), key=lambda c: (c.created_at, c.id))
+            return [copy_checkpoint(c) for c in points]
 
     def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, list[Entry]]:
         with self._files.session(session_id, write=False) as handle:
@@ -357,8 +366,8 @@ class FileEngine:
             handle.write(
                 [metadata_line(metadata, at=now, expires_at=expires_at)], now, fsync=self.fsync
             )
-            handle.log.merge_metadata(metadata, now, expires_at)
-            return handle.log.info
+            handle.log.merge_metadata(json_copy(dict(metadata)), now, expires_at)
+            return copy_info(handle.log.info)
 
     def rotate_id(
         self,
@@ -415,7 +424,8 @@ class FileEngine:
             log = handle.log
             ordered = sorted(log.entries.values(), key=lambda e: (e.depth, e.id))
             points = sorted(log.checkpoints.values(), key=lambda c: (c.created_at, c.id))
-            return SessionExport(info, tuple(handle.with_data(ordered)), tuple(points))
+            copies = tuple(copy_checkpoint(c) for c in points)
+            return SessionExport(info, tuple(handle.with_data(ordered)), copies)
 
     def import_session(self, export: SessionExport) -> None:
         info = export.session

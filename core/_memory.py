@@ -2,8 +2,11 @@
 
 It is the reference implementation of the store protocol: every other store
 must behave exactly like it (``agentsession.testing`` runs against all of them).
-Entry data is kept as canonical JSON text and decoded on read, so callers can
-never alias (and mutate) what the store holds.
+Like a store with a database behind it, it never shares an object with its
+callers: entry data is kept as canonical JSON text and decoded on read, and
+rows and checkpoints are copied on the way in and on the way out (metadata
+deeply), so changing a record the store returned, or one handed to it,
+changes nothing stored.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from ._models import (
     SessionExport,
     SessionInfo,
     Unchecked,
+    copy_checkpoint,
+    copy_info,
     evolve,
+    json_copy,
 )
 from ._rules import check_expected_head, is_expired, place_entries
 
@@ -41,19 +47,47 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def _copy_entry(entry: Entry, data: Mapping[str, Any]) -> Entry:
+    return Entry(
+        id=entry.id,
+        parent_id=entry.parent_id,
+        kind=entry.kind,
+        created_at=entry.created_at,
+        data=data,
+        depth=entry.depth,
+        message_index=entry.message_index,
+        digest=entry.digest,
+    )
+
+
 @dataclasses.dataclass
 class _Stored:
+    """One session; every record in it is private to the store.
+
+    Stored entries carry no data (it is the JSON text beside them).
+    """
+
     info: SessionInfo
     entries: dict[str, tuple[Entry, str]] = dataclasses.field(default_factory=dict)
     parents: set[str] = dataclasses.field(default_factory=set)
     checkpoints: dict[str, Checkpoint] = dataclasses.field(default_factory=dict)
 
-    def entry(self, entry_id: str) -> Entry:
+    def add(self, entry: Entry, text: str) -> None:
+        self.entries[entry.id] = (_copy_entry(entry, {}), text)
+        if entry.parent_id is not None:
+            self.parents.add(entry.parent_id)
+
+    def entry(self, entry_id: str, with_data: bool = True) -> Entry:
+        """A fresh copy of one entry (``InvalidInput`` if not in this session)."""
         try:
             entry, text = self.entries[entry_id]
         except KeyError:
             raise InvalidInput("unknown entry id for this session") from None
-        return dataclasses.replace(entry, data=json.loads(text))
+        return _copy_entry(entry, json.loads(text) if with_data else {})
+
+    def points(self) -> list[Checkpoint]:
+        points = sorted(self.checkpoints.values(), key=lambda c: (c.created_at, c.id))
+        return [copy_checkpoint(c) for c in points]
 
 
 def _bump(
@@ -94,11 +128,11 @@ class MemoryStore:
             existing = self._sessions.get(info.id)
             if existing is not None and not is_expired(existing.info, info.created_at):
                 raise ConflictError("a session with this id already exists")
-            self._sessions[info.id] = _Stored(info=info)
+            self._sessions[info.id] = _Stored(info=copy_info(info))
 
     def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:
         with self._lock:
-            return self._live(session_id, now).info
+            return copy_info(self._live(session_id, now).info)
 
     def list_sessions(
         self,
@@ -112,7 +146,7 @@ class MemoryStore:
         with self._lock:
             self._open()
             rows = [
-                s.info
+                copy_info(s.info)
                 for s in self._sessions.values()
                 if not is_expired(s.info, now)
                 and (agent is None or s.info.agent == agent)
@@ -148,9 +182,7 @@ class MemoryStore:
                 max_messages=info.max_messages,
             )
             for entry, new in zip(placed, entries, strict=True):
-                stored.entries[entry.id] = (entry, new.data_json)
-                if entry.parent_id is not None:
-                    stored.parents.add(entry.parent_id)
+                stored.add(entry, new.data_json)
             if placed:
                 stored.info = _bump(
                     info,
@@ -159,7 +191,8 @@ class MemoryStore:
                     head=placed[-1].id,
                     message_count=placed[-1].message_index,
                 )
-            return stored.info, placed
+            # ``placed`` is the caller's own: the store keeps private copies.
+            return copy_info(stored.info), placed
 
     def read_path(
         self,
@@ -178,10 +211,10 @@ class MemoryStore:
             while cursor is not None and (limit is None or len(path) < limit):
                 entry, _ = stored.entries[cursor]
                 if kind is None or entry.kind == kind:
-                    path.append(stored.entry(cursor) if with_data else entry)
+                    path.append(stored.entry(cursor, with_data))
                 cursor = entry.parent_id
             path.reverse()
-            return stored.info, path
+            return copy_info(stored.info), path
 
     def get_entry(self, session_id: str, entry_id: str, *, now: datetime) -> Entry:
         with self._lock:
@@ -200,9 +233,9 @@ class MemoryStore:
             stored = self._live(session_id, now)
             if expected_revision is not None and stored.info.revision != expected_revision:
                 raise ConflictError("the session changed since it was read")
-            count = 0 if entry_id is None else stored.entry(entry_id).message_index
+            count = 0 if entry_id is None else stored.entry(entry_id, False).message_index
             stored.info = _bump(stored.info, now, expires_at, head=entry_id, message_count=count)
-            return stored.info
+            return copy_info(stored.info)
 
     def save_checkpoint(
         self, checkpoint: Checkpoint, *, now: datetime, expires_at: datetime | None
@@ -210,10 +243,10 @@ class MemoryStore:
         with self._lock:
             stored = self._live(checkpoint.session_id, now)
             if checkpoint.entry_id is not None:
-                stored.entry(checkpoint.entry_id)
-            stored.checkpoints[checkpoint.id] = checkpoint
+                stored.entry(checkpoint.entry_id, False)
+            stored.checkpoints[checkpoint.id] = copy_checkpoint(checkpoint)
             stored.info = _bump(stored.info, now, expires_at, last_checkpoint_at=now)
-            return stored.info
+            return copy_info(stored.info)
 
     def get_checkpoint(
         self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
@@ -230,18 +263,17 @@ class MemoryStore:
                 path.append(entry)
                 cursor = entry.parent_id
             path.reverse()
-            return checkpoint, path
+            return copy_checkpoint(checkpoint), path
 
     def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
         with self._lock:
-            points = self._live(session_id, now).checkpoints.values()
-            return sorted(points, key=lambda c: (c.created_at, c.id))
+            return self._live(session_id, now).points()
 
     def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, list[Entry]]:
         with self._lock:
             stored = self._live(session_id, now)
             leaves = [stored.entry(i) for i in stored.entries if i not in stored.parents]
-            return stored.info, leaves
+            return copy_info(stored.info), leaves
 
     def update_session(
         self,
@@ -253,9 +285,9 @@ class MemoryStore:
     ) -> SessionInfo:
         with self._lock:
             stored = self._live(session_id, now)
-            merged = {**stored.info.metadata, **metadata}
+            merged = {**stored.info.metadata, **json_copy(dict(metadata))}
             stored.info = _bump(stored.info, now, expires_at, metadata=merged)
-            return stored.info
+            return copy_info(stored.info)
 
     def rotate_id(
         self,
@@ -274,11 +306,11 @@ class MemoryStore:
             owner = stored.info.user_id if user_id is UNCHECKED else user_id
             stored.info = _bump(stored.info, now, expires_at, id=new_id, user_id=owner)
             stored.checkpoints = {
-                k: dataclasses.replace(c, session_id=new_id) for k, c in stored.checkpoints.items()
+                k: copy_checkpoint(c, session_id=new_id) for k, c in stored.checkpoints.items()
             }
             del self._sessions[session_id]
             self._sessions[new_id] = stored
-            return stored.info
+            return copy_info(stored.info)
 
     def prune_expired(self, *, now: datetime, batch: int) -> int:
         with self._lock:
@@ -294,8 +326,7 @@ class MemoryStore:
             entries = sorted(
                 (stored.entry(i) for i in stored.entries), key=lambda e: (e.depth, e.id)
             )
-            points = sorted(stored.checkpoints.values(), key=lambda c: (c.created_at, c.id))
-            return SessionExport(stored.info, tuple(entries), tuple(points))
+            return SessionExport(copy_info(stored.info), tuple(entries), tuple(stored.points()))
 
     def import_session(self, export: SessionExport) -> None:
         info = export.session
@@ -304,13 +335,10 @@ class MemoryStore:
             existing = self._sessions.get(info.id)
             if existing is not None and not is_expired(existing.info, info.updated_at):
                 raise ConflictError("a session with this id already exists")
-            stored = _Stored(info=info)
+            stored = _Stored(info=copy_info(info))
             for entry in export.entries:
-                text = canonical_json(dict(entry.data))
-                stored.entries[entry.id] = (entry, text)
-                if entry.parent_id is not None:
-                    stored.parents.add(entry.parent_id)
-            stored.checkpoints = {c.id: c for c in export.checkpoints}
+                stored.add(entry, canonical_json(dict(entry.data)))
+            stored.checkpoints = {c.id: copy_checkpoint(c) for c in export.checkpoints}
             self._sessions[info.id] = stored
 
     def close(self) -> None:

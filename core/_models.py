@@ -4,7 +4,9 @@ These are plain records (slotted dataclasses). Stores build them, the manager
 and session objects hand them out; nothing here does I/O. They are snapshots:
 changing one changes nothing stored. They are deliberately not ``frozen``: a
 frozen dataclass costs ~2 us per construction (``object.__setattr__`` per
-field), which dominated reading 1 000-entry paths.
+field), which dominated reading 1 000-entry paths. So a store that keeps
+records in memory copies them on the way in and out (:func:`copy_info`,
+:func:`copy_checkpoint`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ __all__ = [
     "SessionExport",
     "SessionInfo",
     "Unchecked",
+    "copy_checkpoint",
+    "copy_info",
     "evolve",
+    "json_copy",
 ]
 
 MESSAGE: Final = "message"
@@ -91,6 +96,20 @@ def evolve(info: SessionInfo, **changes: Any) -> SessionInfo:
     return SessionInfo(**values)
 
 
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts and lists; 4x faster than ``copy.deepcopy``)."""
+    if type(value) is dict:
+        return {k: json_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [json_copy(v) for v in value]
+    return value
+
+
+def copy_info(info: SessionInfo) -> SessionInfo:
+    """A copy of ``info`` sharing nothing mutable with it (metadata copied deeply)."""
+    return evolve(info, metadata=json_copy(dict(info.metadata)))
+
+
 @dataclass(slots=True)
 class NewEntry:
     """An entry prepared by the manager, before a store places it in the tree.
@@ -149,6 +168,17 @@ class Checkpoint:
     name: str | None
     metadata: Mapping[str, Any]
     checksum: str
+
+
+_CHECKPOINT_FIELDS = tuple(Checkpoint.__dataclass_fields__)
+
+
+def copy_checkpoint(point: Checkpoint, **changes: Any) -> Checkpoint:
+    """A copy of ``point`` with ``changes``, sharing no metadata with it."""
+    values = {name: getattr(point, name) for name in _CHECKPOINT_FIELDS}
+    values["metadata"] = json_copy(dict(point.metadata))
+    values.update(changes)
+    return Checkpoint(**values)
 
 
 @dataclass(slots=True)
