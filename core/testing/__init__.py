@@ -8,10 +8,17 @@ itself by subclassing :class:`StoreConformance` (sync) or
 
 from __future__ import annotations
 
-from ._async.conformance import AsyncStoreConformance
-from ._chains import assert_one_chain, process_appends
-from ._clock import FakeClock
-from ._sync.conformance import StoreConformance
+import pytest
+
+# Before the suite is imported: its failed asserts then show both sides.
+pytest.register_assert_rewrite(
+    "agentsession.testing._async", "agentsession.testing._sync", "agentsession.testing._chains"
+)
+
+from ._async.conformance import AsyncStoreConformance  # noqa: E402
+from ._chains import assert_one_chain, process_appends  # noqa: E402
+from ._clock import FakeClock  # noqa: E402
+from ._sync.conformance import StoreConformance  # noqa: E402
 
 __all__ = [
     "AsyncStoreConformance",

@@ -26,6 +26,9 @@ class TestMemoryStore(StoreConformance):
 
 
 class TestAsyncMemoryStore(AsyncStoreConformance):
+    # No I/O, so tasks never interleave on one loop; threads with loops do.
+    shared_across_loops = True
+
     @pytest_asyncio.fixture
     async def store(self) -> AsyncIterator[AsyncMemoryStore]:
         store = AsyncMemoryStore()

@@ -24,13 +24,21 @@ from typing import ClassVar  # unasync: remove
 import pytest  # unasync: remove
 
 from .history import AsyncHistoryTests
+from .imports import AsyncImportTests
 from .lifecycle import AsyncLifecycleTests
 from .limits import AsyncLimitTests
+from .store_calls import AsyncStoreCallTests
 
 __all__ = ["AsyncStoreConformance"]
 
 
-class AsyncStoreConformance(AsyncLifecycleTests, AsyncHistoryTests, AsyncLimitTests):
+class AsyncStoreConformance(
+    AsyncLifecycleTests,
+    AsyncHistoryTests,
+    AsyncLimitTests,
+    AsyncImportTests,
+    AsyncStoreCallTests,
+):
     """Every behaviour of DESIGN §3, checked against the store under test."""
 
     pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]  # unasync: remove

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio  # unasync: remove
 import math
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -22,8 +24,10 @@ from ..._exceptions import (
 )
 from .._chains import assert_one_chain
 from .._clock import FakeClock
+from .._sync._workers import run_workers as run_threads  # unasync: remove
 from ._workers import run_workers
 from .base import AsyncSuiteBase, msg
+from .recording import AsyncRecordingStore
 
 BAD_IDS = ["../x", "a/b", "", "x" * 10_000, "{tag}", "a b", "é", "x\x00y"]
 
@@ -118,16 +122,29 @@ class AsyncLimitTests(AsyncSuiteBase):
         await session.append(msg(3))
         assert len(await session.checkpoints()) == 1
 
-    async def test_bad_ids_are_refused_before_the_store(self, manager: AsyncSessionManager) -> None:
+    async def test_bad_ids_are_refused_before_the_store(
+        self, store: AsyncStore, clock: FakeClock
+    ) -> None:
+        manager, spy = self.spied(store, clock)
         session = await self.chat(manager, 2)
         before = await self.snapshot(manager, session.id)
         count = len(await manager.list())
         for bad in BAD_IDS:
-            for call in self._calls_with_id(manager, session, bad):
-                with pytest.raises(InvalidInput):
-                    await call()
+            await self._refused_unseen(spy, self._calls_with_id(manager, session, bad))
+        bad_users = ["", "u" * 257, "nul\x00", "lone \ud800"]
+        for user in bad_users:
+            await self._refused_unseen(spy, self._calls_with_user(manager, session.id, user))
         assert await self.snapshot(manager, session.id) == before
         assert len(await manager.list()) == count
+
+    @staticmethod
+    async def _refused_unseen(spy: AsyncRecordingStore, calls: list[Callable[[], Any]]) -> None:
+        """Each call raises ``InvalidInput`` without a single call to the store."""
+        for call in calls:
+            spy.calls.clear()
+            with pytest.raises(InvalidInput):
+                await call()
+            assert spy.calls == [], f"bad input reached the store: {spy.calls}"
 
     @staticmethod
     def _calls_with_id(
@@ -138,15 +155,31 @@ class AsyncLimitTests(AsyncSuiteBase):
             lambda: manager.delete(bad),
             lambda: manager.create(bad),
             lambda: manager.create("assistant", session_id=bad),
+            lambda: manager.get_or_create(bad, "alice"),
             lambda: manager.list(bad),
             lambda: manager.rotate_id(bad),
+            lambda: manager.export_session(bad),
             lambda: session.switch(bad),
             lambda: session.restore(bad),
             lambda: session.messages(before=bad),
             lambda: session.append(msg(1), expected_head=bad),
+            lambda: session.append_entry(bad, {}),
         ]
 
-    async def test_bad_data_is_refused(self, manager: AsyncSessionManager) -> None:
+    @staticmethod
+    def _calls_with_user(
+        manager: AsyncSessionManager, session_id: str, bad: str
+    ) -> list[Callable[[], Any]]:
+        return [
+            lambda: manager.create("assistant", user_id=bad),
+            lambda: manager.get(session_id, user_id=bad),
+            lambda: manager.get_or_create("assistant", bad),
+            lambda: manager.list(user_id=bad),
+            lambda: manager.rotate_id(session_id, user_id=bad),
+        ]
+
+    async def test_bad_data_is_refused(self, store: AsyncStore, clock: FakeClock) -> None:
+        manager, spy = self.spied(store, clock)
         session = await self.chat(manager, 1)
         before = await self.snapshot(manager, session.id)
         bad_messages: list[Any] = [
@@ -164,14 +197,19 @@ class AsyncLimitTests(AsyncSuiteBase):
             "text",
             None,
         ]
+        calls: list[Callable[[], Any]] = []
         for bad in bad_messages:
-            with pytest.raises(InvalidInput):
-                await session.append(bad)
-        for metadata in ({"m": math.nan}, {"m": {1}}):
-            with pytest.raises(InvalidInput):
-                await manager.create("assistant", metadata=metadata)
-        with pytest.raises(InvalidInput):
-            await session.checkpoint(metadata={"m": math.nan})
+            calls.append(partial(session.append, bad))
+            if bad is not None:  # None is "no metadata" / "no change"
+                calls += [
+                    partial(session.update_state, bad),
+                    partial(session.update_metadata, bad),
+                    partial(manager.create, "assistant", metadata=bad),
+                    partial(session.checkpoint, metadata=bad),
+                ]
+        bad_names: list[Any] = ["nul\x00inside", "lone \ud800 surrogate", "n" * 257, 5, b"x"]
+        calls += [partial(session.checkpoint, name=name) for name in bad_names]
+        await self._refused_unseen(spy, calls)
         assert await self.snapshot(manager, session.id) == before
 
     async def test_oversized_entry(self, store: AsyncStore, clock: FakeClock) -> None:
@@ -234,6 +272,32 @@ class AsyncLimitTests(AsyncSuiteBase):
         with pytest.raises(CheckpointNotFound):
             await session.restore("missing")
 
+    # unasync: remove-begin
+    async def test_appends_from_threads_with_their_own_loops(
+        self, store: AsyncStore, clock: FakeClock
+    ) -> None:
+        """Tasks on one loop only interleave where a store awaits (the memory
+        store never does): threads, each running its own loop, really race."""
+        if not self.shared_across_loops:
+            pytest.skip(
+                "capability 'shared_across_loops' is off: set it on the test class if"
+                " one store object may serve several event loops (threads) at once"
+            )
+        manager = self.manager_with(store, clock)
+        session = await manager.create("assistant")
+
+        def work(worker: int) -> None:
+            async def appends() -> None:
+                mine = await manager.get(session.id)
+                for n in range(500):
+                    await mine.append(msg(f"{worker}-{n}"))
+
+            asyncio.run(appends())
+
+        await asyncio.to_thread(run_threads, 4, work)
+        await self._assert_every_append_chained(session)
+
+    # unasync: remove-end
     async def test_concurrent_appends_form_one_chain(
         self, store: AsyncStore, clock: FakeClock
     ) -> None:
@@ -248,6 +312,10 @@ class AsyncLimitTests(AsyncSuiteBase):
                 await mine.append(msg(f"{worker}-{n}"))
 
         await run_workers(4, work)
+        await self._assert_every_append_chained(session)
+
+    async def _assert_every_append_chained(self, session: AsyncSession) -> None:
+        """4 workers x 500 appends made one chain of 2000, none lost or doubled."""
         path = await session.messages()
         assert_one_chain(path, 2000)
         assert {m.data["content"] for m in path} == {

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
 from collections.abc import Callable
 
 __all__ = ["run_workers"]
+
+
+#: Thread switch interval while workers run (seconds). The default 5 ms lets a
+#: fast store (memory) finish a whole call between switches, so races would
+#: go unseen; switching every few microseconds makes the threads interleave.
+SWITCH_INTERVAL = 5e-6
 
 
 def run_workers(count: int, work: Callable[[int], None]) -> None:
@@ -25,9 +32,14 @@ def run_workers(count: int, work: Callable[[int], None]) -> None:
         threading.Thread(target=contextvars.copy_context().run, args=(target, n))
         for n in range(count)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
     if errors:
         raise errors[0]

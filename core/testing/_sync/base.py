@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, ClassVar
+import dataclasses
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, cast
 
 import pytest
 
@@ -13,13 +14,45 @@ from ..._sync.protocol import Store
 from ..._sync.session import Session
 from ..._models import SessionExport
 from .._clock import FakeClock
+from .recording import RecordingStore
 
-__all__ = ["SuiteBase", "msg"]
+__all__ = ["SuiteBase", "deface", "msg"]
 
 
 def msg(n: int | str, role: str = "user") -> dict[str, Any]:
     """A small chat message."""
     return {"role": role, "content": f"message {n}"}
+
+
+def deface(value: Any) -> None:
+    """Change, in place, every field, dict and list reachable from ``value``
+    (records, exports, JSON): a store that shares objects with its callers
+    then shows the change on the next read."""
+    if isinstance(value, dict):
+        for item in list(value.values()):
+            deface(item)
+        value["defaced"] = True
+    elif isinstance(value, list | tuple):
+        for item in list(value):
+            deface(item)
+        if isinstance(value, list):
+            value.append("defaced")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            setattr(value, field.name, _defaced(getattr(value, field.name)))
+
+
+def _defaced(current: Any) -> Any:
+    if isinstance(current, bool):
+        return not current
+    if isinstance(current, int | float):
+        return current + 1000
+    if isinstance(current, datetime):
+        return current + timedelta(days=1)
+    if current is None or isinstance(current, str):
+        return "defaced"
+    deface(current)
+    return current
 
 
 class SuiteBase:
@@ -28,7 +61,9 @@ class SuiteBase:
     Provide a fixture named ``store`` returning a fresh, empty, open store.
     Optional: override :meth:`tamper_entry` (enables the integrity tests) and
     set ``thread_safe = False`` if one store object must not be shared
-    between threads.
+    between threads. Async suite only: set ``shared_across_loops = True`` if
+    one store object may be used from several event loops at once (threads
+    each running their own loop), to run the test that needs it.
     """
 
     thread_safe: ClassVar[bool] = True
@@ -55,6 +90,13 @@ class SuiteBase:
         self, store: Store, clock: FakeClock, **defaults: Any
     ) -> SessionManager:
         return self.manager_class(store, clock=clock, **defaults)
+
+    def spied(
+        self, store: Store, clock: FakeClock, **defaults: Any
+    ) -> tuple[SessionManager, RecordingStore]:
+        """A manager whose store records every call made to it."""
+        spy = RecordingStore(store)
+        return self.manager_with(cast(Store, spy), clock, **defaults), spy
 
     def snapshot(self, manager: SessionManager, session_id: str) -> SessionExport:
         """Everything stored for one session, to prove an operation changed nothing."""

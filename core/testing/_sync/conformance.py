@@ -23,12 +23,20 @@ from __future__ import annotations
 
 
 from .history import HistoryTests
+from .imports import ImportTests
 from .lifecycle import LifecycleTests
 from .limits import LimitTests
+from .store_calls import StoreCallTests
 
 __all__ = ["StoreConformance"]
 
 
-class StoreConformance(LifecycleTests, HistoryTests, LimitTests):
+class StoreConformance(
+    LifecycleTests,
+    HistoryTests,
+    LimitTests,
+    ImportTests,
+    StoreCallTests,
+):
     """Every behaviour of DESIGN §3, checked against the store under test."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from .._chains import assert_one_chain
 from .._clock import FakeClock
 from ._workers import run_workers
 from .base import SuiteBase, msg
+from .recording import RecordingStore
 
 BAD_IDS = ["../x", "a/b", "", "x" * 10_000, "{tag}", "a b", "é", "x\x00y"]
 
@@ -119,16 +121,29 @@ class LimitTests(SuiteBase):
         session.append(msg(3))
         assert len(session.checkpoints()) == 1
 
-    def test_bad_ids_are_refused_before_the_store(self, manager: SessionManager) -> None:
+    def test_bad_ids_are_refused_before_the_store(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        manager, spy = self.spied(store, clock)
         session = self.chat(manager, 2)
         before = self.snapshot(manager, session.id)
         count = len(manager.list())
         for bad in BAD_IDS:
-            for call in self._calls_with_id(manager, session, bad):
-                with pytest.raises(InvalidInput):
-                    call()
+            self._refused_unseen(spy, self._calls_with_id(manager, session, bad))
+        bad_users = ["", "u" * 257, "nul\x00", "lone \ud800"]
+        for user in bad_users:
+            self._refused_unseen(spy, self._calls_with_user(manager, session.id, user))
         assert self.snapshot(manager, session.id) == before
         assert len(manager.list()) == count
+
+    @staticmethod
+    def _refused_unseen(spy: RecordingStore, calls: list[Callable[[], Any]]) -> None:
+        """Each call raises ``InvalidInput`` without a single call to the store."""
+        for call in calls:
+            spy.calls.clear()
+            with pytest.raises(InvalidInput):
+                call()
+            assert spy.calls == [], f"bad input reached the store: {spy.calls}"
 
     @staticmethod
     def _calls_with_id(
@@ -139,15 +154,31 @@ class LimitTests(SuiteBase):
             lambda: manager.delete(bad),
             lambda: manager.create(bad),
             lambda: manager.create("assistant", session_id=bad),
+            lambda: manager.get_or_create(bad, "alice"),
             lambda: manager.list(bad),
             lambda: manager.rotate_id(bad),
+            lambda: manager.export_session(bad),
             lambda: session.switch(bad),
             lambda: session.restore(bad),
             lambda: session.messages(before=bad),
             lambda: session.append(msg(1), expected_head=bad),
+            lambda: session.append_entry(bad, {}),
         ]
 
-    def test_bad_data_is_refused(self, manager: SessionManager) -> None:
+    @staticmethod
+    def _calls_with_user(
+        manager: SessionManager, session_id: str, bad: str
+    ) -> list[Callable[[], Any]]:
+        return [
+            lambda: manager.create("assistant", user_id=bad),
+            lambda: manager.get(session_id, user_id=bad),
+            lambda: manager.get_or_create("assistant", bad),
+            lambda: manager.list(user_id=bad),
+            lambda: manager.rotate_id(session_id, user_id=bad),
+        ]
+
+    def test_bad_data_is_refused(self, store: Store, clock: FakeClock) -> None:
+        manager, spy = self.spied(store, clock)
         session = self.chat(manager, 1)
         before = self.snapshot(manager, session.id)
         bad_messages: list[Any] = [
@@ -165,14 +196,19 @@ class LimitTests(SuiteBase):
             "text",
             None,
         ]
+        calls: list[Callable[[], Any]] = []
         for bad in bad_messages:
-            with pytest.raises(InvalidInput):
-                session.append(bad)
-        for metadata in ({"m": math.nan}, {"m": {1}}):
-            with pytest.raises(InvalidInput):
-                manager.create("assistant", metadata=metadata)
-        with pytest.raises(InvalidInput):
-            session.checkpoint(metadata={"m": math.nan})
+            calls.append(partial(session.append, bad))
+            if bad is not None:  # None is "no metadata" / "no change"
+                calls += [
+                    partial(session.update_state, bad),
+                    partial(session.update_metadata, bad),
+                    partial(manager.create, "assistant", metadata=bad),
+                    partial(session.checkpoint, metadata=bad),
+                ]
+        bad_names: list[Any] = ["nul\x00inside", "lone \ud800 surrogate", "n" * 257, 5, b"x"]
+        calls += [partial(session.checkpoint, name=name) for name in bad_names]
+        self._refused_unseen(spy, calls)
         assert self.snapshot(manager, session.id) == before
 
     def test_oversized_entry(self, store: Store, clock: FakeClock) -> None:
@@ -249,6 +285,10 @@ class LimitTests(SuiteBase):
                 mine.append(msg(f"{worker}-{n}"))
 
         run_workers(4, work)
+        self._assert_every_append_chained(session)
+
+    def _assert_every_append_chained(self, session: Session) -> None:
+        """4 workers x 500 appends made one chain of 2000, none lost or doubled."""
         path = session.messages()
         assert_one_chain(path, 2000)
         assert {m.data["content"] for m in path} == {
