@@ -10,6 +10,7 @@ from agentsession import (
     AsyncSessionManager,
     InvalidInput,
     SessionManager,
+    _registry,
     default_store_url,
     open_async_store,
     open_store,
@@ -31,7 +32,9 @@ def test_unknown_scheme_names_the_known_ones() -> None:
         assert scheme in message
 
 
-def test_register_a_scheme() -> None:
+def test_register_a_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A copy of the registry: the scheme registered here is gone after the test.
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
     made: list[str] = []
 
     def factory(url: str) -> MemoryStore:
@@ -43,6 +46,9 @@ def test_register_a_scheme() -> None:
         manager.create("assistant")
     assert made == ["thirdparty://somewhere"]
     assert isinstance(AsyncSessionManager("thirdparty://x").store, AsyncMemoryStore)
+    with pytest.raises(InvalidInput) as info:
+        open_store("thirdpartz://x")
+    assert "thirdparty" in str(info.value)
 
 
 def test_default_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -52,3 +58,19 @@ def test_default_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AGENTSESSION_STORE_URL", "memory://")
     assert default_store_url() == "memory://"
     assert isinstance(open_store(), MemoryStore)
+
+
+def test_default_dir_is_in_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("AGENTSESSION_STORE_URL", raising=False)
+    monkeypatch.delenv("AGENTSESSION_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    expected = tmp_path / ".agentsession" / "sessions.db"
+    assert default_store_url() == f"sqlite:///{expected}"
+    monkeypatch.setenv("AGENTSESSION_DIR", "")  # empty = unset
+    assert default_store_url() == f"sqlite:///{expected}"
+
+
+def test_registered_scheme_does_not_outlive_its_test() -> None:
+    # Runs after test_register_a_scheme (file order): its scheme was rolled back.
+    with pytest.raises(InvalidInput):
+        open_store("thirdparty://somewhere")
