@@ -15,7 +15,7 @@ from typing import Any, Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .._exceptions import StoreClosed, StoreUnavailable, map_exceptions
-from .._models import SessionInfo, Unchecked, evolve
+from .._models import SessionInfo, Unchecked, copy_info
 from .._redis_records import (
     DEFAULT_PREFIX,
     Keys,
@@ -55,10 +55,6 @@ _OWNER_CACHE: Final = 65_536
 _GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
 Call = tuple[str, list[str], list[str]]  # script name or raw command, keys, args
 Client = Redis | RedisCluster
-
-
-def _copy(info: SessionInfo) -> SessionInfo:
-    return evolve(info, metadata=dict(info.metadata))
 
 
 def parse_url(url: str, options: dict[str, Any]) -> tuple[str, Callable[[], Client]]:
@@ -117,7 +113,9 @@ class RedisLink:
             with self._lock:
                 client = self._redis
                 if client is None:
-                    client = self._given if self._given is not None else self._factory()
+                    # A sync RedisCluster connects as it is made (to read the slots).
+                    with map_exceptions(DRIVER_ERRORS):
+                        client = self._given if self._given is not None else self._factory()
                     self._scripts = {n: client.register_script(s) for n, s in _SCRIPTS.items()}
                     self.cluster = isinstance(client, RedisCluster)
                     self._decoded = bool(client.get_encoder().decode_responses)
@@ -229,11 +227,11 @@ class RedisLink:
         if seen is not None and seen[0] == joined and session_id in self.owners:
             self.owners.move_to_end(session_id)
             self._rows.move_to_end(session_id)
-            return _copy(seen[1])
+            return copy_info(seen[1])
         info, owner, _ = decode_row(session_id, pairs(joined))
         self.remember(session_id, owner)
         self._rows.put(session_id, (joined, info))
-        return _copy(info)
+        return copy_info(info)
 
     def cached(self, session_id: str) -> SessionInfo | None:
         """The row as this store object last saw it, if it still remembers
@@ -244,7 +242,7 @@ class RedisLink:
     def adopt(self, session_id: str, info: SessionInfo) -> SessionInfo:
         """Remember a row the caller derived from its copy and its own write."""
         self._rows.put(session_id, ("", info))
-        return _copy(info)
+        return copy_info(info)
 
     def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
         args = [session_id, to_us(now), "", "", "", *extra]

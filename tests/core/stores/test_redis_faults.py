@@ -130,3 +130,23 @@ def test_scripts_reloaded_after_script_flush(private: PrivateRedis) -> None:
     assert [r.id for r in manager.list()] == [kept.id]
     client.close()
     manager.close()
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "redis+cluster://127.0.0.1:1"])
+def test_an_unreachable_server_raises_store_unavailable(url: str) -> None:
+    """Every first operation, however it starts (a sync cluster client connects
+    as it is made, to read the slot table), raises the library's error with the
+    driver's chained."""
+    manager = SessionManager(RedisStore.from_url(url + "?socket_connect_timeout=0.5"))
+    operations: list[Callable[[], object]] = [
+        lambda: manager.create("assistant"),
+        lambda: manager.list(),
+        lambda: manager.delete("some-id"),
+        lambda: manager.get("some-id"),
+    ]
+    for operation in operations:
+        with pytest.raises(StoreUnavailable) as caught:
+            operation()
+        driver = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
+        assert isinstance(caught.value.__cause__, driver)
+    manager.close()
