@@ -37,18 +37,31 @@ it (close it in your own lifespan).
 
 The user: ``get_user_id(scope)`` (sync or async), when given, receives the raw
 ASGI ``scope`` dict -- not a Starlette ``Request`` -- so this class works with
-any ASGI framework; in Starlette wrap it yourself, e.g.
-``get_user_id=lambda scope: HTTPConnection(scope).user.username``. Without it,
-the user is ``scope["user"]`` when Starlette's ``AuthenticationMiddleware`` ran
-before this one and the user is authenticated (its ``identity``).
+any ASGI framework; in Starlette, read the user with
+``HTTPConnection(scope).user`` (example in
+:mod:`agentsession.integrations.starlette`). Without it, the user is
+``scope["user"]`` when Starlette's ``AuthenticationMiddleware`` ran before this
+one and the user is authenticated (its ``identity``).
+
+Placement and errors: errors escaping the app (``SessionNotFound`` -> 404,
+``ConflictError`` -> 409, ... DESIGN §5) become the same JSON responses in
+both supported placements: inside Starlette's middleware list (above, or
+``app.add_middleware``), where the middleware answers them itself; and
+wrapping a Starlette or FastAPI app from outside (``app =
+AgentSessionMiddleware(app, ...)``), where it adds exception handlers to that
+app (unless the app's own handlers cover those errors), since Starlette's
+``ServerErrorMiddleware`` would answer 500 before the error reached us. With
+another ASGI layer in between, pass
+``agentsession.integrations.starlette.exception_handlers()`` to the app.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, TypeGuard, cast
 
 from agentsession._async.manager import AsyncSessionManager
 from agentsession._context import use_session
@@ -60,25 +73,21 @@ from ._web import (
     AsyncLazySession,
     CookieSigner,
     ErrorResponse,
-    RequestState,
     WebSettings,
     begin,
     error_response,
     read_cookie,
 )
+from ._web.asgi import ASGIApp, Message, Receive, Scope, Send, send_error, with_session_headers
 from ._web.settings import SameSite
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from agentsession._async.protocol import AsyncStore
     from agentsession._async.session import AsyncSession
 
-__all__ = ["STATE_KEY", "AgentSessionMiddleware"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+__all__ = ["STATE_KEY", "AgentSessionMiddleware", "Receive", "Scope", "Send"]
 
 #: Key of the handle in ``scope["state"]`` (so ``request.state.agent_session``).
 STATE_KEY = "agent_session"
@@ -162,6 +171,13 @@ class AgentSessionMiddleware:
         self._signer = CookieSigner(self.settings)
         self._header = self.settings.header.lower().encode("latin-1")
         self._manager: AsyncSessionManager | None = None
+        if self.settings.enabled and _is_starlette(app):
+            # Wrapped from outside, the errors would meet Starlette's own 500
+            # (ServerErrorMiddleware) before reaching us: let its exception
+            # middleware answer them the same way instead.
+            from .starlette import install_exception_handlers
+
+            install_exception_handlers(app)
 
     @property
     def manager(self) -> AsyncSessionManager:
@@ -218,7 +234,7 @@ class AgentSessionMiddleware:
             user_id=await self._user_id(scope),
         )
         if isinstance(result, ErrorResponse):
-            await _send_error(send, result, websocket, [])
+            await send_error(send, result, websocket)
             return
         state = result
         handle = AsyncLazySession(self.manager, state)
@@ -231,7 +247,7 @@ class AgentSessionMiddleware:
             if kind in _START or kind == "websocket.accept":
                 started = True
                 message = dict(message)
-                message["headers"] = _with_session_headers(
+                message["headers"] = with_session_headers(
                     state, message.get("headers") or [], websocket
                 )
             elif kind == "websocket.close":
@@ -245,7 +261,7 @@ class AgentSessionMiddleware:
         except HANDLED as exc:
             if closed or (started and not websocket):
                 raise
-            await _send_error(send, error_response(exc), websocket, state.response_headers())
+            await send_error(send, error_response(exc), websocket, state.response_headers())
 
     async def _user_id(self, scope: Scope) -> str | None:
         hook = self.settings.get_user_id
@@ -264,27 +280,7 @@ class AgentSessionMiddleware:
         return str(identity) if identity else None
 
 
-def _with_session_headers(
-    state: RequestState, raw: Sequence[tuple[bytes, bytes]], websocket: bool
-) -> list[tuple[bytes, bytes]]:
-    existing = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
-    # A websocket accept is never cached: only the id and the cookie matter.
-    merged = state.response_headers(existing, caching=not websocket)
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in merged]
-
-
-async def _send_error(
-    send: Send, error: ErrorResponse, websocket: bool, session_headers: list[tuple[str, str]]
-) -> None:
-    if websocket:
-        await send({"type": "websocket.close", "code": error.websocket_close_code})
-        return
-    headers = [*error.headers, *session_headers]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": error.body})
+def _is_starlette(app: object) -> TypeGuard[Starlette]:
+    # No Starlette import: if its module is not loaded, app cannot be one.
+    module = sys.modules.get("starlette.applications")
+    return module is not None and isinstance(app, module.Starlette)

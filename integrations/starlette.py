@@ -24,11 +24,24 @@ FastAPI run in a worker thread) use a sync view of the same request session::
     @app.get("/history")                           # FastAPI, sync endpoint
     def history(s: LazySession = Depends(sync_session)): ...
 
-``agentsession.current_session()`` returns the async handle everywhere in the
-request (streaming responses included); in a sync endpoint, use
-``sync_session(request)`` instead. The sync view sends each store call back to
-the event loop (``anyio.from_thread.run``) and shares the request's state with
-the async handle: one session, one set of response headers.
+``agentsession.current_session()`` returns the async handle in async code
+(streaming responses included). In a sync endpoint it returns the sync view
+once ``sync_session(request)`` has been called in that endpoint: the call sets
+it in the worker thread's own copy of the context, which ends with the
+endpoint. (A FastAPI ``Depends(sync_session)`` runs in a thread of its own, so
+there use the injected handle, or call ``sync_session(request)`` in the
+endpoint body first.) The sync view sends each store call back to the event
+loop (``anyio.from_thread.run``) and shares the request's state with the async
+handle: one session, one set of response headers.
+
+Errors that escape an endpoint become the JSON responses of DESIGN §5 (404,
+409, 422, 503, ...) wherever the middleware sits: added with
+``app.add_middleware`` (or ``middleware=[Middleware(...)]``) it answers them
+itself; wrapping the app from outside (``app = AgentSessionMiddleware(app,
+...)``) it adds :func:`exception_handlers` to that Starlette/FastAPI app, for
+the errors your own handlers do not already cover, because Starlette's
+``ServerErrorMiddleware`` would otherwise send a 500 first. Behind any other
+wrapper, pass them yourself: ``Starlette(..., exception_handlers=exception_handlers())``.
 
 The user: with Starlette's ``AuthenticationMiddleware`` placed before this one,
 an authenticated ``request.user``'s ``identity`` owns the sessions. To pick
@@ -46,23 +59,36 @@ middleware needs no Starlette), which ``HTTPConnection`` wraps::
 
 from __future__ import annotations
 
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from agentsession._context import _current
+
 from .asgi import STATE_KEY, AgentSessionMiddleware
 
 try:
     import anyio.from_thread
     from starlette.requests import HTTPConnection
+    from starlette.responses import Response
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "agentsession.integrations.starlette needs Starlette: pip install agentsession[starlette]"
     ) from exc
 
-from ._web import AsyncLazySession, LazySession, sync_view
+from ._web import HANDLED, AsyncLazySession, ErrorResponse, LazySession, error_response, sync_view
+from ._web.asgi import Receive, Scope, Send, send_error
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.types import ExceptionHandler
 
 __all__ = [
     "AgentSessionMiddleware",
     "AsyncLazySession",
     "LazySession",
     "agent_session",
+    "exception_handlers",
+    "install_exception_handlers",
     "sync_session",
 ]
 
@@ -86,10 +112,59 @@ def sync_session(request: HTTPConnection) -> LazySession:
 
     Call its methods from the worker thread Starlette/FastAPI runs a sync
     endpoint in (not from the event loop). Every call returns the same object
-    for the same request.
+    for the same request. Called in that thread, it also makes the view what
+    ``agentsession.current_session()`` returns there.
     """
     state = request.scope.setdefault("state", {})
+    handle = agent_session(request)
     view = state.get(_SYNC_KEY)
     if not isinstance(view, LazySession):
-        view = state[_SYNC_KEY] = sync_view(agent_session(request), anyio.from_thread.run)
+        view = state[_SYNC_KEY] = sync_view(handle, anyio.from_thread.run)
+    current: object = _current.get(None)
+    if current is handle and not _on_event_loop():
+        # The worker runs in a copy of the request's context, discarded when
+        # the endpoint returns: async code of the request keeps the async handle.
+        _current.set(view)  # type: ignore[arg-type]  # the view stands in for a Session
     return view
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _JSONError(Response):
+    """The error as :func:`send_error` sends it (a websocket gets a close)."""
+
+    def __init__(self, error: ErrorResponse) -> None:
+        super().__init__(error.body, error.status, media_type="application/json")
+        self.error = error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_error(send, self.error, scope["type"] == "websocket")
+
+
+async def _handle(conn: HTTPConnection, exc: Exception) -> Response:
+    return _JSONError(error_response(exc))
+
+
+def exception_handlers() -> dict[Any, ExceptionHandler]:
+    """Starlette exception handlers for the errors of DESIGN §5 (404, 409, 422,
+    503, 500 for ``IntegrityError``), for ``Starlette(exception_handlers=...)``.
+
+    The middleware installs them itself when it wraps a Starlette app from
+    outside; pass them when it cannot see the app (another wrapper between).
+    """
+    return dict.fromkeys(HANDLED, _handle)
+
+
+def install_exception_handlers(app: Starlette) -> None:
+    """Add :func:`exception_handlers` to ``app``, leaving alone every error
+    class one of the app's own handlers (for it or a base class) covers."""
+    own = {key for key in app.exception_handlers if key not in (Exception, BaseException)}
+    for cls, handler in exception_handlers().items():
+        if own.isdisjoint(cls.__mro__):
+            app.add_exception_handler(cls, handler)

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 
+from agentsession import current_session
 from agentsession.integrations.starlette import (
     AgentSessionMiddleware,
     AsyncLazySession,
@@ -41,6 +42,15 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     def history(s: Sync) -> dict[str, Any]:  # a sync endpoint: FastAPI's threadpool
         return {"messages": [m.data["content"] for m in s.messages()], "exists": s.exists}
 
+    @app.post("/note")
+    def note(request: Request, s: Sync) -> dict[str, Any]:
+        # The dependency ran in another worker thread: asking again here makes
+        # current_session() this endpoint's sync view.
+        assert sync_session(request) is s
+        current = current_session()
+        current.append({"role": "user", "content": "note"})
+        return {"is_view": current is s}  # type: ignore[comparison-overlap]
+
     with TestClient(app) as c:
         yield c
 
@@ -54,3 +64,9 @@ def test_dependencies_in_async_and_sync_endpoints(client: TestClient) -> None:
     unknown = client.get("/history", headers={"X-Session-ID": "no-such-session-00"})
     assert unknown.status_code == 404
     assert unknown.json() == {"error": "session_not_found", "message": "session not found"}
+
+
+def test_current_session_in_a_sync_endpoint(client: TestClient) -> None:
+    reply = client.post("/note")
+    assert reply.json() == {"is_view": True}
+    assert client.get("/history").json() == {"messages": ["note"], "exists": True}

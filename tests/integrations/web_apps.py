@@ -41,7 +41,8 @@ with warnings.catch_warnings():  # only if httpx2 is missing: then httpx is used
     from starlette.testclient import TestClient as TestClient
 
 COOKIE = "agentsession"
-FRAMEWORKS = ["starlette", "starlette-sync", "flask"]
+#: "starlette-outer": the middleware wraps the Starlette app from outside.
+FRAMEWORKS = ["starlette", "starlette-sync", "starlette-outer", "flask"]
 
 
 def _same(a: object, b: object) -> bool:
@@ -98,11 +99,8 @@ async def _untouched(request: Request) -> Response:
 def _s_read(request: Request) -> Response:
     s = sync_session(request)
     messages = _contents(s.messages())
-    return JSONResponse({"messages": messages, "exists": s.exists, "context": _in_context(request)})
-
-
-def _in_context(request: Request) -> bool:
-    return _same(current_session(), agent_session(request))
+    context = _same(current_session(), s)  # the sync view, in this worker thread
+    return JSONResponse({"messages": messages, "exists": s.exists, "context": context})
 
 
 def _s_bad(request: Request) -> Response:
@@ -146,7 +144,9 @@ def _header_user(scope: Any) -> str | None:
     return None
 
 
-def starlette_app(backend: Backend, *, sync: bool = False, **options: Any) -> Starlette:
+def starlette_app(
+    backend: Backend, *, sync: bool = False, outer: bool = False, **options: Any
+) -> Starlette | AgentSessionMiddleware:
     a = {
         "read": _s_read if sync else _a_read,
         "write": _s_write_entry if sync else _a_write,
@@ -166,6 +166,10 @@ def starlette_app(backend: Backend, *, sync: bool = False, **options: Any) -> St
         Route("/delete", a["delete"], methods=["POST"]),
         Route("/untouched", _untouched, methods=["GET"]),
     ]
+    if outer:  # app = AgentSessionMiddleware(app, ...)
+        return AgentSessionMiddleware(
+            Starlette(routes=routes), store=backend.async_store(), agent="chat", **options
+        )
     middleware = [
         Middleware(AgentSessionMiddleware, store=backend.async_store(), agent="chat", **options)
     ]
@@ -332,6 +336,11 @@ def web_client(framework: str, backend: Backend, **options: Any) -> Iterator[Any
             stack.callback(app.extensions["agentsession"].close)
             yield FlaskClient(app, backend)
         else:
-            sapp = starlette_app(backend, sync=framework == "starlette-sync", **options)
+            sapp = starlette_app(
+                backend,
+                sync=framework == "starlette-sync",
+                outer=framework == "starlette-outer",
+                **options,
+            )
             client = stack.enter_context(TestClient(sapp))
             yield StarletteClient(client, backend)
