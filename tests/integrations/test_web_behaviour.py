@@ -1,11 +1,13 @@
 """DESIGN §5, through each framework's real test client: Starlette (async and
-sync endpoints) and Flask run the same chat app (``web_apps``)."""
+sync endpoints, and the middleware wrapping the app from outside) and Flask
+run the same chat app (``web_apps``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -256,17 +258,58 @@ def test_malformed_header_id_never_reaches_the_store(framework: str, tmp_path: P
 # -- owners -------------------------------------------------------------------------------
 
 
-def test_foreign_session_is_404_like_unknown(client: Any) -> None:
-    alice = start(client.fork(), user="alice")
-    unknown = get(client, **{"X-Session-ID": "no-such-session-00", USER_HEADER: "bob"})
-    foreign = get(client, **{"X-Session-ID": alice, USER_HEADER: "bob"})
-    anonymous = get(client, **{"X-Session-ID": alice})
-    for reply in (foreign, anonymous):
-        assert reply.status == 404
-        assert reply.body == unknown.body
-        assert sorted(reply.headers) == sorted(unknown.headers)
-    assert post(client, "hijack", **{"X-Session-ID": alice, USER_HEADER: "bob"}).status == 404
-    assert len(client.backend.entries(alice)) == 1
+UNKNOWN_ID = "no-such-session-00"
+# Headers that may differ between two responses for reasons of their own.
+VOLATILE = {"date", "server"}
+
+
+def _refused(client: Any, case: str) -> tuple[str, dict[str, str]]:
+    """A session id the header may name but this caller may not have, and the
+    caller's headers; ``case`` says why."""
+    backend = client.backend
+    if case == "unknown":
+        return UNKNOWN_ID, {}
+    if case == "expired":  # created an hour ago with a minute to live
+        past = datetime.now(UTC) - timedelta(hours=1)
+        with backend.manager(ttl=timedelta(minutes=1), clock=lambda: past) as manager:
+            return manager.create("chat").id, {}
+    with backend.manager() as manager:
+        if case == "deleted":
+            session = manager.create("chat")
+            session.append({"role": "user", "content": "gone"})
+            assert manager.delete(session.id)
+            return session.id, {}
+        if case == "other-agent":
+            return manager.create("another-agent").id, {}
+        owned = manager.create("chat", user_id="alice").id
+        owned_entry = manager.get(owned).append({"role": "user", "content": "alice's"})
+        assert owned_entry.id
+        return owned, {USER_HEADER: "bob"} if case == "foreign-owner" else {}
+
+
+def _comparable(reply: Reply) -> tuple[int, Any, list[tuple[str, str]]]:
+    headers = sorted((k.lower(), v) for k, v in reply.headers if k.lower() not in VOLATILE)
+    return reply.status, reply.body, headers
+
+
+@pytest.mark.parametrize(
+    "case", ["unknown", "expired", "deleted", "foreign-owner", "anonymous-to-owned", "other-agent"]
+)
+def test_every_refused_header_id_gets_the_identical_404(client: Any, case: str) -> None:
+    session_id, headers = _refused(client, case)
+    before = client.backend.dump()
+    expected = {"error": "session_not_found", "message": "session not found"}
+    for method in ("GET", "POST"):
+        json = {"content": "hijack"} if method == "POST" else None
+        reference = client.request(
+            method, "/messages", json=json, headers={"X-Session-ID": UNKNOWN_ID}
+        )
+        reply = client.request(
+            method, "/messages", json=json, headers={"X-Session-ID": session_id, **headers}
+        )
+        assert (reference.status, reference.body) == (404, expected)
+        assert _comparable(reply) == _comparable(reference)
+    assert client.backend.dump() == before  # nothing read for the caller, nothing written
 
 
 def test_foreign_session_by_cookie_is_ignored_and_cleared(client: Any) -> None:

@@ -54,12 +54,13 @@ class Backend:
         return self.url if self.url is not None else self.memory
 
     @contextmanager
-    def manager(self) -> Iterator[SessionManager]:
+    def manager(self, **options: Any) -> Iterator[SessionManager]:
+        """A manager on the app's store (``options``: ``ttl``, ``clock``...)."""
         if self.url is not None:
-            with SessionManager(self.url) as manager:
+            with SessionManager(self.url, **options) as manager:
                 yield manager
         else:
-            yield SessionManager(self.memory)
+            yield SessionManager(self.memory, **options)
 
     def session_count(self) -> int:
         with self.manager() as manager:
@@ -76,6 +77,21 @@ class Backend:
             names = db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             tables = [r[0] for r in names if "schema" not in r[0]]
             return sum(db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
+
+    def dump(self) -> list[Any]:
+        """Everything stored, to compare before and after a request: the rows
+        of the SQLite file's data tables (those with rows; the schema-version
+        table aside); every session row for the memory store."""
+        if self.path is None:
+            with self.manager() as manager:
+                return sorted(repr(info) for info in manager.list(limit=100_000))
+        if not self.path.exists():
+            return []
+        with closing(sqlite3.connect(self.path)) as db:
+            names = db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
+            tables = [r[0] for r in names if "schema" not in r[0]]
+            dumped = [(t, sorted(map(repr, db.execute(f'SELECT * FROM "{t}"')))) for t in tables]
+            return [(t, rows) for t, rows in dumped if rows]
 
     def entries(self, session_id: str) -> list[Entry]:
         with self.manager() as manager:
