@@ -39,15 +39,16 @@ yours unless ``close_pool=True``.
 Failures: a driver or pool error (server down, backend killed, pool timeout)
 raises ``StoreUnavailable`` with the psycopg error as ``__cause__``. The call
 that hit a broken connection fails -- it is not retried, since a write may or
-may not have committed -- and the pool is asked to check its idle
-connections, so the next call gets a fresh one: the same store object works
-again once the server is back. A statement is atomic, so a failed call
-leaves nothing half-written.
+may not have committed. Before each statement the connection taken from the
+pool is checked without a round trip (``agentsession._postgres_link``): one
+whose backend died while idle is discarded before anything is sent, so once
+the server is back the same store object works again from the next call
+on, on any pool (the pool's own ``check=`` would cost a round trip per
+call). A statement is atomic, so a failed call leaves nothing half-written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -63,6 +64,7 @@ from .._exceptions import (
     StoreUnavailable,
 )
 from .._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
+from .._postgres_link import dropped
 from .._postgres_migrations import MIGRATIONS, MIGRATIONS_TABLE, latest_version
 from .._postgres_params import (
     UNKNOWN_ENTRY,
@@ -200,7 +202,8 @@ class PostgresStore:
 
     def _apply_migrations(self) -> int:
         prefix = self._sql.prefix
-        with self._pool.connection() as conn:
+        conn = self._checkout()
+        try:
             if not conn.autocommit:
                 conn.set_autocommit(True)
             try:
@@ -232,6 +235,8 @@ class PostgresStore:
                     )
                     ran += 1
                 return ran
+        finally:
+            self._pool.putconn(conn)
 
     def _rows(
         self, sql: str, params: Mapping[str, Any], *, taken: bool = False
@@ -242,20 +247,39 @@ class PostgresStore:
         """
         self._prepare()
         try:
-            with self._pool.connection() as conn:
+            conn = self._checkout()
+            try:
                 if not conn.autocommit:
                     conn.set_autocommit(True)
                 cur = self._execute(conn, sql, params)
                 rows: list[tuple[Any, ...]] = cur.fetchall()
                 return rows
+            finally:
+                self._pool.putconn(conn)
         except pg_errors.UniqueViolation as exc:
             if taken:
                 raise ConflictError(_TAKEN) from exc
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         except psycopg.Error as exc:
-            if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-                self._recover()
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def _checkout(self) -> psycopg.Connection[Any]:
+        """A connection from the pool that is not known to be dead.
+
+        One whose backend died while it was idle is closed and handed back
+        (the pool then connects anew) before anything is sent on it, so a
+        call after an outage does not fail on a stale connection and no
+        statement can run twice (``agentsession._postgres_link``). Bounded:
+        after ``max_size`` such ones the next is used as it is.
+        """
+        conn: psycopg.Connection[Any] = self._pool.getconn()
+        for _ in range(self._pool.max_size):
+            if not dropped(conn):
+                break
+            conn.close()
+            self._pool.putconn(conn)
+            conn = self._pool.getconn()
+        return conn
 
     def _execute(
         self, conn: psycopg.Connection[Any], sql: str, params: Mapping[str, Any]
@@ -281,12 +305,6 @@ class PostgresStore:
             cur = conn.execute(sql, params, prepare=True)
         done.add(key)
         return cur
-
-    def _recover(self) -> None:
-        # A backend died: drop the pool's other dead idle connections now, so
-        # the next call does not pick one of them up.
-        with contextlib.suppress(Exception):  # best effort; the next call reports
-            self._pool.check()
 
     def _one(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         rows = self._rows(sql, params)
