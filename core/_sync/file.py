@@ -28,10 +28,15 @@ Guarantees:
   processes see the line at once; only an OS crash or power loss can drop
   the last writes (then the torn tail is cut off as above). It is the
   trade-off of the SQLite store's default (WAL, ``synchronous=NORMAL``), and
-  an ``fdatasync`` per append costs 10-50x the append itself (about 0.4-2.5
-  ms against 40-90 us on the benchmark machine). ``fsync=True``
+  an ``fdatasync`` per append costs about 5x the append itself (232-297 us
+  against 41-58 us, medians in ``docs/benchmarks.md``). ``fsync=True``
   (``file:///dir?fsync=true``) syncs every write, and the directories when
-  sessions are created, moved or erased.
+  sessions are created, moved or erased. What it makes durable is the lines:
+  the file's mtime, which listing sorts by, is set after the ``fdatasync``
+  (which does not sync it), so after a power loss a session can list in an
+  older place than its last append -- its history and ``updated_at`` are
+  intact, only the listing order is stale until its next write. (Syncing the
+  mtime too would need a full ``fsync`` after it on every append.)
 * Directories are created 0700 and files 0600.
 * Listing sorts candidates by file mtime (kept equal to ``updated_at``) and
   reads only the sessions it returns: one ``stat`` per session of the agent
