@@ -149,7 +149,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await manager.close()  # the middleware closes the store too; closing is idempotent
+        await manager.close()  # the store object is ours: the middleware leaves it open
 
     app = Starlette(
         routes=[

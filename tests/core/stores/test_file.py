@@ -30,6 +30,8 @@ class TestFileStore(StoreConformance):
 
 
 class TestAsyncFileStore(AsyncStoreConformance):
+    shared_across_loops = True  # file locks and threads: no loop-bound connection
+
     @pytest_asyncio.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[AsyncFileStore]:
         store = AsyncFileStore(tmp_path / "sessions")
