@@ -132,8 +132,9 @@ def check_workers(path: Sequence[Entry], processes: int, appends: int) -> None:
         per_worker.setdefault(worker, []).append(int(n))
         order.append(worker)
     assert per_worker == {str(w): list(range(appends)) for w in range(processes)}
-    # One after another gives processes - 1 changes of writer. (Even running
-    # together, SQLite's busy handler lets a writer keep the lock for a while,
-    # so more than a few changes is not guaranteed.)
+    # One after another gives processes - 1 changes of writer; anything more
+    # means two workers overlapped. (Even running together, a busy handler or a
+    # loaded machine's scheduler lets a writer keep going for a while, so more
+    # than a few changes is not guaranteed.)
     changes = sum(a != b for a, b in pairwise(order))
-    assert changes > processes, f"the workers ran one after another ({changes} changes)"
+    assert changes >= processes, f"the workers ran one after another ({changes} changes)"

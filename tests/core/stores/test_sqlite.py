@@ -42,6 +42,8 @@ class TestSQLiteStore(StoreConformance):
 
 
 class TestAsyncSQLiteStore(AsyncStoreConformance):
+    shared_across_loops = True  # its own worker thread: no loop-bound connection
+
     @pytest_asyncio.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[AsyncSQLiteStore]:
         store = AsyncSQLiteStore(tmp_path / "sessions.db")
