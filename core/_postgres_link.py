@@ -26,9 +26,10 @@ the caller reports it as ``StoreUnavailable``.
 from __future__ import annotations
 
 import select
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncConnection, Connection
+if TYPE_CHECKING:  # annotations only: the stores name the extra when psycopg is missing
+    from psycopg import AsyncConnection, Connection
 
 __all__ = ["dropped"]
 
