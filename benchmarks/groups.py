@@ -87,7 +87,7 @@ def _sqlite(data: Path, synchronous: str, *, full_variant: bool = False) -> Grou
     intended = sqlite_intended(synchronous)
     dur = describe(intended) + " (set, not read back)"
     name = "sqlite-full" if full_variant else "sqlite"
-    if _have("agentsession._sync.sqlite"):
+    if _have("agentsession.stores.sqlite._sync.store"):
         # An absolute path gives sqlite:////abs; NORMAL is our default.
         query = "" if synchronous == "NORMAL" else f"?synchronous={synchronous}"
         url = f"sqlite:///{data / 'ours.db'}{query}"
@@ -136,7 +136,7 @@ def _file(data: Path) -> Group:
 
     adapters: list[Adapter] = []
     skipped: list[str] = []
-    if _have("agentsession._sync.file"):
+    if _have("agentsession.stores.file._sync.store"):
         for fsync in (False, True):
             d = data / ("file-fsync" if fsync else "file")
             url = f"file://{d}" + ("?fsync=true" if fsync else "")
@@ -161,7 +161,9 @@ def _file(data: Path) -> Group:
         adapters.append(LCFileHistory(d))
     else:
         skipped.append("LangChain FileChatMessageHistory: `pip install langchain-community`")
-    cold = f"file://{data / 'file-listing'}" if _have("agentsession._sync.file") else None
+    cold = (
+        f"file://{data / 'file-listing'}" if _have("agentsession.stores.file._sync.store") else None
+    )
     return Group("file", "File (JSONL)", adapters, skipped, cold_url=cold)
 
 
@@ -214,7 +216,7 @@ def _redis(url: str) -> Group:
     adapters: list[Adapter] = []
     skipped: list[str] = []
     cold = None
-    if _have("agentsession._sync.redis"):
+    if _have("agentsession.stores.redis._sync.store"):
         ours_url = f"{url}?key_prefix={KEY_PREFIX}ours:"
         adapters.append(Ours(ours_url, group="redis", durability=dur, label="Redis"))
         adapters.append(OursAsync(ours_url, group="redis", durability=dur, label="Redis"))
@@ -282,7 +284,7 @@ def _postgres(dsn: str) -> Group:
     skipped: list[str] = []
     cold = None
     sep = "&" if "?" in dsn else "?"
-    if _have("agentsession._sync.postgres"):
+    if _have("agentsession.stores.postgres._sync.store"):
         ours_url = f"{dsn}{sep}schema={PG_SCHEMA}"
         adapters.append(Ours(ours_url, group="postgres", durability=dur, label="PostgreSQL"))
         adapters.append(OursAsync(ours_url, group="postgres", durability=dur, label="PostgreSQL"))

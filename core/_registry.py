@@ -39,25 +39,23 @@ def register_store(scheme: str, sync: Factory | str, async_: Factory | str) -> N
     _REGISTRY[scheme.lower()] = (sync, async_)
 
 
-def _builtin(module: str, cls: str) -> tuple[str, str]:
-    return (f"agentsession._sync.{module}:{cls}", f"agentsession._async.{module}:Async{cls}")
+def _builtin(cls: str) -> tuple[str, str]:
+    return (f"agentsession.stores:{cls}", f"agentsession.stores:Async{cls}")
 
 
-register_store(
-    "memory", "agentsession._memory:MemoryStore", "agentsession._memory:AsyncMemoryStore"
-)
-for _scheme, _module, _cls in (
-    ("file", "file", "FileStore"),
-    ("sqlite", "sqlite", "SQLiteStore"),
-    ("redis", "redis", "RedisStore"),
-    ("rediss", "redis", "RedisStore"),
-    ("redis+cluster", "redis", "RedisStore"),
-    ("rediss+cluster", "redis", "RedisStore"),
-    ("unix", "redis", "RedisStore"),  # unix:///path/to/redis.sock?db=0
-    ("postgresql", "postgres", "PostgresStore"),
-    ("postgres", "postgres", "PostgresStore"),
+for _scheme, _cls in (
+    ("memory", "MemoryStore"),
+    ("file", "FileStore"),
+    ("sqlite", "SQLiteStore"),
+    ("redis", "RedisStore"),
+    ("rediss", "RedisStore"),
+    ("redis+cluster", "RedisStore"),
+    ("rediss+cluster", "RedisStore"),
+    ("unix", "RedisStore"),  # unix:///path/to/redis.sock?db=0
+    ("postgresql", "PostgresStore"),
+    ("postgres", "PostgresStore"),
 ):
-    register_store(_scheme, *_builtin(_module, _cls))
+    register_store(_scheme, *_builtin(_cls))
 
 
 def default_store_url() -> str:

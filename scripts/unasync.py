@@ -20,13 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# (source dir, target dir): every .py in the source is converted unless it is
-# listed in HANDWRITTEN (those differ by nature, e.g. threads vs tasks).
-DIRS = [
-    ("core/_async", "core/_sync"),
-    ("core/testing/_async", "core/testing/_sync"),
-    ("integrations/_web/_async", "integrations/_web/_sync"),
-]
+# The package roots searched for ``_async/`` folders: each one found has its
+# ``_sync/`` twin beside it, so a new store folder needs no entry here. Every
+# .py in a source folder is converted unless its name is listed in
+# HANDWRITTEN (those differ by nature, e.g. threads vs tasks).
+ROOTS = ("core", "integrations")
 HANDWRITTEN = {"_workers.py"}
 
 SUBS = [
@@ -78,13 +76,23 @@ def convert(text: str) -> str:
     return HEADER + "".join(out)
 
 
+def folders(root: Path = ROOT) -> list[tuple[Path, Path]]:
+    """Every ``(…/_async, …/_sync)`` pair below the package roots."""
+    return [
+        (src, src.with_name("_sync"))
+        for top in ROOTS
+        for src in sorted((root / top).rglob("_async"))
+        if src.is_dir()
+    ]
+
+
 def targets(root: Path = ROOT) -> dict[Path, str]:
     result: dict[Path, str] = {}
-    for src, dst in DIRS:
-        for path in sorted((root / src).glob("*.py")):
+    for src, dst in folders(root):
+        for path in sorted(src.glob("*.py")):
             if path.name in HANDWRITTEN:
                 continue
-            result[root / dst / path.name] = convert(path.read_text())
+            result[dst / path.name] = convert(path.read_text())
     return result
 
 
@@ -93,8 +101,8 @@ def orphans(expected: dict[Path, str], root: Path = ROOT) -> list[Path]:
     left behind when their ``_async`` source was removed or renamed."""
     return [
         path
-        for _, dst in DIRS
-        for path in sorted((root / dst).glob("*.py"))
+        for _, dst in folders(root)
+        for path in sorted(dst.glob("*.py"))
         if path not in expected and path.name not in HANDWRITTEN
     ]
 

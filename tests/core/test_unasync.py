@@ -71,3 +71,23 @@ def test_remove_blocks() -> None:
     for broken in ("# unasync: remove-begin\n", "# unasync: remove-end\n"):
         with pytest.raises(ValueError, match="unasync"):
             unasync.convert(broken)
+
+
+def test_every_async_folder_is_covered(tree: Path) -> None:
+    """A store folder's ``_async/`` is found without being listed anywhere."""
+    room = tree / "core" / "stores" / "newstore" / "_async"
+    room.mkdir(parents=True)
+    (room / "store.py").write_text(SOURCE)
+    assert unasync.main(["--check"], root=tree) == 1  # its twin is missing
+    assert unasync.main([], root=tree) == 0
+    assert (room.parent / "_sync" / "store.py").exists()
+    (room / "store.py").write_text(SOURCE + "# changed\n")
+    assert unasync.main(["--check"], root=tree) == 1  # stale
+    (room / "store.py").unlink()
+    assert unasync.main(["--check"], root=tree) == 1  # orphaned twin
+
+
+def test_the_repository_twins_are_current() -> None:
+    folders = {src.relative_to(ROOT).as_posix() for src, _ in unasync.folders(ROOT)}
+    assert {"core/_async", "core/stores/redis/_async", "core/stores/postgres/_async"} <= folders
+    assert unasync.main(["--check"], root=ROOT) == 0

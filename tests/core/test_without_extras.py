@@ -26,7 +26,15 @@ def _import(module: str) -> Callable[[], object]:
     return lambda: importlib.import_module(module)
 
 
+def _touch(name: str) -> Callable[[], object]:
+    return lambda: getattr(importlib.import_module("agentsession.stores"), name)
+
+
 CASES = [
+    ("redis", "agentsession[redis]", _touch("RedisStore")),
+    ("redis", "agentsession[redis]", _touch("AsyncRedisStore")),
+    ("psycopg", "agentsession[postgres]", _touch("PostgresStore")),
+    ("psycopg", "agentsession[postgres]", _touch("AsyncPostgresStore")),
     ("redis", "agentsession[redis]", _open("redis://127.0.0.1:6379/0")),
     ("redis", "agentsession[redis]", _open_async("redis://127.0.0.1:6379/0")),
     ("psycopg", "agentsession[postgres]", _open("postgresql://postgres@127.0.0.1/test")),
@@ -48,6 +56,15 @@ def test_a_missing_driver_names_its_extra(
     name = extra.removeprefix("agentsession")
     with pytest.raises(ImportError, match=r"pip install agentsession(\[.*)?" + re.escape(name)):
         use()
+
+
+def test_the_store_layer_imports_without_drivers() -> None:
+    import agentsession.stores as stores
+
+    for name in ("MemoryStore", "AsyncMemoryStore", "SQLiteStore", "AsyncSQLiteStore"):
+        assert getattr(stores, name).__name__ == name
+    for name in ("FileStore", "AsyncFileStore"):
+        assert getattr(stores, name).__name__ == name
 
 
 def test_the_embedded_stores_need_nothing() -> None:

@@ -21,9 +21,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agentsession import NoSessionInContext, SessionNotFound, StoreClosed, current_session
 from agentsession._async.protocol import AsyncStore
-from agentsession._memory import AsyncMemoryStore, MemoryStore
 from agentsession.integrations.asgi import AgentSessionMiddleware, Receive, Scope, Send
 from agentsession.integrations.starlette import agent_session
+from agentsession.stores.memory._store import AsyncMemoryStore, MemoryStore
 
 from .web_apps import TestClient
 from .web_support import KEY, Backend, forge_cookie

@@ -23,7 +23,6 @@ from agentsession import (
     StoreClosed,
     StoreUnavailable,
 )
-from agentsession._memory import AsyncMemoryStore, MemoryStore
 from agentsession._sync.protocol import Store
 from agentsession.integrations._web import (
     AsyncLazySession,
@@ -40,6 +39,7 @@ from agentsession.integrations._web import (
     merge_vary,
     read_cookie,
 )
+from agentsession.stores.memory._store import AsyncMemoryStore, MemoryStore
 
 SETTINGS = WebSettings(agent="chat", secret_keys=("new", "old"))
 SIGNER = CookieSigner(SETTINGS)

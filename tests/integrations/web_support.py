@@ -19,11 +19,11 @@ from typing import Any, Protocol
 from itsdangerous import TimestampSigner
 
 from agentsession import SessionManager
-from agentsession._memory import AsyncMemoryStore, MemoryStore
 from agentsession._models import Entry
 from agentsession.integrations._web import DEFAULT_SALT
+from agentsession.stores.memory._store import AsyncMemoryStore, MemoryStore
 
-HAVE_SQLITE = importlib.util.find_spec("agentsession._sync.sqlite") is not None
+HAVE_SQLITE = importlib.util.find_spec("agentsession.stores.sqlite._sync.store") is not None
 KEY = "newest-secret-key"
 OLD_KEY = "older-secret-key"
 USER_HEADER = "X-Test-User"  # the test apps' get_user_id reads it

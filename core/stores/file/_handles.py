@@ -1,0 +1,246 @@
+"""Open session files: each with its replayed log, in a bounded LRU.
+
+A :class:`Handle` is one session file opened ``O_APPEND``, the
+:class:`SessionLog` replayed from it, and how far it has been read. Before
+each use, one ``fstat`` tells what happened since:
+
+* the same size as seen (and nothing uncommitted seen) -> the log is current;
+* larger -> read and replay only from the last committed line on;
+* no link left -> the session was erased or rotated: open it again by id.
+
+``flock`` does the cross-process part: writers hold ``LOCK_EX`` from reading
+the head to the ``write`` of their line, and a reader that finds the file
+changed replays the new bytes under ``LOCK_SH``. ``flock`` excludes other
+descriptors of this process too; the handle's thread lock orders the
+threads that share one descriptor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+
+from agentsession._exceptions import IntegrityError, SessionNotFound, StoreClosed
+from agentsession._models import Entry
+from agentsession.stores.file._format import time_ns
+from agentsession.stores.file._log import SessionLog, attach_data
+
+__all__ = ["Handle", "Handles", "set_mtime", "write_all"]
+
+_CHUNK = 1 << 20
+
+
+def write_all(fd: int, payload: bytes) -> None:
+    written = os.write(fd, payload)
+    while written < len(payload):  # only for writes larger than one call takes
+        written += os.write(fd, memoryview(payload)[written:])
+
+
+def set_mtime(fd: int, moment: datetime) -> None:
+    """mtime = ``updated_at``: what listing sorts by. Best effort: the line is
+    written already, and a wrong mtime only misorders a listing."""
+    stamp = time_ns(moment)
+    with contextlib.suppress(OSError):
+        os.utime(fd, ns=(stamp, stamp))
+
+
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    data = os.pread(fd, size, offset)
+    while len(data) < size:  # only for reads past what one call returns
+        more = os.pread(fd, size - len(data), offset + len(data))
+        if not more:
+            raise IntegrityError("the session file is shorter than its index says")
+        data += more
+    return data
+
+
+class Handle:
+    """One open session file and what has been replayed from it."""
+
+    __slots__ = ("evicted", "fd", "lock", "log", "seen", "session_id")
+
+    def __init__(self, session_id: str, fd: int) -> None:
+        self.session_id = session_id
+        self.fd = fd  # -1 once closed
+        self.evicted = False  # out of the table: close after the current use
+        self.lock = threading.Lock()
+        self.log = SessionLog()
+        self.seen = 0  # the file size the log was last brought up to date with
+
+    @classmethod
+    def written(cls, session_id: str, fd: int, payload: bytes) -> Handle:
+        """The handle of a file this process just wrote whole."""
+        handle = cls(session_id, fd)
+        handle.log.feed(payload, 0)
+        handle.seen = len(payload)
+        return handle
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def refresh(self, *, locked: bool) -> bool:
+        """Bring the log up to date; False if the file has been erased."""
+        stat = os.fstat(self.fd)
+        if stat.st_nlink == 0:
+            return False
+        if stat.st_size == self.seen == self.log.committed and self.log.loaded:
+            return True  # append-only: same size, nothing new
+        # (With a torn tail seen, same size proves nothing: another process may
+        # have cut it off and appended a line of just that length.)
+        if not locked:
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+            try:
+                return self.refresh(locked=True)
+            finally:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        try:
+            self._replay(stat.st_size)
+        except IntegrityError:
+            self.log, self.seen = SessionLog(), 0
+            raise
+        return self.log.loaded  # False: not even the first line was written
+
+    def _replay(self, size: int) -> None:
+        log = self.log
+        if size < log.committed:  # cut below what was committed: start over
+            log = self.log = SessionLog()
+        log.resume()
+        pos = start = log.committed
+        buf = b""
+        while pos < size:
+            chunk = os.pread(self.fd, min(max(_CHUNK, len(buf)), size - pos), pos)
+            if not chunk:
+                break
+            pos += len(chunk)
+            buf = buf + chunk if buf else chunk
+            used = log.feed(buf, start)
+            buf, start = buf[used:], start + used
+        self.seen = pos
+
+    def write(self, lines: Sequence[bytes], at: datetime, *, fsync: bool) -> list[int]:
+        """Append ``lines`` with one ``write``; return the offset of each line.
+        The caller holds ``LOCK_EX`` and applies the change to the log after."""
+        fd, start = self.fd, self.log.committed
+        if self.seen != start:  # a torn tail or an unfinished batch: cut it off
+            os.ftruncate(fd, start)
+            self.seen = start
+        payload = b"".join(lines)
+        try:
+            write_all(fd, payload)
+            if fsync:
+                os.fdatasync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)  # never leave half a line behind
+            raise
+        set_mtime(fd, at)
+        offsets = []
+        for line in lines:
+            offsets.append(start)
+            start += len(line)
+        self.seen = self.log.committed = start
+        return offsets
+
+    def with_data(self, entries: list[Entry]) -> list[Entry]:
+        """``entries`` with their data, read from the file now."""
+        if not entries:
+            return []
+        spans = self.log.spans
+        first = min(spans[e.id][0] for e in entries)
+        end = max(sum(spans[e.id]) for e in entries)
+        needed = sum(spans[e.id][1] for e in entries)
+        if end - first <= 2 * needed + 65536:  # near each other: one read
+            return attach_data(entries, spans, _pread(self.fd, end - first, first), first)
+        result: list[Entry] = []
+        for entry in entries:
+            offset, length = spans[entry.id]
+            result.extend(attach_data([entry], spans, _pread(self.fd, length, offset), offset))
+        return result
+
+
+class Handles:
+    """The open session files of one store, at most ``max_open`` of them."""
+
+    def __init__(self, opener: Callable[[str], int], max_open: int) -> None:
+        self._open = opener  # session id -> descriptor, or SessionNotFound
+        self._max_open = max(1, max_open)
+        self._lock = threading.Lock()
+        self._table: OrderedDict[str, Handle] = OrderedDict()
+        self.closed = False
+
+    def _get(self, session_id: str) -> Handle:
+        with self._lock:
+            if self.closed:
+                raise StoreClosed("the store is closed")
+            handle = self._table.get(session_id)
+            if handle is not None:
+                self._table.move_to_end(session_id)
+                return handle
+            return self._add(Handle(session_id, self._open(session_id)))
+
+    def adopt(self, handle: Handle) -> None:
+        with self._lock:
+            self._add(handle)
+
+    def _add(self, handle: Handle) -> Handle:
+        old = self._table.pop(handle.session_id, None)
+        if old is not None:
+            _evict(old)
+        self._table[handle.session_id] = handle
+        while len(self._table) > self._max_open:
+            _evict(self._table.popitem(last=False)[1])
+        return handle
+
+    def forget(self, handle: Handle) -> None:
+        """Drop a handle whose file is gone (the caller holds ``handle.lock``)."""
+        with self._lock:
+            if self._table.get(handle.session_id) is handle:
+                del self._table[handle.session_id]
+        handle.close()
+
+    @contextlib.contextmanager
+    def session(self, session_id: str, *, write: bool) -> Iterator[Handle]:
+        """The session's handle, up to date; with ``write``, under ``LOCK_EX``."""
+        for _ in range(4):
+            handle = self._get(session_id)
+            with handle.lock:
+                if handle.fd < 0:
+                    continue  # evicted between lookup and lock
+                if write:
+                    fcntl.flock(handle.fd, fcntl.LOCK_EX)
+                try:
+                    if handle.refresh(locked=write):
+                        yield handle
+                        return
+                finally:
+                    if write and handle.fd >= 0:
+                        fcntl.flock(handle.fd, fcntl.LOCK_UN)
+                    if handle.evicted:
+                        handle.close()
+                self.forget(handle)
+        raise SessionNotFound()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            handles, self._table = list(self._table.values()), OrderedDict()
+        for handle in handles:
+            with handle.lock:
+                handle.close()
+
+
+def _evict(handle: Handle) -> None:
+    # Close now if no thread is using it; else the thread using it closes it.
+    handle.evicted = True
+    if handle.lock.acquire(blocking=False):
+        try:
+            handle.close()
+        finally:
+            handle.lock.release()

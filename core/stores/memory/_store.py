@@ -1,0 +1,392 @@
+"""The in-process memory store (``memory://``): thread-safe, nothing persisted.
+
+It is the reference implementation of the store protocol: every other store
+must behave exactly like it (``agentsession.testing`` runs against all of them).
+Like a store with a database behind it, it never shares an object with its
+callers: entry data is kept as canonical JSON text and decoded on read, and
+rows and checkpoints are copied on the way in and on the way out (metadata
+deeply), so changing a record the store returned, or one handed to it,
+changes nothing stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from agentsession._canonical import canonical_json
+from agentsession._exceptions import (
+    CheckpointNotFound,
+    ConflictError,
+    InvalidInput,
+    SessionNotFound,
+    StoreClosed,
+)
+from agentsession._models import (
+    UNCHECKED,
+    Checkpoint,
+    Entry,
+    NewEntry,
+    SessionExport,
+    SessionInfo,
+    Unchecked,
+    copy_checkpoint,
+    copy_info,
+    evolve,
+    json_copy,
+)
+from agentsession._rules import check_expected_head, is_expired, place_entries
+
+__all__ = ["AsyncMemoryStore", "MemoryStore"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _copy_entry(entry: Entry, data: Mapping[str, Any]) -> Entry:
+    return Entry(
+        id=entry.id,
+        parent_id=entry.parent_id,
+        kind=entry.kind,
+        created_at=entry.created_at,
+        data=data,
+        depth=entry.depth,
+        message_index=entry.message_index,
+        digest=entry.digest,
+    )
+
+
+@dataclasses.dataclass
+class _Stored:
+    """One session; every record in it is private to the store.
+
+    Stored entries carry no data (it is the JSON text beside them).
+    """
+
+    info: SessionInfo
+    entries: dict[str, tuple[Entry, str]] = dataclasses.field(default_factory=dict)
+    parents: set[str] = dataclasses.field(default_factory=set)
+    checkpoints: dict[str, Checkpoint] = dataclasses.field(default_factory=dict)
+
+    def add(self, entry: Entry, text: str) -> None:
+        self.entries[entry.id] = (_copy_entry(entry, {}), text)
+        if entry.parent_id is not None:
+            self.parents.add(entry.parent_id)
+
+    def entry(self, entry_id: str, with_data: bool = True) -> Entry:
+        """A fresh copy of one entry (``InvalidInput`` if not in this session)."""
+        try:
+            entry, text = self.entries[entry_id]
+        except KeyError:
+            raise InvalidInput("unknown entry id for this session") from None
+        return _copy_entry(entry, json.loads(text) if with_data else {})
+
+    def points(self) -> list[Checkpoint]:
+        points = sorted(self.checkpoints.values(), key=lambda c: (c.created_at, c.id))
+        return [copy_checkpoint(c) for c in points]
+
+
+def _bump(
+    info: SessionInfo, now: datetime, expires_at: datetime | None, **changes: Any
+) -> SessionInfo:
+    return evolve(
+        info, revision=info.revision + 1, updated_at=now, expires_at=expires_at, **changes
+    )
+
+
+class MemoryStore:
+    """A thread-safe store that keeps everything in this process's memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._sessions: dict[str, _Stored] = {}
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStore:
+        return cls()
+
+    def _live(self, session_id: str, now: datetime) -> _Stored:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        stored = self._sessions.get(session_id)
+        if stored is None or is_expired(stored.info, now):
+            raise SessionNotFound()
+        return stored
+
+    def _open(self) -> None:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+
+    def create_session(self, info: SessionInfo) -> None:
+        with self._lock:
+            self._open()
+            existing = self._sessions.get(info.id)
+            if existing is not None and not is_expired(existing.info, info.created_at):
+                raise ConflictError("a session with this id already exists")
+            self._sessions[info.id] = _Stored(info=copy_info(info))
+
+    def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:
+        with self._lock:
+            return copy_info(self._live(session_id, now).info)
+
+    def list_sessions(
+        self,
+        *,
+        agent: str | None,
+        user_id: str | Unchecked | None,
+        limit: int,
+        offset: int,
+        now: datetime,
+    ) -> list[SessionInfo]:
+        with self._lock:
+            self._open()
+            rows = [
+                copy_info(s.info)
+                for s in self._sessions.values()
+                if not is_expired(s.info, now)
+                and (agent is None or s.info.agent == agent)
+                and (user_id is UNCHECKED or s.info.user_id == user_id)
+            ]
+        rows.sort(key=lambda i: (i.updated_at, i.id), reverse=True)
+        return rows[offset : offset + limit]
+
+    def delete_session(self, session_id: str) -> bool:
+        with self._lock:
+            self._open()
+            return self._sessions.pop(session_id, None) is not None
+
+    def append(
+        self,
+        session_id: str,
+        entries: Sequence[NewEntry],
+        *,
+        now: datetime,
+        expires_at: datetime | None,
+        expected_head: str | Unchecked | None,
+    ) -> tuple[SessionInfo, list[Entry]]:
+        with self._lock:
+            stored = self._live(session_id, now)
+            info = stored.info
+            check_expected_head(info.head, expected_head)
+            parent = stored.entries[info.head][0] if info.head is not None else None
+            placed = place_entries(
+                entries,
+                parent_id=info.head,
+                parent_depth=parent.depth if parent else 0,
+                message_count=info.message_count,
+                max_messages=info.max_messages,
+            )
+            for entry, new in zip(placed, entries, strict=True):
+                stored.add(entry, new.data_json)
+            if placed:
+                stored.info = _bump(
+                    info,
+                    now,
+                    expires_at,
+                    head=placed[-1].id,
+                    message_count=placed[-1].message_index,
+                )
+            # ``placed`` is the caller's own: the store keeps private copies.
+            return copy_info(stored.info), placed
+
+    def read_path(
+        self,
+        session_id: str,
+        *,
+        now: datetime,
+        before: str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+        with_data: bool = True,
+    ) -> tuple[SessionInfo, list[Entry]]:
+        with self._lock:
+            stored = self._live(session_id, now)
+            cursor = stored.info.head if before is None else stored.entry(before).parent_id
+            path: list[Entry] = []
+            while cursor is not None and (limit is None or len(path) < limit):
+                entry, _ = stored.entries[cursor]
+                if kind is None or entry.kind == kind:
+                    path.append(stored.entry(cursor, with_data))
+                cursor = entry.parent_id
+            path.reverse()
+            return copy_info(stored.info), path
+
+    def get_entry(self, session_id: str, entry_id: str, *, now: datetime) -> Entry:
+        with self._lock:
+            return self._live(session_id, now).entry(entry_id)
+
+    def set_head(
+        self,
+        session_id: str,
+        entry_id: str | None,
+        *,
+        now: datetime,
+        expires_at: datetime | None,
+        expected_revision: int | None = None,
+    ) -> SessionInfo:
+        with self._lock:
+            stored = self._live(session_id, now)
+            if expected_revision is not None and stored.info.revision != expected_revision:
+                raise ConflictError("the session changed since it was read")
+            count = 0 if entry_id is None else stored.entry(entry_id, False).message_index
+            stored.info = _bump(stored.info, now, expires_at, head=entry_id, message_count=count)
+            return copy_info(stored.info)
+
+    def save_checkpoint(
+        self, checkpoint: Checkpoint, *, now: datetime, expires_at: datetime | None
+    ) -> SessionInfo:
+        with self._lock:
+            stored = self._live(checkpoint.session_id, now)
+            if checkpoint.entry_id is not None:
+                stored.entry(checkpoint.entry_id, False)
+            stored.checkpoints[checkpoint.id] = copy_checkpoint(checkpoint)
+            stored.info = _bump(stored.info, now, expires_at, last_checkpoint_at=now)
+            return copy_info(stored.info)
+
+    def get_checkpoint(
+        self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
+    ) -> tuple[Checkpoint, list[Entry]]:
+        with self._lock:
+            stored = self._live(session_id, now)
+            checkpoint = stored.checkpoints.get(checkpoint_id)
+            if checkpoint is None:
+                raise CheckpointNotFound("unknown checkpoint for this session")
+            path: list[Entry] = []
+            cursor = checkpoint.entry_id if with_path else None
+            while cursor is not None:
+                entry = stored.entry(cursor)
+                path.append(entry)
+                cursor = entry.parent_id
+            path.reverse()
+            return copy_checkpoint(checkpoint), path
+
+    def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
+        with self._lock:
+            return self._live(session_id, now).points()
+
+    def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, list[Entry]]:
+        with self._lock:
+            stored = self._live(session_id, now)
+            leaves = [stored.entry(i) for i in stored.entries if i not in stored.parents]
+            return copy_info(stored.info), leaves
+
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        metadata: Mapping[str, Any],
+        now: datetime,
+        expires_at: datetime | None,
+    ) -> SessionInfo:
+        with self._lock:
+            stored = self._live(session_id, now)
+            merged = {**stored.info.metadata, **json_copy(dict(metadata))}
+            stored.info = _bump(stored.info, now, expires_at, metadata=merged)
+            return copy_info(stored.info)
+
+    def rotate_id(
+        self,
+        session_id: str,
+        new_id: str,
+        *,
+        user_id: str | Unchecked | None,
+        now: datetime,
+        expires_at: datetime | None,
+    ) -> SessionInfo:
+        with self._lock:
+            stored = self._live(session_id, now)
+            taken = self._sessions.get(new_id)
+            if taken is not None and not is_expired(taken.info, now):
+                raise ConflictError("a session with this id already exists")
+            owner = stored.info.user_id if user_id is UNCHECKED else user_id
+            stored.info = _bump(stored.info, now, expires_at, id=new_id, user_id=owner)
+            stored.checkpoints = {
+                k: copy_checkpoint(c, session_id=new_id) for k, c in stored.checkpoints.items()
+            }
+            del self._sessions[session_id]
+            self._sessions[new_id] = stored
+            return copy_info(stored.info)
+
+    def prune_expired(self, *, now: datetime, batch: int) -> int:
+        with self._lock:
+            self._open()
+            expired = [k for k, s in self._sessions.items() if is_expired(s.info, now)][:batch]
+            for key in expired:
+                del self._sessions[key]
+            return len(expired)
+
+    def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
+        with self._lock:
+            stored = self._live(session_id, now)
+            entries = sorted(
+                (stored.entry(i) for i in stored.entries), key=lambda e: (e.depth, e.id)
+            )
+            return SessionExport(copy_info(stored.info), tuple(entries), tuple(stored.points()))
+
+    def import_session(self, export: SessionExport) -> None:
+        info = export.session
+        with self._lock:
+            self._open()
+            existing = self._sessions.get(info.id)
+            if existing is not None and not is_expired(existing.info, info.updated_at):
+                raise ConflictError("a session with this id already exists")
+            stored = _Stored(info=copy_info(info))
+            for entry in export.entries:
+                stored.add(entry, canonical_json(dict(entry.data)))
+            stored.checkpoints = {c.id: copy_checkpoint(c) for c in export.checkpoints}
+            self._sessions[info.id] = stored
+
+    def close(self) -> None:
+        self._closed = True
+
+    # Test support: alter stored data behind the library's back.
+    def _tamper(self, session_id: str, entry_id: str, data: Mapping[str, Any]) -> None:
+        with self._lock:
+            entry, _ = self._sessions[session_id].entries[entry_id]
+            self._sessions[session_id].entries[entry_id] = (entry, json.dumps(dict(data)))
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    async def method(self: AsyncMemoryStore, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.sync, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+class AsyncMemoryStore:
+    """The async face of :class:`MemoryStore` (no I/O, so it never awaits)."""
+
+    def __init__(self, sync: MemoryStore | None = None) -> None:
+        self.sync = sync if sync is not None else MemoryStore()
+
+    @classmethod
+    def from_url(cls, url: str) -> AsyncMemoryStore:
+        return cls()
+
+    create_session = _delegate("create_session")
+    get_session = _delegate("get_session")
+    list_sessions = _delegate("list_sessions")
+    delete_session = _delegate("delete_session")
+    append = _delegate("append")
+    read_path = _delegate("read_path")
+    get_entry = _delegate("get_entry")
+    set_head = _delegate("set_head")
+    save_checkpoint = _delegate("save_checkpoint")
+    get_checkpoint = _delegate("get_checkpoint")
+    list_checkpoints = _delegate("list_checkpoints")
+    list_leaves = _delegate("list_leaves")
+    update_session = _delegate("update_session")
+    rotate_id = _delegate("rotate_id")
+    prune_expired = _delegate("prune_expired")
+    export_session = _delegate("export_session")
+    import_session = _delegate("import_session")
+    close = _delegate("close")
+
+    def _tamper(self, session_id: str, entry_id: str, data: Mapping[str, Any]) -> None:
+        self.sync._tamper(session_id, entry_id, data)

@@ -1,0 +1,414 @@
+"""The connection side of the Redis store: one lazily made client, the Lua
+scripts, pipelines and the upkeep of the listing indexes.
+
+Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Final, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from agentsession._exceptions import StoreClosed, StoreUnavailable, map_exceptions
+from agentsession._models import SessionInfo, Unchecked, copy_info
+from agentsession._rules import is_expired
+from agentsession.stores.redis._records import (
+    DEFAULT_PREFIX,
+    Keys,
+    Recent,
+    decode_row,
+    opt_us,
+    owner_of,
+    pairs,
+    raise_for,
+    split0,
+    texts,
+    to_us,
+    user_hash,
+)
+from agentsession.stores.redis._scripts import INDEX_SCRIPTS, SESSION_SCRIPTS
+
+try:
+    from redis import exceptions as redis_errors
+    from redis.asyncio import ConnectionPool, Redis
+    from redis.asyncio.cluster import RedisCluster
+    from redis.commands.core import AsyncScript
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("the Redis store needs redis-py: pip install agentsession[redis]") from exc
+
+__all__ = ["AsyncRedisLink", "parse_url"]
+
+DRIVER_ERRORS: Final = {
+    redis_errors.ConnectionError: StoreUnavailable,
+    redis_errors.TimeoutError: StoreUnavailable,
+    redis_errors.RedisClusterException: StoreUnavailable,
+    redis_errors.RedisError: StoreUnavailable,
+    OSError: StoreUnavailable,
+}
+_SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS}
+_OWNER_CACHE: Final = 65_536
+_GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
+Call = tuple[str, list[str], list[str]]  # script name or raw command, keys, args
+Client = Redis | RedisCluster
+
+
+def parse_url(url: str, options: dict[str, Any]) -> tuple[str, Callable[[], Client]]:
+    """The key prefix of a store URL and a factory of its (unconnected) client."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "key_prefix"), DEFAULT_PREFIX)
+    scheme = parts.scheme.lower()
+    rest = urlencode([(k, v) for k, v in query if k != "key_prefix"])
+    # Not urlunsplit: it drops the "//" of a URL without a host (unix:///x.sock).
+    plain = f"{scheme.removesuffix('+cluster')}://{parts.netloc}{parts.path}"
+    plain += f"?{rest}" if rest else ""
+    settings = {"decode_responses": True, "socket_connect_timeout": 5.0, **options}
+    kind = RedisCluster if scheme.endswith("+cluster") else Redis
+    return prefix, lambda: kind.from_url(plain, **settings)
+
+
+class AsyncRedisLink:
+    """What the store needs from Redis, in as few round trips as the work needs."""
+
+    def __init__(
+        self,
+        keys: Keys,
+        client: Client | None,
+        pool: ConnectionPool | None,
+        factory: Callable[[], Client] | None,
+    ) -> None:
+        self.keys = keys
+        self.cluster = False
+        # session id -> "agent\tuser-hash": which listing indexes a write touches
+        # (unknown: a second round trip). Least recently used entries go first.
+        self.owners: Recent[str] = Recent(_OWNER_CACHE)
+        # session id -> the row text last decoded and its SessionInfo (reads
+        # that find the row unchanged skip decoding it again). These objects
+        # stay private: callers get copies, which they may change at will.
+        self._rows: Recent[tuple[str, SessionInfo]] = Recent(_OWNER_CACHE)
+        self._given = client
+        if factory is None:
+            if pool is not None:
+                factory = lambda: Redis(connection_pool=pool)  # noqa: E731
+            else:
+                factory = lambda: Redis(decode_responses=True)  # noqa: E731
+        self._factory = factory
+        self._owns_client = client is None and pool is None
+        self._redis: Client | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+        self._decoded = True
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def client(self) -> Client:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        client = self._redis
+        if client is None:
+            with self._lock:
+                client = self._redis
+                if client is None:
+                    # A sync RedisCluster connects as it is made (to read the slots).
+                    with map_exceptions(DRIVER_ERRORS):
+                        client = self._given if self._given is not None else self._factory()
+                    self._scripts = {n: client.register_script(s) for n, s in _SCRIPTS.items()}
+                    self.cluster = isinstance(client, RedisCluster)
+                    self._decoded = bool(client.get_encoder().decode_responses)
+                    self._redis = client
+        return client
+
+    def text(self, value: Any) -> Any:
+        return value if self._decoded else texts(value)
+
+    async def run(self, name: str, keys: list[str], args: list[str]) -> Any:
+        """One script call: one round trip (``Script`` loads it on NOSCRIPT)."""
+        with map_exceptions(DRIVER_ERRORS):
+            client = self.client()
+            reply = await self._scripts[name](keys=keys, args=args, client=client)
+        return self.text(reply)
+
+    async def pipeline(self, calls: Sequence[Call]) -> list[Any]:
+        """Scripts and commands in one pipeline: one round trip (per node)."""
+        with map_exceptions(DRIVER_ERRORS):
+            client = self.client()
+            for attempt in range(2):
+                pipe = client.pipeline(transaction=False)
+                for name, keys, args in calls:
+                    # On Cluster, name the node (from the client's slot table):
+                    # redis-py would otherwise ask a server for EVALSHA's keys.
+                    route = self._route(client, keys[0])
+                    script = self._scripts.get(name)
+                    if script is None:
+                        pipe.execute_command(name, *keys, *args, **route)
+                    else:
+                        command = ("EVALSHA", script.sha, len(keys))
+                        pipe.execute_command(*command, *keys, *args, **route)
+                results = await pipe.execute(raise_on_error=False)
+                unknown = {
+                    name
+                    for (name, _, _), result in zip(calls, results, strict=True)
+                    if isinstance(result, redis_errors.NoScriptError)
+                }
+                if not unknown or attempt:
+                    break
+                for name in unknown:  # the server restarted or never saw them
+                    await client.script_load(self._scripts[name].script)
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+        return [self.text(r) for r in results]
+
+    def _route(self, client: Client, key: str) -> dict[str, Any]:
+        if not isinstance(client, RedisCluster):
+            return {}
+        try:
+            return {"target_nodes": cast(Any, client).get_node_from_key(key)}
+        except redis_errors.SlotNotCoveredError:  # slot table not loaded yet (or moving)
+            return {}
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        with map_exceptions(DRIVER_ERRORS):
+            row = await self.client().hgetall(key)
+        return dict(self.text(row))
+
+    async def window(self, key: str, start: int, count: int) -> list[tuple[str, float]]:
+        """``count`` ids of an index from rank ``start``, newest first, with scores."""
+        with map_exceptions(DRIVER_ERRORS):
+            found = await self.client().zrevrange(key, start, start + count - 1, withscores=True)
+        return [(self.text(m), float(s)) for m, s in cast(list[Any], found)]
+
+    async def list_across_slots(
+        self, key: str, rank: int, limit: int, keep: Callable[[SessionInfo], bool], now: datetime
+    ) -> list[SessionInfo]:
+        """Cluster listing: a window of the index (its node), then the rows in
+        one pipeline (one round trip to each node holding some), again while
+        ids drop out and the index has more; then one to clean the index."""
+        now_us = int(to_us(now))
+        found: list[SessionInfo] = []
+        stale: list[str] = []
+        while len(found) < limit:
+            need = limit - len(found)
+            window = await self.window(key, rank, need)
+            if not window:
+                break
+            rank += len(window)
+            calls: list[Call] = [("HGETALL", self.keys.session(s)[:1], []) for s, _ in window]
+            rows = await self.pipeline(calls)
+            for (sid, score), row in zip(window, rows, strict=True):
+                if not row:
+                    if score < now_us - _GRACE_US:  # else maybe a create in flight
+                        stale += [sid, repr(score)]
+                    continue
+                info, owner, moving = decode_row(sid, row)
+                if moving:
+                    continue
+                if is_expired(info, now) or not keep(info):
+                    stale += [sid, repr(score)]  # dropped only if its score is unchanged
+                    continue
+                self.remember(sid, owner)
+                found.append(info)
+            if len(window) < need:  # the end of the index
+                break
+        if stale:
+            await self.run("idx_clean", [key], ["", "", "", "", "", *stale])
+        return found
+
+    def remember(self, session_id: str, owner: str) -> None:
+        self.owners.put(session_id, owner)
+
+    def decode(self, session_id: str, joined: str) -> SessionInfo:
+        """The row a script replied with (NUL-joined) as a SessionInfo."""
+        seen = self._rows.get(session_id)
+        if seen is not None and seen[0] == joined and session_id in self.owners:
+            self.owners.move_to_end(session_id)
+            self._rows.move_to_end(session_id)
+            return copy_info(seen[1])
+        info, owner, _ = decode_row(session_id, pairs(joined))
+        self.remember(session_id, owner)
+        self._rows.put(session_id, (joined, info))
+        return copy_info(info)
+
+    def cached(self, session_id: str) -> SessionInfo | None:
+        """The row as this store object last saw it, if it still remembers
+        (the private copy: derive from it with ``evolve``, never change it)."""
+        seen = self._rows.get(session_id)
+        return None if seen is None or session_id not in self.owners else seen[1]
+
+    def adopt(self, session_id: str, info: SessionInfo) -> SessionInfo:
+        """Remember a row the caller derived from its copy and its own write."""
+        self._rows.put(session_id, ("", info))
+        return copy_info(info)
+
+    async def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
+        args = [session_id, to_us(now), "", "", "", *extra]
+        reply = await self.run(name, self.keys.session(session_id), args)
+        if reply[0] != "ok":
+            raise_for(reply)
+        return reply
+
+    async def write(
+        self,
+        name: str,
+        session_id: str,
+        now: datetime,
+        expires_at: datetime | None,
+        extra: list[str],
+        nonce: str = "",
+    ) -> tuple[Any, SessionInfo | None]:
+        """A per-session write script and the touch of its listing indexes:
+        inside the script on one server, beside it in a pipeline on Cluster.
+
+        The row comes back as ``None`` when the script left it out because the
+        caller held the revision it wrote over (see :meth:`cached`): the
+        caller applies its own change to its copy and hands it to :meth:`adopt`."""
+        self.client()
+        owner = self.owners.get(session_id, "")
+        index = self.keys.index(owner)
+        args = [session_id, to_us(now), opt_us(expires_at), owner, nonce, *extra]
+        keys = self.keys.session(session_id)
+        if self.cluster:
+            calls: list[Call] = [(name, keys, args), ("idx_touch", index, args[:5])]
+            reply, indexed = await self.pipeline(calls)
+        else:
+            reply = await self.run(name, keys + index, args)
+            indexed = reply[1] if reply[0] == "ok" else 0
+        if reply[0] != "ok":
+            raise_for(reply)
+        info = self.decode(session_id, reply[2]) if reply[2] else None
+        actual = self.owners.get(session_id, owner)
+        if indexed != 1 or actual != owner:  # the owner was not known: a second trip
+            await self.run("idx_touch", self.keys.index(actual), [*args[:3], actual, ""])
+        if actual:
+            self.remember(session_id, actual)  # recently used: evicted last
+        return reply, info
+
+    async def write_row(
+        self,
+        name: str,
+        session_id: str,
+        now: datetime,
+        expires_at: datetime | None,
+        extra: list[str],
+    ) -> SessionInfo:
+        """:meth:`write` for scripts that always send the row back (with a nonce)."""
+        _, info = await self.write(name, session_id, now, expires_at, extra, secrets.token_hex(8))
+        if info is None:
+            raise StoreUnavailable(f"the {name} script sent no row")
+        return info
+
+    async def insert(
+        self, info: SessionInfo, name: str, now: datetime, nonce: str, extra: list[str]
+    ) -> None:
+        """Create (or import) a session and list it, replacing an expired one."""
+        self.client()
+        owner = owner_of(info.agent, info.user_id)
+        args = [info.id, to_us(now), opt_us(info.expires_at), owner, nonce, *extra]
+        keys, index = self.keys.session(info.id), self.keys.index(owner)
+        if self.cluster:
+            calls: list[Call] = [(name, keys, args), ("idx_set", index, [*args[:5], "NX"])]
+            reply, _ = await self.pipeline(calls)
+        else:
+            reply = await self.run(name, keys + index, args)
+        if reply[0] != "ok":
+            raise_for(reply)
+        self.remember(info.id, owner)
+        replaced = reply[3] if len(reply) > 3 else ""
+        if replaced and self.cluster:  # NX left the expired session's index entries
+            await self.run("idx_set", index, [*args[:5], ""])
+        if replaced and replaced != owner:
+            await self.drop_owned([(info.id, replaced)])
+
+    async def drop_owned(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Remove ids from the agent/user indexes of the given owners."""
+        calls: list[Call] = [
+            ("ZREM", [key], [sid])
+            for sid, owner in pairs
+            if owner
+            for key in self.keys.owned(owner)
+        ]
+        if calls:
+            await self.pipeline(calls)
+
+    async def rotate_across_slots(
+        self, args: list[str], user_id: str | Unchecked | None, new_owner: str
+    ) -> tuple[SessionInfo, str]:
+        """Cluster ``rotate_id``: freeze the old id, copy it, delete the old one."""
+        session_id, now_s, exp, owner, nonce, new_id = args
+        old_keys = self.keys.session(session_id)
+        reply = await self.run("rotate_out", old_keys, args)
+        if reply[0] != "ok":
+            raise_for(reply)
+        row = pairs(reply[2])
+        row.pop("mv", None)
+        if not isinstance(user_id, Unchecked):
+            row.pop("user", None)
+            if user_id is not None:
+                row["user"] = user_id
+            row["uh"] = user_hash(user_id)
+        row.update(rev=str(int(row["rev"]) + 1), upd=now_s, exp=exp, wn=nonce)
+        fields = [x for kv in row.items() for x in kv]
+        parts = [fields, split0(reply[3]), split0(reply[4]), split0(reply[5])]
+        counts = [str(len(p)) for p in parts]
+        data = (x for part in parts for x in part)
+        copy = [new_id, now_s, exp, new_owner, nonce, *counts, row.get("head", ""), *data]
+        placed = await self.run("import", self.keys.session(new_id), copy)
+        if placed[0] != "ok":
+            await self.run("unfreeze", old_keys, args)
+            raise_for(placed)
+        _, drop, _ = await self.pipeline(
+            [
+                ("DEL", old_keys, []),
+                ("idx_drop", self.keys.index(owner), args[:5]),
+                ("idx_set", self.keys.index(new_owner), [*copy[:5], ""]),
+            ]
+        )
+        if drop[1] != 1:
+            await self.drop_owned([(session_id, drop[0])])
+        return self.decode(new_id, placed[2]), placed[3] if len(placed) > 3 else ""
+
+    async def prune(self, now: datetime, batch: int) -> int:
+        """Erase up to ``batch`` expired sessions and their index entries."""
+        now_s, keys = to_us(now), self.keys
+        args = ["", now_s, "", "", "", str(batch)]
+        ids, owners = await self.run("prune_scan", [keys.exp, keys.owner], args)
+        if not ids:
+            return 0
+        replies = await self.pipeline(
+            [("prune_one", keys.session(s), [s, now_s, "", "", ""]) for s in ids]
+        )
+        calls: list[Call] = []
+        erased = 0
+        for sid, owner, reply in zip(ids, owners, replies, strict=True):
+            if reply[0] == "ok":
+                erased += 1
+                self.owners.pop(sid, None)
+                calls.append(("idx_drop", keys.index(owner), [sid, now_s, "", owner, ""]))
+            elif reply[3]:  # alive: its expiry moved on since the score was written
+                calls.append(("ZADD", [keys.exp], ["XX", reply[3], sid]))
+            else:
+                calls.append(("ZREM", [keys.exp], [sid]))
+        await self.pipeline(calls)
+        return erased
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        client, self._redis = self._redis, None
+        if client is not None and self._owns_client:
+            # redis-py's sync RedisCluster.from_url gives each node a pool that
+            # close() leaves connected (node clients do not own their pools).
+            nodes: list[Any] = cast(Any, client).get_nodes() if self.cluster else []
+            pools = [
+                node.redis_connection.connection_pool
+                for node in nodes
+                if getattr(node, "redis_connection", None) is not None
+            ]
+            with map_exceptions(DRIVER_ERRORS):
+                await client.aclose()
+                for pool in pools:
+                    pool.disconnect()

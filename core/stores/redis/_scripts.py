@@ -1,0 +1,343 @@
+"""The Lua scripts of the Redis store (text only; no I/O).
+
+Each starts with the functions of ``agentsession.stores.redis._lua`` (the key and
+argument layout is described there). Replies are ``{status, ...}``: ``'ok'``
+replies are ``{'ok', indexed, row, ...}`` -- ``indexed`` tells whether the
+owner's listing indexes were updated -- and refusals are ``{'nf'}``,
+``{'taken'}``, ``{'head'}``, ``{'rev'}``, ``{'limit', max}``, ``{'inv'}`` or
+``{'cpnf'}``.
+"""
+
+from __future__ import annotations
+
+from agentsession.stores.redis._lua import INDEX_LIB, SESSION_LIB
+
+__all__ = ["INDEX_SCRIPTS", "SESSION_SCRIPTS"]
+
+_INSERT_TAIL = r"""
+expire(1)
+local indexed = 0
+if #KEYS >= 11 then indexed = index_set(5, '') end
+return {'ok', indexed, row(), old}
+"""
+
+_SESSION: dict[str, str] = {
+    # ARGV[6..]: the row's field/value pairs.
+    "create": r"""
+local old = claim(S)
+if old == 'replay' then return current() end
+if old == 'taken' then return {'taken'} end
+redis.call('DEL', S, E, L, K, P)
+chunked('HSET', S, argv_from(6, #ARGV - 5), 1000)
+"""
+    + _INSERT_TAIL,
+    # ARGV[6..9]: how many row args, entry args, leaves, checkpoint args follow
+    # ARGV[10] (the head); then those.
+    "import": r"""
+local old = claim(S)
+if old == 'replay' then return current() end
+if old == 'taken' then return {'taken'} end
+redis.call('DEL', S, E, L, K, P)
+local at = 11
+local function take(n)
+  local t = argv_from(at, n)
+  at = at + n
+  return t
+end
+chunked('HSET', S, take(tonumber(ARGV[6])), 1000)
+for i, key in ipairs({E, L, K}) do
+  local part = take(tonumber(ARGV[6 + i]))
+  if #part > 0 then chunked(key == L and 'SADD' or 'HSET', key, part, 1000) end
+end
+rebuild(ARGV[10], exp)
+"""
+    + _INSERT_TAIL,
+    # ARGV[6] expected head ('*' = unchecked), ARGV[7] "revision\tcreated" of the
+    # row the caller holds ('' = none), ARGV[8] n, then one "id\tkind\tcreated\tdigest\tdata"
+    # per entry. Replies add the base: parent, depth, count.
+    "append": r"""
+local f = live('head', 'hd', 'cnt', 'maxm', 'crt')
+if not f then return {'nf'} end
+local n = tonumber(ARGV[8])
+local done = redis.call('HGET', E, string.match(ARGV[9], '^[^\t]*'))
+if done then  -- this very call was applied before its reply was lost
+  local parent, kind, depth, index = meta(done)
+  local r = current(f)
+  local count = tonumber(index)
+  if kind == 'message' then count = count - 1 end
+  r[4], r[5], r[6] = parent, tonumber(depth) - 1, count
+  return r
+end
+local head, depth, count = f[6], tonumber(f[7]), tonumber(f[8])
+if ARGV[6] ~= '*' and ARGV[6] ~= head then return {'head'} end
+local new, adds = {}, 0
+for i = 1, n do
+  local id, kind, rest = string.match(ARGV[8 + i], '^([^\t]*)\t([^\t]*)\t(.*)$')
+  new[i] = {id, kind, rest}
+  if kind == 'message' then adds = adds + 1 end
+end
+if f[9] ~= '' and count + adds > tonumber(f[9]) then return {'limit', f[9]} end
+local parent, d, c, values, ids = head, depth, count, {}, {}
+for i = 1, n do
+  local id, kind, rest = new[i][1], new[i][2], new[i][3]
+  d = d + 1
+  if kind == 'message' then c = c + 1 end
+  values[#values + 1] = id
+  -- the stored value: parent, kind, depth, message index, created, digest, data
+  values[#values + 1] = table.concat({parent, kind, d, c, rest}, '\t')
+  ids[i] = id
+  parent = id
+end
+chunked('HSET', E, values, 1000)
+if head ~= '' then redis.call('SREM', L, head) else redis.call('DEL', P) end
+redis.call('SADD', L, parent)
+chunked('RPUSH', P, ids, 1000)
+local r = commit(f, {'head', parent, 'hd', d, 'cnt', c}, ARGV[7] == f[5] .. '\t' .. f[10])
+r[4], r[5], r[6] = head, depth, count
+return r
+""",
+    # ARGV[6] entry id ('' = none), ARGV[7] expected revision ('' = unchecked).
+    "set_head": r"""
+local f = live('wn', 'head', 'hd')
+if not f then return {'nf'} end
+if nonce ~= '' and f[6] == nonce then return current(f) end
+if ARGV[7] ~= '' and f[5] ~= ARGV[7] then return {'rev'} end
+local depth, count = 0, 0
+if ARGV[6] ~= '' then
+  local v = redis.call('HGET', E, ARGV[6])
+  if not v then return {'inv'} end
+  local _p, _k, d, c = meta(v)
+  depth, count = tonumber(d), c
+  ensure_path(f[7], f[8], f[2])
+  if redis.call('LINDEX', P, depth - 1) == ARGV[6] then
+    redis.call('LTRIM', P, 0, depth - 1)
+  else
+    rebuild(ARGV[6], exp)
+  end
+else
+  redis.call('DEL', P)
+end
+return commit(f, {'head', ARGV[6], 'hd', depth, 'cnt', count})
+""",
+    # ARGV[6] checkpoint id, ARGV[7] entry id ('' = none), ARGV[8] record.
+    "save_checkpoint": r"""
+local f = live('wn', 'cps')
+if not f then return {'nf'} end
+if nonce ~= '' and f[6] == nonce then return current(f) end
+if ARGV[7] ~= '' and redis.call('HEXISTS', E, ARGV[7]) == 0 then return {'inv'} end
+local seq = tonumber(f[7]) + 1
+redis.call('HSET', K, ARGV[6], table.concat({seq, ARGV[7], ARGV[8]}, '\t'))
+return commit(f, {'lcp', now_s, 'cps', seq})
+""",
+    # ARGV[6..]: metadata field/value pairs.
+    "update": r"""
+local f = live('wn')
+if not f then return {'nf'} end
+if nonce ~= '' and f[6] == nonce then return current(f) end
+return commit(f, argv_from(6, #ARGV - 5))
+""",
+    # ARGV[6] before ('' = from the head), ARGV[7] limit (-1 = all), ARGV[8]
+    # kind ('' = any), ARGV[9] '1' = with data.
+    "read_path": r"""
+local f = live('head', 'hd')
+if not f then return {'nf'} end
+ensure_path(f[6], f[7], f[2])
+local last, depth = f[6], tonumber(f[7])
+if ARGV[6] ~= '' then
+  local v = redis.call('HGET', E, ARGV[6])
+  if not v then return {'inv'} end
+  local parent, _k, d = meta(v)
+  last, depth = parent, tonumber(d) - 1
+end
+local path = page(last, depth, tonumber(ARGV[7]), ARGV[8], ARGV[9] == '1')
+return {'ok', 0, row(), joined(path)}
+""",
+    "get_entry": r"""
+if not alive(S) then return {'nf'} end
+local v = redis.call('HGET', E, ARGV[6])
+if not v then return {'inv'} end
+return {'ok', 0, '', joined({ARGV[6], v})}
+""",
+    # ARGV[6] checkpoint id, ARGV[7] '1' = with the path root..its entry.
+    "get_checkpoint": r"""
+local f = live('head', 'hd')
+if not f then return {'nf'} end
+local c = redis.call('HGET', K, ARGV[6])
+if not c then return {'cpnf'} end
+local entry, path = string.match(c, '^%d+\t([^\t]*)\t'), {}
+local v = entry ~= '' and ARGV[7] == '1' and redis.call('HGET', E, entry)
+if v then
+  ensure_path(f[6], f[7], f[2])
+  local _p, _k, d = meta(v)
+  path = page(entry, tonumber(d), -1, '', true)
+end
+return {'ok', 0, '', c, joined(path)}
+""",
+    "list_checkpoints": r"""
+if not alive(S) then return {'nf'} end
+return {'ok', 0, '', row(K)}
+""",
+    "list_leaves": r"""
+if not alive(S) then return {'nf'} end
+local ids, out = redis.call('SMEMBERS', L), {}
+for i = 1, #ids, 1000 do
+  local part = {unpack(ids, i, math.min(i + 999, #ids))}
+  local values = redis.call('HMGET', E, unpack(part))
+  for j = 1, #part do
+    if values[j] then
+      out[#out + 1] = part[j]
+      out[#out + 1] = values[j]
+    end
+  end
+end
+return {'ok', 0, row(), joined(out)}
+""",
+    "export": r"""
+if not alive(S) then return {'nf'} end
+return {'ok', 0, row(), row(E), row(K)}
+""",
+    "delete": r"""
+local existed = redis.call('EXISTS', S)
+redis.call('DEL', S, E, L, K, P)
+local dropped = index_drop(5)
+return {'ok', dropped[2], '', existed, dropped[1]}
+""",
+    "prune_one": r"""
+local e = redis.call('HGET', S, 'exp')
+if e and (e == '' or tonumber(e) > now) then return {'alive', 0, '', e} end
+redis.call('DEL', S, E, L, K, P)
+return {'ok', 0, ''}
+""",
+    # Cluster step 1 of rotate_id: freeze the old id (ARGV[6] = new id), dump it.
+    "rotate_out": r"""
+if redis.call('HGET', S, 'mv') ~= ARGV[6] then
+  if not alive(S) then return {'nf'} end
+  redis.call('HSET', S, 'mv', ARGV[6])
+end
+return {'ok', 0, row(), row(E), joined(redis.call('SMEMBERS', L)), row(K)}
+""",
+    "unfreeze": r"""
+if redis.call('HGET', S, 'mv') == ARGV[6] then redis.call('HDEL', S, 'mv') end
+return {'ok', 0, ''}
+""",
+    # Standalone rotate_id in one script. KEYS: old 1-5, new 6-10, all, exp,
+    # owner 11-13, old owner's indexes 14-16, new owner's 17-19. ARGV[6] new id,
+    # ARGV[7] '1' = set the user to ARGV[8] ('' = anonymous) with hash ARGV[9],
+    # ARGV[10] the new owner.
+    "rotate": r"""
+local nS, new = KEYS[6], ARGV[6]
+if not alive(S) then
+  if nonce ~= '' and redis.call('HGET', nS, 'wn') == nonce then
+    return {'ok', 1, row(nS), '', ''}
+  end
+  return {'nf'}
+end
+local old = claim(nS)
+if old == 'taken' or old == 'replay' then return {'taken'} end
+redis.call('DEL', KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
+for i = 1, 5 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('RENAME', KEYS[i], KEYS[i + 5]) end
+end
+if ARGV[7] == '1' then
+  if ARGV[8] == '' then redis.call('HDEL', nS, 'user')
+  else redis.call('HSET', nS, 'user', ARGV[8]) end
+  redis.call('HSET', nS, 'uh', ARGV[9])
+end
+redis.call('HINCRBY', nS, 'rev', 1)
+redis.call('HSET', nS, 'upd', now_s, 'exp', exp, 'wn', nonce)
+expire(6)
+local known = redis.call('HGET', KEYS[13], sid) or ''
+redis.call('ZREM', KEYS[11], sid)
+redis.call('ZREM', KEYS[12], sid)
+redis.call('HDEL', KEYS[13], sid)
+local dropped = 0
+if known == '' or known == owner then
+  for i = 14, 16 do redis.call('ZREM', KEYS[i], sid) end
+  dropped = 1
+end
+for _, i in ipairs({11, 17, 18, 19}) do redis.call('ZADD', KEYS[i], now_s, new) end
+if exp ~= '' then redis.call('ZADD', KEYS[12], exp, new) end
+redis.call('HSET', KEYS[13], new, ARGV[10])
+return {'ok', dropped, row(nS), old, known}
+""",
+}
+
+_INDEX: dict[str, str] = {
+    # KEYS = all, exp, owner[, agent, user, agent+user].
+    "idx_touch": "return index_touch(0)",
+    "idx_set": "return index_set(0, ARGV[6])",
+    "idx_drop": "return index_drop(0)",
+    # KEYS = exp, owner; ARGV[6] batch: expired ids and their owners.
+    "prune_scan": r"""
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, ARGV[6])
+local owners = {}
+for i = 1, #ids, 1000 do
+  local part = redis.call('HMGET', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
+  for j = 1, #part do owners[#owners + 1] = part[j] or '' end
+end
+return {ids, owners}
+""",
+    # Standalone listing in one round trip. KEYS = the listing index, all, exp,
+    # owner. ARGV[6] the key prefix, ARGV[7] the index prefix, ARGV[8] offset,
+    # ARGV[9] limit, ARGV[10] agent ('' = any), ARGV[11] user hash ('' = any).
+    # The rows' keys are named here, not in KEYS (they cannot be known in
+    # advance): a single server allows it, Cluster does not. An id whose row
+    # is gone (Redis expired or evicted it; a delete would have unlisted it)
+    # leaves every index; one whose row is expired or has another owner
+    # leaves this index (prune_scan still finds an expired one). The window is
+    # topped up from further down the index until `limit` rows are found.
+    # Replies {ids, NUL-joined rows, ids removed}.
+    "list": r"""
+local key, prefix, idx = KEYS[1], ARGV[6], ARGV[7]
+local rank, limit, agent, uh = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10], ARGV[11]
+local ids, rows, gone, stale = {}, {}, {}, {}
+while #ids < limit do
+  local need = limit - #ids
+  local window = redis.call('ZREVRANGE', key, rank, rank + need - 1)
+  rank = rank + #window
+  for _, id in ipairs(window) do
+    local f = redis.call('HGETALL', prefix .. '{' .. id .. '}:s')
+    local r = {}
+    for i = 1, #f, 2 do r[f[i]] = f[i + 1] end
+    if #f == 0 then gone[#gone + 1] = id
+    elseif not r.mv then
+      if (r.exp and r.exp ~= '' and tonumber(r.exp) <= now)
+          or (agent ~= '' and r.agent ~= agent) or (uh ~= '' and r.uh ~= uh) then
+        stale[#stale + 1] = id
+      else
+        ids[#ids + 1] = id
+        rows[#rows + 1] = table.concat(f, '\0')
+      end
+    end
+  end
+  if #window < need then break end
+end
+for _, id in ipairs(gone) do
+  local known = redis.call('HGET', KEYS[4], id)
+  redis.call('HDEL', KEYS[4], id)
+  local from = {key, KEYS[2], KEYS[3]}
+  if known then
+    local a, h = string.match(known, '^([^\t]*)\t(.*)$')
+    from[4], from[5] = idx .. 'agent:' .. a, idx .. 'user:' .. h
+    from[6] = idx .. 'au:' .. a .. ':' .. h
+  end
+  for _, k in ipairs(from) do redis.call('ZREM', k, id) end
+end
+for _, id in ipairs(stale) do redis.call('ZREM', key, id) end
+return {ids, rows, #gone + #stale}
+""",
+    # KEYS = one index; ARGV[6..] id/score pairs: remove each if its score is unchanged.
+    "idx_clean": r"""
+local n = 0
+for i = 6, #ARGV, 2 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then
+    n = n + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return n
+""",
+}
+
+SESSION_SCRIPTS = {name: SESSION_LIB + body for name, body in _SESSION.items()}
+INDEX_SCRIPTS = {name: INDEX_LIB + body for name, body in _INDEX.items()}

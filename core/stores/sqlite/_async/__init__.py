@@ -1,0 +1,1 @@
+"""Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin."""

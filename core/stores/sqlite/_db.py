@@ -1,0 +1,227 @@
+"""One SQLite database file: named by a URL, opened lazily, migrated forward.
+
+:class:`Database` owns the store's connection. The first call opens it:
+missing parent directories are created 0700 and a new database file 0600
+(SQLite gives its ``-wal`` and ``-shm`` files the same mode), the journal
+is switched to WAL, and pending migrations run in one ``BEGIN IMMEDIATE``
+transaction -- so two processes opening a fresh file at once apply them
+exactly once. A process that inherits an open connection through ``fork``
+opens its own instead of sharing it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from agentsession._exceptions import InvalidInput, StoreUnavailable, map_exceptions
+from agentsession.stores.sqlite._schema import (
+    CREATE_SCHEMA_TABLE,
+    MIGRATIONS,
+    RECORD_MIGRATION,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_SQL,
+    SYNCHRONOUS_LEVELS,
+)
+
+__all__ = ["Database", "migrate", "parse_sqlite_url", "transaction"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_DRIVER_ERRORS: dict[type[BaseException], type[StoreUnavailable]] = {
+    sqlite3.Error: StoreUnavailable,
+    OSError: StoreUnavailable,
+}
+_MEMORY = ":memory:"
+_INHERITED: list[sqlite3.Connection] = []
+
+
+class Database:
+    """The lazily opened connection of one store (callers serialise access)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, synchronous: str, busy_timeout: float
+    ) -> None:
+        level = str(synchronous).upper()
+        if level not in SYNCHRONOUS_LEVELS:
+            raise InvalidInput(f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
+        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float):
+            raise InvalidInput("busy_timeout must be a number of seconds")
+        if not busy_timeout > 0:
+            raise InvalidInput("busy_timeout must be positive")
+        raw = os.fspath(path)
+        # Resolved now: a later chdir must not move the database.
+        self.path = _MEMORY if raw in ("", _MEMORY) else os.path.abspath(raw)
+        self.synchronous = level
+        self.busy_timeout = float(busy_timeout)
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def call(
+        self,
+        op: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``op(connection, ...)``, with driver errors as ``StoreUnavailable``."""
+        with map_exceptions(_DRIVER_ERRORS):
+            conn = self._conn
+            if conn is None or self._pid != os.getpid():
+                self._drop_inherited()
+                conn = self._open()
+            return op(conn, *args, **kwargs)
+
+    def close(self) -> None:
+        self._drop_inherited()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    def _drop_inherited(self) -> None:
+        # A connection made before a fork belongs to the parent: the child
+        # must not use it, nor close it (closing may touch the parent's
+        # locks and WAL), so it is kept out of reach of the GC.
+        if self._conn is not None and self._pid != os.getpid():
+            _INHERITED.append(self._conn)
+            self._conn = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path != _MEMORY:
+            _prepare_file(self.path)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,  # transactions are explicit
+            check_same_thread=False,  # the runner serialises access
+            cached_statements=64,
+        )
+        try:
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if self.path != _MEMORY:
+                _use_wal(conn, self.busy_timeout)
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+
+def _prepare_file(path: str) -> None:
+    """Create missing parent directories (0700) and the database file (0600)."""
+    missing: list[str] = []
+    directory = os.path.dirname(path)
+    while directory and not os.path.isdir(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for directory in reversed(missing):
+        with suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    # WAL is a property of the file: once set, reading it takes no lock.
+    # Setting it needs exclusive access, for which SQLite does not call the
+    # busy handler (a refused switch raises "locked" or returns the old
+    # mode), so processes opening a fresh file at once retry here.
+    deadline = time.monotonic() + timeout
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    while str(mode).lower() != "wal":
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        if str(mode).lower() == "wal":
+            return
+        if time.monotonic() > deadline:
+            raise StoreUnavailable(f"the database cannot use WAL mode (journal_mode={mode})")
+        time.sleep(0.005)
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agentsession_schema'"
+    ).fetchone()
+    if exists is None:
+        return 0
+    version: int | None = conn.execute(SCHEMA_VERSION_SQL).fetchone()[0]
+    return version or 0
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
+    """``begin`` ... ``COMMIT``, rolled back on any error (also a failed COMMIT)."""
+    conn.execute(begin)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this file lacks; returns the schema version.
+
+    Raises:
+        StoreUnavailable: the file was written by a newer agentsession.
+    """
+    version = _version(conn)
+    if version == SCHEMA_VERSION:
+        return version
+    with transaction(conn, "BEGIN IMMEDIATE"):
+        conn.execute(CREATE_SCHEMA_TABLE)
+        version = _version(conn)  # another process may have migrated meanwhile
+        if version > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"the database has schema version {version}; this agentsession knows "
+                f"up to {SCHEMA_VERSION}: upgrade agentsession"
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[number - 1]:
+                conn.execute(statement)
+            conn.execute(RECORD_MIGRATION, (number, time.time_ns() // 1000))
+    return SCHEMA_VERSION
+
+
+# -- URLs --------------------------------------------------------------------
+
+
+def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
+    """``sqlite:///relative.db`` / ``sqlite:////absolute.db`` -> (path, options).
+
+    Query options: ``synchronous`` (OFF, NORMAL, FULL, EXTRA) and
+    ``busy_timeout`` (seconds). ``sqlite://`` or ``sqlite:///:memory:`` is a
+    private in-memory database.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sqlite" or parts.netloc:
+        raise InvalidInput("a SQLite URL looks like sqlite:///relative.db or sqlite:////abs.db")
+    path = unquote(parts.path[1:]) if parts.path else ":memory:"
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "synchronous":
+            options[key] = value
+        elif key == "busy_timeout":
+            try:
+                options[key] = float(value)
+            except ValueError:
+                raise InvalidInput("busy_timeout must be a number of seconds") from None
+        else:
+            raise InvalidInput(f"unknown SQLite URL option {key!r}")
+    return path or ":memory:", options

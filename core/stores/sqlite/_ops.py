@@ -1,0 +1,430 @@
+"""The SQLite store's transactions: plain functions of one connection.
+
+Both twins run exactly these functions -- the sync store in the calling
+thread, the async store on its worker thread (see ``_blocking``) -- so each
+store call is one transaction and one hop, whatever the twin. Writes begin
+with ``BEGIN IMMEDIATE``: the row read (head, revision, expiry) and the write
+are one unit, and concurrent writers (threads or processes) queue on the
+database lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from agentsession._canonical import canonical_json
+from agentsession._exceptions import (
+    CheckpointNotFound,
+    ConflictError,
+    InvalidInput,
+    SessionNotFound,
+)
+from agentsession._models import (
+    UNCHECKED,
+    Checkpoint,
+    Entry,
+    NewEntry,
+    SessionExport,
+    SessionInfo,
+    Unchecked,
+    evolve,
+)
+from agentsession._rules import check_expected_head, place_entries
+from agentsession.stores.sqlite import _schema as sql
+from agentsession.stores.sqlite._db import transaction
+from agentsession.stores.sqlite._schema import (
+    opt_us,
+    row_to_checkpoint,
+    row_to_entry,
+    row_to_info,
+    to_us,
+)
+
+__all__ = [
+    "append",
+    "create_session",
+    "delete_session",
+    "export_session",
+    "get_checkpoint",
+    "get_entry",
+    "get_session",
+    "import_session",
+    "list_checkpoints",
+    "list_leaves",
+    "list_sessions",
+    "prune_expired",
+    "read_path",
+    "rotate_id",
+    "save_checkpoint",
+    "set_head",
+    "update_session",
+]
+
+Connection = sqlite3.Connection
+
+
+def _write(conn: Connection) -> AbstractContextManager[None]:
+    return transaction(conn, "BEGIN IMMEDIATE")
+
+
+def _read(conn: Connection) -> AbstractContextManager[None]:
+    # Deferred: one consistent snapshot for several statements, no lock taken.
+    return transaction(conn, "BEGIN")
+
+
+def _expired(expires_at: int | None, now: int) -> bool:
+    return expires_at is not None and expires_at <= now
+
+
+def _live(conn: Connection, session_id: str, now: int) -> tuple[int, SessionInfo]:
+    row = conn.execute(sql.SELECT_SESSION, (session_id,)).fetchone()
+    if row is None or _expired(row[10], now):
+        raise SessionNotFound()
+    return row[0], row_to_info(row)
+
+
+def _erase(conn: Connection, pk: int) -> None:
+    for statement in sql.DELETE_SESSION:
+        conn.execute(statement, (pk,))
+
+
+def _unknown_entry() -> InvalidInput:
+    return InvalidInput("unknown entry id for this session")
+
+
+def _bumped(
+    info: SessionInfo, now: datetime, expires_at: datetime | None, **changes: Any
+) -> SessionInfo:
+    return evolve(
+        info, revision=info.revision + 1, updated_at=now, expires_at=expires_at, **changes
+    )
+
+
+def _taken(conn: Connection, session_id: str, now: int) -> None:
+    """ConflictError if a live session holds ``session_id``; erase an expired one."""
+    row = conn.execute(sql.SELECT_PK, (session_id,)).fetchone()
+    if row is not None:
+        if not _expired(row[1], now):
+            raise ConflictError("a session with this id already exists")
+        _erase(conn, row[0])
+
+
+# -- sessions ----------------------------------------------------------------
+
+
+def create_session(conn: Connection, info: SessionInfo) -> None:
+    params = sql.info_params(info, canonical_json(dict(info.metadata)))
+    with _write(conn):
+        _taken(conn, info.id, to_us(info.created_at))
+        conn.execute(sql.INSERT_SESSION, params)
+
+
+def get_session(conn: Connection, session_id: str, now: datetime) -> SessionInfo:
+    return _live(conn, session_id, to_us(now))[1]
+
+
+def list_sessions(
+    conn: Connection,
+    agent: str | None,
+    user_id: str | Unchecked | None,
+    limit: int,
+    offset: int,
+    now: datetime,
+) -> list[SessionInfo]:
+    query, params = sql.list_sessions_sql(agent, user_id, limit, offset, to_us(now))
+    return [row_to_info(row) for row in conn.execute(query, params)]
+
+
+def delete_session(conn: Connection, session_id: str) -> bool:
+    with _write(conn):
+        row = conn.execute(sql.SELECT_PK, (session_id,)).fetchone()
+        if row is None:
+            return False
+        _erase(conn, row[0])
+        return True
+
+
+def update_session(
+    conn: Connection,
+    session_id: str,
+    metadata: Mapping[str, Any],
+    now: datetime,
+    expires_at: datetime | None,
+) -> SessionInfo:
+    with _write(conn):
+        pk, info = _live(conn, session_id, to_us(now))
+        merged = {**info.metadata, **metadata}
+        new = _bumped(info, now, expires_at, metadata=merged)
+        conn.execute(
+            sql.UPDATE_METADATA,
+            (new.revision, to_us(now), opt_us(expires_at), canonical_json(merged), pk),
+        )
+    return new
+
+
+def rotate_id(
+    conn: Connection,
+    session_id: str,
+    new_id: str,
+    user_id: str | Unchecked | None,
+    now: datetime,
+    expires_at: datetime | None,
+) -> SessionInfo:
+    now_us = to_us(now)
+    with _write(conn):
+        pk, info = _live(conn, session_id, now_us)
+        _taken(conn, new_id, now_us)
+        owner = info.user_id if user_id is UNCHECKED else user_id
+        new = _bumped(info, now, expires_at, id=new_id, user_id=owner)
+        conn.execute(sql.UPDATE_ID, (new.revision, now_us, opt_us(expires_at), new_id, owner, pk))
+    return new
+
+
+def prune_expired(conn: Connection, now: datetime, batch: int) -> int:
+    with _write(conn):
+        doomed = [row[0] for row in conn.execute(sql.SELECT_EXPIRED, (to_us(now), batch))]
+        for pk in doomed:
+            _erase(conn, pk)
+    return len(doomed)
+
+
+# -- history -----------------------------------------------------------------
+
+
+def append(
+    conn: Connection,
+    session_id: str,
+    entries: Sequence[NewEntry],
+    now: datetime,
+    expires_at: datetime | None,
+    expected_head: str | Unchecked | None,
+) -> tuple[SessionInfo, list[Entry]]:
+    now_us = to_us(now)
+    with _write(conn):
+        row = conn.execute(sql.SELECT_FOR_APPEND, (session_id,)).fetchone()
+        if row is None or _expired(row[10], now_us):
+            raise SessionNotFound()
+        info = row_to_info(row)
+        check_expected_head(info.head, expected_head)
+        placed = place_entries(
+            entries,
+            parent_id=info.head,
+            parent_depth=row[16] or 0,
+            message_count=info.message_count,
+            max_messages=info.max_messages,
+        )
+        if not placed:
+            return info, []
+        pk = row[0]
+        # Continue the head's line while the head has no child yet.
+        if info.head is not None and row[15] is not None and not row[17]:
+            line = row[15]
+        else:
+            line = conn.execute(sql.NEXT_LINE, (pk,)).fetchone()[0]
+        conn.executemany(
+            sql.INSERT_ENTRY,
+            [
+                (pk, e.id, e.parent_id, line, e.depth, e.message_index, e.kind,
+                 to_us(e.created_at), e.digest, new.data_json)
+                for e, new in zip(placed, entries, strict=True)
+            ],
+        )  # fmt: skip
+        last = placed[-1]
+        info = _bumped(info, now, expires_at, head=last.id, message_count=last.message_index)
+        conn.execute(
+            sql.UPDATE_HEAD,
+            (info.revision, now_us, opt_us(expires_at), last.id, last.message_index, pk),
+        )
+    return info, placed
+
+
+def _segments(conn: Connection, pk: int, start: str) -> Iterator[tuple[int, int]]:
+    """(line, depth) of each line the path root -> ``start`` crosses, from
+    ``start``'s own line up to the root's."""
+    row = conn.execute(sql.SELECT_POSITION, (pk, start)).fetchone()
+    while row is not None:
+        yield row[0], row[1]
+        row = conn.execute(sql.SELECT_FORK, {"pk": pk, "line": row[0]}).fetchone()
+
+
+def _path_rows(
+    conn: Connection, pk: int, start: str, kind: str | None, limit: int | None, with_data: bool
+) -> list[Any]:
+    """Rows of the path root -> ``start``, oldest first: all of them, or the
+    last ``limit`` (reading only as many lines as that takes)."""
+    rows: list[Any] = []
+    if limit is None:
+        query = sql.SEGMENT[with_data]
+        for line, top in reversed(list(_segments(conn, pk, start))):
+            params = {"pk": pk, "line": line, "top": top, "kind": kind}
+            rows += conn.execute(query, params).fetchall()
+        return rows
+    query = sql.SEGMENT_LAST[with_data]
+    for line, top in _segments(conn, pk, start):
+        params = {"pk": pk, "line": line, "top": top, "kind": kind, "limit": limit - len(rows)}
+        rows += conn.execute(query, params).fetchall()
+        if len(rows) >= limit:
+            break
+    rows.reverse()
+    return rows
+
+
+def read_path(
+    conn: Connection,
+    session_id: str,
+    now: datetime,
+    before: str | None,
+    limit: int | None,
+    kind: str | None,
+    with_data: bool,
+) -> tuple[SessionInfo, list[Entry]]:
+    with _read(conn):
+        pk, info = _live(conn, session_id, to_us(now))
+        start = info.head
+        if before is not None:
+            row = conn.execute(sql.SELECT_PARENT, (pk, before)).fetchone()
+            if row is None:
+                raise _unknown_entry()
+            start = row[0]
+        if start is None or limit == 0:
+            return info, []
+        rows = _path_rows(conn, pk, start, kind, limit, with_data)
+    return info, [row_to_entry(row) for row in rows]
+
+
+def get_entry(conn: Connection, session_id: str, entry_id: str, now: datetime) -> Entry:
+    with _read(conn):
+        pk, _ = _live(conn, session_id, to_us(now))
+        row = conn.execute(sql.SELECT_ENTRY, (pk, entry_id)).fetchone()
+    if row is None:
+        raise _unknown_entry()
+    return row_to_entry(row)
+
+
+def set_head(
+    conn: Connection,
+    session_id: str,
+    entry_id: str | None,
+    now: datetime,
+    expires_at: datetime | None,
+    expected_revision: int | None,
+) -> SessionInfo:
+    with _write(conn):
+        pk, info = _live(conn, session_id, to_us(now))
+        if expected_revision is not None and info.revision != expected_revision:
+            raise ConflictError("the session changed since it was read")
+        count = 0
+        if entry_id is not None:
+            row = conn.execute(sql.SELECT_MESSAGE_INDEX, (pk, entry_id)).fetchone()
+            if row is None:
+                raise _unknown_entry()
+            count = row[0]
+        info = _bumped(info, now, expires_at, head=entry_id, message_count=count)
+        conn.execute(
+            sql.UPDATE_HEAD, (info.revision, to_us(now), opt_us(expires_at), entry_id, count, pk)
+        )
+    return info
+
+
+def list_leaves(
+    conn: Connection, session_id: str, now: datetime
+) -> tuple[SessionInfo, list[Entry]]:
+    with _read(conn):
+        pk, info = _live(conn, session_id, to_us(now))
+        rows = conn.execute(sql.SELECT_LEAVES, {"pk": pk}).fetchall()
+    return info, [row_to_entry(row) for row in rows]
+
+
+# -- checkpoints -------------------------------------------------------------
+
+
+def save_checkpoint(
+    conn: Connection, checkpoint: Checkpoint, now: datetime, expires_at: datetime | None
+) -> SessionInfo:
+    now_us = to_us(now)
+    meta = canonical_json(dict(checkpoint.metadata))
+    with _write(conn):
+        pk, info = _live(conn, checkpoint.session_id, now_us)
+        entry_id = checkpoint.entry_id
+        if (
+            entry_id is not None
+            and conn.execute(sql.ENTRY_EXISTS, (pk, entry_id)).fetchone() is None
+        ):
+            raise _unknown_entry()
+        conn.execute(
+            sql.SAVE_CHECKPOINT,
+            (pk, checkpoint.id, entry_id, to_us(checkpoint.created_at), checkpoint.name, meta,
+             checkpoint.checksum),
+        )  # fmt: skip
+        info = _bumped(info, now, expires_at, last_checkpoint_at=now)
+        conn.execute(
+            sql.UPDATE_CHECKPOINTED, (info.revision, now_us, opt_us(expires_at), now_us, pk)
+        )
+    return info
+
+
+def get_checkpoint(
+    conn: Connection, session_id: str, checkpoint_id: str, now: datetime, with_path: bool
+) -> tuple[Checkpoint, list[Entry]]:
+    rows: list[Any] = []
+    with _read(conn):
+        pk, _ = _live(conn, session_id, to_us(now))
+        row = conn.execute(sql.SELECT_CHECKPOINT, (pk, checkpoint_id)).fetchone()
+        if row is None:
+            raise CheckpointNotFound("unknown checkpoint for this session")
+        if with_path and row[1] is not None:
+            rows = _path_rows(conn, pk, row[1], None, None, True)
+    return row_to_checkpoint(row, session_id), [row_to_entry(r) for r in rows]
+
+
+def list_checkpoints(conn: Connection, session_id: str, now: datetime) -> list[Checkpoint]:
+    with _read(conn):
+        pk, _ = _live(conn, session_id, to_us(now))
+        rows = conn.execute(sql.SELECT_CHECKPOINTS, (pk,)).fetchall()
+    return [row_to_checkpoint(row, session_id) for row in rows]
+
+
+# -- export / import ---------------------------------------------------------
+
+
+def export_session(conn: Connection, session_id: str, now: datetime) -> SessionExport:
+    with _read(conn):
+        pk, info = _live(conn, session_id, to_us(now))
+        entries = conn.execute(sql.SELECT_ALL_ENTRIES, (pk,)).fetchall()
+        checkpoints = conn.execute(sql.SELECT_CHECKPOINTS, (pk,)).fetchall()
+    return SessionExport(
+        info,
+        tuple(row_to_entry(row) for row in entries),
+        tuple(row_to_checkpoint(row, session_id) for row in checkpoints),
+    )
+
+
+def import_session(conn: Connection, export: SessionExport) -> None:
+    info = export.session
+    if len({e.id for e in export.entries}) != len(export.entries):
+        raise InvalidInput("the export holds the same entry id twice")
+    session_params = sql.info_params(info, canonical_json(dict(info.metadata)))
+    lines = sql.assign_lines(export.entries)
+    with _write(conn):
+        _taken(conn, info.id, to_us(info.updated_at))
+        pk = conn.execute(sql.INSERT_SESSION, session_params).lastrowid
+        conn.executemany(
+            sql.INSERT_ENTRY,
+            [
+                (pk, e.id, e.parent_id, line, e.depth, e.message_index, e.kind,
+                 to_us(e.created_at), e.digest, canonical_json(dict(e.data)))
+                for e, line in zip(export.entries, lines, strict=True)
+            ],
+        )  # fmt: skip
+        conn.executemany(
+            sql.SAVE_CHECKPOINT,
+            [
+                (pk, c.id, c.entry_id, to_us(c.created_at), c.name,
+                 canonical_json(dict(c.metadata)), c.checksum)
+                for c in export.checkpoints
+            ],
+        )  # fmt: skip

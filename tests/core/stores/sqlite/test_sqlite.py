@@ -1,0 +1,56 @@
+"""The SQLite store: the conformance suite (sync and async) on real files."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from agentsession._canonical import canonical_json
+from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
+from agentsession.stores.sqlite._sync.store import SQLiteStore
+from agentsession.testing import AsyncStoreConformance, StoreConformance
+
+
+def tamper(path: str, session_id: str, entry_id: str, data: dict[str, Any]) -> None:
+    """Rewrite one entry's data with a separate connection, as an attacker would."""
+    with sqlite3.connect(path) as conn:
+        changed = conn.execute(
+            "UPDATE agentsession_entries SET data = ? WHERE id = ? AND session_pk ="
+            " (SELECT pk FROM agentsession_sessions WHERE id = ?)",
+            (canonical_json(data), entry_id, session_id),
+        ).rowcount
+    conn.close()
+    assert changed == 1
+
+
+class TestSQLiteStore(StoreConformance):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SQLiteStore]:
+        store = SQLiteStore(tmp_path / "sessions.db")
+        yield store
+        store.close()
+
+    def tamper_entry(
+        self, store: Any, session_id: str, entry_id: str, data: dict[str, Any]
+    ) -> None:
+        tamper(store.path, session_id, entry_id, data)
+
+
+class TestAsyncSQLiteStore(AsyncStoreConformance):
+    shared_across_loops = True  # its own worker thread: no loop-bound connection
+
+    @pytest_asyncio.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[AsyncSQLiteStore]:
+        store = AsyncSQLiteStore(tmp_path / "sessions.db")
+        yield store
+        await store.close()
+
+    def tamper_entry(
+        self, store: Any, session_id: str, entry_id: str, data: dict[str, Any]
+    ) -> None:
+        tamper(store.path, session_id, entry_id, data)

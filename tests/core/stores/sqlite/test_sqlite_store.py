@@ -1,0 +1,378 @@
+"""The SQLite store itself: URLs, the default store, files, errors, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agentsession import (
+    AsyncSessionManager,
+    IntegrityError,
+    InvalidInput,
+    SessionManager,
+    StoreClosed,
+    StoreUnavailable,
+    open_async_store,
+    open_store,
+)
+from agentsession._models import UNCHECKED, Unchecked
+from agentsession.stores.sqlite import _db as _sqlite_db
+from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
+from agentsession.stores.sqlite._schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    from_us,
+    list_sessions_sql,
+    to_us,
+)
+from agentsession.stores.sqlite._sync.store import SQLiteStore
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_open_store_without_url_is_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("AGENTSESSION_STORE_URL", raising=False)
+    monkeypatch.setenv("AGENTSESSION_DIR", str(tmp_path / "home"))
+    store = open_store()
+    assert isinstance(store, SQLiteStore)
+    assert isinstance(open_async_store(), AsyncSQLiteStore)
+    assert store.path == str(tmp_path / "home" / "sessions.db")
+    assert not (tmp_path / "home").exists()  # opening does no I/O
+    with SessionManager() as manager:
+        assert isinstance(manager.store, SQLiteStore)
+        manager.create("assistant").append({"role": "user", "content": "hi"})
+    assert (tmp_path / "home" / "sessions.db").is_file()
+    assert mode(tmp_path / "home") == 0o700
+    assert mode(tmp_path / "home" / "sessions.db") == 0o600
+
+
+@pytest.mark.parametrize("name", ["h#1", "q?x=1", "a%20b", "sp ace"])
+def test_default_store_dir_is_a_path_not_a_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
+) -> None:
+    monkeypatch.delenv("AGENTSESSION_STORE_URL", raising=False)
+    monkeypatch.setenv("AGENTSESSION_DIR", str(tmp_path / name))
+    store = open_store()
+    assert isinstance(store, SQLiteStore)
+    assert store.path == str(tmp_path / name / "sessions.db")
+
+
+def test_relative_and_absolute_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///data/rel.db")
+    absolute = open_store(f"sqlite:///{tmp_path}/abs.db")
+    assert f"sqlite:///{tmp_path}".startswith("sqlite:////")
+    assert isinstance(relative, SQLiteStore) and isinstance(absolute, SQLiteStore)
+    assert relative.path == str(tmp_path / "data" / "rel.db")
+    assert absolute.path == str(tmp_path / "abs.db")
+    spaced = open_store("sqlite:///with%20space.db")
+    assert isinstance(spaced, SQLiteStore)
+    assert spaced.path == str(tmp_path / "with space.db")
+    # the relative path was resolved when the store was made, not when used
+    monkeypatch.chdir(tmp_path / "..")
+    with SessionManager(relative) as manager:
+        manager.create("assistant")
+    assert (tmp_path / "data" / "rel.db").is_file()
+
+
+def test_url_options(tmp_path: Path) -> None:
+    store = SQLiteStore.from_url(f"sqlite:///{tmp_path}/o.db?synchronous=full&busy_timeout=2.5")
+    with SessionManager(store) as manager:
+        manager.create("assistant")
+        conn = store._db._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        assert conn.execute("PRAGMA busy_timeout").fetchone() == (2500,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    default = SQLiteStore(tmp_path / "d.db")
+    with SessionManager(default) as manager:
+        manager.create("assistant")
+        assert default._db._conn is not None
+        assert default._db._conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    for bad in (
+        "sqlite:///x.db?synchronous=sometimes",
+        "sqlite:///x.db?busy_timeout=soon",
+        "sqlite:///x.db?busy_timeout=0",
+        "sqlite:///x.db?cache=shared",
+        "sqlite://host/x.db",
+    ):
+        with pytest.raises(InvalidInput):
+            open_store(bad)
+
+
+def test_in_memory_url() -> None:
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        with SessionManager(url) as manager:
+            session = manager.create("assistant")
+            session.append({"role": "user", "content": "kept in memory"})
+            assert [m.data["content"] for m in session.messages()] == ["kept in memory"]
+
+
+def test_file_modes(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    path = shared / "a" / "b" / "s.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        manager.create("assistant").append({"role": "user", "content": "x"})
+        assert mode(shared) == 0o755  # an existing directory is left alone
+        assert mode(shared / "a") == 0o700
+        assert mode(shared / "a" / "b") == 0o700
+        for name in ("s.db", "s.db-wal", "s.db-shm"):
+            assert mode(shared / "a" / "b" / name) == 0o600, name
+    assert {p.name for p in (shared / "a" / "b").iterdir()} <= {"s.db", "s.db-shm", "s.db-wal"}
+
+
+def test_user_ids_are_values_not_names(tmp_path: Path) -> None:
+    odd = ["../../etc/passwd", "'; DROP TABLE agentsession_sessions; --", "ü" * 256, "a b\tc"]
+    with SessionManager(SQLiteStore(tmp_path / "u.db")) as manager:
+        made = {user: manager.create("assistant", user_id=user).id for user in odd}
+        for user, session_id in made.items():
+            assert [r.id for r in manager.list(user_id=user)] == [session_id]
+            assert manager.get(session_id, user_id=user).user_id == user
+    assert {p.name for p in tmp_path.iterdir()} <= {"u.db", "u.db-shm", "u.db-wal"}
+
+
+def test_unreachable_files_are_store_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    for path in (blocker / "s.db", tmp_path, garbage):
+        with SessionManager(SQLiteStore(path)) as manager:
+            with pytest.raises(StoreUnavailable) as info:
+                manager.create("assistant")
+            assert isinstance(info.value.__cause__, sqlite3.Error | OSError)
+
+
+def test_async_unreachable_file_is_store_unavailable(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with AsyncSessionManager(AsyncSQLiteStore(tmp_path)) as manager:
+            with pytest.raises(StoreUnavailable):
+                await manager.create("assistant")
+
+    asyncio.run(main())
+
+
+def test_closed_before_first_use(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.db")
+    store.close()
+    store.close()
+    with pytest.raises(StoreClosed):
+        SessionManager(store).create("assistant")
+    assert not (tmp_path / "c.db").exists()
+
+    async def main() -> None:
+        astore = AsyncSQLiteStore(tmp_path / "c.db")
+        await astore.close()
+        await astore.close()
+        with pytest.raises(StoreClosed):
+            await AsyncSessionManager(astore).create("assistant")
+
+    asyncio.run(main())
+
+
+def test_async_store_outlives_its_event_loops(tmp_path: Path) -> None:
+    store = AsyncSQLiteStore(tmp_path / "loops.db")
+    manager = AsyncSessionManager(store)
+
+    async def first() -> str:
+        session = await manager.create("assistant")
+        await session.append({"role": "user", "content": "one"})
+        return session.id
+
+    async def second(session_id: str) -> list[str]:
+        session = await manager.get(session_id)
+        await session.append({"role": "user", "content": "two"})
+        return [str(m.data["content"]) for m in await session.messages()]
+
+    session_id = asyncio.run(first())
+    assert asyncio.run(second(session_id)) == ["one", "two"]
+    asyncio.run(manager.close())
+
+
+def schema_rows(path: Path) -> list[tuple[int]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT version FROM agentsession_schema ORDER BY version").fetchall()
+    finally:
+        conn.close()
+
+
+def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    for _ in range(3):
+        with SessionManager(SQLiteStore(path)) as manager:
+            manager.create("assistant")
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert schema_rows(path) == [(1,), (2,)]
+
+
+def test_forward_migration_applies_once_and_keeps_data(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        session = manager.create("assistant")
+        session.append({"role": "user", "content": "before the upgrade"})
+    upgraded = (*MIGRATIONS, ("CREATE TABLE agentsession_extra (x INTEGER)",))
+    monkeypatch.setattr(_sqlite_db, "MIGRATIONS", upgraded)
+    monkeypatch.setattr(_sqlite_db, "SCHEMA_VERSION", len(upgraded))
+    for _ in range(2):
+        with SessionManager(SQLiteStore(path)) as manager:
+            found = manager.get(session.id)
+            assert [m.data["content"] for m in found.messages()] == ["before the upgrade"]
+    assert schema_rows(path) == [(n,) for n in range(1, len(upgraded) + 1)]
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM agentsession_extra").fetchone() == (0,)
+    conn.close()
+
+
+def test_a_version_1_file_migrates_to_2_keeping_data(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "v1.db"
+    made: list[tuple[str, str, str | None]] = []  # oldest first
+    with monkeypatch.context() as v1:  # the store as released with schema 1
+        v1.setattr(_sqlite_db, "MIGRATIONS", MIGRATIONS[:1])
+        v1.setattr(_sqlite_db, "SCHEMA_VERSION", 1)
+        with SessionManager(SQLiteStore(path)) as manager:
+            for n in range(12):
+                agent, user = ("bot", "helper")[n % 2], ("alice", "bob", None)[n % 3]
+                session = manager.create(agent, user_id=user)
+                session.append({"role": "user", "content": f"hello {n}"})
+                made.append((session.id, agent, user))
+            point = session.checkpoint("kept", {"n": 11})
+            session.append({"role": "user", "content": "after"})
+            before = manager.get(session.id).info
+    assert schema_rows(path) == [(1,)]
+    assert "agentsession_sessions_agent" not in index_names(path)
+
+    newest = made[::-1]
+    with SessionManager(SQLiteStore(path)) as manager:
+        assert [i.id for i in manager.list(limit=100)] == [i for i, _, _ in newest]
+        sizes: dict[tuple[str | None, str | Unchecked | None], int] = {
+            ("bot", UNCHECKED): 6,
+            ("bot", "alice"): 2,
+            ("bot", None): 2,
+            (None, "bob"): 4,
+        }
+        for (by_agent, by_user), size in sizes.items():
+            expected = [
+                i for i, a, u in newest if by_agent in (None, a) and by_user in (UNCHECKED, u)
+            ]
+            assert len(expected) == size
+            assert [i.id for i in manager.list(by_agent, user_id=by_user, limit=100)] == expected
+        found = manager.get(session.id)
+        assert found.info == before
+        assert [m.data["content"] for m in found.messages()] == ["hello 11", "after"]
+        found.restore(point.id)
+        assert [m.data["content"] for m in found.messages()] == ["hello 11"]
+    assert schema_rows(path) == [(1,), (2,)]
+    assert {"agentsession_sessions_agent", "agentsession_sessions_user_agent"} <= index_names(path)
+
+
+def index_names(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    finally:
+        conn.close()
+    return {name for (name,) in rows}
+
+
+@pytest.mark.parametrize(
+    ("agent", "user_id", "index"),
+    [
+        (None, UNCHECKED, "agentsession_sessions_updated"),
+        ("bot", UNCHECKED, "agentsession_sessions_agent"),
+        (None, "alice", "agentsession_sessions_user"),
+        (None, None, "agentsession_sessions_user"),
+        ("bot", "alice", "agentsession_sessions_user_agent"),
+        ("bot", None, "agentsession_sessions_user_agent"),
+    ],
+)
+def test_listing_reads_an_index_in_order(
+    tmp_path: Path, agent: str | None, user_id: str | Unchecked | None, index: str
+) -> None:
+    with SessionManager(SQLiteStore(tmp_path / "plan.db")) as manager:
+        for n in range(50):  # some rows, so the planner has something to weigh
+            manager.create(("bot", "helper")[n % 2], user_id=("alice", "bob", None)[n % 3])
+    query, params = list_sessions_sql(agent, user_id, 20, 0, 0)
+    conn = sqlite3.connect(tmp_path / "plan.db")
+    try:
+        conn.execute("ANALYZE")
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}", params)]
+    finally:
+        conn.close()
+    # One step: a range of the index (or the whole updated_at index, for no
+    # filter) read in ORDER BY order -- no table scan, no sort.
+    filtered = agent is not None or user_id is not UNCHECKED
+    verb = "SEARCH" if filtered else "SCAN"
+    assert len(plan) == 1, plan
+    assert plan[0].startswith(f"{verb} agentsession_sessions USING INDEX {index}"), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        manager.create("assistant")
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO agentsession_schema VALUES (99, 0)")
+    conn.close()
+    with (
+        SessionManager(SQLiteStore(path)) as manager,
+        pytest.raises(StoreUnavailable, match="upgrade agentsession"),
+    ):
+        manager.list()
+
+
+def test_repr_names_the_file_only(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "r.db")
+    with SessionManager(store) as manager:
+        session = manager.create("assistant")
+        assert session.id not in repr(store)
+    assert "r.db" in repr(store) and "NORMAL" in repr(store)
+
+
+def test_stored_text_that_is_not_json_is_an_integrity_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        session = manager.create("assistant")
+        session.extend([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+        point = session.checkpoint()
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute(
+                "UPDATE agentsession_entries SET data = ? WHERE id = ?",
+                ('{"a": 1} tail', point.entry_id),
+            )
+        conn.close()
+        with pytest.raises(IntegrityError):
+            session.restore(point.id)
+        with pytest.raises(IntegrityError):
+            session.messages()
+
+
+def test_timestamps_round_trip_exactly() -> None:
+    rng = random.Random(7)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    samples = [rng.randrange(0, 2**31 * 10**6) for _ in range(100_000)]
+    samples += [2**31 * 10**6 + d for d in range(-1000, 1000)]
+    samples += [0, 1, -1, -(10**15), 253_402_300_799_999_999]
+    for value in samples:
+        moment = from_us(value)
+        assert moment == epoch + timedelta(microseconds=value)
+        assert moment is not None and moment.utcoffset() == timedelta(0)
+        assert to_us(moment) == value
