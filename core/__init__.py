@@ -22,6 +22,7 @@ from ._context import current_session, use_session
 from ._exceptions import (
     AccessDenied,
     AgentSessionError,
+    BlockingCallInEventLoop,
     CheckpointNotFound,
     ConflictError,
     IntegrityError,
@@ -32,7 +33,7 @@ from ._exceptions import (
     StoreClosed,
     StoreUnavailable,
 )
-from ._models import UNCHECKED, Branch, Checkpoint, Entry, SessionInfo
+from ._models import UNCHECKED, Branch, Checkpoint, Entry, ManagerOptions, SessionInfo
 from ._registry import default_store_url, open_async_store, open_store, register_store
 from ._sync.manager import SessionManager
 from ._sync.protocol import Store
@@ -47,6 +48,7 @@ __all__ = [
     "AsyncSession",
     "AsyncSessionManager",
     "AsyncStore",
+    "BlockingCallInEventLoop",
     "Branch",
     "Checkpoint",
     "CheckpointNotFound",
@@ -55,6 +57,7 @@ __all__ = [
     "IntegrityError",
     "InvalidInput",
     "LimitExceeded",
+    "ManagerOptions",
     "NoSessionInContext",
     "Session",
     "SessionInfo",

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 __all__ = [
     "AccessDenied",
     "AgentSessionError",
+    "BlockingCallInEventLoop",
     "CheckpointNotFound",
     "ConflictError",
     "IntegrityError",
@@ -35,6 +36,7 @@ __all__ = [
     "SessionNotFound",
     "StoreClosed",
     "StoreUnavailable",
+    "blocking_call",
     "map_exceptions",
 ]
 
@@ -108,3 +110,21 @@ def map_exceptions(
             if isinstance(exc, source):
                 raise target(f"{type(exc).__name__}: {exc}") from exc
         raise
+
+
+class BlockingCallInEventLoop(RuntimeWarning):
+    """A sync manager or session was called in a thread that runs an event loop.
+
+    Each such call blocks the loop (every other task waits for the store). Use
+    :class:`~agentsession.AsyncSessionManager` in async code, or run the sync
+    code in a worker thread (``asyncio.to_thread``). Issued once per manager.
+    """
+
+
+def blocking_call(manager: str) -> str:
+    """The message of :class:`BlockingCallInEventLoop` for a manager class name."""
+    return (
+        f"{manager} called on a thread that runs an event loop: each call blocks "
+        "the loop. Use AsyncSessionManager in async code, or run this code in a "
+        "worker thread (asyncio.to_thread)."
+    )

@@ -12,10 +12,10 @@ records in memory copies them on the way in and out (:func:`copy_info`,
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final
+from datetime import datetime, timedelta
+from typing import Any, Final, TypedDict
 
 __all__ = [
     "UNCHECKED",
@@ -200,3 +200,19 @@ class SessionExport:
     session: SessionInfo
     entries: tuple[Entry, ...]
     checkpoints: tuple[Checkpoint, ...]
+
+
+class ManagerOptions(TypedDict):
+    """A manager's options, as its constructor takes them (``manager.options()``).
+
+    The one list of them: a twin over another store is
+    ``SessionManager(store, **manager.options())``, so an option added to the
+    managers is carried by every twin (``manager.with_store``, the web layer's).
+    """
+
+    ttl: timedelta | None
+    idle_timeout: timedelta | None
+    max_messages: int | None
+    checkpoint_every: timedelta | None
+    max_entry_bytes: int
+    clock: Callable[[], datetime] | None

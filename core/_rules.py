@@ -8,6 +8,7 @@ Python, apply exactly the same rules.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -253,3 +254,26 @@ def branches_of(leaves: Iterable[Entry], head: str | None) -> list[Branch]:
     ]
     result.sort(key=lambda b: (b.updated_at, b.leaf_id), reverse=True)
     return result
+
+
+def is_async_store(store: object) -> bool:
+    """Whether ``store``'s calls are coroutine functions (an async store)."""
+    return inspect.iscoroutinefunction(getattr(store, "get_session", None))
+
+
+def check_store_kind(store: object, manager: object) -> None:
+    """Refuse a sync store under an async manager, or the reverse.
+
+    The wrong kind would not fail at once: a sync manager calling an async
+    store gets coroutines back, never awaited, and stores nothing.
+    """
+    wants_async = inspect.iscoroutinefunction(type(manager).create)  # type: ignore[attr-defined]
+    if is_async_store(store) == wants_async:
+        return
+    name, kind = type(store).__name__, "async" if wants_async else "sync"
+    other = "SessionManager" if wants_async else "AsyncSessionManager"
+    twin = name.removeprefix("Async") if name.startswith("Async") else f"Async{name}"
+    raise TypeError(
+        f"{type(manager).__name__} needs {'an' if wants_async else 'a'} {kind} store, "
+        f"and {name} is not: use {other} with it, or {twin}"
+    )

@@ -6,21 +6,36 @@ contract each method keeps is documented on the async protocol
 twin. A store written in Python should use :func:`place_entries`,
 :func:`check_expected_head` and :func:`is_expired` rather than re-deriving
 them, and prove itself with :mod:`agentsession.testing`. Register a URL
-scheme with :func:`register_store`.
+scheme with :func:`register_store`. A store over a blocking driver can be
+written once, sync, and given its async face by :class:`AsyncBridge` with a
+runner (how the built-in SQLite and file stores are made).
 """
 
 from __future__ import annotations
 
+from ._async.bridge import STORE_METHODS, AsyncBridge, AsyncCallRunner
 from ._async.protocol import AsyncStore
 from ._canonical import canonical_json, checksum, entry_digest, load_json_object
 from ._exceptions import map_exceptions
 from ._models import Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
 from ._registry import register_store
-from ._rules import check_expected_head, expiry_after_write, is_expired, place_entries
+from ._rules import (
+    check_expected_head,
+    expiry_after_write,
+    is_async_store,
+    is_expired,
+    place_entries,
+)
+from ._sync.bridge import Bridge, CallRunner
 from ._sync.protocol import Store
 
 __all__ = [
+    "STORE_METHODS",
+    "AsyncBridge",
+    "AsyncCallRunner",
     "AsyncStore",
+    "Bridge",
+    "CallRunner",
     "Checkpoint",
     "Entry",
     "NewEntry",
@@ -33,6 +48,7 @@ __all__ = [
     "checksum",
     "entry_digest",
     "expiry_after_write",
+    "is_async_store",
     "is_expired",
     "load_json_object",
     "map_exceptions",

@@ -42,6 +42,13 @@ from .._models import (
 __all__ = ["AsyncStore"]
 
 
+def _unimplemented(store: object, method: str) -> NotImplementedError:
+    # A real body rather than ``...``: a class that subclasses the protocol
+    # explicitly (the bridges in ``bridge.py`` do, for the type checker) is not
+    # abstract, and a third-party store missing a method says which one.
+    return NotImplementedError(f"{type(store).__name__} does not implement {method}()")
+
+
 @runtime_checkable
 class AsyncStore(Protocol):
     """The persistence contract of a session store (see the module docstring)."""
@@ -49,10 +56,11 @@ class AsyncStore(Protocol):
     async def create_session(self, info: SessionInfo) -> None:
         """Insert a new session row. A live session with that id → ``ConflictError``
         (an expired one is replaced)."""
+        raise _unimplemented(self, "create_session")
 
     async def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:
         """The session row, or ``SessionNotFound``."""
-        ...
+        raise _unimplemented(self, "get_session")
 
     async def list_sessions(
         self,
@@ -68,11 +76,11 @@ class AsyncStore(Protocol):
         ``user_id``: ``UNCHECKED`` = any owner, ``None`` = unowned only,
         a string = owned by that user only. ``agent=None`` = every agent.
         """
-        ...
+        raise _unimplemented(self, "list_sessions")
 
     async def delete_session(self, session_id: str) -> bool:
         """Erase the session with every entry and checkpoint; False if absent."""
-        ...
+        raise _unimplemented(self, "delete_session")
 
     async def append(
         self,
@@ -87,7 +95,7 @@ class AsyncStore(Protocol):
         chain the entries under it, check the session's ``max_messages``
         (``LimitExceeded``, nothing written), advance head, message_count,
         revision, updated_at and expires_at. Returns the new row and entries."""
-        ...
+        raise _unimplemented(self, "append")
 
     async def read_path(
         self,
@@ -108,11 +116,11 @@ class AsyncStore(Protocol):
         the caller needs ids, links and digests only; a store may return the
         entries with empty ``data`` to save decoding (checkpoint uses this).
         """
-        ...
+        raise _unimplemented(self, "read_path")
 
     async def get_entry(self, session_id: str, entry_id: str, *, now: datetime) -> Entry:
         """One entry of this session, or ``InvalidInput``."""
-        ...
+        raise _unimplemented(self, "get_entry")
 
     async def set_head(
         self,
@@ -126,31 +134,31 @@ class AsyncStore(Protocol):
         """Move the head to ``entry_id`` (any entry of this session, else
         ``InvalidInput``) or to ``None``; message_count becomes that entry's
         message_index. ``expected_revision`` mismatch → ``ConflictError``."""
-        ...
+        raise _unimplemented(self, "set_head")
 
     async def save_checkpoint(
         self, checkpoint: Checkpoint, *, now: datetime, expires_at: datetime | None
     ) -> SessionInfo:
         """Store a checkpoint record (no entry, head unchanged); sets
         ``last_checkpoint_at``. An entry id not in the session → ``InvalidInput``."""
-        ...
+        raise _unimplemented(self, "save_checkpoint")
 
     async def get_checkpoint(
         self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
     ) -> tuple[Checkpoint, list[Entry]]:
         """The checkpoint (``CheckpointNotFound``) and, with ``with_path``, the
         full path root → its entry, oldest first, in the same round trip."""
-        ...
+        raise _unimplemented(self, "get_checkpoint")
 
     async def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
         """Every checkpoint of the session, ordered by ``(created_at, id)``."""
-        ...
+        raise _unimplemented(self, "list_checkpoints")
 
     async def list_leaves(
         self, session_id: str, *, now: datetime
     ) -> tuple[SessionInfo, list[Entry]]:
         """Every entry of the session that has no child, and the row."""
-        ...
+        raise _unimplemented(self, "list_leaves")
 
     async def update_session(
         self,
@@ -161,7 +169,7 @@ class AsyncStore(Protocol):
         expires_at: datetime | None,
     ) -> SessionInfo:
         """Shallow-merge ``metadata`` into the session's metadata, atomically."""
-        ...
+        raise _unimplemented(self, "update_session")
 
     async def rotate_id(
         self,
@@ -175,24 +183,24 @@ class AsyncStore(Protocol):
         """Move the session (row, entries, checkpoints) to ``new_id`` and delete
         the old id, atomically; a taken ``new_id`` → ``ConflictError``. A
         ``user_id`` other than ``UNCHECKED`` becomes the owner in the same step."""
-        ...
+        raise _unimplemented(self, "rotate_id")
 
     async def prune_expired(self, *, now: datetime, batch: int) -> int:
         """Erase up to ``batch`` expired sessions; return how many were erased."""
-        ...
+        raise _unimplemented(self, "prune_expired")
 
     async def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
         """Everything of one session: entries ordered by ``(depth, id)`` (so
         parents come first), checkpoints by ``(created_at, id)``."""
-        ...
+        raise _unimplemented(self, "export_session")
 
     async def import_session(self, export: SessionExport) -> None:
         """Write an exported session as is; a taken id → ``ConflictError``.
 
         The manager has already checked the export whole (ids, owner, JSON,
         digests, tree, head, checkpoints: ``agentsession._exports``)."""
-        ...
+        raise _unimplemented(self, "import_session")
 
     async def close(self) -> None:
         """Release connections; later calls raise ``StoreClosed``. Idempotent."""
-        ...
+        raise _unimplemented(self, "close")

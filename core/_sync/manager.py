@@ -3,21 +3,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final
 
 from .._canonical import DEFAULT_MAX_ENTRY_BYTES
-from .._exceptions import InvalidInput, StoreClosed
+from .._exceptions import BlockingCallInEventLoop, InvalidInput, StoreClosed, blocking_call
 from .._exports import check_export
 from .._ids import new_id, validate_id, validate_user_id
-from .._models import UNCHECKED, SessionExport, SessionInfo, Unchecked, copy_info
+from .._models import (
+    UNCHECKED,
+    ManagerOptions,
+    SessionExport,
+    SessionInfo,
+    Unchecked,
+    copy_info,
+)
 from .._registry import open_store
 from .._rules import (
     check_max_messages,
     check_owner,
+    check_store_kind,
     check_user_filter,
     expiry_after_write,
     new_session_info,
@@ -80,18 +91,57 @@ class SessionManager:
         self.idle_timeout = _positive_timedelta(idle_timeout, "idle_timeout")
         self.max_messages = check_max_messages(max_messages)
         self.checkpoint_every = _positive_timedelta(checkpoint_every, "checkpoint_every")
-        self.store: Store = (
-            open_store(store) if store is None or isinstance(store, str) else store
-        )
+        if store is None or isinstance(store, str):
+            store = open_store(store)
+        else:
+            check_store_kind(store, self)
+        self.store: Store = store
         self.max_entry_bytes = max_entry_bytes
         self._clock = clock or _utcnow
         self._closed = False
+        # A sync manager warns once if it is called on an event loop's thread.
+        self._watch_loop = not inspect.iscoroutinefunction(type(self).create)
+
+    def options(self) -> ManagerOptions:
+        """This manager's options, its clock included, as the constructor takes them."""
+        return ManagerOptions(
+            ttl=self.ttl,
+            idle_timeout=self.idle_timeout,
+            max_messages=self.max_messages,
+            checkpoint_every=self.checkpoint_every,
+            max_entry_bytes=self.max_entry_bytes,
+            clock=self._tick,
+        )
+
+    def with_store(self, store: Store) -> SessionManager:
+        """A manager over ``store`` with this one's options and clock.
+
+        No I/O. The new manager shares this one's clock, so closing this
+        manager stops it too; closing it closes ``store``, never this one's.
+        For a twin of the other kind, pass :meth:`options` to its constructor.
+        """
+        return SessionManager(store, **self.options())
 
     def now(self) -> datetime:
         """The manager's clock (aware UTC)."""
+        if self._watch_loop:
+            self._check_thread()
+        return self._tick()
+
+    def _tick(self) -> datetime:
+        # The clock a twin shares (see options()): it stops when this manager
+        # is closed, and it does not watch threads (the twin does its own).
         if self._closed:
             raise StoreClosed("the session manager is closed")
         return self._clock()
+
+    def _check_thread(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._watch_loop = False
+        warnings.warn(blocking_call(type(self).__name__), BlockingCallInEventLoop, stacklevel=4)
 
     def create(
         self,

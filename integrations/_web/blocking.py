@@ -10,41 +10,46 @@ it, sharing the request's state with the async handle.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Coroutine
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from agentsession._async.protocol import AsyncStore
-from agentsession._sync.manager import SessionManager
-from agentsession._sync.protocol import Store
+from agentsession import AsyncStore, SessionManager
+from agentsession.store import Bridge
 
 from ._async.handle import AsyncLazySession
 from ._sync.handle import LazySession
 
 __all__ = ["BlockingStore", "Runner", "sync_view"]
 
+T = TypeVar("T")
+
 #: Runs a zero-argument coroutine function on the event loop from a worker
 #: thread and returns its result (``anyio.from_thread.run`` is one).
 Runner = Callable[[Callable[[], Coroutine[Any, Any, Any]]], Any]
 
 
-class BlockingStore:
+class _OnLoop:
+    """Sends each call back to the event loop; closing is the app's business."""
+
+    def __init__(self, run: Runner) -> None:
+        self._run = run
+
+    def run(self, fn: Callable[[], T]) -> T:
+        return cast(T, self._run(cast(Callable[[], Coroutine[Any, Any, Any]], fn)))
+
+    def close(self, fn: Callable[[], None]) -> None:
+        """Nothing: the async store belongs to the app, which closes it."""
+
+
+class BlockingStore(Bridge):
     """Every :class:`Store` method, forwarded to an :class:`AsyncStore` via ``run``."""
 
     def __init__(self, store: AsyncStore, run: Runner) -> None:
-        self._store = store
-        self._run = run
+        super().__init__(lambda name: getattr(store, name), _OnLoop(run), _nothing)
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self._store, name)
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self._run(functools.partial(method, *args, **kwargs))
-
-        return call
-
-    def close(self) -> None:
-        """No-op: the async store belongs to the app, which closes it."""
+def _nothing() -> None:
+    pass
 
 
 def sync_view(handle: AsyncLazySession, run: Runner) -> LazySession:
@@ -55,13 +60,5 @@ def sync_view(handle: AsyncLazySession, run: Runner) -> LazySession:
     other sees it, and the response headers cover both.
     """
     source = handle._manager
-    manager = SessionManager(
-        cast(Store, BlockingStore(source.store, run)),
-        ttl=source.ttl,
-        idle_timeout=source.idle_timeout,
-        max_messages=source.max_messages,
-        checkpoint_every=source.checkpoint_every,
-        max_entry_bytes=source.max_entry_bytes,
-        clock=source.now,
-    )
+    manager = SessionManager(BlockingStore(source.store, run), **source.options())
     return LazySession(manager, handle._state)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
+from agentsession._async.bridge import AsyncBridge
 from agentsession._canonical import canonical_json
 from agentsession._exceptions import (
     CheckpointNotFound,
@@ -351,42 +352,26 @@ class MemoryStore:
             self._sessions[session_id].entries[entry_id] = (entry, json.dumps(dict(data)))
 
 
-def _delegate(name: str) -> Callable[..., Any]:
-    async def method(self: AsyncMemoryStore, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.sync, name)(*args, **kwargs)
+class _Inline:
+    """Runs the memory store's calls right away: they never wait on I/O."""
 
-    method.__name__ = name
-    return method
+    async def run(self, fn: Callable[[], T]) -> T:
+        return fn()
+
+    async def close(self, fn: Callable[[], None]) -> None:
+        fn()
 
 
-class AsyncMemoryStore:
+class AsyncMemoryStore(AsyncBridge):
     """The async face of :class:`MemoryStore` (no I/O, so it never awaits)."""
 
     def __init__(self, sync: MemoryStore | None = None) -> None:
-        self.sync = sync if sync is not None else MemoryStore()
+        self.sync = store = sync if sync is not None else MemoryStore()
+        super().__init__(lambda name: getattr(store, name), _Inline(), store.close)
 
     @classmethod
     def from_url(cls, url: str) -> AsyncMemoryStore:
         return cls()
-
-    create_session = _delegate("create_session")
-    get_session = _delegate("get_session")
-    list_sessions = _delegate("list_sessions")
-    delete_session = _delegate("delete_session")
-    append = _delegate("append")
-    read_path = _delegate("read_path")
-    get_entry = _delegate("get_entry")
-    set_head = _delegate("set_head")
-    save_checkpoint = _delegate("save_checkpoint")
-    get_checkpoint = _delegate("get_checkpoint")
-    list_checkpoints = _delegate("list_checkpoints")
-    list_leaves = _delegate("list_leaves")
-    update_session = _delegate("update_session")
-    rotate_id = _delegate("rotate_id")
-    prune_expired = _delegate("prune_expired")
-    export_session = _delegate("export_session")
-    import_session = _delegate("import_session")
-    close = _delegate("close")
 
     def _tamper(self, session_id: str, entry_id: str, data: Mapping[str, Any]) -> None:
         self.sync._tamper(session_id, entry_id, data)

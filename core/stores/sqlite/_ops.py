@@ -123,12 +123,13 @@ def create_session(conn: Connection, info: SessionInfo) -> None:
         conn.execute(sql.INSERT_SESSION, params)
 
 
-def get_session(conn: Connection, session_id: str, now: datetime) -> SessionInfo:
+def get_session(conn: Connection, session_id: str, *, now: datetime) -> SessionInfo:
     return _live(conn, session_id, to_us(now))[1]
 
 
 def list_sessions(
     conn: Connection,
+    *,
     agent: str | None,
     user_id: str | Unchecked | None,
     limit: int,
@@ -151,6 +152,7 @@ def delete_session(conn: Connection, session_id: str) -> bool:
 def update_session(
     conn: Connection,
     session_id: str,
+    *,
     metadata: Mapping[str, Any],
     now: datetime,
     expires_at: datetime | None,
@@ -170,6 +172,7 @@ def rotate_id(
     conn: Connection,
     session_id: str,
     new_id: str,
+    *,
     user_id: str | Unchecked | None,
     now: datetime,
     expires_at: datetime | None,
@@ -184,7 +187,7 @@ def rotate_id(
     return new
 
 
-def prune_expired(conn: Connection, now: datetime, batch: int) -> int:
+def prune_expired(conn: Connection, *, now: datetime, batch: int) -> int:
     with _write(conn):
         doomed = [row[0] for row in conn.execute(sql.SELECT_EXPIRED, (to_us(now), batch))]
         for pk in doomed:
@@ -199,6 +202,7 @@ def append(
     conn: Connection,
     session_id: str,
     entries: Sequence[NewEntry],
+    *,
     now: datetime,
     expires_at: datetime | None,
     expected_head: str | Unchecked | None,
@@ -276,11 +280,12 @@ def _path_rows(
 def read_path(
     conn: Connection,
     session_id: str,
+    *,
     now: datetime,
-    before: str | None,
-    limit: int | None,
-    kind: str | None,
-    with_data: bool,
+    before: str | None = None,
+    limit: int | None = None,
+    kind: str | None = None,
+    with_data: bool = True,
 ) -> tuple[SessionInfo, list[Entry]]:
     with _read(conn):
         pk, info = _live(conn, session_id, to_us(now))
@@ -296,7 +301,7 @@ def read_path(
     return info, [row_to_entry(row) for row in rows]
 
 
-def get_entry(conn: Connection, session_id: str, entry_id: str, now: datetime) -> Entry:
+def get_entry(conn: Connection, session_id: str, entry_id: str, *, now: datetime) -> Entry:
     with _read(conn):
         pk, _ = _live(conn, session_id, to_us(now))
         row = conn.execute(sql.SELECT_ENTRY, (pk, entry_id)).fetchone()
@@ -309,9 +314,10 @@ def set_head(
     conn: Connection,
     session_id: str,
     entry_id: str | None,
+    *,
     now: datetime,
     expires_at: datetime | None,
-    expected_revision: int | None,
+    expected_revision: int | None = None,
 ) -> SessionInfo:
     with _write(conn):
         pk, info = _live(conn, session_id, to_us(now))
@@ -331,7 +337,7 @@ def set_head(
 
 
 def list_leaves(
-    conn: Connection, session_id: str, now: datetime
+    conn: Connection, session_id: str, *, now: datetime
 ) -> tuple[SessionInfo, list[Entry]]:
     with _read(conn):
         pk, info = _live(conn, session_id, to_us(now))
@@ -343,7 +349,7 @@ def list_leaves(
 
 
 def save_checkpoint(
-    conn: Connection, checkpoint: Checkpoint, now: datetime, expires_at: datetime | None
+    conn: Connection, checkpoint: Checkpoint, *, now: datetime, expires_at: datetime | None
 ) -> SessionInfo:
     now_us = to_us(now)
     meta = canonical_json(dict(checkpoint.metadata))
@@ -368,7 +374,12 @@ def save_checkpoint(
 
 
 def get_checkpoint(
-    conn: Connection, session_id: str, checkpoint_id: str, now: datetime, with_path: bool
+    conn: Connection,
+    session_id: str,
+    checkpoint_id: str,
+    *,
+    now: datetime,
+    with_path: bool = False,
 ) -> tuple[Checkpoint, list[Entry]]:
     rows: list[Any] = []
     with _read(conn):
@@ -381,7 +392,7 @@ def get_checkpoint(
     return row_to_checkpoint(row, session_id), [row_to_entry(r) for r in rows]
 
 
-def list_checkpoints(conn: Connection, session_id: str, now: datetime) -> list[Checkpoint]:
+def list_checkpoints(conn: Connection, session_id: str, *, now: datetime) -> list[Checkpoint]:
     with _read(conn):
         pk, _ = _live(conn, session_id, to_us(now))
         rows = conn.execute(sql.SELECT_CHECKPOINTS, (pk,)).fetchall()
@@ -391,7 +402,7 @@ def list_checkpoints(conn: Connection, session_id: str, now: datetime) -> list[C
 # -- export / import ---------------------------------------------------------
 
 
-def export_session(conn: Connection, session_id: str, now: datetime) -> SessionExport:
+def export_session(conn: Connection, session_id: str, *, now: datetime) -> SessionExport:
     with _read(conn):
         pk, info = _live(conn, session_id, to_us(now))
         entries = conn.execute(sql.SELECT_ALL_ENTRIES, (pk,)).fetchall()
