@@ -9,13 +9,14 @@ Python, apply exactly the same rules.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from ._canonical import canonical_json, checksum, entry_digest, recompute_digest
 from ._exceptions import (
     AccessDenied,
+    CheckpointNotFound,
     ConflictError,
     IntegrityError,
     InvalidInput,
@@ -277,3 +278,50 @@ def check_store_kind(store: object, manager: object) -> None:
         f"{type(manager).__name__} needs {'an' if wants_async else 'a'} {kind} store, "
         f"and {name} is not: use {other} with it, or {twin}"
     )
+
+
+# -- what a call means before its session exists ------------------------------
+
+_F = TypeVar("_F")
+
+
+def reads(before_creation: Callable[..., Any]) -> Callable[[_F], _F]:
+    """Mark a session call as one that only reads (or moves the head), with what
+    it returns on a session that does not exist yet: ``before_creation(*args)``.
+
+    A lazy handle (the web layer's, created on the first write) answers such a
+    call that way without touching the store; every unmarked call writes, and
+    its first use creates the session.
+    """
+
+    def mark(method: _F) -> _F:
+        method.before_creation = before_creation  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+def nothing(*args: Any, **kwargs: Any) -> None:
+    """Before creation: ``None`` (``pop``, ``clear``, ``refresh``, ``close``)."""
+
+
+def no_items(*args: Any, **kwargs: Any) -> list[Any]:
+    """Before creation: ``[]`` (``messages``, ``entries``, ``branches``...)."""
+    return []
+
+
+def no_state(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Before creation: ``{}`` (``state``)."""
+    return {}
+
+
+def no_checkpoint(checkpoint_id: str) -> NoReturn:
+    """Before creation, no checkpoint exists (a malformed id is still refused)."""
+    validate_id(checkpoint_id, "checkpoint id")
+    raise CheckpointNotFound("checkpoint not found")
+
+
+def no_entry(entry_id: str) -> NoReturn:
+    """Before creation, no entry exists (a malformed id is still refused)."""
+    validate_id(entry_id, "entry id")
+    raise InvalidInput("unknown entry id")

@@ -124,7 +124,7 @@ def sync_session(request: HTTPConnection) -> LazySession:
     if current is handle and not _on_event_loop():
         # The worker runs in a copy of the request's context, discarded when
         # the endpoint returns: async code of the request keeps the async handle.
-        _current.set(view)  # type: ignore[arg-type]  # the view stands in for a Session
+        _current.set(view)  # the view stands in for a Session
     return view
 
 

@@ -23,7 +23,13 @@ from .._rules import (
     expiry_after_write,
     json_patch,
     merge_state,
+    no_checkpoint,
+    no_entry,
+    no_items,
+    no_state,
+    nothing,
     prepare_entry,
+    reads,
     verify_path,
 )
 
@@ -40,6 +46,10 @@ class AsyncSession:
 
     Get one from :class:`AsyncSessionManager` (``create``, ``get``,
     ``get_or_create``); do not construct it directly.
+
+    Calls marked ``@reads(...)`` only read or move the head, and say what they
+    return on a session that does not exist yet; every other call writes. The
+    web layer's lazy handle takes its methods from this class by those marks.
     """
 
     def __init__(self, manager: AsyncSessionManager, info: SessionInfo) -> None:
@@ -186,6 +196,7 @@ class AsyncSession:
 
     # -- reading -------------------------------------------------------------
 
+    @reads(no_items)
     async def messages(self, limit: int | None = None, before: str | None = None) -> list[Entry]:
         """Messages on the current path, oldest first.
 
@@ -206,16 +217,19 @@ class AsyncSession:
         )
         return path
 
+    @reads(no_items)
     async def entries(self) -> list[Entry]:
         """Every entry (all kinds) on the current path, oldest first."""
         self._info, path = await self._store.read_path(self.id, now=self._now())
         return path
 
+    @reads(no_state)
     async def state(self) -> dict[str, Any]:
         """The merge of the ``"state"`` entries on the current path."""
         self._info, path = await self._store.read_path(self.id, now=self._now(), kind=STATE)
         return merge_state(path)
 
+    @reads(nothing)
     async def refresh(self) -> SessionInfo:
         """Re-read the session row (``SessionNotFound`` once gone or expired)."""
         self._info = await self._store.get_session(self.id, now=self._now())
@@ -243,10 +257,12 @@ class AsyncSession:
         self._info = await self._store.save_checkpoint(point, now=now, expires_at=self._expiry(now))
         return point
 
+    @reads(no_items)
     async def checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint of the session, oldest first."""
         return await self._store.list_checkpoints(self.id, now=self._now())
 
+    @reads(no_checkpoint)
     async def restore(self, checkpoint_id: str) -> Checkpoint:
         """Verify the checkpoint's path (digests and checksum), then move the head
         there. Nothing is deleted: the abandoned branch stays switchable.
@@ -266,11 +282,13 @@ class AsyncSession:
         )
         return point
 
+    @reads(no_items)
     async def branches(self) -> list[Branch]:
         """One :class:`Branch` per leaf of the tree, newest first."""
         self._info, leaves = await self._store.list_leaves(self.id, now=self._now())
         return branches_of(leaves, self._info.head)
 
+    @reads(no_entry)
     async def switch(self, entry_id: str) -> None:
         """Move the head to any entry of this session (``InvalidInput`` if unknown)."""
         validate_id(entry_id, "entry id")
@@ -279,6 +297,7 @@ class AsyncSession:
             self.id, entry_id, now=now, expires_at=self._expiry(now)
         )
 
+    @reads(nothing)
     async def pop(self) -> Entry | None:
         """Step the head back to the parent of the last message and return that
         message (``None`` when there is none). Non-destructive."""
@@ -301,6 +320,7 @@ class AsyncSession:
             return last[0]
         raise ConflictError("the session kept changing while popping")
 
+    @reads(nothing)
     async def clear(self) -> None:
         """Start afresh: head = None. Earlier branches stay until ``delete``."""
         now = self._now()
@@ -310,6 +330,7 @@ class AsyncSession:
 
     # -- lifecycle -------------------------------------------------------------
 
+    @reads(nothing)
     async def close(self) -> None:
         """Stop using this object (the store stays open; the session stays stored)."""
         self._closed = True

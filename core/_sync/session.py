@@ -24,7 +24,13 @@ from .._rules import (
     expiry_after_write,
     json_patch,
     merge_state,
+    no_checkpoint,
+    no_entry,
+    no_items,
+    no_state,
+    nothing,
     prepare_entry,
+    reads,
     verify_path,
 )
 
@@ -41,6 +47,10 @@ class Session:
 
     Get one from :class:`SessionManager` (``create``, ``get``,
     ``get_or_create``); do not construct it directly.
+
+    Calls marked ``@reads(...)`` only read or move the head, and say what they
+    return on a session that does not exist yet; every other call writes. The
+    web layer's lazy handle takes its methods from this class by those marks.
     """
 
     def __init__(self, manager: SessionManager, info: SessionInfo) -> None:
@@ -187,6 +197,7 @@ class Session:
 
     # -- reading -------------------------------------------------------------
 
+    @reads(no_items)
     def messages(self, limit: int | None = None, before: str | None = None) -> list[Entry]:
         """Messages on the current path, oldest first.
 
@@ -207,16 +218,19 @@ class Session:
         )
         return path
 
+    @reads(no_items)
     def entries(self) -> list[Entry]:
         """Every entry (all kinds) on the current path, oldest first."""
         self._info, path = self._store.read_path(self.id, now=self._now())
         return path
 
+    @reads(no_state)
     def state(self) -> dict[str, Any]:
         """The merge of the ``"state"`` entries on the current path."""
         self._info, path = self._store.read_path(self.id, now=self._now(), kind=STATE)
         return merge_state(path)
 
+    @reads(nothing)
     def refresh(self) -> SessionInfo:
         """Re-read the session row (``SessionNotFound`` once gone or expired)."""
         self._info = self._store.get_session(self.id, now=self._now())
@@ -244,10 +258,12 @@ class Session:
         self._info = self._store.save_checkpoint(point, now=now, expires_at=self._expiry(now))
         return point
 
+    @reads(no_items)
     def checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint of the session, oldest first."""
         return self._store.list_checkpoints(self.id, now=self._now())
 
+    @reads(no_checkpoint)
     def restore(self, checkpoint_id: str) -> Checkpoint:
         """Verify the checkpoint's path (digests and checksum), then move the head
         there. Nothing is deleted: the abandoned branch stays switchable.
@@ -267,11 +283,13 @@ class Session:
         )
         return point
 
+    @reads(no_items)
     def branches(self) -> list[Branch]:
         """One :class:`Branch` per leaf of the tree, newest first."""
         self._info, leaves = self._store.list_leaves(self.id, now=self._now())
         return branches_of(leaves, self._info.head)
 
+    @reads(no_entry)
     def switch(self, entry_id: str) -> None:
         """Move the head to any entry of this session (``InvalidInput`` if unknown)."""
         validate_id(entry_id, "entry id")
@@ -280,6 +298,7 @@ class Session:
             self.id, entry_id, now=now, expires_at=self._expiry(now)
         )
 
+    @reads(nothing)
     def pop(self) -> Entry | None:
         """Step the head back to the parent of the last message and return that
         message (``None`` when there is none). Non-destructive."""
@@ -302,6 +321,7 @@ class Session:
             return last[0]
         raise ConflictError("the session kept changing while popping")
 
+    @reads(nothing)
     def clear(self) -> None:
         """Start afresh: head = None. Earlier branches stay until ``delete``."""
         now = self._now()
@@ -311,6 +331,7 @@ class Session:
 
     # -- lifecycle -------------------------------------------------------------
 
+    @reads(nothing)
     def close(self) -> None:
         """Stop using this object (the store stays open; the session stays stored)."""
         self._closed = True

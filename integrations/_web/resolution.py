@@ -32,7 +32,6 @@ from agentsession._models import SessionInfo
 from .cookies import CookieInstruction, CookieSigner
 from .errors import ErrorResponse, error_response
 from .settings import WebSettings
-from .writes import EPOCH
 
 __all__ = ["RequestState", "Source", "Verdict", "begin", "merge_cache_control", "merge_vary"]
 
@@ -120,20 +119,6 @@ class RequestState:
             raise SessionNotFound()
         self.clear_cookie = self.source is Source.COOKIE
         return Verdict.REJECT
-
-    def placeholder(self, candidate: str) -> SessionInfo:
-        """A stand-in row for reading ``candidate`` before its owner is known.
-
-        The handles read with it and :meth:`judge` the row the read returns
-        before handing anything out, so the first read costs one round trip.
-        """
-        return SessionInfo(
-            id=candidate,
-            agent=self.settings.agent,
-            user_id=None,
-            created_at=EPOCH,
-            updated_at=EPOCH,
-        )
 
     def issue(self, info: SessionInfo) -> None:
         """A session was created or its id rotated: announce the (new) id."""

@@ -178,7 +178,7 @@ def _bind(
         handle = AsyncLazySession(conf.async_manager(), result)
     else:
         handle = AsyncLazySession(conf.offloaded_manager(), result)
-    context = use_session(handle)  # type: ignore[arg-type]  # a handle stands in for a session
+    context = use_session(handle)  # a handle stands in for a session
     context.__enter__()
     request.agent_session = handle  # type: ignore[attr-defined]
     setattr(request, _BOUND, _Bound(result, handle, context))
@@ -236,7 +236,7 @@ def _stream(handle: Handle, chunks: Iterable[bytes]) -> Iterator[bytes]:
     the server's thread between chunks, whoever iterates and however it ends.
     """
     context = contextvars.copy_context()
-    scope = use_session(handle)  # type: ignore[arg-type]
+    scope = use_session(handle)
     context.run(scope.__enter__)
     iterator = iter(chunks)
     try:
@@ -252,6 +252,6 @@ def _stream(handle: Handle, chunks: Iterable[bytes]) -> Iterator[bytes]:
 async def _astream(handle: Handle, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Iterate ``chunks`` with ``handle`` as the current session (Django's ASGI
     handler iterates in the request's own task)."""
-    with use_session(handle):  # type: ignore[arg-type]
+    with use_session(handle):
         async for chunk in chunks:
             yield chunk

@@ -48,7 +48,7 @@ async def _stream(request: Request) -> Response:
         yield b"first;"
         await asyncio.sleep(0)
         # Still the request's session while the body streams.
-        yield f"same={current_session() is handle};".encode()  # type: ignore[comparison-overlap]
+        yield f"same={current_session() is handle};".encode()
         await handle.append({"role": "assistant", "content": "streamed"})
         yield f"count={len(await handle.messages())}".encode()
 

@@ -52,9 +52,9 @@ async def _mixed(request: Request) -> Response:
         return [m.data["content"] for m in view.messages()]
 
     contents = await run_in_threadpool(in_thread)
-    loop_keeps_async = current_session() is handle  # type: ignore[comparison-overlap]
+    loop_keeps_async = current_session() is handle
     view_id = sync_session(request).id  # called on the loop: the context is left alone
-    loop_keeps_async = loop_keeps_async and current_session() is handle  # type: ignore[comparison-overlap]
+    loop_keeps_async = loop_keeps_async and current_session() is handle
     return JSONResponse(
         {"contents": contents, "same_id": handle.id == view_id, "async_on_loop": loop_keeps_async}
     )
@@ -68,7 +68,7 @@ def _by_current_session(request: Request) -> Response:
     entry = current.append({"role": "user", "content": "via current_session"})
     return JSONResponse(
         {
-            "is_view": current is view,  # type: ignore[comparison-overlap]
+            "is_view": current is view,
             "entry_id": entry.id,  # type: ignore[union-attr]
             "messages": [m.data["content"] for m in view.messages()],
         }
@@ -79,7 +79,7 @@ def _without_sync_session(request: Request) -> Response:
     # A sync endpoint that never asks for the sync view: a worker thread that
     # served _by_current_session before must not hand out that request's view.
     current = current_session()
-    return JSONResponse({"is_async_handle": current is agent_session(request)})  # type: ignore[comparison-overlap]
+    return JSONResponse({"is_async_handle": current is agent_session(request)})
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         assert sync_session(request) is s
         current = current_session()
         current.append({"role": "user", "content": "note"})
-        return {"is_view": current is s}  # type: ignore[comparison-overlap]
+        return {"is_view": current is s}
 
     with TestClient(app) as c:
         yield c

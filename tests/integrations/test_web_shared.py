@@ -4,20 +4,24 @@ table, the lazy handles and the error mapping."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import pytest
 
 from agentsession import (
+    AsyncSession,
     AsyncSessionManager,
     CheckpointNotFound,
     ConflictError,
     IntegrityError,
     InvalidInput,
     LimitExceeded,
+    Session,
     SessionManager,
     SessionNotFound,
     StoreClosed,
@@ -358,7 +362,10 @@ class _Recording:
         return getattr(self.store, name)
 
 
-def test_first_read_is_one_round_trip_and_still_checks_the_owner() -> None:
+def test_first_read_checks_the_owner_before_any_history() -> None:
+    # The row first, judged; history only for the owner. Refusing someone
+    # else's session must cost what refusing an unknown id does, whatever
+    # that session holds.
     recording = _Recording()
     manager = SessionManager(cast(Store, recording))
     alice = manager.create("chat", user_id="alice")
@@ -369,14 +376,14 @@ def test_first_read_is_one_round_trip_and_still_checks_the_owner() -> None:
     assert [e.data for e in own.messages()] == [{"secret": "of alice"}]
     assert own.id == alice.id and own.user_id == "alice"
     own.messages()
-    assert recording.calls == ["read_path", "read_path"]
+    assert recording.calls == ["get_session", "read_path", "read_path"]
 
     recording.calls.clear()
     with pytest.raises(SessionNotFound):
         LazySession(manager, state(header=alice.id, user="bob")).messages()
     by_cookie = state(cookie=SIGNER.sign(alice.id))
     assert LazySession(manager, by_cookie).entries() == [] and by_cookie.clear_cookie
-    assert recording.calls == ["read_path", "read_path"]
+    assert recording.calls == ["get_session", "get_session"]
 
     anonymous = manager.create("chat")
     anonymous.append({"n": 1})
@@ -398,3 +405,40 @@ def test_reads_that_do_not_return_the_row_check_it_first() -> None:
         LazySession(manager, state(header=alice.id, user="bob")).checkpoints()
     assert recording.calls == ["get_session"]
     assert len(LazySession(manager, state(header=alice.id, user="alice")).checkpoints()) == 1
+
+
+def test_the_handles_take_every_call_from_the_session() -> None:
+    for handle, session in ((LazySession, Session), (AsyncLazySession, AsyncSession)):
+        calls = [n for n, m in vars(session).items() if inspect.isfunction(m) and n[0] != "_"]
+        assert len(calls) >= 18
+        for name in calls:
+            assert getattr(handle, name).__doc__ == getattr(session, name).__doc__, name
+        for name, member in vars(session).items():
+            if isinstance(member, property):
+                assert isinstance(getattr(handle, name), property), name
+
+
+class _Counting(Mapping[str, Any]):
+    """A message that counts how often it is read whole."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+        self.reads = 0
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self.reads += 1
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def test_a_first_write_checks_its_data_once(manager: SessionManager) -> None:
+    handle = LazySession(manager, state())
+    message = _Counting({"role": "user", "content": "hi"})
+    handle.append(message)
+    assert message.reads == 1
+    assert [e.data["content"] for e in handle.messages()] == ["hi"]

@@ -1,48 +1,43 @@
 """``AsyncLazySession``: the session a web request gets, created on first write.
 
-It has the methods of :class:`~agentsession.AsyncSession`. Nothing touches the
-store until a method is called; the id the request named is checked then
-(once per request), and a session is created only by the first write, owned by
-the logged-in user if any. Reads on a session that does not exist yet return
-empty results (``messages()`` -> ``[]``, ``state()`` -> ``{}``).
+It has the methods of :class:`~agentsession.AsyncSession`, taken from that
+class: a call the session marks as a read answers, before the session exists,
+what it would on an empty one (``messages()`` -> ``[]``, ``state()`` -> ``{}``)
+without touching the store; every other call writes, and the first write
+creates the session, owned by the logged-in user if any. The id the request
+named is checked on first use (once per request): its row is read and its
+owner judged before any history is read, so refusing someone else's session
+costs what refusing an unknown id does. See ``docs/design.md``, "Web layer".
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+import contextlib
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from agentsession._async.manager import AsyncSessionManager
-from agentsession._async.session import AsyncSession
-from agentsession._exceptions import CheckpointNotFound, InvalidInput, SessionNotFound
-from agentsession._ids import validate_id
-from agentsession._models import (
-    MESSAGE,
-    STATE,
-    UNCHECKED,
-    Branch,
-    Checkpoint,
-    Entry,
-    SessionInfo,
-    Unchecked,
-)
-from agentsession._rules import json_patch
+from agentsession import AsyncSession, AsyncSessionManager, SessionInfo, SessionNotFound
 
-from .._twins import AsyncReader, async_lock
+from .._twins import async_lock
 from ..resolution import RequestState, Verdict
-from ..writes import check_first_write
+from .deferred import AsyncDeferredCreate
 
 __all__ = ["AsyncLazySession"]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    # Views are type-checked against the session's own signatures.
+    _Face = AsyncSession
+else:
+    _Face = object
 
 
-class AsyncLazySession:
+class AsyncLazySession(_Face):
     """The request's session, resolved on first use and created on first write.
 
     Frameworks build it from their app's manager and the request's
-    :class:`~agentsession.integrations._web.resolution.RequestState`; views
-    get it from the framework (``request.state.agent_session``, ...).
+    :class:`RequestState`; views get it from the framework
+    (``request.state.agent_session``, ...).
     """
 
     def __init__(self, manager: AsyncSessionManager, state: RequestState) -> None:
@@ -58,7 +53,7 @@ class AsyncLazySession:
     # -- snapshot properties ---------------------------------------------------
 
     @property
-    def info(self) -> SessionInfo | None:
+    def info(self) -> SessionInfo | None:  # type: ignore[override]
         """The row as last read or written; ``None`` until the session has been
         loaded (by any call) or created (by the first write)."""
         return self._session.info if self._session is not None else self._state.info
@@ -69,7 +64,8 @@ class AsyncLazySession:
         return self.info is not None
 
     @property
-    def id(self) -> str | None:
+    def id(self) -> str | None:  # type: ignore[override]
+        """The session's id; ``None`` before it exists."""
         info = self.info
         return info.id if info is not None else None
 
@@ -81,21 +77,6 @@ class AsyncLazySession:
     def user_id(self) -> str | None:
         info = self.info
         return info.user_id if info is not None else self._state.user_id
-
-    @property
-    def head(self) -> str | None:
-        info = self.info
-        return info.head if info is not None else None
-
-    @property
-    def message_count(self) -> int:
-        info = self.info
-        return info.message_count if info is not None else 0
-
-    @property
-    def revision(self) -> int:
-        info = self.info
-        return info.revision if info is not None else 0
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -124,34 +105,19 @@ class AsyncLazySession:
         session = await self.get()
         if session is not None:
             return session
-        async with self._lock:
-            if self._session is None:
-                if self._state.info is not None:  # created through the twin handle
-                    self._session = AsyncSession(self._manager, self._state.info)
-                else:
-                    self._session = await self._manager.create(
-                        self.agent, user_id=self._state.user_id
-                    )
-                    self._state.issue(self._session.info)
-            return self._session
+        created: AsyncSession = await self._create(None)
+        return created
 
     async def _resolve(self) -> AsyncSession | None:
         candidate = self._state.pending()
         if candidate is None:
-            return self._known()
+            info = self._state.info  # checked or created through the twin handle, or none
+            return AsyncSession(self._manager, info) if info is not None else None
         try:
+            # The row only: the owner is judged before any history is read.
             found: AsyncSession | None = await self._manager.get(candidate)
         except SessionNotFound:
             found = None
-        return await self._settle(candidate, found)
-
-    def _known(self) -> AsyncSession | None:
-        info = self._state.info  # checked or created through the twin handle, or none
-        return AsyncSession(self._manager, info) if info is not None else None
-
-    async def _settle(self, candidate: str, found: AsyncSession | None) -> AsyncSession | None:
-        """Judge the stored row of ``candidate`` (``found``): the session the
-        request may use, if any (claimed and rotated when the rules say so)."""
         verdict = self._state.judge(found.info if found is not None else None)
         if verdict is Verdict.ACCEPT:
             return found
@@ -165,155 +131,38 @@ class AsyncLazySession:
             return claimed
         return None
 
-    async def _read(self, op: AsyncReader[T], empty: T) -> T:
-        """Run a read that also re-reads the session row (``read_path``,
-        ``list_leaves``, ``get_session``). On first use that single round trip
-        also checks the request's id: the row it returns is judged before the
-        result is handed out, and a refused id gets ``empty`` (or the 404)."""
-        session = self._session
-        if session is None:
-            async with self._lock:
-                session = self._session
-                if session is None:
-                    candidate = self._state.pending()
-                    if candidate is None:
-                        session = self._session = self._known()
-                    else:
-                        return await self._probe(candidate, op, empty)
-            if session is None:
-                return empty
-        self._state.touched = True
-        return await op(session)
+    async def _create(self, first: Callable[[AsyncSession], Any] | None) -> Any:
+        """The session created now, with its first write ``first(session)``
+        (whose result is returned), unless the twin handle created it already."""
+        async with self._lock:
+            if self._session is None:
+                if self._state.info is None:
+                    return await self._create_with(first)
+                self._session = AsyncSession(self._manager, self._state.info)
+            session = self._session
+        return await first(session) if first is not None else session
 
-    async def _probe(self, candidate: str, op: AsyncReader[T], empty: T) -> T:
-        placeholder = self._state.placeholder(candidate)
-        probe = AsyncSession(self._manager, placeholder)
+    async def _create_with(self, first: Callable[[AsyncSession], Any] | None) -> Any:
+        # The row is held back until the write's first store call, so a write
+        # its own checks refuse (bad data, a bad checkpoint name) stores
+        # nothing and sets no cookie; the data is checked once, by the write.
+        store = AsyncDeferredCreate(self._manager.store)
+        fresh = await self._manager.with_store(store).create(
+            self.agent, user_id=self._state.user_id
+        )
         try:
-            result = await op(probe)
-            if probe.info is placeholder:  # the op did not re-read the row
-                await probe.refresh()
-            found: AsyncSession | None = probe
-        except SessionNotFound:
-            result, found = empty, None
-        self._session = await self._settle(candidate, found)
-        if self._session is None:
-            return empty
-        if self._session is not probe:  # claimed: read again under the new id
-            return await op(self._session)
-        return result
-
-    # -- writing (creates the session) -------------------------------------------
-
-    async def append(
-        self, message: Mapping[str, Any], *, expected_head: str | Unchecked | None = UNCHECKED
-    ) -> Entry:
-        """Append one message (see :meth:`AsyncSession.append`)."""
-        return (await self.append_entries(MESSAGE, [message], expected_head))[0]
-
-    async def extend(
-        self,
-        messages: Iterable[Mapping[str, Any]],
-        *,
-        expected_head: str | Unchecked | None = UNCHECKED,
-    ) -> list[Entry]:
-        """Append several messages atomically."""
-        return await self.append_entries(MESSAGE, list(messages), expected_head)
-
-    async def append_entry(
-        self,
-        kind: str,
-        data: Mapping[str, Any],
-        *,
-        expected_head: str | Unchecked | None = UNCHECKED,
-    ) -> Entry:
-        """Append an entry of any kind."""
-        return (await self.append_entries(kind, [data], expected_head))[0]
-
-    async def append_entries(
-        self,
-        kind: str,
-        items: list[Mapping[str, Any]],
-        expected_head: str | Unchecked | None = UNCHECKED,
-    ) -> list[Entry]:
-        """Append ``items`` of one ``kind`` atomically, creating the session first
-        if needed (only once the entries are known to be valid)."""
-        if await self.get() is None:
-            check_first_write(kind, items, expected_head, self._manager.max_entry_bytes)
-        session = await self.get_or_create()
-        return await session.append_entries(kind, items, expected_head)
-
-    async def update_state(self, values: Mapping[str, Any]) -> Entry:
-        """Record state changes as a ``"state"`` entry."""
-        return await self.append_entry(STATE, json_patch(values, "state"))
-
-    async def update_metadata(self, values: Mapping[str, Any]) -> None:
-        """Shallow-merge ``values`` into the session's metadata."""
-        if await self.get() is None:
-            json_patch(values, "metadata")  # fail before creating anything
-        await (await self.get_or_create()).update_metadata(values)
-
-    async def checkpoint(
-        self, name: str | None = None, metadata: Mapping[str, Any] | None = None
-    ) -> Checkpoint:
-        """Record the current head (creates the session if needed)."""
-        return await (await self.get_or_create()).checkpoint(name, metadata)
-
-    # -- reading (never creates) -------------------------------------------------
-
-    async def messages(self, limit: int | None = None, before: str | None = None) -> list[Entry]:
-        """Messages on the current path, oldest first; ``[]`` before the first write."""
-        return await self._read(lambda s: s.messages(limit, before), [])
-
-    async def entries(self) -> list[Entry]:
-        """Every entry on the current path; ``[]`` before the first write."""
-        return await self._read(lambda s: s.entries(), [])
-
-    async def state(self) -> dict[str, Any]:
-        """The merged state; ``{}`` before the first write."""
-        return await self._read(lambda s: s.state(), {})
-
-    async def refresh(self) -> SessionInfo | None:
-        """Re-read the session row; ``None`` before the first write."""
-        empty: SessionInfo | None = None
-        return await self._read(lambda s: s.refresh(), empty)
-
-    async def checkpoints(self) -> list[Checkpoint]:
-        """Every checkpoint, oldest first; ``[]`` before the first write."""
-        session = await self.get()
-        return await session.checkpoints() if session is not None else []
-
-    async def branches(self) -> list[Branch]:
-        """One branch per leaf; ``[]`` before the first write."""
-        return await self._read(lambda s: s.branches(), [])
-
-    # -- moving the head (never creates) ---------------------------------------------
-
-    async def restore(self, checkpoint_id: str) -> Checkpoint:
-        """Verify and restore a checkpoint (see :meth:`AsyncSession.restore`)."""
-        session = await self.get()
-        if session is None:
-            validate_id(checkpoint_id, "checkpoint id")
-            raise CheckpointNotFound("checkpoint not found")
-        return await session.restore(checkpoint_id)
-
-    async def switch(self, entry_id: str) -> None:
-        """Move the head to any entry of this session."""
-        session = await self.get()
-        if session is None:
-            validate_id(entry_id, "entry id")
-            raise InvalidInput("unknown entry id")
-        await session.switch(entry_id)
-
-    async def pop(self) -> Entry | None:
-        """Step back over the last message and return it (``None`` when empty)."""
-        session = await self.get()
-        return await session.pop() if session is not None else None
-
-    async def clear(self) -> None:
-        """Start afresh in the same session (head = None)."""
-        session = await self.get()
-        if session is not None:
-            await session.clear()
+            result = await first(fresh) if first is not None else fresh
+        except BaseException:
+            # Refused by the store after the row went in (a stale
+            # expected_head, a limit): nobody has the id yet, so erase it.
+            if store.flushed:
+                with contextlib.suppress(Exception):
+                    await self._manager.delete(fresh.id)
+            raise
+        await store.flush()  # no store call yet (get_or_create): create the row now
+        self._session = AsyncSession(self._manager, fresh.info)
+        self._state.issue(fresh.info)
+        return result if first is not None else self._session
 
     async def delete(self) -> bool:
         """Erase the session and drop the cookie; the next write starts a new
@@ -326,3 +175,47 @@ class AsyncLazySession:
             self._session = None
             self._state.forget()
         return deleted
+
+
+def _call(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    before_creation = getattr(method, "before_creation", None)
+    if before_creation is not None:
+
+        async def call(self: AsyncLazySession, /, *args: Any, **kwargs: Any) -> Any:
+            session = await self.get()
+            if session is None:
+                return before_creation(*args, **kwargs)
+            return await getattr(session, name)(*args, **kwargs)
+
+    else:
+
+        async def call(self: AsyncLazySession, /, *args: Any, **kwargs: Any) -> Any:
+            session = await self.get()
+            if session is None:
+                return await self._create(lambda fresh: getattr(fresh, name)(*args, **kwargs))
+            return await getattr(session, name)(*args, **kwargs)
+
+    call.__name__ = name
+    call.__qualname__ = f"AsyncLazySession.{name}"
+    call.__doc__ = method.__doc__
+    return call
+
+
+def _row(name: str) -> property:
+    def get(self: AsyncLazySession) -> Any:
+        info = self.info
+        return getattr(info, name) if info is not None else _EMPTY_ROW.get(name)
+
+    return property(get, doc=f"The session's ``{name}`` (before it exists: as a new one's).")
+
+
+#: Row properties before the session exists, as on a new session.
+_EMPTY_ROW: dict[str, Any] = {"message_count": 0, "revision": 0}
+
+for _name, _member in vars(AsyncSession).items():
+    if _name.startswith("_") or _name in vars(AsyncLazySession):
+        continue
+    if inspect.isfunction(_member):
+        setattr(AsyncLazySession, _name, _call(_name, _member))
+    elif isinstance(_member, property):
+        setattr(AsyncLazySession, _name, _row(_name))
