@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ._async.session import AsyncSession
     from ._sync.session import Session
 
-__all__ = ["AnySession", "current_session", "use_session"]
+__all__ = ["AnySession", "current_session", "peek_session", "set_session", "use_session"]
 
 AnySession: TypeAlias = "Session | AsyncSession"
 
@@ -44,3 +44,17 @@ def current_session() -> AnySession:
         return _current.get()
     except LookupError:
         raise NoSessionInContext("no agent session in this context") from None
+
+
+def peek_session() -> AnySession | None:
+    """The current session, or ``None`` outside any :func:`use_session` block."""
+    return _current.get(None)
+
+
+def set_session(session: AnySession) -> None:
+    """Make ``session`` current for the rest of this context, with no block.
+
+    For a context that is a copy thrown away afterwards (the one a worker
+    thread runs a sync endpoint in); elsewhere use :func:`use_session`.
+    """
+    _current.set(session)

@@ -17,6 +17,7 @@ from ._async.bridge import STORE_METHODS, AsyncBridge, AsyncCallRunner
 from ._async.protocol import AsyncStore
 from ._canonical import canonical_json, checksum, entry_digest, load_json_object
 from ._exceptions import map_exceptions
+from ._ids import validate_id
 from ._models import Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
 from ._registry import register_store
 from ._rules import (
@@ -24,7 +25,9 @@ from ._rules import (
     expiry_after_write,
     is_async_store,
     is_expired,
+    new_session_info,
     place_entries,
+    prepare_entry,
 )
 from ._sync.bridge import Bridge, CallRunner
 from ._sync.protocol import Store
@@ -52,6 +55,9 @@ __all__ = [
     "is_expired",
     "load_json_object",
     "map_exceptions",
+    "new_session_info",
     "place_entries",
+    "prepare_entry",
     "register_store",
+    "validate_id",
 ]

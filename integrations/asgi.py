@@ -63,8 +63,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeGuard, cast
 
-from agentsession._async.manager import AsyncSessionManager
-from agentsession._context import use_session
+from agentsession import AsyncSessionManager, use_session
 
 from ._web import (
     DEFAULT_MAX_AGE,
@@ -84,8 +83,7 @@ from ._web.settings import SameSite
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from agentsession._async.protocol import AsyncStore
-    from agentsession._async.session import AsyncSession
+    from agentsession import AsyncSession, AsyncStore
 
 __all__ = ["STATE_KEY", "AgentSessionMiddleware", "Receive", "Scope", "Send"]
 
@@ -175,7 +173,7 @@ class AgentSessionMiddleware:
             # Wrapped from outside, the errors would meet Starlette's own 500
             # (ServerErrorMiddleware) before reaching us: let its exception
             # middleware answer them the same way instead.
-            from .starlette import install_exception_handlers
+            from ._web.starlette_errors import install_exception_handlers
 
             install_exception_handlers(app)
 

@@ -70,9 +70,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from agentsession._async.manager import AsyncSessionManager
-from agentsession._context import use_session
-from agentsession._sync.manager import SessionManager
+from agentsession import AsyncSessionManager, SessionManager, use_session
 
 from ._web import (
     DEFAULT_MAX_AGE,
@@ -102,8 +100,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from agentsession._sync.protocol import Store
-    from agentsession._sync.session import Session
+    from agentsession import Session, Store
 
 __all__ = ["AgentSessions", "current_agent_session", "session_manager"]
 

@@ -60,27 +60,21 @@ middleware needs no Starlette), which ``HTTPConnection`` wraps::
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
 
-from agentsession._context import _current
+from agentsession.context import peek_session, set_session
 
 from .asgi import STATE_KEY, AgentSessionMiddleware
 
 try:
     import anyio.from_thread
     from starlette.requests import HTTPConnection
-    from starlette.responses import Response
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "agentsession.integrations.starlette needs Starlette: pip install agentsession[starlette]"
     ) from exc
 
-from ._web import HANDLED, AsyncLazySession, ErrorResponse, LazySession, error_response, sync_view
-from ._web.asgi import Receive, Scope, Send, send_error
-
-if TYPE_CHECKING:
-    from starlette.applications import Starlette
-    from starlette.types import ExceptionHandler
+from ._web import AsyncLazySession, LazySession, sync_view
+from ._web.starlette_errors import exception_handlers, install_exception_handlers
 
 __all__ = [
     "AgentSessionMiddleware",
@@ -120,11 +114,11 @@ def sync_session(request: HTTPConnection) -> LazySession:
     view = state.get(_SYNC_KEY)
     if not isinstance(view, LazySession):
         view = state[_SYNC_KEY] = sync_view(handle, anyio.from_thread.run)
-    current: object = _current.get(None)
+    current: object = peek_session()
     if current is handle and not _on_event_loop():
         # The worker runs in a copy of the request's context, discarded when
         # the endpoint returns: async code of the request keeps the async handle.
-        _current.set(view)  # the view stands in for a Session
+        set_session(view)
     return view
 
 
@@ -134,37 +128,3 @@ def _on_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-class _JSONError(Response):
-    """The error as :func:`send_error` sends it (a websocket gets a close)."""
-
-    def __init__(self, error: ErrorResponse) -> None:
-        super().__init__(error.body, error.status, media_type="application/json")
-        self.error = error
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send_error(send, self.error, scope["type"] == "websocket")
-
-
-async def _handle(conn: HTTPConnection, exc: Exception) -> Response:
-    return _JSONError(error_response(exc))
-
-
-def exception_handlers() -> dict[Any, ExceptionHandler]:
-    """Starlette exception handlers for the errors of DESIGN §5 (404, 409, 422,
-    503, 500 for ``IntegrityError``), for ``Starlette(exception_handlers=...)``.
-
-    The middleware installs them itself when it wraps a Starlette app from
-    outside; pass them when it cannot see the app (another wrapper between).
-    """
-    return dict.fromkeys(HANDLED, _handle)
-
-
-def install_exception_handlers(app: Starlette) -> None:
-    """Add :func:`exception_handlers` to ``app``, leaving alone every error
-    class one of the app's own handlers (for it or a base class) covers."""
-    own = {key for key in app.exception_handlers if key not in (Exception, BaseException)}
-    for cls, handler in exception_handlers().items():
-        if own.isdisjoint(cls.__mro__):
-            app.add_exception_handler(cls, handler)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agentsession._exceptions import InvalidInput
-from agentsession._ids import validate_id
+from agentsession import InvalidInput
+from agentsession.store import validate_id
 
 from .settings import WebSettings
 

@@ -23,7 +23,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from agentsession._exceptions import (
+from agentsession import (
     AgentSessionError,
     CheckpointNotFound,
     ConflictError,

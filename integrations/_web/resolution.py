@@ -25,9 +25,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from agentsession._exceptions import InvalidInput, SessionNotFound
-from agentsession._ids import validate_id
-from agentsession._models import SessionInfo
+from agentsession import InvalidInput, SessionInfo, SessionNotFound
+from agentsession.store import validate_id
 
 from .cookies import CookieInstruction, CookieSigner
 from .errors import ErrorResponse, error_response

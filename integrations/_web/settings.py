@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from agentsession._async.manager import AsyncSessionManager
-from agentsession._ids import validate_id
-from agentsession._sync.manager import SessionManager
+from agentsession import AsyncSessionManager, SessionManager
+from agentsession.store import validate_id
 
 if TYPE_CHECKING:
-    from agentsession._async.protocol import AsyncStore
-    from agentsession._sync.protocol import Store
+    from agentsession import AsyncStore, Store
 
 __all__ = ["DEFAULT_MAX_AGE", "DEFAULT_SALT", "SameSite", "WebSettings", "secret_key_list"]
 

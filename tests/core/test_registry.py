@@ -16,7 +16,7 @@ from agentsession import (
     open_store,
     register_store,
 )
-from agentsession.stores.memory._store import AsyncMemoryStore, MemoryStore
+from agentsession.stores import AsyncMemoryStore, MemoryStore
 
 
 def test_memory_scheme() -> None:

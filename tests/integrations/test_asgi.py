@@ -19,11 +19,16 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from agentsession import NoSessionInContext, SessionNotFound, StoreClosed, current_session
-from agentsession._async.protocol import AsyncStore
+from agentsession import (
+    AsyncStore,
+    NoSessionInContext,
+    SessionNotFound,
+    StoreClosed,
+    current_session,
+)
 from agentsession.integrations.asgi import AgentSessionMiddleware, Receive, Scope, Send
 from agentsession.integrations.starlette import agent_session
-from agentsession.stores.memory._store import AsyncMemoryStore, MemoryStore
+from agentsession.stores import AsyncMemoryStore, MemoryStore
 
 from .web_apps import TestClient
 from .web_support import KEY, Backend, forge_cookie

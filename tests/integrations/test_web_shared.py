@@ -24,10 +24,10 @@ from agentsession import (
     Session,
     SessionManager,
     SessionNotFound,
+    Store,
     StoreClosed,
     StoreUnavailable,
 )
-from agentsession._sync.protocol import Store
 from agentsession.integrations._web import (
     AsyncLazySession,
     CookieInstruction,
@@ -43,7 +43,7 @@ from agentsession.integrations._web import (
     merge_vary,
     read_cookie,
 )
-from agentsession.stores.memory._store import AsyncMemoryStore, MemoryStore
+from agentsession.stores import AsyncMemoryStore, MemoryStore
 
 SETTINGS = WebSettings(agent="chat", secret_keys=("new", "old"))
 SIGNER = CookieSigner(SETTINGS)

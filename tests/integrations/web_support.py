@@ -18,10 +18,9 @@ from typing import Any, Protocol
 
 from itsdangerous import TimestampSigner
 
-from agentsession import SessionManager
-from agentsession._models import Entry
+from agentsession import Entry, SessionManager
 from agentsession.integrations._web import DEFAULT_SALT
-from agentsession.stores.memory._store import AsyncMemoryStore, MemoryStore
+from agentsession.stores import AsyncMemoryStore, MemoryStore
 
 HAVE_SQLITE = importlib.util.find_spec("agentsession.stores.sqlite._sync.store") is not None
 KEY = "newest-secret-key"

@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 
-from agentsession._exceptions import AgentSessionError
-from agentsession._models import UNCHECKED, Checkpoint, SessionInfo
-from agentsession._rules import expiry_after_write, prepare_entry
-from agentsession._sync.protocol import Store
+from agentsession import UNCHECKED, AgentSessionError, Checkpoint, SessionInfo, Store
+from agentsession.store import expiry_after_write, prepare_entry
+from agentsession.stores import MemoryStore
 from agentsession.stores.file._sync.store import FileStore
-from agentsession.stores.memory._store import MemoryStore
 
 KINDS = ["message", "message", "message", "state", "tool_call"]
 

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from agentsession import SessionManager, open_async_store, open_store
-from agentsession._canonical import canonical_json, entry_digest
+from agentsession.store import canonical_json, entry_digest
 from agentsession.stores.postgres._async.store import AsyncPostgresStore
 from agentsession.stores.postgres._sync.store import PostgresStore
 from agentsession.testing import AsyncStoreConformance, StoreConformance

@@ -22,8 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from agentsession import AsyncSessionManager, SessionManager, StoreUnavailable
-from agentsession._models import Entry
+from agentsession import AsyncSessionManager, Entry, SessionManager, StoreUnavailable
 from agentsession.stores.postgres._async.store import AsyncPostgresStore
 from agentsession.stores.postgres._sync.store import PostgresStore
 from agentsession.testing import FakeClock, assert_one_chain

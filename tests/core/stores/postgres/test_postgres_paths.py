@@ -16,11 +16,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from agentsession import InvalidInput, SessionManager
-from agentsession._canonical import checksum
-from agentsession._models import UNCHECKED, Checkpoint, Entry
-from agentsession._rules import new_session_info, prepare_entry
-from agentsession.stores.memory._store import MemoryStore
+from agentsession import UNCHECKED, Checkpoint, Entry, InvalidInput, SessionManager
+from agentsession.store import checksum, new_session_info, prepare_entry
+from agentsession.stores import MemoryStore
 from agentsession.stores.postgres._sync.store import PostgresStore
 from agentsession.testing import FakeClock
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from agentsession._canonical import canonical_json
+from agentsession.store import canonical_json
 from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
 from agentsession.stores.sqlite._sync.store import SQLiteStore
 from agentsession.testing import AsyncStoreConformance, StoreConformance

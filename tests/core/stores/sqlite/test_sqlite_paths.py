@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from agentsession._models import UNCHECKED, SessionInfo
-from agentsession._rules import prepare_entry
-from agentsession._sync.protocol import Store
-from agentsession.stores.memory._store import MemoryStore
+from agentsession import UNCHECKED, SessionInfo, Store
+from agentsession.store import prepare_entry
+from agentsession.stores import MemoryStore
 from agentsession.stores.sqlite._sync.store import SQLiteStore
 
 KINDS = ["message", "message", "message", "state", "tool_call"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agentsession import (
+    UNCHECKED,
     AsyncSessionManager,
     IntegrityError,
     InvalidInput,
@@ -22,7 +23,7 @@ from agentsession import (
     open_async_store,
     open_store,
 )
-from agentsession._models import UNCHECKED, Unchecked
+from agentsession.store import Unchecked
 from agentsession.stores.sqlite import _db as _sqlite_db
 from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
 from agentsession.stores.sqlite._schema import (
