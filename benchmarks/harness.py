@@ -230,7 +230,7 @@ async def _checkpoints(adapter: Adapter, cfg: Config, history: int) -> list[Resu
 async def run_workload(
     adapter: Adapter, cfg: Config, log: Callable[[str], None], *, writes_only: bool = False
 ) -> list[Result]:
-    """The embedded-stores workload (issue 3 item 4) on one open adapter.
+    """The embedded-stores workload on one open adapter.
 
     ``writes_only``: create and append only (a second durability level, where
     reads would measure the same thing again)."""

@@ -193,6 +193,6 @@ def write_store_section(payload: dict[str, Any], path: Path) -> None:
             lines.append(f"- note: {note}")
         for s in g["skipped"]:
             lines.append(f"- not measured: {s}")
-    lines += ["", "### Targets (issues 3 and 4)", ""]
+    lines += ["", "### Targets", ""]
     lines += check_targets(payload["results"])
     replace_section(path, "stores", "\n".join(lines))

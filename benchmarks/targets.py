@@ -1,4 +1,4 @@
-"""The targets of issues 3 and 4, checked against a run's results.
+"""The speed targets (docs/benchmarks.md, Targets), checked against a run's results.
 
 Every row gives the target, the figure it was judged on, met / missed and,
 for a miss, the reason. The reasons are kept here (short) and in
@@ -39,7 +39,7 @@ REASONS = {
     ),
     "checkpoint": (
         "A checkpoint's checksum is SHA-256 over the digests of the whole path "
-        "(DESIGN §2), so it reads every path row (≈ 1.7 µs per row on SQLite); O(1) "
+        "(docs/design.md, Model), so it reads every path row (≈ 1.7 µs per row on SQLite); O(1) "
         "would need a running path hash stored with each entry."
     ),
     "restore": (
@@ -213,7 +213,7 @@ def _level_differs(look: _Lookup, a: str, b: str) -> str:
 
 
 def _flatness(look: _Lookup) -> list[str]:
-    """Issue 3 and 4: every append and last-100 figure of each of our columns at
+    """Flatness: every append and last-100 figure of each of our columns at
     H = 10 000 within 1.5x of its small-H figure."""
     out: list[str] = []
     for group in look.groups():
@@ -367,7 +367,7 @@ def _embedded(look: _Lookup) -> list[str]:
 
 
 def _server(look: _Lookup, group: str, floor_factor: float) -> list[str]:
-    """Issue 4: floors, peers' last 100, and append against peers."""
+    """Server stores: floors, peers' last 100, and append against peers."""
     out: list[str] = []
     look = look.of(group)
     for mode in ("sync", "async"):

@@ -27,8 +27,8 @@ streaming body (or after a websocket's accept) is stored, but its id cannot
 reach the client that way -- call ``await s.get_or_create()`` before streaming,
 or send ``s.id`` over the websocket yourself.
 
-HTTP and websocket scopes follow DESIGN §5 (header ``X-Session-ID`` first, then
-the signed cookie); other scope types pass through.
+HTTP and websocket scopes follow ``docs/design.md``, "Web layer" (header
+``X-Session-ID`` first, then the signed cookie); other scope types pass through.
 
 The store: given as a URL (or ``None`` for the default), the middleware opens it
 at lifespan startup (or on first use) and closes it at lifespan shutdown. Given
@@ -44,7 +44,7 @@ any ASGI framework; in Starlette, read the user with
 one and the user is authenticated (its ``identity``).
 
 Placement and errors: errors escaping the app (``SessionNotFound`` -> 404,
-``ConflictError`` -> 409, ... DESIGN §5) become the same JSON responses in
+``ConflictError`` -> 409, ... ``docs/design.md``, "Web layer") become the same JSON responses in
 both supported placements: inside Starlette's middleware list (above, or
 ``app.add_middleware``), where the middleware answers them itself; and
 wrapping a Starlette or FastAPI app from outside (``app =

@@ -34,7 +34,7 @@ endpoint body first.) The sync view sends each store call back to the event
 loop (``anyio.from_thread.run``) and shares the request's state with the async
 handle: one session, one set of response headers.
 
-Errors that escape an endpoint become the JSON responses of DESIGN §5 (404,
+Errors that escape an endpoint become the JSON responses of ``docs/design.md``, "Web layer" (404,
 409, 422, 503, ...) wherever the middleware sits: added with
 ``app.add_middleware`` (or ``middleware=[Middleware(...)]``) it answers them
 itself; wrapping the app from outside (``app = AgentSessionMiddleware(app,

@@ -31,7 +31,7 @@ class Adapter:
     in_throughput = True
     note = ""  # a remark shown under the table (how it reads "last 100", ...)
     # Peers: do concurrent appends to one session keep every message exactly
-    # once (no lost or duplicated message)? None: not judged. Issue 4's
+    # once (no lost or duplicated message)? None: not judged. The target
     # "append faster than every peer with the same atomicity" uses it.
     one_chain: bool | None = None
     # SQLite settings the system should run at (durability.sqlite_intended),

@@ -1,1 +1,1 @@
-"""Middleware overhead: a real uvicorn server and ``wrk`` on loopback (issue 5)."""
+"""Middleware overhead: a real uvicorn server and ``wrk`` on loopback."""

@@ -1,4 +1,4 @@
-"""Middleware overhead under real HTTP load (issue 5, Benchmark).
+"""Middleware overhead under real HTTP load (see docs/benchmarks.md).
 
     .venv-bench/bin/python -m benchmarks.middleware.run [--quick] [--stores sqlite,redis]
 

@@ -1,4 +1,4 @@
-"""The framework-agnostic layer under every web integration (DESIGN §5).
+"""The framework-agnostic layer under every web integration (``docs/design.md``, "Web layer").
 
 Each framework file only adapts this: it reads the request, asks :func:`begin`
 which session id the request names, gives the view a lazy handle, maps errors

@@ -1,4 +1,4 @@
-"""Errors that escape a view, as HTTP statuses with JSON bodies (DESIGN §5).
+"""Errors that escape a view, as HTTP statuses with JSON bodies (``docs/design.md``, "Web layer").
 
 =====================================  ======  ==========================
 error                                  status  ``{"error": ...}``

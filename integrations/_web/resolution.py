@@ -1,4 +1,4 @@
-"""Which session a request gets: the table of DESIGN §5, with no I/O.
+"""Which session a request gets: the table in ``docs/design.md``, "Web layer", with no I/O.
 
 :func:`begin` reads the header and the cookie once per request and returns a
 :class:`RequestState` (or the 400 for a malformed header id). The lazy handles

@@ -1,4 +1,4 @@
-"""Flask ``async def`` views get an awaitable handle (DESIGN §5), through
+"""Flask ``async def`` views get an awaitable handle (``docs/design.md``, "Web layer"), through
 Flask's test client.
 
 ``async_app`` is the shared chat app of ``web_apps`` with every view written

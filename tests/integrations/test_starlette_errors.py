@@ -115,7 +115,7 @@ def _store(case: str, tmp_path: Path) -> Any:
     return Backend.create(tmp_path).async_store()
 
 
-@pytest.mark.skipif(not HAVE_SQLITE, reason="needs the SQLite store (issue 3)")
+@pytest.mark.skipif(not HAVE_SQLITE, reason="no SQLite store here")
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("placement", PLACEMENTS)
 def test_same_error_response_wherever_the_middleware_sits(

@@ -1,4 +1,4 @@
-"""DESIGN §5, through each framework's real test client: Starlette (async and
+"""``docs/design.md``, "Web layer", through each framework's real test client: Starlette (async and
 sync endpoints, and the middleware wrapping the app from outside) and Flask
 run the same chat app (``web_apps``)."""
 
@@ -30,7 +30,7 @@ from .web_support import (
     in_threads,
 )
 
-needs_sqlite = pytest.mark.skipif(not HAVE_SQLITE, reason="needs the SQLite store (issue 3)")
+needs_sqlite = pytest.mark.skipif(not HAVE_SQLITE, reason="no SQLite store here")
 
 MakeClient = Callable[..., AbstractContextManager[Any]]
 

@@ -10,7 +10,7 @@ import pytest
 from .web_servers import scenario
 from .web_support import HAVE_SQLITE, Backend, free_port, server_process
 
-pytestmark = pytest.mark.skipif(not HAVE_SQLITE, reason="needs the SQLite store (issue 3)")
+pytestmark = pytest.mark.skipif(not HAVE_SQLITE, reason="no SQLite store here")
 
 # framework -> what its request log prints for the scenario's POSTs
 SERVERS = {"starlette": "POST /messages", "flask": '"POST /messages HTTP/1.1"'}

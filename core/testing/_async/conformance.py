@@ -39,6 +39,6 @@ class AsyncStoreConformance(
     AsyncImportTests,
     AsyncStoreCallTests,
 ):
-    """Every behaviour of DESIGN §3, checked against the store under test."""
+    """Every behaviour of ``docs/design.md``, "Semantics", checked against the store under test."""
 
     pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]  # unasync: remove

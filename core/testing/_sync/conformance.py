@@ -38,5 +38,5 @@ class StoreConformance(
     ImportTests,
     StoreCallTests,
 ):
-    """Every behaviour of DESIGN §3, checked against the store under test."""
+    """Every behaviour of ``docs/design.md``, "Semantics", checked against the store under test."""
 

@@ -1,4 +1,4 @@
-"""Errors that escape the view (DESIGN §5), and one 404 for every session id a
+"""Errors that escape the view (``docs/design.md``, "Web layer"), and one 404 for every session id a
 caller may not have: sync and async views, through WSGI and ASGI (``web``)."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""DESIGN §5 through Django's test clients: sync and async views, WSGI and ASGI.
+"""``docs/design.md``, "Web layer", through Django's test clients: sync and async
+views, WSGI and ASGI.
 
 Every test runs four times (see ``web`` in the conftest): the sync and the
 async variant of each view, called through the WSGI-style ``client`` and
