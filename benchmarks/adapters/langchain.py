@@ -30,7 +30,8 @@ def _lc(msg: dict[str, Any]) -> Any:
 def _lc_dicts(start: int, count: int) -> list[dict[str, Any]]:
     from langchain_core.messages import messages_to_dict
 
-    return messages_to_dict([_lc(m) for m in messages(start, count)])
+    dicts: list[dict[str, Any]] = messages_to_dict([_lc(m) for m in messages(start, count)])
+    return dicts
 
 
 class _History(Adapter):
@@ -110,10 +111,11 @@ class LCSQLHistory(_History):
         if self.pragmas:
             pragmas = self.pragmas
 
-            @event.listens_for(self.engine, "connect")
             def _set(dbapi_connection: Any, _: Any) -> None:
                 for pragma in pragmas:
                     dbapi_connection.execute(pragma)
+
+            event.listen(self.engine, "connect", _set)
 
     def read_settings(self) -> dict[str, str] | None:
         if self.intended is None:
