@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, NoReturn
 
 from ._exceptions import InvalidInput, LimitExceeded
 
 __all__ = [
     "DEFAULT_MAX_ENTRY_BYTES",
+    "MAX_DEPTH",
     "canonical_json",
     "checksum",
     "entry_digest",
@@ -38,51 +39,154 @@ _encoder = json.JSONEncoder(
 )
 
 
-def _check_object(value: dict[Any, Any], path: str, depth: int) -> None:
-    for key, item in value.items():
-        if not isinstance(key, str):
-            raise InvalidInput(f"non-string key {key!r} at {path}")
-        if "\x00" in key:
-            raise InvalidInput(f"NUL character in key at {path}")
-        # Inline the commonest case (a string value) to keep appends cheap.
-        if type(item) is str:
-            if "\x00" in item:
-                raise InvalidInput(f"NUL character in string at {path}.{key}")
+#: Deepest nesting accepted (the outer object is level 0).
+MAX_DEPTH = 200
+#: What an error message quotes of one key, and how many path steps it shows.
+_KEY_QUOTE = 40
+_PATH_STEPS = 8
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_CONTAINERS = frozenset({dict, list})
+_JSON_TYPES = _SCALARS | _CONTAINERS
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is surely strict JSON of exact built-in types, within
+    ``MAX_DEPTH``, apart from what the encoder itself checks (NaN) or what is
+    found in its output (NUL). ``False`` only means "look closer"
+    (:func:`_refuse` decides).
+
+    Each container's item types are collected in C (``set(map(type, ...))``),
+    so scalars cost no Python work; only nested containers are visited, depth
+    first, and the walk holds one iterator per level, never a copy.
+    """
+    if type(value) not in _CONTAINERS:
+        return type(value) in _SCALARS
+    stack: list[Iterator[Any]] = [iter((value,))]
+    while stack:
+        depth = len(stack) - 1
+        for item in stack[-1]:
+            if depth > MAX_DEPTH:
+                return False
+            if type(item) is dict:
+                if item and set(map(type, item)) != {str}:
+                    return False
+                children: Any = item.values()
+            else:
+                children = item
+            kinds = set(map(type, children))
+            if kinds <= _SCALARS:
+                continue
+            if not kinds <= _JSON_TYPES:
+                return False
+            if kinds <= _CONTAINERS:
+                stack.append(iter(children))
+            else:
+                stack.append(c for c in children if type(c) is dict or type(c) is list)
+            break
         else:
-            _check(item, f"{path}.{key}", depth + 1)
+            stack.pop()
+    return True
 
 
-def _check(value: Any, path: str, depth: int) -> None:
-    # An explicit walk: json.dumps would silently turn tuples into lists and
-    # int keys into strings, so the data read back would differ.
-    if depth > 200:
-        raise InvalidInput(f"data nested too deeply at {path}")
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise InvalidInput(f"NUL character in string at {path}")
-    elif value is None or isinstance(value, bool | int):
-        return
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInput(f"non-finite number at {path}")
-    elif isinstance(value, dict):
-        _check_object(value, path, depth)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check(item, f"{path}[{index}]", depth + 1)
-    else:
-        raise InvalidInput(f"{type(value).__name__} at {path} is not JSON")
+def _where(steps: list[Any]) -> str:
+    """A JSON path for an error message, bounded whatever the data: long keys
+    are cut and a deep path keeps its first and last steps only."""
+
+    def step(key: Any) -> str:
+        if isinstance(key, int) and not isinstance(key, bool):
+            return f"[{key}]"
+        text = key if isinstance(key, str) else repr(key)
+        return "." + (text if len(text) <= _KEY_QUOTE else text[:_KEY_QUOTE] + "...")
+
+    if len(steps) > _PATH_STEPS:
+        half = _PATH_STEPS // 2
+        hidden = len(steps) - 2 * half
+        return (
+            "$"
+            + "".join(map(step, steps[:half]))
+            + f"...({hidden} levels)..."
+            + "".join(map(step, steps[-half:]))
+        )
+    return "$" + "".join(map(step, steps))
+
+
+def _refuse(value: Any) -> None:
+    """Raise ``InvalidInput`` for the first thing in ``value`` that is not
+    strict JSON, naming where it is; return if there is none. Only run when
+    the fast checks doubt the data, so it may be slow, but it keeps one list
+    of keys for the path, never a string per level."""
+    steps: list[Any] = []
+
+    def fail(message: str) -> NoReturn:
+        raise InvalidInput(f"{message} at {_where(steps)}")
+
+    def walk(item: Any) -> None:
+        if len(steps) > MAX_DEPTH:
+            fail("data nested too deeply")
+        if isinstance(item, str):
+            if "\x00" in item:
+                fail("NUL character in string")
+        elif item is None or isinstance(item, bool | int):
+            return
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                fail("non-finite number")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    fail(f"non-string key of type {type(key).__name__}")
+                if "\x00" in key:
+                    fail("NUL character in key")
+                steps.append(key)
+                walk(child)
+                steps.pop()
+        elif isinstance(item, list):
+            for index, child in enumerate(item):
+                steps.append(index)
+                walk(child)
+                steps.pop()
+        else:
+            hint = _HINTS.get(type(item).__name__, "")
+            fail(f"{type(item).__name__} is not JSON{hint}")
+
+    walk(value)
+
+
+#: What to do instead, for the commonest non-JSON values.
+_HINTS = {
+    "tuple": " (use a list)",
+    "set": " (use a sorted list)",
+    "frozenset": " (use a sorted list)",
+    "bytes": " (decode it, or base64-encode it into a string)",
+    "datetime": " (use its isoformat() string)",
+    "date": " (use its isoformat() string)",
+    "Decimal": " (use a string or a float)",
+}
 
 
 def canonical_json(value: Any, *, max_bytes: int | None = None) -> str:
     """Validate ``value`` and return its canonical JSON text.
 
+    Costs about one ``json.dumps``: item types are checked in C per container,
+    and the path of a refusal is only worked out when there is one.
+
     Raises:
         InvalidInput: the value is not strict JSON (see module docstring).
         LimitExceeded: the encoding is larger than ``max_bytes``.
     """
-    _check(value, "$", 0)
-    text = _encoder.encode(value)
+    if not _plain(value):
+        # Exact built-in types only were checked: a subclass of str or int is
+        # still JSON, and _refuse, which uses isinstance, lets it through.
+        _refuse(value)
+    try:
+        text = _encoder.encode(value)
+    except (ValueError, TypeError, RecursionError):  # NaN, or what _refuse let by
+        _refuse(value)
+        raise InvalidInput("data is not JSON") from None
+    # The encoder escapes NUL as \u0000; the same six characters may be text.
+    if "\\u0000" in text:
+        _refuse(value)
     if text.isascii():
         size = len(text)
     else:

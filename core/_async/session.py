@@ -17,6 +17,7 @@ from .._canonical import checksum
 from .._exceptions import ConflictError, InvalidInput, StoreClosed
 from .._ids import new_id, validate_id
 from .._models import MESSAGE, STATE, UNCHECKED, Branch, Checkpoint, Entry, SessionInfo, Unchecked
+from .._offload import async_prepare
 from .._rules import (
     branches_of,
     check_checkpoint_name,
@@ -28,7 +29,6 @@ from .._rules import (
     no_items,
     no_state,
     nothing,
-    prepare_entry,
     reads,
     verify_path,
 )
@@ -164,8 +164,7 @@ class AsyncSession:
             validate_id(expected_head, "expected_head")
         if not isinstance(items, list):
             raise InvalidInput("messages must be an iterable of JSON objects")
-        limit = self._manager.max_entry_bytes
-        prepared = [prepare_entry(kind, item, now, limit) for item in items]
+        prepared = await async_prepare(kind, items, now, self._manager.max_entry_bytes)
         if not prepared:
             return []
         self._info, entries = await self._store.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -91,3 +92,82 @@ def test_user_ids() -> None:
     for bad in ("", "x" * 257, "a\x00", "\ud800", 3):
         with pytest.raises(InvalidInput):
             validate_user_id(bad)
+
+
+# -- hostile data: bounded memory, bounded messages, one walk ------------------
+
+
+def _nest_keys(depth: int, key_size: int) -> Any:
+    value: Any = 1
+    for level in range(depth):
+        value = {f"{level:04d}" + "k" * key_size: value}
+    return value
+
+
+def _peak(value: Any) -> tuple[int, str]:
+    tracemalloc.start()
+    try:
+        try:
+            outcome = canonical_json(value)
+        except InvalidInput as exc:
+            outcome = str(exc)
+        return tracemalloc.get_traced_memory()[1], outcome
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _nest_keys(190, 10_000),  # accepted: 1.9 MB of keys, 190 levels
+        _nest_keys(250, 10_000),  # refused: too deep
+        {"items": list(range(300_000))},
+        {"k" * 2_000 + str(i): i for i in range(500)},
+    ],
+)
+def test_validation_memory_is_bounded_by_the_data(value: Any) -> None:
+    size = len(json.dumps(value, separators=(",", ":")))
+    peak, _ = _peak(value)
+    assert peak <= 3 * size, (peak, size)
+
+
+def test_a_refusal_quotes_a_bounded_path() -> None:
+    _, message = _peak(_nest_keys(250, 10_000))
+    assert "nested too deeply" in message
+    assert len(message) < 1_000, len(message)
+    _, message = _peak({"a" * 5_000: {"b": [0, {"c": math.nan}]}})
+    assert message.startswith("non-finite number at $.aaaa") and message.endswith(".b[1].c")
+    assert len(message) < 200
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [({"x": (1, 2)}, "use a list"), ({"x": {1}}, "sorted list"), ({"x": b"a"}, "base64")],
+)
+def test_a_refusal_says_what_to_use_instead(value: Any, hint: str) -> None:
+    with pytest.raises(InvalidInput, match=hint):
+        canonical_json(value)
+
+
+def test_subclasses_of_json_types_are_still_json() -> None:
+    class Name(str):
+        pass
+
+    class Count(int):
+        pass
+
+    assert canonical_json({"n": Name("x"), "c": Count(3)}) == '{"c":3,"n":"x"}'
+
+
+def test_escaped_nul_next_to_a_real_one_is_still_refused() -> None:
+    with pytest.raises(InvalidInput, match="NUL"):
+        canonical_json({"a": "\\u0000", "b": "x\x00"})
+    with pytest.raises(InvalidInput, match="NUL character in key"):
+        canonical_json({"ok": 1, "b\x00": 1})
+
+
+def test_a_cycle_is_refused_not_looped_over() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        canonical_json({"x": loop})
