@@ -3,47 +3,11 @@
 Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin.
 
 Every call is one statement and one round trip (the SQL and why it is shaped
-so: ``agentsession.stores.postgres._sql``). ``append`` locks the session row inside
-its statement, checks ``expected_head`` and ``max_messages``, inserts under
-the current head and advances the row, so writers on any number of hosts
-still build one chain. ``read_path(limit=N)`` costs what N costs, not what
-the history does. Entry data is ``JSONB`` (numbers kept exact for the
-digests: ``agentsession.stores.postgres._rows``), times are ``timestamptz``.
-
-Open it with ``open_async_store("postgresql://user@host:5432/db?schema=agents")``
--- ``schema`` is optional: the tables go in that schema, created if missing,
-instead of the connections' ``search_path`` (the tests use one schema per
-test) -- or hand it a pool you configured::
-
-    pool = AsyncConnectionPool(dsn, open=False, kwargs={
-        "autocommit": True,
-        "options": "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan",
-    })
-    store = AsyncPostgresStore(pool, schema="agents")
-
-Those two options are what :meth:`from_url` sets on its own pool: UTC saves
-converting every timestamp, and generic plans save planning the large
-statements on every call (they are written to be cheap under any plan).
-Connections the store checks out are switched to autocommit. Each statement
-is prepared on a connection's first use of it, in one round trip with its
-execution; a pool made with ``prepare_threshold=None`` (PgBouncer in
-transaction mode) is respected and nothing is prepared.
-
-Nothing connects until the first call, which opens the pool and applies the
-pending migrations (``agentsession.stores.postgres._migrations``; pass
-``migrate=False`` and call :meth:`migrate` yourself to manage the schema). A
-store opened from a URL owns its pool and closes it; a pool you pass stays
-yours unless ``close_pool=True``.
-
-Failures: a driver or pool error (server down, backend killed, pool timeout)
-raises ``StoreUnavailable`` with the psycopg error as ``__cause__``. The call
-that hit a broken connection fails -- it is not retried, since a write may or
-may not have committed. Before each statement the connection taken from the
-pool is checked without a round trip (``agentsession.stores.postgres._link``): one
-whose backend died while idle is discarded before anything is sent, so once
-the server is back the same store object works again from the next call
-on, on any pool (the pool's own ``check=`` would cost a round trip per
-call). A statement is atomic, so a failed call leaves nothing half-written.
+so: :mod:`agentsession.stores.postgres._sql`); ``append`` locks the session
+row inside its statement, so writers on any number of hosts build one chain.
+Entry data is ``JSONB`` (numbers kept exact: ``_rows``), times are
+``timestamptz``; migrations run on first use (``_migrations``). Opening, pool
+settings, PgBouncer, migrations and failure behaviour: ``docs/stores/postgres.md``.
 """
 
 from __future__ import annotations

@@ -2,89 +2,14 @@
 
 Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin.
 
-Opening::
-
-    open_async_store("redis://localhost:6379/0")      # rediss:// for TLS
-    open_async_store("redis://host/0?key_prefix=app:")  # default prefix "agentsession:"
-    open_async_store("redis+cluster://node1:7000")     # Redis Cluster; rediss+cluster:// for TLS
-    open_async_store("unix:///run/redis/redis.sock?db=0")  # a unix socket
-    AsyncRedisStore(client, key_prefix="app:")  # your Redis or RedisCluster client
-    AsyncRedisStore(connection_pool=pool)
-
-A cluster URL names one reachable node; the client discovers the others. Other
-query parameters go to redis-py (``socket_timeout=``, ``ssl_cert_reqs=``, ...).
-Nothing connects until the first operation; a store made from your client or
-pool leaves them open on ``close()``.
-
-Layout and atomicity: every key of a session carries the hash tag
-``{<session id>}`` (see ``agentsession.stores.redis._records``), so each operation on
-a session is one Lua script on one slot (``EVALSHA``; redis-py's ``Script``
-objects load it when the server does not know it yet). ``append``, ``extend``,
-``set_head`` (switch, pop, clear, restore), checkpoints and metadata updates
-read the head, check ``expected_head`` / the revision, write, and advance head,
-revision, counts, ``updated_at`` and the expiry of *every* key of the session in
-that one script: concurrent writers on any number of hosts get one chain, and
-no WATCH retry loop exists. Each write carries a nonce (for appends, the new
-entry ids) so a command redis-py re-sends after a dropped connection is
-recognised and not applied twice.
-
-Reading: beside the tree (entries linked to their parents) each session keeps
-the list of the ids on its current path, so ``messages(limit=N)`` is one
-LRANGE and one HMGET inside one script -- N entries read, whatever the length
-of the history; entries off the current path are found by their parent links.
-The list is checked against the head on every read and rebuilt if it is off.
-A store object remembers the owners and last rows of the 65,536 sessions it
-used most recently (older ones are forgotten one at a time): a write it makes
-without having seen the session first costs a second round trip (to update the
-owner's listing indexes), and an append over a row it holds gets no row back.
-
-Expiry: ``ttl``/``idle_timeout`` become native key expiries (``PEXPIRE`` of
-``expires_at - now``), renewed on every write for all five keys. ``expires_at``
-is also kept in the row and an expired row is treated as absent, so the
-manager's clock decides, not Redis's.
-
-Listing: sorted sets by ``updated_at`` -- all sessions, per agent, per user
-(a SHA-256 of the user id, never the raw id), per agent and user -- plus one by
-``expires_at`` and an owner map, all under the hash tag ``{:idx}``. On a single
-server a write updates them inside its own script, atomically. On Cluster they
-live in another slot and are updated by a second script in the same pipeline:
-not atomic with the write, so for a moment a listing may miss a brand-new
-session, order one by its previous ``updated_at``, or (if the write was
-refused) by a newer one.
-
-Listing on a single server is one round trip: one script reads the page of
-ids from the index and their rows, skips what no longer belongs and reads on
-down the index until the page is full. An id whose row is gone (Redis expired
-it by itself, or evicted it) is removed from every index there and then; one
-whose row is expired by the manager's clock or has another owner, from that
-index. On Cluster the rows live in other slots than the index, so a script
-cannot read them: a listing costs one round trip to the index's node for the
-ids, then one pipeline of the rows (one round trip to each node holding some),
-again while ids drop out and the index has more, and one more to remove the
-dropped ids from that index with a compare-and-delete (an id whose row is gone
-only once its score is over a minute old: it may be a create in flight).
-Redis expires session keys by itself; :meth:`prune_expired`
-(``manager.prune()``) erases expired sessions and removes what every index
-still says about them, so run it now and then.
-
-Hot spot: every listing index shares the hash tag ``{:idx}`` -- one slot
-(the same one whatever the ``key_prefix``, as only the tag is hashed), so on
-Cluster one node takes a small index update for every write to any session:
-per-session work spreads over the nodes, the index upkeep does not. With many
-writers, move that slot to a node of its own (``redis-cli --cluster reshard``,
-the slot is ``CLUSTER KEYSLOT "{:idx}"``) and size that node for the write
-rate, batch messages with ``extend`` rather than one ``append`` each, or split
-the tenants over separate clusters (each store object names one).
-
-``rotate_id`` is one script on a single server. On Cluster the two ids live in
-different slots: the old id is frozen (it reads as absent), copied under the new
-id in one script, then deleted and the indexes moved; a process that dies in
-between leaves the old id frozen until it expires or is deleted, and the new id
-readable but not yet listed.
-
-Errors: connection errors, timeouts and other driver errors become
-:class:`StoreUnavailable` with the driver's exception chained; the store
-reconnects by itself once the server is back.
+Every key of a session carries the hash tag ``{<session id>}``
+(:mod:`agentsession.stores.redis._records`), so each call on a session is one
+Lua script on one slot (:mod:`agentsession.stores.redis._scripts`): writers on
+any number of hosts get one chain, with no WATCH retry loop. Listing indexes
+live under ``{:idx}``: updated in the same script on a single server, in the
+same pipeline (eventually consistent for listing only) on Cluster. Opening,
+layout, expiry, listing costs, the Cluster hot spot and failure behaviour:
+``docs/stores/redis.md``.
 """
 
 from __future__ import annotations
