@@ -12,3 +12,17 @@ that decides which session a request gets. Each framework is imported lazily;
 a missing one raises an ``ImportError`` naming the extra to install. The core
 package (``agentsession``) never imports anything from here.
 """
+
+from __future__ import annotations
+
+__all__ = ["CookiesDisabledWarning"]
+
+
+class CookiesDisabledWarning(UserWarning):
+    """No signing key is set, so sessions travel in the header only.
+
+    Browsers then start a new session on every request. Set a key (the
+    framework's ``SECRET_KEY``, or ``secret_key=`` of the ASGI middleware); an
+    API whose clients always send ``X-Session-ID`` may silence it:
+    ``warnings.filterwarnings("ignore", category=CookiesDisabledWarning)``.
+    """

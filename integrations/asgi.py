@@ -78,7 +78,7 @@ from ._web import (
     read_cookie,
 )
 from ._web.asgi import ASGIApp, Message, Receive, Scope, Send, send_error, with_session_headers
-from ._web.settings import SameSite
+from ._web.settings import SameSite, warn_if_cookieless
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -166,6 +166,7 @@ class AgentSessionMiddleware:
             idle_timeout=idle_timeout,
             max_messages=max_messages,
         )
+        warn_if_cookieless(self.settings)
         self._signer = CookieSigner(self.settings)
         self._header = self.settings.header.lower().encode("latin-1")
         self._manager: AsyncSessionManager | None = None

@@ -85,6 +85,7 @@ from ._web import (
     begin,
     error_response,
 )
+from ._web.settings import warn_if_cookieless
 
 try:
     import click
@@ -224,6 +225,7 @@ class AgentSessions:
             idle_timeout=_seconds(config.get("AGENTSESSION_IDLE_TIMEOUT")),
             max_messages=config.get("AGENTSESSION_MAX_MESSAGES"),
         )
+        warn_if_cookieless(settings)
         sessions = _AppSessions(settings)
         app.extensions[EXTENSION_KEY] = sessions
         atexit.register(sessions.close)

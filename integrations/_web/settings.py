@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,10 +13,20 @@ from typing import TYPE_CHECKING, Any, Literal
 from agentsession import AsyncSessionManager, SessionManager
 from agentsession.store import validate_id
 
+from .. import CookiesDisabledWarning
+
 if TYPE_CHECKING:
     from agentsession import AsyncStore, Store
 
-__all__ = ["DEFAULT_MAX_AGE", "DEFAULT_SALT", "SameSite", "WebSettings", "secret_key_list"]
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_SALT",
+    "CookiesDisabledWarning",
+    "SameSite",
+    "WebSettings",
+    "secret_key_list",
+    "warn_if_cookieless",
+]
 
 SameSite = Literal["lax", "strict", "none"]
 
@@ -28,12 +39,47 @@ DEFAULT_SALT = "agentsession.cookie"
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: header/cookie names
 
 
-def secret_key_list(value: str | bytes | Sequence[str | bytes] | None) -> tuple[str | bytes, ...]:
-    """Normalise a key or a key list (newest first) into a tuple; empty keys dropped."""
+#: Shortest signing key accepted, and fewest distinct characters: a key
+#: like "x" or "aaaaaaaaaaaaaaaa" can be guessed offline from one cookie.
+MIN_KEY_LENGTH = 16
+MIN_KEY_CHARACTERS = 5
+
+
+def secret_key_list(value: object) -> tuple[str | bytes, ...]:
+    """A key or a list of keys, newest first, checked and made a tuple
+    (empty keys dropped).
+
+    Raises:
+        TypeError: not a string, bytes, or a list/tuple of them (a dict's keys
+            or an int would otherwise be taken for key material).
+        ValueError: a key shorter than ``MIN_KEY_LENGTH`` characters or with
+            fewer than ``MIN_KEY_CHARACTERS`` distinct ones.
+    """
     if value is None:
         return ()
-    keys = (value,) if isinstance(value, str | bytes) else tuple(value)
-    return tuple(k for k in keys if k)
+    if isinstance(value, str | bytes):
+        keys: tuple[object, ...] = (value,)
+    elif isinstance(value, list | tuple):
+        keys = tuple(value)
+    else:
+        raise TypeError(
+            f"secret key must be a string, bytes, or a list of them (newest first), "
+            f"not {type(value).__name__}"
+        )
+    checked: list[str | bytes] = []
+    for key in keys:
+        if not isinstance(key, str | bytes):
+            raise TypeError(f"each secret key must be a string or bytes, not {type(key).__name__}")
+        if not key:
+            continue
+        if len(key) < MIN_KEY_LENGTH or len(set(key)) < MIN_KEY_CHARACTERS:
+            raise ValueError(
+                f"a secret key needs at least {MIN_KEY_LENGTH} characters, "
+                f"{MIN_KEY_CHARACTERS} of them distinct; make one with "
+                'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+            )
+        checked.append(key)
+    return tuple(checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +175,19 @@ class WebSettings:
 
 def _is_async_store(store: object) -> bool:
     return inspect.iscoroutinefunction(getattr(store, "get_session", None))
+
+
+def warn_if_cookieless(settings: WebSettings) -> None:
+    """Warn (once per place) that an enabled integration has no signing key.
+
+    Called where an app configures the ASGI middleware or the Flask extension;
+    Django has its system check ``agentsession.W001`` for the same thing.
+    """
+    if settings.enabled and not settings.secret_keys:
+        warnings.warn(
+            "agentsession: no secret key, so no session cookie: browsers get a new "
+            "session on every request. Set SECRET_KEY (or secret_key=); header-only "
+            "APIs may ignore agentsession.integrations.CookiesDisabledWarning.",
+            CookiesDisabledWarning,
+            stacklevel=3,
+        )

@@ -26,6 +26,7 @@ from agentsession import (
     StoreClosed,
     current_session,
 )
+from agentsession.integrations import CookiesDisabledWarning
 from agentsession.integrations.asgi import AgentSessionMiddleware, Receive, Scope, Send
 from agentsession.integrations.starlette import agent_session
 from agentsession.stores import AsyncMemoryStore, MemoryStore
@@ -114,7 +115,7 @@ def _store_is_open(store: AsyncStore) -> bool:
 
 def test_store_from_a_url_opened_at_startup_closed_at_shutdown(backend: Backend) -> None:
     inner = Starlette(routes=[Route("/chat", _chat, methods=["POST"])])
-    middleware = AgentSessionMiddleware(inner, store=backend.url or "memory://")
+    middleware = AgentSessionMiddleware(inner, store=backend.url or "memory://", secret_key=KEY)
     assert middleware._manager is None
     with TestClient(middleware) as client:
         assert middleware._manager is not None  # opened at startup
@@ -127,7 +128,7 @@ def test_store_from_a_url_opened_at_startup_closed_at_shutdown(backend: Backend)
 def test_store_object_passed_in_is_never_closed() -> None:
     store = AsyncMemoryStore(MemoryStore())
     inner = Starlette(routes=[Route("/chat", _chat, methods=["POST"])])
-    middleware = AgentSessionMiddleware(inner, store=store)
+    middleware = AgentSessionMiddleware(inner, store=store, secret_key=KEY)
     with TestClient(middleware) as client:
         assert middleware.manager.store is store
         session_id = client.post("/chat").headers["x-session-id"]
@@ -145,7 +146,7 @@ def test_other_scope_types_pass_through() -> None:
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(scope)
 
-    middleware = AgentSessionMiddleware(inner, store="memory://")
+    middleware = AgentSessionMiddleware(inner, store="memory://", secret_key=KEY)
     scope: Scope = {"type": "custom", "headers": [(b"x-session-id", b"../bad")]}
     asyncio.run(middleware(scope, None, None))  # type: ignore[arg-type]
     assert seen == [{"type": "custom", "headers": [(b"x-session-id", b"../bad")]}]
@@ -160,7 +161,7 @@ def test_context_is_set_for_the_app_and_reset_after() -> None:
         await send({"type": "http.response.body", "body": b""})
 
     async def run() -> None:
-        middleware = AgentSessionMiddleware(inner, store="memory://")
+        middleware = AgentSessionMiddleware(inner, store="memory://", secret_key=KEY)
         sent: list[MutableMapping[str, Any]] = []
 
         async def send(message: MutableMapping[str, Any]) -> None:
@@ -190,12 +191,17 @@ def test_disabled_middleware_sets_nothing(backend: Backend) -> None:
 
 
 def test_without_secret_key_only_the_header_is_used(backend: Backend) -> None:
-    with TestClient(app(backend, secret_key=None)) as client:
+    client = TestClient(app(backend, secret_key=None))
+    with pytest.warns(CookiesDisabledWarning, match="no secret key"):
+        client.__enter__()  # Starlette builds the middleware at startup
+    try:
         reply = client.post("/chat")
         assert "set-cookie" not in reply.headers
         session_id = reply.headers["x-session-id"]
         again = client.post("/chat", headers={"X-Session-ID": session_id})
         assert again.json()["messages"] == 2
+    finally:
+        client.__exit__(None, None, None)
 
 
 def test_repeated_session_header_is_400(client: TestClient) -> None:
@@ -206,7 +212,7 @@ def test_repeated_session_header_is_400(client: TestClient) -> None:
 
 def test_sync_store_object_is_refused() -> None:
     with pytest.raises(TypeError):
-        _ = AgentSessionMiddleware(Starlette(), store=MemoryStore()).manager  # type: ignore[arg-type]
+        _ = AgentSessionMiddleware(Starlette(), store=MemoryStore(), secret_key=KEY).manager  # type: ignore[arg-type]
 
 
 # -- users -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from agentsession import (
     current_session,
     open_store,
 )
+from agentsession.integrations import CookiesDisabledWarning
 from agentsession.integrations._web import DEFAULT_SALT
 from agentsession.integrations.flask import AgentSessions, current_agent_session, session_manager
 
@@ -125,7 +126,8 @@ def test_secret_key_fallbacks(backend: Backend) -> None:
 
 
 def test_no_secret_key_means_header_only(backend: Backend) -> None:
-    app = create_app(backend, AgentSessions(), SECRET_KEY=None)
+    with pytest.warns(CookiesDisabledWarning, match="no secret key"):
+        app = create_app(backend, AgentSessions(), SECRET_KEY=None)
     try:
         reply = app.test_client().post("/chat")
         assert "Set-Cookie" not in reply.headers and reply.headers["X-Session-ID"]

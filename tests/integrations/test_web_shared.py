@@ -45,7 +45,9 @@ from agentsession.integrations._web import (
 )
 from agentsession.stores import AsyncMemoryStore, MemoryStore
 
-SETTINGS = WebSettings(agent="chat", secret_keys=("new", "old"))
+NEW = "newest-signing-key-0123"
+OLD = "older-signing-key-4567"
+SETTINGS = WebSettings(agent="chat", secret_keys=(NEW, OLD))
 SIGNER = CookieSigner(SETTINGS)
 
 
@@ -77,14 +79,29 @@ def test_settings_refuse_nonsense(options: dict[str, object]) -> None:
         WebSettings(**options)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("keys", "error"),
+    [
+        ("x", ValueError),
+        ("a" * 40, ValueError),  # long but one character
+        ({"a-long-enough-key-12345": 1}, TypeError),  # a dict's keys are not a key list
+        (12345678901234567890, TypeError),
+        ([NEW, 7], TypeError),
+    ],
+)
+def test_secret_keys_are_checked_when_configured(keys: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="secret key"):
+        WebSettings(secret_keys=keys)  # type: ignore[arg-type]
+
+
 def test_secret_keys_newest_first() -> None:
-    assert WebSettings(secret_keys="k").secret_keys == ("k",)  # type: ignore[arg-type]
-    assert WebSettings(secret_keys=["a", "", "b"]).secret_keys == ("a", "b")  # type: ignore[arg-type]
+    assert WebSettings(secret_keys=NEW).secret_keys == (NEW,)  # type: ignore[arg-type]
+    assert WebSettings(secret_keys=[NEW, "", OLD]).secret_keys == (NEW, OLD)  # type: ignore[arg-type]
     assert not WebSettings().cookies_enabled
     signed = SIGNER.sign("abc")
-    assert CookieSigner(WebSettings(secret_keys=("new",))).unsign(signed) == "abc"
-    assert CookieSigner(WebSettings(secret_keys=("old",))).unsign(signed) is None
-    assert CookieSigner(WebSettings(secret_keys=("old",))).unsign(SIGNER.sign("a")) is None
+    assert CookieSigner(WebSettings(secret_keys=(NEW,))).unsign(signed) == "abc"
+    assert CookieSigner(WebSettings(secret_keys=(OLD,))).unsign(signed) is None
+    assert CookieSigner(WebSettings(secret_keys=(OLD,))).unsign(SIGNER.sign("a")) is None
     assert SIGNER.unsign("garbage") is None and SIGNER.unsign("") is None
     assert CookieSigner(WebSettings()).unsign(signed) is None
 
@@ -97,7 +114,7 @@ def test_read_cookie() -> None:
 
 
 def test_cookie_instruction() -> None:
-    settings = WebSettings(secret_keys=("k",), secure=True, domain="example.org", max_age=None)
+    settings = WebSettings(secret_keys=(NEW,), secure=True, domain="example.org", max_age=None)
     setting = CookieInstruction.for_settings(settings, "value")
     assert setting.header_value() == (
         "agentsession=value; Path=/; Domain=example.org; Secure; HttpOnly; SameSite=Lax"
@@ -269,7 +286,7 @@ def test_delete_clears_only_the_cookie_that_named_the_session(manager: SessionMa
 
 
 def test_claim_rotates_once(manager: SessionManager) -> None:
-    claiming = WebSettings(agent="chat", secret_keys=("new",), claim_anonymous=True)
+    claiming = WebSettings(agent="chat", secret_keys=(NEW,), claim_anonymous=True)
     anonymous = manager.create("chat")
     anonymous.append({"n": 1})
     request = begin(
@@ -387,7 +404,7 @@ def test_first_read_checks_the_owner_before_any_history() -> None:
 
     anonymous = manager.create("chat")
     anonymous.append({"n": 1})
-    claiming = WebSettings(agent="chat", secret_keys=("new",), claim_anonymous=True)
+    claiming = WebSettings(agent="chat", secret_keys=(NEW,), claim_anonymous=True)
     request = begin(claiming, SIGNER, header=anonymous.id, cookie=None, user_id="carol")
     assert isinstance(request, RequestState)
     claimed = LazySession(manager, request)

@@ -131,7 +131,7 @@ def test_cookie_signed_with_a_fallback_key_still_works(web: Web) -> None:
 
 def test_key_rotation(web: Web, settings: Any) -> None:
     new_session(web, "signed with the old key")
-    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-brand-new-key", [NEWEST]
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-brand-new-key-2026", [NEWEST]
     assert body(web.get())["messages"] == ["signed with the old key"]
     settings.SECRET_KEY_FALLBACKS = []  # the old key is rotated out
     response = web.get()
