@@ -139,7 +139,8 @@ class AgentSessionMiddleware:
         httponly: bool = True,
         claim_anonymous: bool = False,
         enabled: bool = True,
-        get_user_id: Callable[[Scope], str | Awaitable[str | None] | None] | None = None,
+        get_user_id: Callable[[Scope], str | int | Awaitable[str | int | None] | None]
+        | None = None,
         ttl: timedelta | None = None,
         idle_timeout: timedelta | None = None,
         max_messages: int | None = None,
@@ -262,13 +263,13 @@ class AgentSessionMiddleware:
                 raise
             await send_error(send, error_response(exc), websocket, state.response_headers())
 
-    async def _user_id(self, scope: Scope) -> str | None:
+    async def _user_id(self, scope: Scope) -> object:
         hook = self.settings.get_user_id
         if hook is not None:
             value = hook(scope)
             if inspect.isawaitable(value):
                 value = await value
-            return None if value is None else str(value)
+            return value  # begin() applies the one rule (user_id_of)
         user = scope.get("user")
         if user is None or not getattr(user, "is_authenticated", False):
             return None

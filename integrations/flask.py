@@ -193,7 +193,7 @@ class AgentSessions:
         app: Flask | None = None,
         *,
         store: str | Store | None = None,
-        get_user_id: Callable[[Any], str | None] | None = None,
+        get_user_id: Callable[[Any], str | int | None] | None = None,
     ) -> None:
         self._store = store
         self._get_user_id = get_user_id

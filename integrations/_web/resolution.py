@@ -23,6 +23,7 @@ unowned session, caller logged in        404, or claimed and   same
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass, field
 
 from agentsession import InvalidInput, SessionInfo, SessionNotFound
@@ -190,7 +191,7 @@ def begin(
     *,
     header: str | None,
     cookie: str | None,
-    user_id: str | None,
+    user_id: object,
 ) -> RequestState | ErrorResponse:
     """Read the request's session id without touching the store.
 
@@ -200,12 +201,13 @@ def begin(
         cookie: the raw value of the session cookie (``None`` if absent). Its
             signature is checked even when the header wins, so that a bad
             cookie is cleared in every case; a valid one is then left alone.
-        user_id: the caller, ``None`` if anonymous.
+        user_id: the caller, ``None`` if anonymous, as the app's hook gave it
+            (see :func:`user_id_of`).
 
     Returns:
         the request's state, or the 400 response for a malformed header id.
     """
-    state = RequestState(settings=settings, signer=signer, user_id=user_id)
+    state = RequestState(settings=settings, signer=signer, user_id=user_id_of(user_id))
     from_cookie: str | None = None
     if cookie is not None and settings.cookies_enabled:
         # Checked even when the header wins: a bad cookie is cleared either
@@ -242,3 +244,25 @@ def merge_cache_control(existing: str) -> str:
         return ", ".join(directives)
     kept = [d for d in directives if d.lower() not in ("public",)]
     return ", ".join(["private", *kept])
+
+
+def user_id_of(value: object) -> str | None:
+    """The one rule for what an app's ``get_user_id`` may return, in every
+    framework: a string, ``None`` (anonymous), or an ``int`` or ``UUID``
+    primary key, which becomes its string form (``42`` and ``"42"`` are the
+    same user).
+
+    Raises:
+        TypeError: anything else (a bool, a user object...): a mistake in the
+            app's configuration, answered as a server error, never blamed on
+            the client.
+    """
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int | uuid.UUID) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(
+        f"get_user_id must return a str, an int, a UUID or None, not {type(value).__name__}"
+    )

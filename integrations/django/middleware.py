@@ -37,10 +37,11 @@ import contextvars
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 from agentsession import use_session
 
@@ -132,23 +133,39 @@ class AgentSessionMiddleware:
         return _json(error_response(exception))
 
 
-def _user_id(request: HttpRequest, hook: Callable[[Any], Any] | None) -> str | None:
+def _user_id(request: HttpRequest, hook: Callable[[Any], Any] | None) -> object:
     """The caller: ``GET_USER_ID(request)``, else ``request.user``'s primary key."""
     if hook is None:
         return _pk(getattr(request, "user", None))
     if iscoroutinefunction(hook):
-        return cast("str | None", async_to_sync(hook)(request))
-    return cast("str | None", hook(request))
+        return async_to_sync(hook)(request)
+    return hook(request)
 
 
-async def _auser_id(request: HttpRequest, hook: Callable[[Any], Any] | None) -> str | None:
-    """The caller, from an async context: ``await request.auser()``."""
-    if hook is None:
-        auser = getattr(request, "auser", None)
-        return _pk(await auser()) if auser is not None else None
-    if iscoroutinefunction(hook):
-        return cast("str | None", await hook(request))
-    return cast("str | None", await sync_to_async(hook)(request))
+async def _auser_id(request: HttpRequest, hook: Callable[[Any], Any] | None) -> object:
+    """The caller, from an async context.
+
+    A ``request.user`` that an earlier middleware set itself (token or API-key
+    auth) is the caller, as it is under WSGI; Django's own lazy user is
+    resolved with ``await request.auser()``, which does not block the loop.
+    """
+    if hook is not None:
+        if iscoroutinefunction(hook):
+            return await hook(request)
+        return await sync_to_async(hook)(request)
+    user = request.__dict__.get("user")
+    if user is not None and not _lazy_and_unresolved(user):
+        return _pk(user)
+    auser = getattr(request, "auser", None)
+    if auser is not None:
+        return _pk(await auser())
+    if user is not None:  # a lazy user with no auser(): resolve it off the loop
+        return await sync_to_async(_pk)(user)
+    return None
+
+
+def _lazy_and_unresolved(user: Any) -> bool:
+    return isinstance(user, SimpleLazyObject) and user._wrapped is empty
 
 
 def _pk(user: Any) -> str | None:
@@ -158,7 +175,7 @@ def _pk(user: Any) -> str | None:
 
 
 def _bind(
-    request: HttpRequest, view: Callable[..., Any], user_id: str | None, *, async_mode: bool
+    request: HttpRequest, view: Callable[..., Any], user_id: object, *, async_mode: bool
 ) -> HttpResponse | None:
     conf = agentsession_settings
     web = conf.web

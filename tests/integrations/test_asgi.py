@@ -299,3 +299,11 @@ def test_websocket_refused(client: TestClient, value: str, code: int) -> None:
         ws.send_text("hello")
         ws.receive_json()
     assert caught.value.code == code
+
+
+def test_an_int_user_id_is_its_string(backend: Backend) -> None:
+    with TestClient(app(backend, get_user_id=lambda scope: 7)) as client:
+        reply = client.post("/chat")
+        assert reply.status_code == 200
+    with backend.manager() as manager:
+        assert manager.get(reply.headers["x-session-id"]).user_id == "7"

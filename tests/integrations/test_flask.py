@@ -282,3 +282,21 @@ def test_session_manager_is_the_current_apps(backend: Backend, tmp_path: Path) -
     finally:
         first.extensions["agentsession"].close()
         second.extensions["agentsession"].close()
+
+
+def test_an_int_user_id_is_its_string_and_a_bool_is_refused(backend: Backend) -> None:
+    app = create_app(backend, AgentSessions(get_user_id=lambda request: 42))
+    try:
+        reply = app.test_client().post("/chat")
+        assert reply.status_code == 200, reply.data
+        with backend.manager() as manager:
+            assert manager.get(reply.headers["X-Session-ID"]).user_id == "42"
+    finally:
+        app.extensions["agentsession"].close()
+    broken = create_app(backend, AgentSessions(get_user_id=lambda request: True))
+    broken.config["PROPAGATE_EXCEPTIONS"] = True
+    try:
+        with pytest.raises(TypeError, match="get_user_id must return"):
+            broken.test_client().post("/chat")
+    finally:
+        broken.extensions["agentsession"].close()

@@ -459,3 +459,16 @@ def test_a_first_write_checks_its_data_once(manager: SessionManager) -> None:
     handle.append(message)
     assert message.reads == 1
     assert [e.data["content"] for e in handle.messages()] == ["hi"]
+
+
+def test_one_rule_for_user_ids() -> None:
+    import uuid
+
+    from agentsession.integrations._web.resolution import user_id_of
+
+    assert user_id_of(None) is None and user_id_of("alice") == "alice"
+    assert user_id_of(42) == "42"
+    assert user_id_of(uuid.UUID(int=1)) == "00000000-0000-0000-0000-000000000001"
+    for bad in (True, 4.2, object(), b"alice"):
+        with pytest.raises(TypeError, match="get_user_id must return"):
+            user_id_of(bad)
