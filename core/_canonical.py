@@ -18,7 +18,9 @@ from typing import Any, NoReturn
 from ._exceptions import InvalidInput, LimitExceeded
 
 __all__ = [
+    "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_ENTRY_BYTES",
+    "DEFAULT_MAX_METADATA_BYTES",
     "MAX_DEPTH",
     "canonical_json",
     "checksum",
@@ -29,6 +31,11 @@ __all__ = [
 
 #: Largest canonical encoding of one entry's data, in bytes (16 MiB).
 DEFAULT_MAX_ENTRY_BYTES = 16 * 1024 * 1024
+#: Largest canonical encoding of a session's or a checkpoint's metadata (64 KiB):
+#: metadata is re-read with every row, so it is kept to what labels need.
+DEFAULT_MAX_METADATA_BYTES = 64 * 1024
+#: Most entries one write takes (``extend``, an import is not a write).
+DEFAULT_MAX_BATCH = 10_000
 
 _encoder = json.JSONEncoder(
     sort_keys=True,
@@ -165,7 +172,7 @@ _HINTS = {
 }
 
 
-def canonical_json(value: Any, *, max_bytes: int | None = None) -> str:
+def canonical_json(value: Any, *, max_bytes: int | None = None, what: str = "entry data") -> str:
     """Validate ``value`` and return its canonical JSON text.
 
     Costs about one ``json.dumps``: item types are checked in C per container,
@@ -196,7 +203,7 @@ def canonical_json(value: Any, *, max_bytes: int | None = None) -> str:
             # A lone surrogate: not representable in UTF-8, so no store could hold it.
             raise InvalidInput("string with a lone surrogate is not valid UTF-8") from None
     if max_bytes is not None and size > max_bytes:
-        raise LimitExceeded(f"entry data is {size} bytes; the limit is {max_bytes}")
+        raise LimitExceeded(f"{what} is {size} bytes; the limit is {max_bytes}")
     return text
 
 

@@ -215,4 +215,6 @@ class ManagerOptions(TypedDict):
     max_messages: int | None
     checkpoint_every: timedelta | None
     max_entry_bytes: int
+    max_metadata_bytes: int
+    max_batch: int
     clock: Callable[[], datetime] | None

@@ -27,6 +27,7 @@ from ._models import MESSAGE, STATE, UNCHECKED, Branch, Entry, NewEntry, Session
 
 __all__ = [
     "branches_of",
+    "check_batch",
     "check_checkpoint_name",
     "check_expected_head",
     "check_max_messages",
@@ -133,13 +134,14 @@ def new_session_info(
     ttl: timedelta | None,
     idle_timeout: timedelta | None,
     max_messages: int | None,
+    max_metadata_bytes: int | None = None,
 ) -> SessionInfo:
     """Validate the arguments of ``create`` and build the new row."""
     validate_id(agent, "agent name")
     sid = new_id() if session_id is None else validate_id(session_id, "session id")
     if user_id is not None:
         validate_user_id(user_id)
-    meta = _json_object(metadata, "metadata")
+    meta = _json_object(metadata, "metadata", max_metadata_bytes)
     for name, span in (("ttl", ttl), ("idle_timeout", idle_timeout)):
         if span is not None and (not isinstance(span, timedelta) or span <= timedelta(0)):
             raise InvalidInput(f"{name} must be a positive timedelta")
@@ -183,19 +185,27 @@ def check_checkpoint_name(name: str | None) -> str | None:
     return validate_text(name, "checkpoint name", MAX_CHECKPOINT_NAME)
 
 
-def _json_object(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+def _json_object(
+    value: Mapping[str, Any] | None, what: str, max_bytes: int | None = None
+) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidInput(f"{what} must be a JSON object, not {type(value).__name__}")
     result = dict(value)
-    canonical_json(result)
+    canonical_json(result, max_bytes=max_bytes, what=what)
     return result
 
 
-def json_patch(value: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """Validate a metadata/state patch (a JSON object)."""
-    return _json_object(value, what)
+def json_patch(value: Mapping[str, Any], what: str, max_bytes: int | None = None) -> dict[str, Any]:
+    """Validate a metadata/state patch (a JSON object), within ``max_bytes``."""
+    return _json_object(value, what, max_bytes)
+
+
+def check_batch(count: int, limit: int | None) -> None:
+    """Refuse a write of more than ``limit`` entries (``LimitExceeded``)."""
+    if limit is not None and count > limit:
+        raise LimitExceeded(f"{count} entries in one write; the limit is {limit}")
 
 
 def check_user_filter(user_id: str | Unchecked | None) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final
 
-from .._canonical import DEFAULT_MAX_ENTRY_BYTES
+from .._canonical import DEFAULT_MAX_BATCH, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_METADATA_BYTES
 from .._exceptions import BlockingCallInEventLoop, InvalidInput, StoreClosed, blocking_call
 from .._exports import check_export
 from .._ids import new_id, validate_id, validate_user_id
@@ -69,6 +69,9 @@ class AsyncSessionManager:
         checkpoint_every: an append takes a checkpoint when the last one (or
             the creation) is older than this.
         max_entry_bytes: largest canonical JSON of one entry's data.
+        max_metadata_bytes: largest canonical JSON of a session's metadata
+            (at creation and per update) and of a checkpoint's.
+        max_batch: most entries one write (``extend``) may add.
         clock: returns the current aware UTC time (tests inject a fake one).
 
     Use it as an async context manager to close the store at the end.
@@ -83,6 +86,8 @@ class AsyncSessionManager:
         max_messages: int | None = None,
         checkpoint_every: timedelta | None = None,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+        max_batch: int = DEFAULT_MAX_BATCH,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         # Every default is checked before a store is opened from a URL.
@@ -96,6 +101,8 @@ class AsyncSessionManager:
             check_store_kind(store, self)
         self.store: AsyncStore = store
         self.max_entry_bytes = max_entry_bytes
+        self.max_metadata_bytes = max_metadata_bytes
+        self.max_batch = max_batch
         self._clock = clock or _utcnow
         self._closed = False
         # A sync manager warns once if it is called on an event loop's thread.
@@ -109,6 +116,8 @@ class AsyncSessionManager:
             max_messages=self.max_messages,
             checkpoint_every=self.checkpoint_every,
             max_entry_bytes=self.max_entry_bytes,
+            max_metadata_bytes=self.max_metadata_bytes,
+            max_batch=self.max_batch,
             clock=self._tick,
         )
 
@@ -163,6 +172,7 @@ class AsyncSessionManager:
             ttl=self.ttl if ttl is _DEFAULT else ttl,
             idle_timeout=self.idle_timeout if idle_timeout is _DEFAULT else idle_timeout,
             max_messages=self.max_messages if max_messages is _DEFAULT else max_messages,
+            max_metadata_bytes=self.max_metadata_bytes,
         )
         await self.store.create_session(info)
         return AsyncSession(self, info)

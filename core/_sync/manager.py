@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final
 
-from .._canonical import DEFAULT_MAX_ENTRY_BYTES
+from .._canonical import DEFAULT_MAX_BATCH, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_METADATA_BYTES
 from .._exceptions import BlockingCallInEventLoop, InvalidInput, StoreClosed, blocking_call
 from .._exports import check_export
 from .._ids import new_id, validate_id, validate_user_id
@@ -70,6 +70,9 @@ class SessionManager:
         checkpoint_every: an append takes a checkpoint when the last one (or
             the creation) is older than this.
         max_entry_bytes: largest canonical JSON of one entry's data.
+        max_metadata_bytes: largest canonical JSON of a session's metadata
+            (at creation and per update) and of a checkpoint's.
+        max_batch: most entries one write (``extend``) may add.
         clock: returns the current aware UTC time (tests inject a fake one).
 
     Use it as an async context manager to close the store at the end.
@@ -84,6 +87,8 @@ class SessionManager:
         max_messages: int | None = None,
         checkpoint_every: timedelta | None = None,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+        max_batch: int = DEFAULT_MAX_BATCH,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         # Every default is checked before a store is opened from a URL.
@@ -97,6 +102,8 @@ class SessionManager:
             check_store_kind(store, self)
         self.store: Store = store
         self.max_entry_bytes = max_entry_bytes
+        self.max_metadata_bytes = max_metadata_bytes
+        self.max_batch = max_batch
         self._clock = clock or _utcnow
         self._closed = False
         # A sync manager warns once if it is called on an event loop's thread.
@@ -110,6 +117,8 @@ class SessionManager:
             max_messages=self.max_messages,
             checkpoint_every=self.checkpoint_every,
             max_entry_bytes=self.max_entry_bytes,
+            max_metadata_bytes=self.max_metadata_bytes,
+            max_batch=self.max_batch,
             clock=self._tick,
         )
 
@@ -164,6 +173,7 @@ class SessionManager:
             ttl=self.ttl if ttl is _DEFAULT else ttl,
             idle_timeout=self.idle_timeout if idle_timeout is _DEFAULT else idle_timeout,
             max_messages=self.max_messages if max_messages is _DEFAULT else max_messages,
+            max_metadata_bytes=self.max_metadata_bytes,
         )
         self.store.create_session(info)
         return Session(self, info)

@@ -21,6 +21,7 @@ from .._models import MESSAGE, STATE, UNCHECKED, Branch, Checkpoint, Entry, Sess
 from .._offload import sync_prepare
 from .._rules import (
     branches_of,
+    check_batch,
     check_checkpoint_name,
     expiry_after_write,
     json_patch,
@@ -165,6 +166,7 @@ class Session:
             validate_id(expected_head, "expected_head")
         if not isinstance(items, list):
             raise InvalidInput("messages must be an iterable of JSON objects")
+        check_batch(len(items), self._manager.max_batch)
         prepared = sync_prepare(kind, items, now, self._manager.max_entry_bytes)
         if not prepared:
             return []
@@ -188,7 +190,11 @@ class Session:
 
     def update_metadata(self, values: Mapping[str, Any]) -> None:
         """Shallow-merge ``values`` into the session's metadata."""
-        patch = json_patch(values, "metadata")
+        limit = self._manager.max_metadata_bytes
+        patch = json_patch(values, "metadata", limit)
+        # The merge happens in the store; checked here on the row as last
+        # seen, so small patches cannot grow the metadata without bound.
+        json_patch({**self._info.metadata, **patch}, "metadata", limit)
         now = self._now()
         self._info = self._store.update_session(
             self.id, metadata=patch, now=now, expires_at=self._expiry(now)
@@ -242,7 +248,7 @@ class Session:
     ) -> Checkpoint:
         """Record the current head (no entry is added, the head does not move)."""
         check_checkpoint_name(name)
-        meta = json_patch(metadata or {}, "checkpoint metadata")
+        meta = json_patch(metadata or {}, "checkpoint metadata", self._manager.max_metadata_bytes)
         now = self._now()
         info, path = self._store.read_path(self.id, now=now, with_data=False)
         point = Checkpoint(
