@@ -8,6 +8,7 @@
 ``agentsession.W005``  ORM store on SQLite without ``transaction_mode: IMMEDIATE``
 ``agentsession.E006``  ORM store with ``USE_TZ = False``
 ``agentsession.W007``  the middleware runs before ``AuthenticationMiddleware``
+``agentsession.W008``  error reports would show session ids (reporter filter)
 =====================  ==========================================================
 """
 
@@ -143,8 +144,27 @@ def check_secure_cookie(**kwargs: Any) -> list[checks.CheckMessage]:
     ]
 
 
+def check_reporter_filter(**kwargs: Any) -> list[checks.CheckMessage]:
+    """W008: the error reporter's filter hides the session header and cookie."""
+    from django.views.debug import get_default_exception_reporter_filter
+
+    from .debug import SafeExceptionReporterFilter
+
+    if isinstance(get_default_exception_reporter_filter(), SafeExceptionReporterFilter):
+        return []
+    return [
+        checks.Warning(
+            "Error reports (500 mails, DEBUG pages) would show the X-Session-ID "
+            "header and the agentsession cookie, which carry session ids.",
+            hint='Set DEFAULT_EXCEPTION_REPORTER_FILTER = "agentsession.integrations.'
+            'django.debug.SafeExceptionReporterFilter" (or a subclass of it).',
+            id="agentsession.W008",
+        )
+    ]
+
+
 def register() -> None:
     """Register every check once (``ready()`` may run more than once in tests)."""
-    for check in (check_settings, check_store, check_middleware_order):
+    for check in (check_settings, check_store, check_middleware_order, check_reporter_filter):
         checks.register(check, "agentsession")
     checks.register(check_secure_cookie, "agentsession", deploy=True)

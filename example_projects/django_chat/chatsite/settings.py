@@ -43,6 +43,11 @@ SESSION_COOKIE_HTTPONLY = True
 
 DATABASES: dict[str, dict[str, str]] = {}
 
+# Error reports hide the session header and cookie too (check agentsession.W008).
+DEFAULT_EXCEPTION_REPORTER_FILTER = (
+    "agentsession.integrations.django.debug.SafeExceptionReporterFilter"
+)
+
 AGENTSESSION = {
     "STORE": config.store_url(),  # AGENTSESSION_STORE_URL or the demo's SQLite file
     "AGENT": AGENT_NAME,

@@ -82,6 +82,11 @@ if os.environ.get("AGENTSESSION_DJANGO_PG"):
         "TEST": {"NAME": "test_agentsession_django_" + os.environ["AGENTSESSION_DJANGO_PG"]},
     }
 
+# Error reports hide the session header and cookie too (check agentsession.W008).
+DEFAULT_EXCEPTION_REPORTER_FILTER = (
+    "agentsession.integrations.django.debug.SafeExceptionReporterFilter"
+)
+
 AGENTSESSION = {
     "STORE": os.environ.get("AGENTSESSION_DJANGO_STORE", "django"),
     "AGENT": "assistant",
