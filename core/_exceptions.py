@@ -21,7 +21,7 @@ Driver errors are translated with :func:`map_exceptions` and chained with
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 __all__ = [
     "AccessDenied",
@@ -85,7 +85,15 @@ class StoreClosed(AgentSessionError):
 
 
 class StoreUnavailable(AgentSessionError):
-    """The back end could not be reached; the driver's error is ``__cause__``."""
+    """The back end could not be reached; the driver's error is ``__cause__``.
+
+    ``hint``, when set, is what to do about it in our own words (never a
+    driver message, which may carry a DSN): the web layer logs it.
+    """
+
+    def __init__(self, message: str = "the store is unavailable", *, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
 
 
 class NoSessionInContext(AgentSessionError, LookupError):
@@ -95,11 +103,15 @@ class NoSessionInContext(AgentSessionError, LookupError):
 @contextlib.contextmanager
 def map_exceptions(
     mapping: Mapping[type[BaseException], type[AgentSessionError]],
+    *,
+    where: Callable[[], str | None] | None = None,
 ) -> Iterator[None]:
     """Translate driver exceptions into the agentsession tree.
 
     Errors already in the tree pass through untouched; the first matching key of
     ``mapping`` (in order) decides the class, and the original is chained.
+    ``where`` names the back end (host and port, never credentials) as the
+    ``hint`` of a ``StoreUnavailable``.
     """
     try:
         yield
@@ -108,7 +120,10 @@ def map_exceptions(
     except Exception as exc:
         for source, target in mapping.items():
             if isinstance(exc, source):
-                raise target(f"{type(exc).__name__}: {exc}") from exc
+                error = target(f"{type(exc).__name__}: {exc}")
+                if isinstance(error, StoreUnavailable) and where is not None:
+                    error.hint = where()
+                raise error from exc
         raise
 
 

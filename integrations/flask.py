@@ -71,6 +71,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from agentsession import AsyncSessionManager, SessionManager, use_session
+from agentsession.extras import missing_extra
 
 from ._web import (
     DEFAULT_MAX_AGE,
@@ -94,9 +95,7 @@ try:
     from flask.views import MethodView
     from werkzeug.local import LocalProxy
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "agentsession.integrations.flask needs Flask: pip install agentsession[flask]"
-    ) from exc
+    raise missing_extra("agentsession.integrations.flask (Flask)", "flask") from exc
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager

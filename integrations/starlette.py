@@ -62,6 +62,7 @@ from __future__ import annotations
 import asyncio
 
 from agentsession.context import peek_session, set_session
+from agentsession.extras import missing_extra
 
 from .asgi import STATE_KEY, AgentSessionMiddleware
 
@@ -69,9 +70,7 @@ try:
     import anyio.from_thread
     from starlette.requests import HTTPConnection
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "agentsession.integrations.starlette needs Starlette: pip install agentsession[starlette]"
-    ) from exc
+    raise missing_extra("agentsession.integrations.starlette (Starlette)", "starlette") from exc
 
 from ._web import AsyncLazySession, LazySession, sync_view
 from ._web.starlette_errors import exception_handlers, install_exception_handlers

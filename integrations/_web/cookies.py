@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentsession import InvalidInput
+from agentsession.extras import missing_extra
 from agentsession.store import validate_id
 
 from .settings import WebSettings
@@ -20,10 +21,7 @@ from .settings import WebSettings
 try:
     from itsdangerous import BadSignature, TimestampSigner
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "agentsession's web integrations need itsdangerous: "
-        "pip install agentsession[starlette] (or [flask], [django])"
-    ) from exc
+    raise missing_extra("agentsession's web integrations (itsdangerous)", "starlette") from exc
 
 __all__ = ["CookieInstruction", "CookieSigner", "read_cookie"]
 

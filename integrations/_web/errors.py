@@ -97,6 +97,13 @@ def error_response(exc: BaseException, *, bad_id: bool = False) -> ErrorResponse
                 # and nothing here may carry a session id.
                 cause = type(exc.__cause__).__name__ if exc.__cause__ else "-"
                 log = logger.error if status == 500 else logger.warning
-                log("agentsession: %s (cause: %s) -> %d", type(exc).__name__, cause, status)
+                hint = getattr(exc, "hint", None)
+                log(
+                    "agentsession: %s (cause: %s) -> %d%s",
+                    type(exc).__name__,
+                    cause,
+                    status,
+                    f": {hint}" if hint else "",
+                )
             return ErrorResponse(status, code, message or str(exc))
     raise TypeError(f"no response for {type(exc).__name__}") from exc

@@ -40,12 +40,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from agentsession.extras import missing_extra
+
 try:
     import django  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "agentsession.integrations.django needs Django: pip install agentsession[django]"
-    ) from exc
+    raise missing_extra("agentsession.integrations.django (Django)", "django") from exc
 
 if TYPE_CHECKING:
     from .._web import AsyncLazySession, LazySession

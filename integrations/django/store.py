@@ -104,12 +104,29 @@ class DjangoStore:
     def _guard(self, *, atomic: bool = False) -> Iterator[None]:
         if self._closed:
             raise StoreClosed("the store is closed")
-        with map_exceptions(_ERRORS):
-            if atomic:
-                with transaction.atomic(using=self.using):
+        try:
+            with map_exceptions(_ERRORS):
+                if atomic:
+                    with transaction.atomic(using=self.using):
+                        yield
+                else:
                     yield
-            else:
-                yield
+        except StoreUnavailable as exc:
+            if self._tables_missing():
+                raise StoreUnavailable(
+                    f"the agentsession tables are missing from database {self.using!r}",
+                    hint="run `manage.py migrate` (agentsession's tables are missing)",
+                ) from exc.__cause__
+            raise
+
+    def _tables_missing(self) -> bool:
+        # Only on the failure path: is it the table that is missing?
+        try:
+            with connections[self.using].cursor() as cursor:
+                names = connections[self.using].introspection.table_names(cursor)
+        except DatabaseError:
+            return False
+        return StoredSession._meta.db_table not in names
 
     def _sessions(self) -> QuerySet[StoredSession]:
         return StoredSession.objects.using(self.using)

@@ -71,3 +71,14 @@ def test_the_embedded_stores_need_nothing() -> None:
     with agentsession.SessionManager(agentsession.open_store("memory://")) as manager:
         manager.create("assistant").append({"role": "user", "content": "hi"})
         assert len(manager.list()) == 1
+
+
+def test_the_install_hint_fits_the_installation() -> None:
+    from agentsession.extras import install_hint, missing_extra
+
+    hint = install_hint("redis")
+    assert hint.startswith("pip install 'agentsession[redis]'")
+    # This test suite runs from a checkout: editable there, a wheel in tox.
+    editable = "-e '.[redis]'" in hint
+    assert editable == ("site-packages" not in str(__import__("agentsession").__file__))
+    assert "agentsession[redis]" in str(missing_extra("the Redis store", "redis"))

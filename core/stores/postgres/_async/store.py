@@ -36,6 +36,7 @@ from agentsession._models import (
     Unchecked,
 )
 from agentsession._rules import check_expected_head
+from agentsession.extras import missing_extra
 from agentsession.stores.postgres._link import dropped
 from agentsession.stores.postgres._migrations import MIGRATIONS, MIGRATIONS_TABLE, latest_version
 from agentsession.stores.postgres._params import (
@@ -56,9 +57,7 @@ try:
     from psycopg.conninfo import conninfo_to_dict
     from psycopg_pool import AsyncConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "AsyncPostgresStore needs psycopg 3 and psycopg-pool: pip install agentsession[postgres]"
-    ) from exc
+    raise missing_extra("AsyncPostgresStore (psycopg 3, psycopg-pool)", "postgres") from exc
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -154,8 +153,19 @@ class AsyncPostgresStore:
             try:
                 await self._pool.open()
             except psycopg.Error as exc:
-                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                raise self._unavailable(exc) from exc
         self._ready = True
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        """The error for a driver failure, naming the server (no credentials)."""
+        conninfo = self._pool.conninfo
+        try:
+            info = conninfo_to_dict(conninfo) if isinstance(conninfo, str) else {}
+        except psycopg.Error:
+            info = {}
+        host = info.get("host") or "localhost"
+        where = f"PostgreSQL at {host}:{info.get('port') or 5432} did not answer"
+        return StoreUnavailable(f"{type(exc).__name__}: {exc}", hint=where)
 
     async def migrate(self) -> int:
         """Apply the pending migrations; returns how many ran (0 when current).
@@ -169,7 +179,7 @@ class AsyncPostgresStore:
             await self._pool.open()
             return await self._apply_migrations()
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise self._unavailable(exc) from exc
 
     async def _apply_migrations(self) -> int:
         prefix = self._sql.prefix
@@ -230,9 +240,9 @@ class AsyncPostgresStore:
         except pg_errors.UniqueViolation as exc:
             if taken:
                 raise ConflictError(_TAKEN) from exc
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise self._unavailable(exc) from exc
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise self._unavailable(exc) from exc
 
     async def _checkout(self) -> psycopg.AsyncConnection[Any]:
         """A connection from the pool that is not known to be dead.

@@ -37,6 +37,7 @@ from agentsession._models import (
     Unchecked,
 )
 from agentsession._rules import check_expected_head
+from agentsession.extras import missing_extra
 from agentsession.stores.postgres._link import dropped
 from agentsession.stores.postgres._migrations import MIGRATIONS, MIGRATIONS_TABLE, latest_version
 from agentsession.stores.postgres._params import (
@@ -57,9 +58,7 @@ try:
     from psycopg.conninfo import conninfo_to_dict
     from psycopg_pool import ConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "PostgresStore needs psycopg 3 and psycopg-pool: pip install agentsession[postgres]"
-    ) from exc
+    raise missing_extra("PostgresStore (psycopg 3, psycopg-pool)", "postgres") from exc
 
 __all__ = ["PostgresStore"]
 
@@ -155,8 +154,19 @@ class PostgresStore:
             try:
                 self._pool.open()
             except psycopg.Error as exc:
-                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                raise self._unavailable(exc) from exc
         self._ready = True
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        """The error for a driver failure, naming the server (no credentials)."""
+        conninfo = self._pool.conninfo
+        try:
+            info = conninfo_to_dict(conninfo) if isinstance(conninfo, str) else {}
+        except psycopg.Error:
+            info = {}
+        host = info.get("host") or "localhost"
+        where = f"PostgreSQL at {host}:{info.get('port') or 5432} did not answer"
+        return StoreUnavailable(f"{type(exc).__name__}: {exc}", hint=where)
 
     def migrate(self) -> int:
         """Apply the pending migrations; returns how many ran (0 when current).
@@ -170,7 +180,7 @@ class PostgresStore:
             self._pool.open()
             return self._apply_migrations()
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise self._unavailable(exc) from exc
 
     def _apply_migrations(self) -> int:
         prefix = self._sql.prefix
@@ -231,9 +241,9 @@ class PostgresStore:
         except pg_errors.UniqueViolation as exc:
             if taken:
                 raise ConflictError(_TAKEN) from exc
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise self._unavailable(exc) from exc
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise self._unavailable(exc) from exc
 
     def _checkout(self) -> psycopg.Connection[Any]:
         """A connection from the pool that is not known to be dead.

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from agentsession._exceptions import StoreClosed, StoreUnavailable, map_exceptions
 from agentsession._models import SessionInfo, Unchecked, copy_info
 from agentsession._rules import is_expired
+from agentsession.extras import missing_extra
 from agentsession.stores.redis._records import (
     DEFAULT_PREFIX,
     Keys,
@@ -38,7 +39,7 @@ try:
     from redis.asyncio.cluster import RedisCluster
     from redis.commands.core import AsyncScript
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("the Redis store needs redis-py: pip install agentsession[redis]") from exc
+    raise missing_extra("the Redis store (redis-py)", "redis") from exc
 
 __all__ = ["AsyncRedisLink", "parse_url"]
 
@@ -113,7 +114,7 @@ class AsyncRedisLink:
                 client = self._redis
                 if client is None:
                     # A sync RedisCluster connects as it is made (to read the slots).
-                    with map_exceptions(DRIVER_ERRORS):
+                    with map_exceptions(DRIVER_ERRORS, where=self.where):
                         client = self._given if self._given is not None else self._factory()
                     self._scripts = {n: client.register_script(s) for n, s in _SCRIPTS.items()}
                     self.cluster = isinstance(client, RedisCluster)
@@ -121,19 +122,31 @@ class AsyncRedisLink:
                     self._redis = client
         return client
 
+    def where(self) -> str | None:
+        """Which server a failure concerns, for the error's hint (no credentials)."""
+        client = self._redis or self._given
+        if client is None or self.cluster:
+            return "Redis Cluster did not answer" if self.cluster else None
+        kwargs = cast(Any, client).connection_pool.connection_kwargs
+        if kwargs.get("path"):
+            return f"Redis at unix:{kwargs['path']} did not answer"
+        return (
+            f"Redis at {kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)} did not answer"
+        )
+
     def text(self, value: Any) -> Any:
         return value if self._decoded else texts(value)
 
     async def run(self, name: str, keys: list[str], args: list[str]) -> Any:
         """One script call: one round trip (``Script`` loads it on NOSCRIPT)."""
-        with map_exceptions(DRIVER_ERRORS):
+        with map_exceptions(DRIVER_ERRORS, where=self.where):
             client = self.client()
             reply = await self._scripts[name](keys=keys, args=args, client=client)
         return self.text(reply)
 
     async def pipeline(self, calls: Sequence[Call]) -> list[Any]:
         """Scripts and commands in one pipeline: one round trip (per node)."""
-        with map_exceptions(DRIVER_ERRORS):
+        with map_exceptions(DRIVER_ERRORS, where=self.where):
             client = self.client()
             for attempt in range(2):
                 pipe = client.pipeline(transaction=False)
@@ -171,13 +184,13 @@ class AsyncRedisLink:
             return {}
 
     async def hgetall(self, key: str) -> dict[str, str]:
-        with map_exceptions(DRIVER_ERRORS):
+        with map_exceptions(DRIVER_ERRORS, where=self.where):
             row = await self.client().hgetall(key)
         return dict(self.text(row))
 
     async def window(self, key: str, start: int, count: int) -> list[tuple[str, float]]:
         """``count`` ids of an index from rank ``start``, newest first, with scores."""
-        with map_exceptions(DRIVER_ERRORS):
+        with map_exceptions(DRIVER_ERRORS, where=self.where):
             found = await self.client().zrevrange(key, start, start + count - 1, withscores=True)
         return [(self.text(m), float(s)) for m, s in cast(list[Any], found)]
 
@@ -408,7 +421,7 @@ class AsyncRedisLink:
                 for node in nodes
                 if getattr(node, "redis_connection", None) is not None
             ]
-            with map_exceptions(DRIVER_ERRORS):
+            with map_exceptions(DRIVER_ERRORS, where=self.where):
                 await client.aclose()
                 for pool in pools:
                     pool.disconnect()

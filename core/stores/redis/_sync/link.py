@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from agentsession._exceptions import StoreClosed, StoreUnavailable, map_exceptions
 from agentsession._models import SessionInfo, Unchecked, copy_info
 from agentsession._rules import is_expired
+from agentsession.extras import missing_extra
 from agentsession.stores.redis._records import (
     DEFAULT_PREFIX,
     Keys,
@@ -39,7 +40,7 @@ try:
     from redis.cluster import RedisCluster
     from redis.commands.core import Script
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("the Redis store needs redis-py: pip install agentsession[redis]") from exc
+    raise missing_extra("the Redis store (redis-py)", "redis") from exc
 
 __all__ = ["RedisLink", "parse_url"]
 
@@ -114,7 +115,7 @@ class RedisLink:
                 client = self._redis
                 if client is None:
                     # A sync RedisCluster connects as it is made (to read the slots).
-                    with map_exceptions(DRIVER_ERRORS):
+                    with map_exceptions(DRIVER_ERRORS, where=self.where):
                         client = self._given if self._given is not None else self._factory()
                     self._scripts = {n: client.register_script(s) for n, s in _SCRIPTS.items()}
                     self.cluster = isinstance(client, RedisCluster)
@@ -122,19 +123,31 @@ class RedisLink:
                     self._redis = client
         return client
 
+    def where(self) -> str | None:
+        """Which server a failure concerns, for the error's hint (no credentials)."""
+        client = self._redis or self._given
+        if client is None or self.cluster:
+            return "Redis Cluster did not answer" if self.cluster else None
+        kwargs = cast(Any, client).connection_pool.connection_kwargs
+        if kwargs.get("path"):
+            return f"Redis at unix:{kwargs['path']} did not answer"
+        return (
+            f"Redis at {kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)} did not answer"
+        )
+
     def text(self, value: Any) -> Any:
         return value if self._decoded else texts(value)
 
     def run(self, name: str, keys: list[str], args: list[str]) -> Any:
         """One script call: one round trip (``Script`` loads it on NOSCRIPT)."""
-        with map_exceptions(DRIVER_ERRORS):
+        with map_exceptions(DRIVER_ERRORS, where=self.where):
             client = self.client()
             reply = self._scripts[name](keys=keys, args=args, client=client)
         return self.text(reply)
 
     def pipeline(self, calls: Sequence[Call]) -> list[Any]:
         """Scripts and commands in one pipeline: one round trip (per node)."""
-        with map_exceptions(DRIVER_ERRORS):
+        with map_exceptions(DRIVER_ERRORS, where=self.where):
             client = self.client()
             for attempt in range(2):
                 pipe = client.pipeline(transaction=False)
@@ -172,13 +185,13 @@ class RedisLink:
             return {}
 
     def hgetall(self, key: str) -> dict[str, str]:
-        with map_exceptions(DRIVER_ERRORS):
+        with map_exceptions(DRIVER_ERRORS, where=self.where):
             row = self.client().hgetall(key)
         return dict(self.text(row))
 
     def window(self, key: str, start: int, count: int) -> list[tuple[str, float]]:
         """``count`` ids of an index from rank ``start``, newest first, with scores."""
-        with map_exceptions(DRIVER_ERRORS):
+        with map_exceptions(DRIVER_ERRORS, where=self.where):
             found = self.client().zrevrange(key, start, start + count - 1, withscores=True)
         return [(self.text(m), float(s)) for m, s in cast(list[Any], found)]
 
@@ -409,7 +422,7 @@ class RedisLink:
                 for node in nodes
                 if getattr(node, "redis_connection", None) is not None
             ]
-            with map_exceptions(DRIVER_ERRORS):
+            with map_exceptions(DRIVER_ERRORS, where=self.where):
                 client.close()
                 for pool in pools:
                     pool.disconnect()
