@@ -92,6 +92,8 @@ def main(argv: list[str]) -> None:
         step("4. Nothing was deleted: the detour is a branch you can switch to")
         session.append({"role": "user", "content": "Let's talk about cats instead."})
         session.append({"role": "assistant", "content": "Cats it is."})
+        print("   Said after the restored point (a new branch):")
+        show(session)
         for branch in session.branches():
             mark = "* current" if branch.is_current else "         "
             print(f"   {mark} branch ending {branch.leaf_id[:8]}: {branch.message_count} messages")

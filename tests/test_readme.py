@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -27,3 +29,22 @@ def test_the_readme_opens_with_the_demo_and_the_tests() -> None:
 def test_ci_runs_the_readmes_test_command() -> None:
     _, tests = _opening_commands()
     assert tests in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def _block_after(heading: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(heading)
+    block = re.search(r"```python\n(.*?)```", text[start:], re.S)
+    assert block is not None, heading
+    return block.group(1)
+
+
+@pytest.mark.parametrize("heading", ["## Use it", "### Lifetimes, pruning, moving sessions"])
+def test_the_readmes_snippets_run(
+    heading: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGENTSESSION_DIR", str(tmp_path))
+    monkeypatch.delenv("AGENTSESSION_STORE_URL", raising=False)
+    exec(compile(_block_after(heading), f"README {heading}", "exec"), {})
+    assert list(tmp_path.glob("*.db")), "the snippet stored nothing"

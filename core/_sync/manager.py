@@ -75,7 +75,7 @@ class SessionManager:
         max_batch: most entries one write (``extend``) may add.
         clock: returns the current aware UTC time (tests inject a fake one).
 
-    Use it as an async context manager to close the store at the end.
+    Close the store at the end: use it as ``with manager: ...``.
     """
 
     def __init__(

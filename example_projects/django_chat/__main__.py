@@ -11,6 +11,7 @@ from ..shared.banner import banner
 from .manage import SETTINGS
 
 if __name__ == "__main__":
+    config.claim_port()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
     print(banner("Django", config.store_url()), flush=True)
     address = f"{config.HOST}:{config.PORT}"

@@ -7,6 +7,7 @@ from ..shared.banner import banner
 from . import create_app
 
 if __name__ == "__main__":
+    config.claim_port()
     url = config.store_url()
     print(banner("Flask", url), flush=True)
     create_app(url).run(host=config.HOST, port=config.PORT)

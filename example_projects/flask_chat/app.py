@@ -145,6 +145,7 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",  # Flask default: no attribute
         AGENTSESSION_STORE=store or config.store_url(),
         AGENTSESSION_AGENT=AGENT_NAME,
+        AGENTSESSION_IDLE_TIMEOUT=config.IDLE_TIMEOUT.total_seconds(),
     )
     AgentSessions(app, get_user_id=demo_user)
     app.extensions["chat_agent"] = agent or make_agent()

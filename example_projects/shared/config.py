@@ -6,15 +6,37 @@ in one of them is still there in the others, and after any restart.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import socket
+from datetime import timedelta
 
 from . import DATA_DIR
 
-__all__ = ["HOST", "PORT", "secret_key", "store_url"]
+__all__ = ["HOST", "IDLE_TIMEOUT", "PORT", "claim_port", "secret_key", "store_url"]
 
 HOST = os.environ.get("DEMO_HOST", "127.0.0.1")
 PORT = int(os.environ.get("DEMO_PORT", "8000"))
+#: Conversations nobody wrote to for this long expire (and a visit without a
+#: cookie, e.g. from curl, leaves no session behind forever).
+IDLE_TIMEOUT = timedelta(days=30)
+
+
+def claim_port() -> None:
+    """Stop with a clear message (and exit status 2) when the port is taken,
+    before the banner prints a URL that another program answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, PORT))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise SystemExit(
+                f"port {PORT} on {HOST} is in use: pick another one with "
+                f"DEMO_PORT, e.g. DEMO_PORT={PORT + 1} python example_projects/run_demo.py"
+            ) from None
 
 
 def store_url() -> str:

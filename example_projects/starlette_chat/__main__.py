@@ -9,6 +9,7 @@ from ..shared.banner import banner
 from . import create_app
 
 if __name__ == "__main__":
+    config.claim_port()
     url = config.store_url()
     print(banner("Starlette", url), flush=True)
     uvicorn.run(create_app(url), host=config.HOST, port=config.PORT, access_log=False)

@@ -175,7 +175,11 @@ def create_app(
             Middleware(AuthenticationMiddleware, backend=DemoLogin()),
             # ... and the agent session comes last, so it sees request.user.
             Middleware(
-                AgentSessionMiddleware, store=session_store, agent=AGENT_NAME, secret_key=key
+                AgentSessionMiddleware,
+                store=session_store,
+                agent=AGENT_NAME,
+                secret_key=key,
+                idle_timeout=config.IDLE_TIMEOUT,  # unused conversations expire
             ),
         ],
         exception_handlers={api.BadRequest: bad_request},

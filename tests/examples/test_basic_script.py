@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,21 @@ def test_basic_script_resumes_after_a_restart(tmp_path: Path) -> None:
 
     fresh = run_basic(url, "--fresh")
     assert "New session for 'alice'" in fresh
+
+
+def test_the_demo_names_demo_port_when_its_port_is_busy(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, str(root / "example_projects" / "run_demo.py")],
+            env={**os.environ, "DEMO_PORT": str(port), "AGENTSESSION_STORE_URL": "memory://"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert "DEMO_PORT" in result.stderr and str(port) in result.stderr
+    assert "http://" not in result.stdout  # no URL printed for a server that never started

@@ -6,6 +6,7 @@ Each runs the app through its framework's test client on a real SQLite file.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,11 @@ def test_a_post_without_the_page_csrf_token(app: ExampleApp) -> None:
     )
     assert (forged.status, forged.json()["error"]) == (403, "csrf_failed")
     assert app.stored_sessions() == []
+
+
+def test_a_conversation_nobody_continues_expires(app: ExampleApp) -> None:
+    browser = app.browser()
+    assert browser.post("/api/messages", {"content": "hello"}).status == 200
+    (stored,) = app.stored_sessions()
+    assert stored.idle_timeout == timedelta(days=30).total_seconds()
+    assert stored.expires_at is not None

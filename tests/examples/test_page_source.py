@@ -24,3 +24,11 @@ def test_the_page_marks_the_login_as_demo_only() -> None:
     assert "Demo login" in page
     assert "no password" in page
     assert 'name="viewport"' in page
+
+
+def test_the_page_carries_its_icon_and_a_full_width_branch_list() -> None:
+    page = (STATIC / "index.html").read_text()
+    # An inline icon: browsers ask no /favicon.ico (a 404 on every load before).
+    assert re.search(r'<link rel="icon" href="data:', page)
+    css = (STATIC / "chat.css").read_text()
+    assert re.search(r"\.branch-row select \{[^}]*flex: 1 1 100%", css)

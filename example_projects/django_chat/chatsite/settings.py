@@ -51,5 +51,6 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = (
 AGENTSESSION = {
     "STORE": config.store_url(),  # AGENTSESSION_STORE_URL or the demo's SQLite file
     "AGENT": AGENT_NAME,
+    "IDLE_TIMEOUT": config.IDLE_TIMEOUT,  # unused conversations expire
     "GET_USER_ID": "example_projects.django_chat.chat.views.demo_user",
 }
