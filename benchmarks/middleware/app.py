@@ -8,7 +8,8 @@
 
 Endpoints: ``POST /write`` appends one user message and returns the last 20;
 ``GET /read`` returns the last 20; ``POST /setup`` makes a session of 5 messages
-(the response carries its id and cookie).
+(the response carries its id and cookie); ``POST /raw`` (middleware only)
+appends the body as it is, for ``hostile.py``.
 
     BENCH_MODE=middleware BENCH_STORE=sqlite:////tmp/s.db \\
         uvicorn benchmarks.middleware.app:app --workers 1
@@ -27,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agentsession import AsyncSessionManager, open_async_store
+from agentsession import AgentSessionError, AsyncSessionManager, open_async_store
 from agentsession.integrations.asgi import AgentSessionMiddleware
 
 from ..workload import messages
@@ -55,6 +56,16 @@ async def mw_write(request: Request) -> JSONResponse:
 async def mw_read(request: Request) -> JSONResponse:
     s = request.state.agent_session
     return JSONResponse([m.data for m in await s.messages(limit=20)])
+
+
+async def mw_raw(request: Request) -> JSONResponse:
+    """Appends the request's JSON object as it is (the hostile-body benchmark)."""
+    s = request.state.agent_session
+    try:
+        await s.append(await request.json())
+    except AgentSessionError as exc:
+        return JSONResponse({"error": type(exc).__name__}, status_code=422)
+    return JSONResponse({"ok": True})
 
 
 async def mw_setup(request: Request) -> JSONResponse:
@@ -144,6 +155,8 @@ def build(mode: str) -> Starlette:
         Route("/read", read, methods=["GET"]),
         Route("/setup", setup, methods=["POST"]),
     ]
+    if mode == "middleware":
+        routes.append(Route("/raw", mw_raw, methods=["POST"]))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
