@@ -1,58 +1,6 @@
 """``AgentSessionMiddleware``: agent sessions for any ASGI app (Starlette, FastAPI).
 
-A pure ASGI middleware (no ``BaseHTTPMiddleware``): it wraps ``send`` to add
-headers, so streaming responses and contextvars behave::
-
-    from starlette.middleware import Middleware
-    from agentsession.integrations.asgi import AgentSessionMiddleware
-
-    app = Starlette(routes=..., middleware=[
-        Middleware(AuthenticationMiddleware, backend=...),   # optional, outside ours
-        Middleware(AgentSessionMiddleware, store="sqlite:///sessions.db",
-                   agent="assistant", secret_key=[KEY, OLD_KEY]),
-    ])
-
-    async def chat(request):
-        s = request.state.agent_session          # or agentsession.current_session()
-        await s.append({"role": "user", "content": ...})
-        return JSONResponse([m.data for m in await s.messages(limit=20)])
-
-``request.state.agent_session`` is an ``AsyncLazySession``: nothing is read
-before it is used and nothing is created before its first write. Sync
-endpoints (run by Starlette in a worker thread) use
-``agentsession.integrations.starlette.sync_session(request)``.
-
-Headers go out with the response start: a session first created inside a
-streaming body (or after a websocket's accept) is stored, but its id cannot
-reach the client that way -- call ``await s.get_or_create()`` before streaming,
-or send ``s.id`` over the websocket yourself.
-
-HTTP and websocket scopes follow ``docs/design.md``, "Web layer" (header
-``X-Session-ID`` first, then the signed cookie); other scope types pass through.
-
-The store: given as a URL (or ``None`` for the default), the middleware opens it
-at lifespan startup (or on first use) and closes it at lifespan shutdown. Given
-as a store object, it is the caller's: the middleware uses it and never closes
-it (close it in your own lifespan).
-
-The user: ``get_user_id(scope)`` (sync or async), when given, receives the raw
-ASGI ``scope`` dict -- not a Starlette ``Request`` -- so this class works with
-any ASGI framework; in Starlette, read the user with
-``HTTPConnection(scope).user`` (example in
-:mod:`agentsession.integrations.starlette`). Without it, the user is
-``scope["user"]`` when Starlette's ``AuthenticationMiddleware`` ran before this
-one and the user is authenticated (its ``identity``).
-
-Placement and errors: errors escaping the app (``SessionNotFound`` -> 404,
-``ConflictError`` -> 409, ... ``docs/design.md``, "Web layer") become the same JSON responses in
-both supported placements: inside Starlette's middleware list (above, or
-``app.add_middleware``), where the middleware answers them itself; and
-wrapping a Starlette or FastAPI app from outside (``app =
-AgentSessionMiddleware(app, ...)``), where it adds exception handlers to that
-app (unless the app's own handlers cover those errors), since Starlette's
-``ServerErrorMiddleware`` would answer 500 before the error reached us. With
-another ASGI layer in between, pass
-``agentsession.integrations.starlette.exception_handlers()`` to the app.
+Usage, options and behaviour: ``docs/web.md``, "ASGI middleware".
 """
 
 from __future__ import annotations

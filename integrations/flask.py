@@ -1,64 +1,6 @@
 """``AgentSessions``: the Flask extension.
 
-::
-
-    from agentsession.integrations.flask import AgentSessions, current_agent_session
-
-    app.config["AGENTSESSION_STORE"] = "sqlite:///sessions.db"
-    app.config["AGENTSESSION_AGENT"] = "assistant"
-    agent_sessions = AgentSessions(app)      # or AgentSessions() + init_app(app)
-
-    @app.post("/chat")
-    def chat():                              # a sync view gets a sync handle
-        s = g.agent_session                  # or current_agent_session, current_session()
-        s.append({"role": "user", "content": request.json["text"]})
-        return [m.data for m in s.messages(limit=20)]
-
-    @app.post("/achat")
-    async def achat():                       # an async view gets an awaitable one
-        await g.agent_session.append({"role": "user", "content": request.json["text"]})
-
-**Sync views get a sync handle, async views an awaitable one**, under WSGI and
-ASGI alike. Flask is a WSGI app: under an ASGI server it is wrapped (asgiref's
-``WsgiToAsgi``, a2wsgi) and still runs each request in a thread of its own, and
-an ``async def`` view runs on an event loop Flask starts for it (``flask[async]``).
-The extension looks at the view the request is routed to (for a class-based
-view, the method that will handle it): a plain function gets a
-:class:`~agentsession.integrations._web.LazySession`, an ``async def`` one an
-:class:`~agentsession.integrations._web.AsyncLazySession`. Both use the app's
-sync store; the async handle runs each store call in the request's thread, so
-the view's loop is never blocked. ``g.agent_session``,
-``current_agent_session`` and ``agentsession.current_session()`` are that
-handle. Nothing is read before it is used, nothing is created before its first
-write, and a new session is owned by the logged-in user. Cookies are signed
-with ``SECRET_KEY`` (and accepted with ``SECRET_KEY_FALLBACKS``) under a salt
-of their own.
-
-Configuration keys (read by ``init_app``):
-
-=================================  =========================================
-``AGENTSESSION_STORE``             store URL or ``Store`` (default: ``open_store()``'s)
-``AGENTSESSION_AGENT``             agent name (``"default"``)
-``AGENTSESSION_HEADER``            header name (``"X-Session-ID"``)
-``AGENTSESSION_COOKIE_NAME``       cookie name (``"agentsession"``)
-``AGENTSESSION_COOKIE_SALT``       signing salt (``"agentsession.cookie"``)
-``AGENTSESSION_COOKIE_SECURE``     ``Secure`` cookie flag (``False``)
-``AGENTSESSION_COOKIE_HTTPONLY``   ``HttpOnly`` cookie flag (``True``)
-``AGENTSESSION_COOKIE_SAMESITE``   ``"lax"`` / ``"strict"`` / ``"none"``
-``AGENTSESSION_COOKIE_PATH``       cookie path (``"/"``)
-``AGENTSESSION_COOKIE_DOMAIN``     cookie domain (``None``)
-``AGENTSESSION_MAX_AGE``           cookie lifetime in seconds (two weeks)
-``AGENTSESSION_CLAIM_ANONYMOUS``   logged-in users take over anonymous sessions
-``AGENTSESSION_ENABLED``           ``False`` turns the extension off
-``AGENTSESSION_TTL``, ``_IDLE_TIMEOUT``, ``_MAX_MESSAGES``  defaults of new sessions
-=================================  =========================================
-
-The user is ``get_user_id(request)`` when given, else Flask-Login's
-``current_user.get_id()`` when Flask-Login is set up and the user is logged in.
-``flask agentsession prune`` erases expired sessions. A store given by URL (or
-the default) is opened on first use and closed at interpreter exit, or by
-``app.extensions["agentsession"].close()``; a ``Store`` object you pass stays
-yours to close.
+Usage, options and behaviour: ``docs/web.md``, "Flask".
 """
 
 from __future__ import annotations

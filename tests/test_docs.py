@@ -15,6 +15,7 @@ SOURCES = ["core", "integrations", "tests", "scripts", "benchmarks", "example_pr
 CONFIG = ["tox.ini", "pyproject.toml", ".ci/run", "README.md", "CONTRIBUTING.md"]
 
 CITATION = re.compile(r'docs/design\.md`*,\s*"?([A-Z][A-Za-z/ -]*[a-z])')
+WEB_CITATION = re.compile(r'docs/web\.md`*,\s*"([A-Z][A-Za-z/ -]*[a-z])"')
 ISSUE_NUMBER = re.compile(r"\b[Ii]ssues? #?\d|\bDESIGN §|DESIGN\.md")
 
 
@@ -47,6 +48,17 @@ def test_every_citation_names_a_heading() -> None:
     assert cited == set(), sorted(headings)
 
 
+def test_every_web_guide_citation_names_a_heading() -> None:
+    text = (ROOT / "docs" / "web.md").read_text()
+    headings = {line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")}
+    cited = {
+        f"{path.relative_to(ROOT)}: {match}"
+        for path in _files()
+        for match in WEB_CITATION.findall(path.read_text(errors="replace"))
+    }
+    assert cited and all(c.split(": ", 1)[1] in headings for c in cited), cited
+
+
 def test_the_design_is_cited() -> None:
     # A guard for the test above: it must find citations to check.
     assert sum(len(CITATION.findall(p.read_text(errors="replace"))) for p in _files()) >= 10
@@ -70,10 +82,10 @@ def test_every_store_has_its_page() -> None:
     assert [s for s in stores if not (ROOT / "docs" / "stores" / f"{s}.md").is_file()] == []
 
 
-def test_core_module_docstrings_are_short() -> None:
+def test_module_docstrings_are_short() -> None:
     # What the module is and where the long story lives (docs/), not the story.
     long = []
-    for path in sorted((ROOT / "core").rglob("*.py")):
+    for path in sorted([*(ROOT / "core").rglob("*.py"), *(ROOT / "integrations").rglob("*.py")]):
         doc = ast.get_docstring(ast.parse(path.read_text()), clean=False)
         if doc is not None and doc.count("\n") + 1 > 25:
             long.append(f"{path.relative_to(ROOT)}: {doc.count(chr(10)) + 1} lines")

@@ -1,39 +1,6 @@
 """The Django app of agentsession: a session per conversation on every request.
 
-::
-
-    INSTALLED_APPS += ["agentsession.integrations.django"]
-    MIDDLEWARE += ["agentsession.integrations.django.AgentSessionMiddleware"]  # after auth
-    AGENTSESSION = {"STORE": "sqlite:///sessions.db", "AGENT": "assistant"}  # or "django"
-
-    def chat(request):                      # a sync view gets a sync handle
-        request.agent_session.append({"role": "user", "content": "hi"})
-
-    async def achat(request):               # an async view gets an awaitable one
-        await request.agent_session.append({"role": "user", "content": "hi"})
-
-Which handle a view gets (the middleware tells the kinds apart as Django does):
-
-==============  ==========================================  ======================================
-view            under WSGI                                  under ASGI
-==============  ==========================================  ======================================
-``def``         ``LazySession``: the sync store, called      ``LazySession``: the sync store, in
-                in the view's thread                         the thread Django runs the view in
-``async def``   awaitable ``AsyncLazySession``: the sync     awaitable ``AsyncLazySession``: the
-                store, each call run in a thread             async store (one per event loop)
-==============  ==========================================  ======================================
-
-``request.agent_session`` and ``agentsession.current_session()`` are that
-handle, in the view and while its streaming response is iterated.
-
-``session_manager()`` (and ``async_session_manager()`` under ASGI) is the app's
-manager, for work outside ``request.agent_session``: listing a user's sessions,
-starting a new one, deleting one.
-
-``"STORE": "django"`` keeps sessions in the project's database (the models of
-this app; run ``migrate``). See :mod:`.conf` for every setting, :mod:`.checks`
-for the system checks, and ``manage.py agentsession_prune`` to erase expired
-sessions.
+Usage, options and behaviour: ``docs/web.md``, "Django".
 """
 
 from __future__ import annotations

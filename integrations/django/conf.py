@@ -1,35 +1,6 @@
 """The one settings dict, ``AGENTSESSION``, read lazily (``override_settings`` works).
 
-Every key is optional::
-
-    AGENTSESSION = {
-        "ENABLED": True,              # False: the middleware passes requests through
-        "STORE": "sqlite:///sessions.db",  # a URL, "django" (the ORM store), a Store
-                                      # object, or None for open_store()'s default
-        "ASYNC_STORE": None,          # an AsyncStore object for async views (default:
-                                      # the same URL, or STORE run in a thread)
-        "AGENT": "default",           # agent name of the sessions the app creates
-        "HEADER": "X-Session-ID",
-        "COOKIE_NAME": "agentsession",
-        "COOKIE_SALT": "agentsession.cookie",
-        "COOKIE_AGE": 1209600,        # seconds (Max-Age and oldest signature); None
-        "COOKIE_SECURE": False,       # True in production (check agentsession.W002)
-        "COOKIE_HTTPONLY": True,
-        "COOKIE_SAMESITE": "Lax",
-        "COOKIE_PATH": "/",
-        "COOKIE_DOMAIN": None,
-        "CLAIM_ANONYMOUS": False,     # adopt an anonymous session at login (id rotated)
-        "GET_USER_ID": None,          # callable(request) -> str | None, or its dotted path
-        "TTL": None,                  # defaults of new sessions: timedelta or seconds
-        "IDLE_TIMEOUT": None,
-        "MAX_MESSAGES": None,
-    }
-
-Cookies are signed with ``SECRET_KEY`` and verified with it and
-``SECRET_KEY_FALLBACKS`` (rotation). Stores opened from a URL are opened on
-first use, once per process (the async one once per event loop), and closed
-when the settings change or the process exits; store objects you pass stay
-yours to close.
+Usage, options and behaviour: ``docs/web.md``, "Django settings".
 """
 
 from __future__ import annotations

@@ -1,34 +1,6 @@
 """``AgentSessionMiddleware``: the request's agent session on ``request.agent_session``.
 
-Put it after ``AuthenticationMiddleware`` (check ``agentsession.W007``)::
-
-    MIDDLEWARE = [..., "django.contrib.auth.middleware.AuthenticationMiddleware",
-                  ..., "agentsession.integrations.django.AgentSessionMiddleware"]
-
-**Sync views get a sync handle, async views an awaitable one**, under WSGI and
-ASGI alike. The middleware learns which kind the view is in ``process_view``
-(the same test Django itself uses to run it) and sets ``request.agent_session``
-to a :class:`~agentsession.integrations._web.LazySession` or an
-:class:`~agentsession.integrations._web.AsyncLazySession` on the same request
-state; ``agentsession.current_session()`` returns that handle inside the view
-and while a streaming response is iterated. Each kind talks to a store of its
-own kind, called directly: sync views the sync store (in the view's thread),
-async views the async store under ASGI, or the sync store through
-``sync_to_async`` under WSGI (where Django gives every async view a fresh event
-loop). Nothing is read before the handle is used, nothing is created before its
-first write, and a new session belongs to ``request.user`` (``await
-request.auser()`` under ASGI; read once per view, before it runs) unless
-``AGENTSESSION["GET_USER_ID"]`` says otherwise.
-
-A streaming body sees the session too (``current_session()`` while it is
-iterated), and its response always varies by the session; but headers leave
-before the body, so a session first *created* while streaming is stored
-without its id reaching the client: write before returning the response.
-
-Errors of agentsession that escape the view become JSON responses
-(``process_exception``; statuses in :mod:`agentsession.integrations._web.errors`).
-Requests that never reach a view (a 404 from URL resolution, a short-circuiting
-middleware) are not looked at.
+Usage, options and behaviour: ``docs/web.md``, "Django middleware".
 """
 
 from __future__ import annotations
