@@ -15,6 +15,16 @@ from typing import TYPE_CHECKING, Any, cast
 from agentsession import AsyncSessionManager, SessionManager, use_session
 from agentsession.extras import missing_extra
 
+try:
+    import click
+    from flask import Flask, Response, appcontext_pushed, current_app, g, request
+    from flask.cli import AppGroup
+    from flask.views import MethodView
+    from werkzeug.local import LocalProxy
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise missing_extra("agentsession.integrations.flask (Flask)", "flask") from exc
+
+
 from ._web import (
     DEFAULT_MAX_AGE,
     DEFAULT_SALT,
@@ -29,15 +39,6 @@ from ._web import (
     error_response,
 )
 from ._web.settings import warn_if_cookieless
-
-try:
-    import click
-    from flask import Flask, Response, appcontext_pushed, current_app, g, request
-    from flask.cli import AppGroup
-    from flask.views import MethodView
-    from werkzeug.local import LocalProxy
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise missing_extra("agentsession.integrations.flask (Flask)", "flask") from exc
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
