@@ -1,0 +1,61 @@
+"""Every store, by URL, for the agent runtime and the framework adapters.
+
+``store_url`` is parametrized over the five back ends; a test opens as many
+managers on it as it needs (two managers on one URL see the same sessions,
+except ``memory://``, which is one store per open: tests that need a second
+opener use :func:`shared_url`'s durable stores only).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import postgres_dsn, redis_url
+
+STORES = ["memory", "file", "sqlite", "redis", "postgres"]
+DURABLE = ["file", "sqlite", "redis", "postgres"]
+
+
+def _url(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "memory":
+        yield "memory://"
+    elif kind == "file":
+        yield f"file://{tmp_path / 'sessions'}"
+    elif kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sessions.db'}"
+    elif kind == "redis":
+        import redis
+
+        server = redis_url()
+        prefix = f"astest:{secrets.token_hex(6)}:"
+        yield f"{server}{'&' if '?' in server else '?'}key_prefix={prefix}"
+        client = redis.Redis.from_url(server)
+        try:
+            for key in client.scan_iter(match=f"{prefix}*", count=1000):
+                client.delete(key)
+        finally:
+            client.close()
+    else:
+        import psycopg
+
+        dsn = postgres_dsn()
+        schema = "agentsession_test_" + secrets.token_hex(6)
+        yield f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store of each kind."""
+    yield from _url(request.param, tmp_path)
+
+
+@pytest.fixture(params=DURABLE)
+def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store of each kind that a second opener (or process) shares."""
+    yield from _url(request.param, tmp_path)
