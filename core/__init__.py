@@ -18,6 +18,7 @@ from __future__ import annotations
 from ._async.manager import AsyncSessionManager
 from ._async.protocol import AsyncStore
 from ._async.session import AsyncSession
+from ._async.turn_stream import AsyncTurnStream
 from ._context import current_session, use_session
 from ._exceptions import (
     AccessDenied,
@@ -33,11 +34,21 @@ from ._exceptions import (
     StoreClosed,
     StoreUnavailable,
 )
-from ._models import UNCHECKED, Branch, Checkpoint, Entry, ManagerOptions, SessionInfo
+from ._models import (
+    UNCHECKED,
+    Branch,
+    Checkpoint,
+    Entry,
+    ManagerOptions,
+    SessionInfo,
+    Unchecked,
+)
 from ._registry import default_store_url, open_async_store, open_store, register_store
 from ._sync.manager import SessionManager
 from ._sync.protocol import Store
 from ._sync.session import Session
+from ._sync.turn_stream import TurnStream
+from ._turns import CallOptions, Checkpointable, SessionAware, Turn, TurnOptions
 
 __version__ = "0.1.0"
 
@@ -48,10 +59,13 @@ __all__ = [
     "AsyncSession",
     "AsyncSessionManager",
     "AsyncStore",
+    "AsyncTurnStream",
     "BlockingCallInEventLoop",
     "Branch",
+    "CallOptions",
     "Checkpoint",
     "CheckpointNotFound",
+    "Checkpointable",
     "ConflictError",
     "Entry",
     "IntegrityError",
@@ -60,12 +74,17 @@ __all__ = [
     "ManagerOptions",
     "NoSessionInContext",
     "Session",
+    "SessionAware",
     "SessionInfo",
     "SessionManager",
     "SessionNotFound",
     "Store",
     "StoreClosed",
     "StoreUnavailable",
+    "Turn",
+    "TurnOptions",
+    "TurnStream",
+    "Unchecked",
     "current_session",
     "default_store_url",
     "open_async_store",

@@ -325,7 +325,7 @@ def no_state(*args: Any, **kwargs: Any) -> dict[str, Any]:
     return {}
 
 
-def no_checkpoint(checkpoint_id: str) -> NoReturn:
+def no_checkpoint(checkpoint_id: str, **options: Any) -> NoReturn:
     """Before creation, no checkpoint exists (a malformed id is still refused)."""
     validate_id(checkpoint_id, "checkpoint id")
     raise CheckpointNotFound("checkpoint not found")

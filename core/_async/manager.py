@@ -9,10 +9,18 @@ import warnings
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 from .._canonical import DEFAULT_MAX_BATCH, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_METADATA_BYTES
-from .._exceptions import BlockingCallInEventLoop, InvalidInput, StoreClosed, blocking_call
+from .._exceptions import (
+    AccessDenied,
+    BlockingCallInEventLoop,
+    ConflictError,
+    InvalidInput,
+    SessionNotFound,
+    StoreClosed,
+    blocking_call,
+)
 from .._exports import check_export
 from .._ids import new_id, validate_id, validate_user_id
 from .._models import (
@@ -32,8 +40,11 @@ from .._rules import (
     expiry_after_write,
     new_session_info,
 )
+from .._turns import CallOptions, Turn, TurnOptions, invoke, turn_options
+from .._turns import agent_name as default_agent_name
 from .protocol import AsyncStore
 from .session import AsyncSession
+from .turn_stream import AsyncTurnStream
 
 __all__ = ["AsyncSessionManager"]
 
@@ -205,6 +216,76 @@ class AsyncSessionManager:
             if rows:
                 return AsyncSession(self, rows[0])
         return await self.create(agent, user_id=user_id)
+
+    async def find(
+        self, session_id: str, *, user_id: str | Unchecked | None = UNCHECKED
+    ) -> AsyncSession | None:
+        """:meth:`get`, but ``None`` when no live session has this id.
+
+        A session that exists but is someone else's still raises
+        ``AccessDenied``: a caller that would create one must not.
+        """
+        try:
+            return await self.get(session_id, user_id=user_id)
+        except AccessDenied:
+            raise
+        except SessionNotFound:
+            return None
+
+    async def attach(
+        self, session_id: str, agent: str, *, user_id: str | Unchecked | None = UNCHECKED
+    ) -> AsyncSession:
+        """The session with this id, created now if there is none.
+
+        For frameworks whose conversations the application names (a thread
+        or conversation id). An existing session is judged by the owner
+        rules of :meth:`get` (``AccessDenied``); a new one is owned by
+        ``user_id`` when that is a user. An expired session's id is reused.
+        """
+        owner = None if user_id is UNCHECKED else user_id
+        for _ in range(3):
+            found = await self.find(session_id, user_id=user_id)
+            if found is not None:
+                return found
+            try:
+                return await self.create(agent, user_id=owner, session_id=session_id)
+            except ConflictError:  # a concurrent first write, or an expired row
+                if await self.find(session_id, user_id=user_id) is None:
+                    await self.delete(session_id)  # expired, not yet pruned
+        raise ConflictError("the session id kept being taken while attaching")
+
+    async def call_with_session(
+        self, agent: object, input: object, **options: Unpack[CallOptions]
+    ) -> Turn:
+        """Run ``agent`` on ``input`` in a session and record the turn atomically.
+
+        ``options`` (:class:`CallOptions`): the session (``session_id``,
+        ``user_id``, ``agent_name``) and how the turn is recorded (``turn_id``,
+        ``on_conflict``, ``record_errors``); the rest is
+        :meth:`AsyncSession.run`.
+        """
+        session, turn = await self._session_for(agent, options)
+        return await session.run(agent, input, **turn)
+
+    async def stream_with_session(
+        self, agent: object, input: object, **options: Unpack[CallOptions]
+    ) -> AsyncTurnStream:
+        """:meth:`call_with_session`, streaming: see :meth:`AsyncSession.stream`."""
+        session, turn = await self._session_for(agent, options)
+        return await session.stream(agent, input, **turn)
+
+    async def _session_for(
+        self, agent: object, options: CallOptions
+    ) -> tuple[AsyncSession, TurnOptions]:
+        invoke(agent)  # not an agent: refused before any store call
+        session_id = options.get("session_id")
+        user_id = options.get("user_id", UNCHECKED)
+        turn = turn_options(options)
+        if session_id is not None:
+            return await self.get(session_id, user_id=user_id), turn
+        owner = None if user_id is UNCHECKED else user_id
+        name = options.get("agent_name") or default_agent_name(agent)
+        return await self.create(name, user_id=owner), turn
 
     async def list(
         self,

@@ -9,15 +9,27 @@ is hidden from an operation -- only the properties can be stale until
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Callable, Iterable, Mapping
+from contextlib import closing
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from .._canonical import checksum
-from .._exceptions import ConflictError, InvalidInput, StoreClosed
+from .._context import use_session
+from .._exceptions import ConflictError, IntegrityError, InvalidInput, StoreClosed
 from .._ids import new_id, validate_id
-from .._models import MESSAGE, STATE, UNCHECKED, Branch, Checkpoint, Entry, SessionInfo, Unchecked
+from .._models import (
+    MESSAGE,
+    STATE,
+    UNCHECKED,
+    Branch,
+    Checkpoint,
+    Entry,
+    NewEntry,
+    SessionInfo,
+    Unchecked,
+)
 from .._offload import sync_prepare
 from .._rules import (
     branches_of,
@@ -34,6 +46,23 @@ from .._rules import (
     reads,
     verify_path,
 )
+from .._turns import (
+    AGENT_STATE,
+    ERROR,
+    TURN,
+    Checkpointable,
+    OnConflict,
+    Turn,
+    TurnOptions,
+    sync_chunks,
+    check_on_conflict,
+    chunk_messages,
+    error_data,
+    input_messages,
+    invoke,
+    turn_marker,
+)
+from .turn_stream import TurnStream
 
 if TYPE_CHECKING:
     from .manager import SessionManager
@@ -41,6 +70,7 @@ if TYPE_CHECKING:
 __all__ = ["Session"]
 
 _POP_ATTEMPTS = 16
+_TURN_ATTEMPTS = 16
 
 
 class Session:
@@ -177,12 +207,17 @@ class Session:
             expires_at=self._expiry(now),
             expected_head=expected_head,
         )
+        self._auto_checkpoint(now)
+        return entries
+
+    def _auto_checkpoint(self, now: datetime, agent: object = None) -> None:
         every = self._manager.checkpoint_every
         if every is not None:
             last = self._info.last_checkpoint_at or self._info.created_at
             if now - last >= every:
-                self.checkpoint(name="auto")
-        return entries
+                self.checkpoint(
+                    name="auto", agent=agent if isinstance(agent, Checkpointable) else None
+                )
 
     def update_state(self, values: Mapping[str, Any]) -> Entry:
         """Record state changes as a ``"state"`` entry (merged over earlier ones)."""
@@ -244,11 +279,25 @@ class Session:
     # -- checkpoints and branches --------------------------------------------
 
     def checkpoint(
-        self, name: str | None = None, metadata: Mapping[str, Any] | None = None
+        self,
+        name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        agent: Checkpointable | None = None,
     ) -> Checkpoint:
-        """Record the current head (no entry is added, the head does not move)."""
+        """Record the current head (no entry is added, the head does not move).
+
+        ``agent``: a :class:`Checkpointable` agent whose ``create_checkpoint()``
+        is kept in the checkpoint's metadata (key ``"agent_state"``).
+        """
         check_checkpoint_name(name)
-        meta = json_patch(metadata or {}, "checkpoint metadata", self._manager.max_metadata_bytes)
+        limit = self._manager.max_metadata_bytes
+        meta = json_patch(metadata or {}, "checkpoint metadata", limit)
+        if agent is not None:
+            if AGENT_STATE in meta:
+                raise InvalidInput(f"checkpoint metadata key {AGENT_STATE!r} is the agent's")
+            state = _checkpointable(agent).create_checkpoint()
+            meta = json_patch({**meta, AGENT_STATE: state}, "checkpoint metadata", limit)
         now = self._now()
         info, path = self._store.read_path(self.id, now=now, with_data=False)
         point = Checkpoint(
@@ -269,20 +318,33 @@ class Session:
         return self._store.list_checkpoints(self.id, now=self._now())
 
     @reads(no_checkpoint)
-    def restore(self, checkpoint_id: str) -> Checkpoint:
+    def restore(
+        self, checkpoint_id: str, *, agent: Checkpointable | None = None
+    ) -> Checkpoint:
         """Verify the checkpoint's path (digests and checksum), then move the head
         there. Nothing is deleted: the abandoned branch stays switchable.
+
+        ``agent``: a :class:`Checkpointable` agent handed the state the
+        checkpoint keeps (``restore_from_checkpoint``) before the head moves;
+        the state is also in the returned checkpoint's metadata.
 
         Raises:
             CheckpointNotFound: no such checkpoint in this session.
             IntegrityError: stored history no longer matches the checkpoint.
+            InvalidInput: ``agent`` given, but the checkpoint keeps no agent state.
         """
         validate_id(checkpoint_id, "checkpoint id")
+        target = _checkpointable(agent) if agent is not None else None
         now = self._now()
         point, path = self._store.get_checkpoint(
             self.id, checkpoint_id, now=now, with_path=True
         )
         verify_path(path, point.entry_id, point.checksum)
+        if target is not None:
+            state = point.metadata.get(AGENT_STATE)
+            if not isinstance(state, Mapping):
+                raise InvalidInput("the checkpoint keeps no agent state")
+            target.restore_from_checkpoint(dict(state))
         self._info = self._store.set_head(
             self.id, point.entry_id, now=now, expires_at=self._expiry(now)
         )
@@ -334,6 +396,154 @@ class Session:
             self.id, None, now=now, expires_at=self._expiry(now)
         )
 
+    # -- turns: an agent called with this session --------------------------------
+
+    def run(self, agent: object, input: object, **options: Unpack[TurnOptions]) -> Turn:
+        """Call ``agent`` on ``input`` with this session, and record the turn.
+
+        ``agent`` is a callable ``agent(input, session)`` or a
+        :class:`SessionAware` object; sync or async; it may return its output
+        (a str, a message dict, or a list of them) or yield it in chunks (see
+        :meth:`stream`). While it runs, this session is
+        :func:`~agentsession.current_session`. The input and every output are
+        committed by one store write under the head the turn started from;
+        ``options`` (:class:`TurnOptions`): ``turn_id``, ``on_conflict``,
+        ``record_errors``.
+
+        Returns:
+            The :class:`Turn`: its input and output entries.
+        """
+        stream = self.stream(agent, input, **options)
+        for _ in stream:
+            pass
+        return stream.turn
+
+    def stream(
+        self, agent: object, input: object, **options: Unpack[TurnOptions]
+    ) -> TurnStream:
+        """:meth:`run`, handing the agent's chunks to the caller as they come.
+
+        Iterate the returned stream; the turn is committed when the agent
+        finishes, and is then ``stream.turn``. A stream abandoned before its
+        end (closed, broken out of, cancelled) writes nothing. Text chunks
+        (str) are recorded joined into one assistant message; dict chunks as
+        messages. The input is checked here, before anything runs.
+        """
+        call = invoke(agent)
+        on_conflict = check_on_conflict(options.get("on_conflict", "raise"))
+        turn_id = options.get("turn_id")
+        if turn_id is not None:
+            turn_marker(turn_id)  # checks the key
+        record_errors = bool(options.get("record_errors", False))
+        now = self._now()
+        inputs = sync_prepare(
+            MESSAGE, input_messages(input), now, self._manager.max_entry_bytes
+        )
+        return TurnStream(
+            lambda done: self._turn(
+                done, agent, call, input, inputs, turn_id, on_conflict, record_errors
+            )
+        )
+
+    def _turn(
+        self,
+        done: Callable[[Turn], None],
+        agent: object,
+        call: Callable[[Any, Any], Any],
+        input: object,
+        inputs: list[NewEntry],
+        turn_id: str | None,
+        on_conflict: OnConflict,
+        record_errors: bool,
+    ) -> Generator[object, None]:
+        now = self._now()
+        self._info = self._store.get_session(self.id, now=now)
+        start = self._info.head
+        stored = self._stored_turn(turn_id, inputs, now)
+        if stored is not None:
+            for entry in stored.output:
+                yield dict(entry.data)
+            done(stored)
+            return
+        chunks: list[object] = []
+        try:
+            with use_session(self):
+                result = call(input, self)
+            with closing(sync_chunks(result, self)) as produced:
+                for chunk in produced:
+                    chunks.append(chunk)
+                    yield chunk
+            outputs = chunk_messages(chunks)
+        except Exception as exc:
+            if record_errors:
+                failed = sync_prepare(ERROR, [error_data(exc)], self._now(), None)
+                self._commit(start, inputs, failed, None, on_conflict, None)
+            raise
+        new = sync_prepare(MESSAGE, outputs, self._now(), self._manager.max_entry_bytes)
+        if turn_id is not None:
+            data = {"turn_id": turn_id, "entries": len(inputs) + len(new), "inputs": len(inputs)}
+            (mark,) = sync_prepare(TURN, [data], self._now(), None)
+            mark.id = turn_marker(turn_id)
+            new.append(mark)
+        done(self._commit(start, inputs, new, turn_id, on_conflict, agent))
+
+    def _commit(
+        self,
+        start: str | None,
+        inputs: list[NewEntry],
+        outputs: list[NewEntry],
+        turn_id: str | None,
+        on_conflict: OnConflict,
+        agent: object,
+    ) -> Turn:
+        expected = start
+        for _ in range(_TURN_ATTEMPTS):
+            now = self._now()
+            try:
+                self._info, entries = self._store.append(
+                    self.id,
+                    [*inputs, *outputs],
+                    now=now,
+                    expires_at=self._expiry(now),
+                    expected_head=expected,
+                )
+            except ConflictError:
+                stored = self._stored_turn(turn_id, inputs, now)
+                if stored is not None:
+                    return stored  # a twin of this retried turn won the race
+                if on_conflict == "raise":
+                    raise
+                expected = (self.refresh()).head
+                continue
+            self._auto_checkpoint(now, agent)
+            end = len(entries) - (turn_id is not None)
+            return Turn(self.id, turn_id, entries[: len(inputs)], entries[len(inputs) : end])
+        raise ConflictError("the session kept changing while recording the turn")
+
+    def _stored_turn(
+        self, turn_id: str | None, inputs: list[NewEntry], now: datetime
+    ) -> Turn | None:
+        """The turn with this ``turn_id``, if it is stored; checked against ``inputs``."""
+        if turn_id is None:
+            return None
+        marker = turn_marker(turn_id)
+        try:
+            mark = self._store.get_entry(self.id, marker, now=now)
+        except InvalidInput:
+            return None
+        size, count = mark.data.get("entries"), mark.data.get("inputs")
+        if (
+            mark.kind != TURN
+            or mark.data.get("turn_id") != turn_id
+            or not isinstance(size, int)
+            or not isinstance(count, int)
+        ):
+            raise IntegrityError("the turn's marker entry is malformed")
+        _, path = self._store.read_path(self.id, now=now, before=marker, limit=size)
+        if [e.digest for e in path[:count]] != [e.digest for e in inputs]:
+            raise ConflictError("this turn_id was used for a different input")
+        return Turn(self.id, turn_id, path[:count], path[count:], replayed=True)
+
     # -- lifecycle -------------------------------------------------------------
 
     @reads(nothing)
@@ -351,3 +561,12 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _checkpointable(agent: object) -> Checkpointable:
+    if not isinstance(agent, Checkpointable):
+        raise TypeError(
+            f"{type(agent).__name__} is not Checkpointable: it needs create_checkpoint()"
+            " and restore_from_checkpoint(state)"
+        )
+    return agent

@@ -28,7 +28,7 @@ def _url(kind: str, tmp_path: Path) -> Iterator[str]:
     elif kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'sessions.db'}"
     elif kind == "redis":
-        import redis
+        redis = pytest.importorskip("redis", reason="the redis extra is not installed")
 
         server = redis_url()
         prefix = f"astest:{secrets.token_hex(6)}:"
@@ -40,7 +40,7 @@ def _url(kind: str, tmp_path: Path) -> Iterator[str]:
         finally:
             client.close()
     else:
-        import psycopg
+        psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
 
         dsn = postgres_dsn()
         schema = "agentsession_test_" + secrets.token_hex(6)
