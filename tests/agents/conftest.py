@@ -8,6 +8,8 @@ opener use :func:`shared_url`'s durable stores only).
 
 from __future__ import annotations
 
+import importlib
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,17 @@ from pathlib import Path
 import pytest
 
 from tests.services import postgres_dsn, redis_url
+
+
+def need(module: str, extra: str) -> None:
+    """Skip this test module when ``module`` (the ``extra``) is missing, except
+    where ``AGENTSESSION_REQUIRE_AGENT_EXTRAS=1`` (the tox env that installs
+    them), where a missing one fails."""
+    if os.environ.get("AGENTSESSION_REQUIRE_AGENT_EXTRAS") == "1":
+        importlib.import_module(module)
+    else:
+        pytest.importorskip(module, reason=f"the {extra} extra is not installed")
+
 
 STORES = ["memory", "file", "sqlite", "redis", "postgres"]
 DURABLE = ["file", "sqlite", "redis", "postgres"]

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("langchain_core", reason="the langchain extra is not installed")
+from tests.agents.conftest import need
+
+need("langchain_core", "langchain")
 
 from langchain_core._api.deprecation import LangChainDeprecationWarning
 from langchain_core.callbacks import CallbackManagerForLLMRun

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("agents", reason="the openai-agents extra is not installed")
+from tests.agents.conftest import need
+
+need("agents", "openai-agents")
 
 from agents import Agent, Runner, SQLiteSession, function_tool, handoff, set_tracing_disabled
 from agents.run_context import RunContextWrapper

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("pydantic_ai", reason="the pydantic-ai extra is not installed")
+from tests.agents.conftest import need
+
+need("pydantic_ai", "pydantic-ai")
 
 from pydantic_ai import Agent
 from pydantic_ai.messages import (
@@ -139,9 +141,17 @@ async def test_concurrent_runs_one_conflicts_and_a_turn_id_replays(store_url: st
 def test_the_sync_twin(tmp_path: Any) -> None:
     seen: list[list[ModelMessage]] = []
     agent = Agent(recording_model(seen))
-    with SessionManager(f"sqlite:///{tmp_path / 'p.db'}") as manager:
-        session = manager.attach("chat-6", "bot")
-        run_sync_with_session(agent, "one", session)
-        run = run_sync_with_session(agent, "two", session)
-        assert run.output == "prompts so far: ['one', 'two']"
-        assert session.refresh().message_count == 4
+    # run_sync runs on the thread's event loop (made if missing): give it one,
+    # and close it after.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        with SessionManager(f"sqlite:///{tmp_path / 'p.db'}") as manager:
+            session = manager.attach("chat-6", "bot")
+            run_sync_with_session(agent, "one", session)
+            run = run_sync_with_session(agent, "two", session)
+            assert run.output == "prompts so far: ['one', 'two']"
+            assert session.refresh().message_count == 4
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

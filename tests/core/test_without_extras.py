@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -42,6 +44,9 @@ CASES = [
     ("starlette", "agentsession[starlette]", _import("agentsession.integrations.starlette")),
     ("flask", "agentsession[flask]", _import("agentsession.integrations.flask")),
     ("django", "agentsession[django]", _import("agentsession.integrations.django")),
+    ("agents", "agentsession[openai-agents]", _import("agentsession.integrations.openai_agents")),
+    ("langchain_core", "agentsession[langchain]", _import("agentsession.integrations.langchain")),
+    ("pydantic_ai", "agentsession[pydantic-ai]", _import("agentsession.integrations.pydantic_ai")),
 ]
 
 
@@ -54,6 +59,16 @@ def test_a_missing_driver_names_its_extra(
     # "pip install 'agentsession[flask]'" (quoted for shells; agentsession.extras).
     with pytest.raises(ImportError, match=re.escape(f"pip install '{extra}'")):
         use()
+
+
+def test_the_runtime_imports_no_agent_framework() -> None:
+    code = (
+        "import sys, agentsession; agentsession.Turn, agentsession.SessionAware; "
+        "print(sorted(m for m in ('agents', 'langchain_core', 'pydantic_ai', 'openai')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_store_layer_imports_without_drivers() -> None:
