@@ -66,11 +66,11 @@ def messages() -> Response:
 def send() -> Response:
     content = api.read_content(_body())
     s = g.agent_session
-    message = s.append({"role": "user", "content": content})  # creates the session
+    # One turn: the message and the reply are written together (creating the session).
+    turn = s.run(api.sync_turn(_agent().reply), content, on_conflict="append")
     if "title" not in s.metadata:
         s.update_metadata({"title": api.title_for(content)})
-    reply = s.append({"role": "assistant", "content": _agent().reply(api.history(s.messages()))})
-    return jsonify(message=api.message_json(message), reply=api.message_json(reply))
+    return jsonify(api.turn_json(turn))
 
 
 @chat.get("/api/checkpoints")

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from agentsession import Branch, Checkpoint, Entry, SessionInfo
+from agentsession import Branch, Checkpoint, Entry, Session, SessionInfo, Turn
 
 __all__ = [
     "BadRequest",
@@ -114,6 +114,22 @@ def title_for(content: str) -> str:
 def history(entries: Iterable[Entry]) -> list[dict[str, str]]:
     """Messages as the agent sees them: ``{"role", "content"}`` only."""
     return [{"role": str(e.data["role"]), "content": str(e.data["content"])} for e in entries]
+
+
+def with_new(entries: Iterable[Entry], content: str) -> list[dict[str, str]]:
+    """The history the agent answers from: the session's, then the new message
+    (the turn records both together once the agent has answered)."""
+    return [*history(entries), {"role": "user", "content": content}]
+
+
+def sync_turn(reply: Callable[[list[dict[str, str]]], str]) -> Callable[[str, Session], str]:
+    """The demo agent as a turn agent for a sync session's ``run``."""
+    return lambda content, session: reply(with_new(session.messages(), content))
+
+
+def turn_json(turn: Turn) -> dict[str, Any]:
+    """What ``POST /api/messages`` answers: the user's message and the reply."""
+    return {"message": message_json(turn.input[0]), "reply": message_json(turn.output[0])}
 
 
 def message_json(entry: Entry) -> dict[str, Any]:

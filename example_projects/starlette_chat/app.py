@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from agentsession import AsyncSessionManager, open_async_store
+from agentsession import AsyncSession, AsyncSessionManager, open_async_store
 from agentsession.integrations.starlette import AgentSessionMiddleware, agent_session
 
 from ..shared import AGENT_NAME, STATIC_DIR, api, config
@@ -72,13 +72,17 @@ async def messages(request: Request) -> JSONResponse:
 async def send(request: Request) -> JSONResponse:
     content = api.read_content(await _body(request))
     s = agent_session(request)
-    message = await s.append({"role": "user", "content": content})  # creates the session
+    agent: Agent = request.app.state.agent
+
+    async def answer(text: str, session: AsyncSession) -> str:
+        history = api.with_new(await session.messages(), text)
+        return await run_in_threadpool(agent.reply, history)
+
+    # One turn: the message and the reply are written together (creating the session).
+    turn = await s.run(answer, content, on_conflict="append")
     if "title" not in s.metadata:
         await s.update_metadata({"title": api.title_for(content)})
-    agent: Agent = request.app.state.agent
-    text = await run_in_threadpool(agent.reply, api.history(await s.messages()))
-    reply = await s.append({"role": "assistant", "content": text})
-    return JSONResponse({"message": api.message_json(message), "reply": api.message_json(reply)})
+    return JSONResponse(api.turn_json(turn))
 
 
 async def checkpoints(request: Request) -> JSONResponse:

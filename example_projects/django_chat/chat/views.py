@@ -99,13 +99,11 @@ class Messages(ApiView):
     def post(self, request: ChatRequest) -> JsonResponse:
         content = api.read_content(_body(request))
         s = request.agent_session
-        message = s.append({"role": "user", "content": content})  # creates the session
+        # One turn: the message and the reply are written together (creating the session).
+        turn = s.run(api.sync_turn(agent().reply), content, on_conflict="append")
         if "title" not in s.metadata:
             s.update_metadata({"title": api.title_for(content)})
-        reply = s.append({"role": "assistant", "content": agent().reply(api.history(s.messages()))})
-        return JsonResponse(
-            {"message": api.message_json(message), "reply": api.message_json(reply)}
-        )
+        return JsonResponse(api.turn_json(turn))
 
 
 class Checkpoints(ApiView):

@@ -1,0 +1,1 @@
+"""One short script per agent framework, each resuming its conversation across runs."""
