@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from openai.types.responses.response_reasoning_item import ResponseReasoningItem
 
 from agentsession import AccessDenied, AsyncSessionManager, SessionManager
 from agentsession.integrations.openai_agents import OpenAIAgentsSession
+from agentsession.testing import FakeClock
 
 set_tracing_disabled(True)
 
@@ -296,3 +298,25 @@ async def test_a_second_process_continues_the_conversation(durable_url: str) -> 
         again = OpenAIAgentsSession("conv-p2", manager, user_id="ann")
         items = await again.get_items()
         assert items[: len(history)] == history and len(items) == len(history) + 2
+
+
+@pytest.mark.asyncio
+async def test_checkpoints_branches_expiry_and_listing_stay_available(store_url: str) -> None:
+    clock = FakeClock()
+    async with AsyncSessionManager(store_url, idle_timeout=timedelta(hours=1), clock=clock) as m:
+        session = OpenAIAgentsSession("conv-k", m, user_id="ann")
+        model = ScriptedModel([[assistant_message("one")], [assistant_message("two")]])
+        agent = Agent[Any](name="a", model=model)
+        await Runner.run(agent, "first", session=session)
+        s = await session.agent_session()
+        point = await s.checkpoint("after-first")
+        await Runner.run(agent, "second", session=session)
+        assert len(await session.get_items()) == 4
+        await s.restore(point.id)
+        restored = await session.get_items()
+        assert len(restored) == 2 and restored[0].get("content") == "first"
+        assert [row.id for row in await m.list(user_id="ann")] == ["conv-k"]
+        assert await m.list(user_id="bob") == []
+        clock.advance(timedelta(hours=2))  # idle: expired, so empty and unlisted
+        assert await session.get_items() == []
+        assert await m.list(user_id="ann") == []
