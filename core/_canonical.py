@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NoReturn
 
 from ._exceptions import InvalidInput, LimitExceeded
@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_MAX_ENTRY_BYTES",
     "DEFAULT_MAX_METADATA_BYTES",
     "MAX_DEPTH",
+    "StoredJSON",
     "canonical_json",
     "checksum",
     "entry_digest",
@@ -232,8 +233,44 @@ def entry_digest(kind: str, data_json: str) -> str:
 
 
 def recompute_digest(kind: str, data: Any) -> str:
-    """Digest of decoded data, as :func:`restore` re-derives it for verification."""
+    """Digest of an entry's data, as ``restore`` re-derives it for verification:
+    from the stored text itself when the store handed it over (:class:`StoredJSON`:
+    no decode, no re-encode), else by encoding the decoded data again."""
+    if type(data) is StoredJSON:
+        return entry_digest(kind, data.text)
     return entry_digest(kind, _encoder.encode(data))
+
+
+class StoredJSON(Mapping[str, Any]):
+    """An entry's data as a store holds it: the canonical JSON text, decoded on
+    first use. Stores hand it over where the data is read to be verified
+    (a checkpoint's path): a digest of the text itself proves the stored bytes,
+    and nothing is decoded unless someone reads the data."""
+
+    __slots__ = ("_value", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._value: dict[str, Any] | None = None
+
+    @property
+    def value(self) -> dict[str, Any]:
+        """The decoded object (``InvalidInput`` if the text is not one)."""
+        if self._value is None:
+            self._value = load_json_object(self.text)
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self.value[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.value)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __repr__(self) -> str:
+        return repr(self.value)
 
 
 def checksum(digests: Iterable[str]) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ._async.bridge import STORE_METHODS, AsyncBridge, AsyncCallRunner
 from ._async.protocol import AsyncStore
-from ._canonical import canonical_json, checksum, entry_digest, load_json_object
+from ._canonical import StoredJSON, canonical_json, checksum, entry_digest, load_json_object
 from ._exceptions import map_exceptions
 from ._ids import validate_id
 from ._models import Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
@@ -45,6 +45,7 @@ __all__ = [
     "SessionExport",
     "SessionInfo",
     "Store",
+    "StoredJSON",
     "Unchecked",
     "canonical_json",
     "check_expected_head",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from agentsession import (
@@ -27,8 +28,9 @@ _BATCH = 500
 def _store_call(store: Any, op: Any) -> Any:
     # The SQLite store's own connection (opened on first use and kept), through
     # its runner: the connection every timed call then uses. Private, on purpose:
-    # the public API has no reason to expose pragmas.
-    return store._call(op)
+    # the public API has no reason to expose pragmas. (An async store's runner
+    # returns an awaitable.)
+    return store._runner.run(functools.partial(store._db.call, op))
 
 
 class Ours(Adapter):

@@ -148,7 +148,12 @@ class Store(Protocol):
         self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
     ) -> tuple[Checkpoint, list[Entry]]:
         """The checkpoint (``CheckpointNotFound``) and, with ``with_path``, the
-        full path root → its entry, oldest first, in the same round trip."""
+        full path root → its entry, oldest first, in the same round trip.
+
+        The path is read to be verified: a store that keeps each entry's
+        canonical JSON text should hand it over as ``StoredJSON(text)``
+        (``agentsession.store``), so ``restore`` hashes the stored bytes
+        without decoding and re-encoding them."""
         raise _unimplemented(self, "get_checkpoint")
 
     def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:

@@ -6,13 +6,22 @@ import hashlib
 import json
 import math
 import tracemalloc
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from agentsession import InvalidInput, LimitExceeded
-from agentsession._canonical import canonical_json, checksum, entry_digest, recompute_digest
+from agentsession import IntegrityError, InvalidInput, LimitExceeded
+from agentsession._canonical import (
+    StoredJSON,
+    canonical_json,
+    checksum,
+    entry_digest,
+    recompute_digest,
+)
 from agentsession._ids import new_id, validate_id, validate_user_id
+from agentsession._rules import place_entries, prepare_entry, verify_path
 
 
 def test_canonical_form() -> None:
@@ -171,3 +180,36 @@ def test_a_cycle_is_refused_not_looped_over() -> None:
     loop.append(loop)
     with pytest.raises(InvalidInput, match="nested too deeply"):
         canonical_json({"x": loop})
+
+
+def test_stored_json_is_decoded_only_when_read() -> None:
+    text = canonical_json({"role": "user", "content": "hi"})
+    data = StoredJSON(text)
+    assert data._value is None
+    # A digest of the stored text is the digest of the data it encodes ...
+    assert recompute_digest("message", data) == entry_digest("message", text)
+    assert data._value is None  # ... found without decoding it
+    assert data == {"content": "hi", "role": "user"} == dict(data)
+    assert len(data) == 2 and data["role"] == "user"
+    # The digest proves the bytes: the same object written another way differs.
+    loose = StoredJSON(json.dumps({"role": "user", "content": "hi"}))
+    assert loose == data and recompute_digest("message", loose) != recompute_digest("message", data)
+    with pytest.raises(InvalidInput):
+        len(StoredJSON("[1, 2]"))
+
+
+def test_verify_path_hashes_stored_text_without_decoding() -> None:
+    now = datetime.now(UTC)
+    entries = place_entries(
+        [prepare_entry("message", {"n": i}, now, None) for i in range(3)],
+        parent_id=None,
+        parent_depth=0,
+        message_count=0,
+        max_messages=None,
+    )
+    stored = [replace(e, data=StoredJSON(canonical_json(dict(e.data)))) for e in entries]
+    verify_path(stored, stored[-1].id, checksum(e.digest for e in entries))
+    assert all(e.data._value is None for e in stored)  # type: ignore[attr-defined]
+    stored[1] = replace(stored[1], data=StoredJSON('{"n": 1}'))
+    with pytest.raises(IntegrityError, match="digest"):
+        verify_path(stored, stored[-1].id, checksum(e.digest for e in entries))

@@ -339,7 +339,8 @@ class FileEngine:
             if not with_path:
                 return copy_checkpoint(checkpoint), []
             path = handle.log.walk(checkpoint.entry_id)
-            return copy_checkpoint(checkpoint), handle.with_data(path)
+            # Read to be verified: the data stays the text on each line.
+            return copy_checkpoint(checkpoint), handle.with_data(path, lazy=True)
 
     def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
         with self._files.session(session_id, write=False) as handle:

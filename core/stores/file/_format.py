@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final
 
+from agentsession._canonical import StoredJSON
 from agentsession._exceptions import IntegrityError
 from agentsession._models import Checkpoint, Entry, SessionInfo
 
@@ -170,6 +171,21 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         return None
     return record if isinstance(record, dict) else None
+
+
+def entry_text(line: bytes, entry_id: str) -> Mapping[str, Any] | None:
+    """:func:`entry_data`, undecoded where this module wrote the line: the text
+    between ``,"data":`` and the closing brace (a digest of it proves the
+    stored bytes). A line written any other way is decoded by :func:`entry_data`."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text.startswith('{"op":"entry","id":"' + entry_id + '",') and text.endswith("}\n"):
+        start = text.find(_DATA_KEY)
+        if start > 0:
+            return StoredJSON(text[start + len(_DATA_KEY) : -2])
+    return entry_data(line, entry_id)
 
 
 def entry_data(line: bytes, entry_id: str) -> dict[str, Any] | None:

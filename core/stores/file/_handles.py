@@ -148,8 +148,9 @@ class Handle:
         self.seen = self.log.committed = start
         return offsets
 
-    def with_data(self, entries: list[Entry]) -> list[Entry]:
-        """``entries`` with their data, read from the file now."""
+    def with_data(self, entries: list[Entry], lazy: bool = False) -> list[Entry]:
+        """``entries`` with their data, read from the file now (``lazy``: as
+        its text, decoded on first use)."""
         if not entries:
             return []
         spans = self.log.spans
@@ -157,11 +158,13 @@ class Handle:
         end = max(sum(spans[e.id]) for e in entries)
         needed = sum(spans[e.id][1] for e in entries)
         if end - first <= 2 * needed + 65536:  # near each other: one read
-            return attach_data(entries, spans, _pread(self.fd, end - first, first), first)
+            return attach_data(entries, spans, _pread(self.fd, end - first, first), first, lazy)
         result: list[Entry] = []
         for entry in entries:
             offset, length = spans[entry.id]
-            result.extend(attach_data([entry], spans, _pread(self.fd, length, offset), offset))
+            result.extend(
+                attach_data([entry], spans, _pread(self.fd, length, offset), offset, lazy)
+            )
         return result
 
 

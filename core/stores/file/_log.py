@@ -32,6 +32,7 @@ from agentsession.stores.file._format import (
     decode_entry,
     decode_info,
     entry_data,
+    entry_text,
     parse_line,
 )
 
@@ -212,16 +213,22 @@ def record_op(record: Mapping[str, Any]) -> str:
 
 
 def attach_data(
-    entries: Sequence[Entry], spans: Mapping[str, tuple[int, int]], buf: bytes, base: int
+    entries: Sequence[Entry],
+    spans: Mapping[str, tuple[int, int]],
+    buf: bytes,
+    base: int,
+    lazy: bool = False,
 ) -> list[Entry]:
     """``entries`` with their data decoded from their lines in ``buf`` (the file
     from offset ``base``). A line that is not that entry's means the file was
-    changed behind the store's back."""
+    changed behind the store's back. ``lazy``: the data as its text on the line,
+    decoded on first use (a path read to be verified)."""
+    read = entry_text if lazy else entry_data
     result = []
     for entry in entries:
         offset, length = spans[entry.id]
         start = offset - base
-        data = entry_data(buf[start : start + length], entry.id)
+        data = read(buf[start : start + length], entry.id)
         if data is None:
             raise IntegrityError("the session file was changed behind the store's back")
         result.append(carrying(entry, data))

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from agentsession._async.bridge import AsyncBridge
-from agentsession._canonical import canonical_json
+from agentsession._canonical import StoredJSON, canonical_json
 from agentsession._exceptions import (
     CheckpointNotFound,
     ConflictError,
@@ -78,12 +78,15 @@ class _Stored:
         if entry.parent_id is not None:
             self.parents.add(entry.parent_id)
 
-    def entry(self, entry_id: str, with_data: bool = True) -> Entry:
-        """A fresh copy of one entry (``InvalidInput`` if not in this session)."""
+    def entry(self, entry_id: str, with_data: bool = True, lazy: bool = False) -> Entry:
+        """A fresh copy of one entry (``InvalidInput`` if not in this session);
+        ``lazy``: its data as the stored text, decoded on first use."""
         try:
             entry, text = self.entries[entry_id]
         except KeyError:
             raise InvalidInput("unknown entry id for this session") from None
+        if lazy:
+            return _copy_entry(entry, StoredJSON(text))
         return _copy_entry(entry, json.loads(text) if with_data else {})
 
     def points(self) -> list[Checkpoint]:
@@ -260,7 +263,7 @@ class MemoryStore:
             path: list[Entry] = []
             cursor = checkpoint.entry_id if with_path else None
             while cursor is not None:
-                entry = stored.entry(cursor)
+                entry = stored.entry(cursor, lazy=True)  # verified from its text
                 path.append(entry)
                 cursor = entry.parent_id
             path.reverse()

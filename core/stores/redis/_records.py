@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
-from agentsession._canonical import canonical_json, load_json_object
+from agentsession._canonical import StoredJSON, canonical_json, load_json_object
 from agentsession._exceptions import (
     CheckpointNotFound,
     ConflictError,
@@ -265,14 +265,18 @@ def decode_entry(
     )
 
 
-def decode_page(joined: str, with_data: bool = True) -> list[Entry]:
+def decode_page(joined: str, with_data: bool = True, lazy: bool = False) -> list[Entry]:
     """A page (id, value pairs, newest first) as entries, oldest first. The
-    data of the whole page is parsed by one ``json.loads``."""
+    data of the whole page is parsed by one ``json.loads``; ``lazy``: each
+    entry's data stays its stored text, decoded on first use (a path read to
+    be verified)."""
     parts = split0(joined)
     ids = parts[-2::-2]
     rows = [v.split("\t", 6) for v in parts[-1::-2]]
     datas: list[Any]
-    if with_data and rows:
+    if lazy:
+        datas = [StoredJSON(r[6]) if len(r) > 6 else {} for r in rows]
+    elif with_data and rows:
         datas = json.loads("[" + ",".join([r[6] for r in rows]) + "]")
         for data in datas:
             if type(data) is not dict:

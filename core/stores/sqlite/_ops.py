@@ -389,7 +389,8 @@ def get_checkpoint(
             raise CheckpointNotFound("unknown checkpoint for this session")
         if with_path and row[1] is not None:
             rows = _path_rows(conn, pk, row[1], None, None, True)
-    return row_to_checkpoint(row, session_id), [row_to_entry(r) for r in rows]
+    # The path is read to be verified: its data stays the stored text.
+    return row_to_checkpoint(row, session_id), [row_to_entry(r, lazy=True) for r in rows]
 
 
 def list_checkpoints(conn: Connection, session_id: str, *, now: datetime) -> list[Checkpoint]:

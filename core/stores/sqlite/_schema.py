@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from agentsession._canonical import StoredJSON
 from agentsession._exceptions import IntegrityError
 from agentsession._models import UNCHECKED, Checkpoint, Entry, SessionInfo, Unchecked
 
@@ -368,8 +369,9 @@ def info_params(info: SessionInfo, metadata_json: str) -> tuple[Any, ...]:
 _NO_DATA: Final[Mapping[str, Any]] = {}
 
 
-def row_to_entry(row: Sequence[Any]) -> Entry:
-    """An ``ENTRY_COLUMNS, data`` row; a NULL data column gives empty data."""
+def row_to_entry(row: Sequence[Any], lazy: bool = False) -> Entry:
+    """An ``ENTRY_COLUMNS, data`` row; a NULL data column gives empty data.
+    ``lazy``: the data as the stored text, decoded on first use."""
     text = row[7]
     # Positional: this runs once per entry of a path, keywords cost 25% more.
     return Entry(
@@ -377,7 +379,7 @@ def row_to_entry(row: Sequence[Any]) -> Entry:
         row[1],  # parent_id
         row[2],  # kind
         _at(row[3]),  # created_at
-        _NO_DATA if text is None else load_object(text),  # data
+        _NO_DATA if text is None else StoredJSON(text) if lazy else load_object(text),  # data
         row[4],  # depth
         row[5],  # message_index
         row[6],  # digest

@@ -336,7 +336,7 @@ class AsyncRedisStore:
         extra = [checkpoint_id, "1" if with_path else "0"]
         reply = await self._db.read("get_checkpoint", session_id, now, extra)
         _, point = decode_checkpoint(session_id, checkpoint_id, reply[3])
-        return point, decode_page(reply[4])
+        return point, decode_page(reply[4], lazy=True)  # read to be verified
 
     async def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
         reply = await self._db.read("list_checkpoints", session_id, now, [])

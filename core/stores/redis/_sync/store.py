@@ -337,7 +337,7 @@ class RedisStore:
         extra = [checkpoint_id, "1" if with_path else "0"]
         reply = self._db.read("get_checkpoint", session_id, now, extra)
         _, point = decode_checkpoint(session_id, checkpoint_id, reply[3])
-        return point, decode_page(reply[4])
+        return point, decode_page(reply[4], lazy=True)  # read to be verified
 
     def list_checkpoints(self, session_id: str, *, now: datetime) -> list[Checkpoint]:
         reply = self._db.read("list_checkpoints", session_id, now, [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -54,3 +55,26 @@ class TestAsyncSQLiteStore(AsyncStoreConformance):
         self, store: Any, session_id: str, entry_id: str, data: dict[str, Any]
     ) -> None:
         tamper(store.path, session_id, entry_id, data)
+
+
+def test_restore_checks_the_stored_bytes_not_just_the_data(tmp_path: Path) -> None:
+    """The same data written back in another JSON layout is not what was
+    checkpointed: restore hashes the stored text itself (no decode, no re-encode)."""
+    from agentsession import IntegrityError, SessionManager
+
+    path = tmp_path / "s.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        s = manager.create("bot")
+        first = s.append({"role": "user", "content": "hi"})
+        point = s.checkpoint()
+        s.append({"role": "assistant", "content": "hello"})
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "UPDATE agentsession_entries SET data = ? WHERE id = ?",
+                (json.dumps({"role": "user", "content": "hi"}, indent=1), first.id),
+            )
+        conn.close()
+        assert s.messages()[0].data == {"role": "user", "content": "hi"}  # reads still work
+        with pytest.raises(IntegrityError, match="digest"):
+            s.restore(point.id)
+        assert len(s.messages()) == 2  # the head did not move
