@@ -173,10 +173,10 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def entry_text(line: bytes, entry_id: str) -> Mapping[str, Any] | None:
-    """:func:`entry_data`, undecoded where this module wrote the line: the text
-    between ``,"data":`` and the closing brace (a digest of it proves the
-    stored bytes). A line written any other way is decoded by :func:`entry_data`."""
+def _data_span(line: bytes, entry_id: str) -> tuple[str, int] | None:
+    """The line as text and where its data starts, if this module wrote it as
+    entry ``entry_id``'s line: such lines put ``data`` last, after keys whose
+    values hold no unescaped quote, so the first ``,"data":`` starts it."""
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
@@ -184,31 +184,34 @@ def entry_text(line: bytes, entry_id: str) -> Mapping[str, Any] | None:
     if text.startswith('{"op":"entry","id":"' + entry_id + '",') and text.endswith("}\n"):
         start = text.find(_DATA_KEY)
         if start > 0:
-            return StoredJSON(text[start + len(_DATA_KEY) : -2])
+            return text, start + len(_DATA_KEY)
+    return None
+
+
+def entry_text(line: bytes, entry_id: str) -> Mapping[str, Any] | None:
+    """:func:`entry_data`, undecoded where this module wrote the line: the text
+    between ``,"data":`` and the closing brace (a digest of it proves the
+    stored bytes). A line written any other way is decoded by :func:`entry_data`."""
+    span = _data_span(line, entry_id)
+    if span is not None:
+        return StoredJSON(span[0][span[1] : -2])
     return entry_data(line, entry_id)
 
 
 def entry_data(line: bytes, entry_id: str) -> dict[str, Any] | None:
     """The data on the line of entry ``entry_id``, or ``None`` if the line is
-    not that entry's (the file was changed behind the store's back).
-
-    Lines this module wrote put ``data`` last, after keys whose values hold no
-    unescaped quote, so the first ``,"data":`` starts it: only the data is
-    decoded. A line written any other way (an edit) is parsed whole.
-    """
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if text.startswith('{"op":"entry","id":"' + entry_id + '",') and text.endswith("}\n"):
-        start = text.find(_DATA_KEY)
-        if start > 0:
-            try:
-                data, end = _raw_decode(text, start + len(_DATA_KEY))
-            except ValueError:
-                end = 0
-            if end == len(text) - 2 and isinstance(data, dict):
-                return data
+    not that entry's (the file was changed behind the store's back). Only the
+    data is decoded on a line this module wrote; a line written any other way
+    (an edit) is parsed whole."""
+    span = _data_span(line, entry_id)
+    if span is not None:
+        text, start = span
+        try:
+            data, end = _raw_decode(text, start)
+        except ValueError:
+            end = 0
+        if end == len(text) - 2 and isinstance(data, dict):
+            return data
     record = parse_line(line)
     if record is None or record.get("op") != "entry" or record.get("id") != entry_id:
         return None
