@@ -11,7 +11,7 @@ database lock instead of failing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -246,34 +246,24 @@ def append(
     return info, placed
 
 
-def _segments(conn: Connection, pk: int, start: str) -> Iterator[tuple[int, int]]:
-    """(line, depth) of each line the path root -> ``start`` crosses, from
-    ``start``'s own line up to the root's."""
-    row = conn.execute(sql.SELECT_POSITION, (pk, start)).fetchone()
-    while row is not None:
-        yield row[0], row[1]
-        row = conn.execute(sql.SELECT_FORK, {"pk": pk, "line": row[0]}).fetchone()
-
-
 def _path_rows(
     conn: Connection, pk: int, start: str, kind: str | None, limit: int | None, with_data: bool
 ) -> list[Any]:
     """Rows of the path root -> ``start``, oldest first: all of them, or the
-    last ``limit`` (reading only as many lines as that takes)."""
-    rows: list[Any] = []
-    if limit is None:
-        query = sql.SEGMENT[with_data]
-        for line, top in reversed(list(_segments(conn, pk, start))):
-            params = {"pk": pk, "line": line, "top": top, "kind": kind}
-            rows += conn.execute(query, params).fetchall()
-        return rows
-    query = sql.SEGMENT_LAST[with_data]
-    for line, top in _segments(conn, pk, start):
-        params = {"pk": pk, "line": line, "top": top, "kind": kind, "limit": limit - len(rows)}
-        rows += conn.execute(query, params).fetchall()
-        if len(rows) >= limit:
-            break
-    rows.reverse()
+    last ``limit``. Three statements whatever the number of forks: where
+    ``start`` is, whether its line leaves another, then one range scan (a
+    path on one line) or one recursive statement over every line it crosses."""
+    line, top = conn.execute(sql.SELECT_POSITION, (pk, start)).fetchone()
+    forked = conn.execute(sql.SELECT_FORK, {"pk": pk, "line": line}).fetchone() is not None
+    last = limit is not None
+    if forked:
+        query, params = sql.PATH[with_data, last], {"pk": pk, "start": start}
+    else:
+        query = (sql.SEGMENT_LAST if last else sql.SEGMENT)[with_data]
+        params = {"pk": pk, "line": line, "top": top}
+    rows = conn.execute(query, {**params, "kind": kind, "limit": limit}).fetchall()
+    if last:
+        rows.reverse()
     return rows
 
 

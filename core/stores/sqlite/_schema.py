@@ -10,7 +10,8 @@ an application's own tables):
   when the parent has no child yet, else it starts a new line. So a line's
   deepest entry is a leaf and every leaf is a line's deepest entry, and a
   path root -> entry is one index range scan per line it crosses (one per
-  fork on it), not one lookup per entry.
+  fork on it), not one lookup per entry; a forked path is read by one
+  recursive statement over those lines.
 * ``checkpoints``: records beside the tree.
 * ``schema``: applied migrations. Migrations only move forward; each one is
   applied inside the transaction that records it.
@@ -254,6 +255,53 @@ def segment_sql(*, with_data: bool, last: bool) -> str:
 
 SEGMENT: Final = {flag: segment_sql(with_data=flag, last=False) for flag in (True, False)}
 SEGMENT_LAST: Final = {flag: segment_sql(with_data=flag, last=True) for flag in (True, False)}
+
+
+def path_sql(*, with_data: bool, last: bool) -> str:
+    """The path root -> ``:start`` in one statement: all of it, oldest first,
+    or with ``last`` the last ``:limit`` entries, deepest first (of ``:kind``
+    unless NULL, either way). A recursive CTE finds the lines the path crosses (``seg``: one step
+    per fork, from ``:start``'s line up), each line's part is an index range
+    scan, and a floor keeps a limited read to the entries it can return: a
+    depth floor for any kind, a ``message_index`` floor for messages. The
+    recursion stops at a line that lies wholly under the floor. Without
+    ``last`` the whole path, oldest first (``:limit`` NULL)."""
+    data = "data" if with_data else "NULL"
+    return f"""
+    WITH RECURSIVE st(line, depth, dfloor, mfloor) AS (
+        SELECT line, depth,
+            CASE WHEN :limit IS NULL THEN -1
+                WHEN :kind IS NULL THEN depth - :limit
+                -- depth >= message_index on every entry: a bound the index can use
+                WHEN :kind = 'message' THEN message_index - :limit ELSE -1 END,
+            CASE WHEN :limit IS NOT NULL AND :kind = 'message'
+                THEN message_index - :limit ELSE -1 END
+        FROM agentsession_entries WHERE session_pk = :pk AND id = :start
+    ), seg(line, top) AS (
+        SELECT line, depth FROM st
+        UNION ALL
+        SELECT p.line, p.depth FROM seg, st
+        JOIN agentsession_entries f ON f.session_pk = :pk AND f.line = seg.line
+            AND f.depth = (SELECT min(m.depth) FROM agentsession_entries m
+                           WHERE m.session_pk = :pk AND m.line = seg.line)
+        JOIN agentsession_entries p ON p.session_pk = :pk AND p.id = f.parent_id
+        WHERE p.depth > st.dfloor AND p.message_index > st.mfloor
+    )
+    SELECT e.id, e.parent_id, e.kind, e.created_at, e.depth, e.message_index, e.digest,
+        {data}
+    FROM st CROSS JOIN seg CROSS JOIN agentsession_entries e
+    WHERE e.session_pk = :pk AND e.line = seg.line
+        AND e.depth <= seg.top AND e.depth > st.dfloor
+        AND (:kind IS NULL OR e.kind = :kind) AND e.message_index > st.mfloor
+    ORDER BY e.depth {"DESC LIMIT :limit" if last else ""}"""
+
+
+#: (with_data, last) -> the statement; ``last``: deepest first, ``:limit`` of them.
+PATH: Final = {
+    (data, last): path_sql(with_data=data, last=last)
+    for data in (True, False)
+    for last in (True, False)
+}
 
 # -- checkpoints -------------------------------------------------------------
 

@@ -136,3 +136,39 @@ def test_deep_linear_history_reads_the_tail(sqlite_store: SQLiteStore) -> None:
     _, tail = sqlite_store.read_path("deep", now=clock(), limit=100, kind="message")
     assert [e.data["n"] for e in tail] == list(range(1900, 2000))
     assert_same_reads(memory, sqlite_store, "deep", random.Random(1), clock)
+
+
+@pytest.mark.parametrize("forks", [0, 300])
+def test_a_read_takes_the_same_statements_whatever_the_forks(
+    sqlite_store: SQLiteStore, forks: int
+) -> None:
+    """Reading a path costs a constant number of statements: one range scan on
+    a single line, one recursive statement over all the lines of a forked path."""
+    from agentsession import SessionManager
+
+    manager = SessionManager(sqlite_store)
+    s = manager.create("bot")
+    for i in range(forks):  # each entry gets a first child, then the path goes on via a second
+        first = s.append({"role": "user", "content": f"a{i}"})
+        if first.parent_id is None:
+            s.clear()
+        else:
+            s.switch(first.parent_id)
+        s.append({"role": "user", "content": f"b{i}"})
+    s.extend([{"role": "assistant", "content": f"tail{i}"} for i in range(150)])
+    assert len(s.branches()) == forks + 1
+
+    statements: list[str] = []
+    conn = sqlite_store._db._conn
+    assert conn is not None
+    conn.set_trace_callback(statements.append)
+    try:
+        for limit in (None, 100, 200):
+            statements.clear()
+            got = s.messages(limit=limit)
+            reads = [q for q in statements if q.lstrip().upper().startswith(("SELECT", "WITH"))]
+            assert len(reads) == 4, reads  # the session row, position, fork check, rows
+            expected = [f"b{i}" for i in range(forks)] + [f"tail{i}" for i in range(150)]
+            assert [m.data["content"] for m in got] == expected[-limit if limit else 0 :]
+    finally:
+        conn.set_trace_callback(None)
