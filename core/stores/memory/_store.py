@@ -12,6 +12,7 @@ changes nothing stored.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -108,7 +109,24 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._sessions: dict[str, _Stored] = {}
+        # The same sessions by owner: a user's listing looks at theirs only.
+        self._owned: dict[str | None, dict[str, _Stored]] = {}
         self._closed = False
+
+    def _put(self, stored: _Stored) -> None:
+        self._drop(stored.info.id)
+        self._sessions[stored.info.id] = stored
+        self._owned.setdefault(stored.info.user_id, {})[stored.info.id] = stored
+
+    def _drop(self, session_id: str) -> bool:
+        stored = self._sessions.pop(session_id, None)
+        if stored is None:
+            return False
+        owned = self._owned[stored.info.user_id]
+        del owned[session_id]
+        if not owned:
+            del self._owned[stored.info.user_id]
+        return True
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -132,7 +150,7 @@ class MemoryStore:
             existing = self._sessions.get(info.id)
             if existing is not None and not is_expired(existing.info, info.created_at):
                 raise ConflictError("a session with this id already exists")
-            self._sessions[info.id] = _Stored(info=copy_info(info))
+            self._put(_Stored(info=copy_info(info)))
 
     def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:
         with self._lock:
@@ -149,20 +167,20 @@ class MemoryStore:
     ) -> list[SessionInfo]:
         with self._lock:
             self._open()
-            rows = [
-                copy_info(s.info)
-                for s in self._sessions.values()
-                if not is_expired(s.info, now)
-                and (agent is None or s.info.agent == agent)
-                and (user_id is UNCHECKED or s.info.user_id == user_id)
-            ]
-        rows.sort(key=lambda i: (i.updated_at, i.id), reverse=True)
-        return rows[offset : offset + limit]
+            pool = self._sessions if user_id is UNCHECKED else self._owned.get(user_id, {})
+            rows = (
+                s.info
+                for s in pool.values()
+                if not is_expired(s.info, now) and (agent is None or s.info.agent == agent)
+            )
+            # The newest offset + limit, without sorting (or copying) the rest.
+            top = heapq.nlargest(offset + limit, rows, key=lambda i: (i.updated_at, i.id))
+            return [copy_info(info) for info in top[offset:]]
 
     def delete_session(self, session_id: str) -> bool:
         with self._lock:
             self._open()
-            return self._sessions.pop(session_id, None) is not None
+            return self._drop(session_id)
 
     def append(
         self,
@@ -308,12 +326,12 @@ class MemoryStore:
             if taken is not None and not is_expired(taken.info, now):
                 raise ConflictError("a session with this id already exists")
             owner = stored.info.user_id if user_id is UNCHECKED else user_id
+            self._drop(session_id)
             stored.info = _bump(stored.info, now, expires_at, id=new_id, user_id=owner)
             stored.checkpoints = {
                 k: copy_checkpoint(c, session_id=new_id) for k, c in stored.checkpoints.items()
             }
-            del self._sessions[session_id]
-            self._sessions[new_id] = stored
+            self._put(stored)
             return copy_info(stored.info)
 
     def prune_expired(self, *, now: datetime, batch: int) -> int:
@@ -321,7 +339,7 @@ class MemoryStore:
             self._open()
             expired = [k for k, s in self._sessions.items() if is_expired(s.info, now)][:batch]
             for key in expired:
-                del self._sessions[key]
+                self._drop(key)
             return len(expired)
 
     def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
@@ -343,7 +361,7 @@ class MemoryStore:
             for entry in export.entries:
                 stored.add(entry, canonical_json(dict(entry.data)))
             stored.checkpoints = {c.id: copy_checkpoint(c) for c in export.checkpoints}
-            self._sessions[info.id] = stored
+            self._put(stored)
 
     def close(self) -> None:
         self._closed = True

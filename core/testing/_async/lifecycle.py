@@ -171,6 +171,8 @@ class AsyncLifecycleTests(AsyncSuiteBase):
         await rotated.restore(point.id)
         assert await self.contents(rotated) == ["message 0", "message 1"]
         assert [r.id for r in await manager.list(user_id="alice")] == [rotated.id]
+        # The previous owner's listing no longer has it, under either id.
+        assert await manager.list(user_id=None) == []
 
     async def test_export_import_round_trip(self, manager: AsyncSessionManager) -> None:
         session = await self.chat(manager, 3, user_id="alice", metadata={"k": "v"})

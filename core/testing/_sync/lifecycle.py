@@ -172,6 +172,8 @@ class LifecycleTests(SuiteBase):
         rotated.restore(point.id)
         assert self.contents(rotated) == ["message 0", "message 1"]
         assert [r.id for r in manager.list(user_id="alice")] == [rotated.id]
+        # The previous owner's listing no longer has it, under either id.
+        assert manager.list(user_id=None) == []
 
     def test_export_import_round_trip(self, manager: SessionManager) -> None:
         session = self.chat(manager, 3, user_id="alice", metadata={"k": "v"})
