@@ -9,10 +9,12 @@ are refused (PostgreSQL cannot store them). No pickle anywhere.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 from ._exceptions import InvalidInput, LimitExceeded
@@ -24,8 +26,11 @@ __all__ = [
     "MAX_DEPTH",
     "StoredJSON",
     "canonical_json",
+    "chain_checksum",
     "checksum",
+    "checksum_matches",
     "entry_digest",
+    "is_chained",
     "load_json_object",
     "recompute_digest",
 ]
@@ -241,6 +246,36 @@ def recompute_digest(kind: str, data: Any) -> str:
     return entry_digest(kind, _encoder.encode(data))
 
 
+_CHAIN_START = hashlib.sha256(b"").digest()
+
+
+def chain_checksum(digests: Iterable[str], base: str | None = None) -> str:
+    """The chained checksum of a path: starting from SHA-256 of nothing, each
+    digest, root first, is hashed onto the previous value; the result as 43
+    base64url characters (the flat form is 64 hex: the two never collide).
+    ``base``: the chained checksum of the path above ``digests``, to go on
+    from (a checkpoint then hashes only what was added since an earlier one)."""
+    value = _CHAIN_START if base is None else _unb64(base)
+    for digest in digests:
+        value = hashlib.sha256(value + digest.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=")
+
+
+def is_chained(value: str) -> bool:
+    """Whether a checkpoint's checksum is the chained form (else the flat one)."""
+    return len(value) == 43
+
+
+def checksum_matches(digests: Sequence[str], expected: str) -> bool:
+    """Whether ``expected``, in whichever form it is, is the path's checksum."""
+    made = chain_checksum(digests) if is_chained(expected) else checksum(digests)
+    return hmac.compare_digest(made, expected)
+
+
 class StoredJSON(Mapping[str, Any]):
     """An entry's data as a store holds it: the canonical JSON text, decoded on
     first use. Stores hand it over where the data is read to be verified
@@ -274,7 +309,8 @@ class StoredJSON(Mapping[str, Any]):
 
 
 def checksum(digests: Iterable[str]) -> str:
-    """SHA-256 (hex) over the digests of a path, root first."""
+    """SHA-256 (hex) over the digests of a path, root first: the flat form,
+    which checkpoints made before the chained one carry."""
     h = hashlib.sha256()
     for digest in digests:
         h.update(digest.encode("ascii"))

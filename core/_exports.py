@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TypeVar
 
-from ._canonical import canonical_json, checksum, entry_digest
+from ._canonical import canonical_json, checksum_matches, entry_digest
 from ._exceptions import IntegrityError, InvalidInput
 from ._ids import validate_id, validate_user_id
 from ._models import Checkpoint, Entry, SessionExport, SessionInfo
@@ -110,7 +110,7 @@ def _check_entries(items: object, max_bytes: int | None) -> dict[str, Entry]:
 
 
 def _check_checkpoints(items: object, session_id: str, entries: dict[str, Entry]) -> None:
-    sums: dict[str | None, str] = {}
+    paths: dict[str | None, list[str]] = {}
     for point in _records(items, Checkpoint, "checkpoint"):
         if point.session_id != session_id:
             raise InvalidInput("a checkpoint belongs to another session")
@@ -119,9 +119,11 @@ def _check_checkpoints(items: object, session_id: str, entries: dict[str, Entry]
         check_checkpoint_name(point.name)
         _json_text(point.metadata, "checkpoint metadata")
         _aware(point.created_at, "checkpoint created_at")
-        if point.entry_id not in sums:
-            sums[point.entry_id] = _path_checksum(point.entry_id, entries)
-        if point.checksum != sums[point.entry_id]:
+        if point.entry_id not in paths:
+            paths[point.entry_id] = _path_digests(point.entry_id, entries)
+        if not isinstance(point.checksum, str) or not checksum_matches(
+            paths[point.entry_id], point.checksum
+        ):
             raise IntegrityError(f"checkpoint {point.id} does not match its path")
 
 
@@ -141,13 +143,14 @@ def _records(items: object, kind: type[R], what: str) -> Iterator[R]:
         yield item
 
 
-def _path_checksum(entry_id: str | None, entries: dict[str, Entry]) -> str:
+def _path_digests(entry_id: str | None, entries: dict[str, Entry]) -> list[str]:
     digests: list[str] = []
     while entry_id is not None:
         entry = entries[entry_id]
         digests.append(entry.digest)
         entry_id = entry.parent_id
-    return checksum(reversed(digests))
+    digests.reverse()
+    return digests
 
 
 def _json_text(value: object, what: str, max_bytes: int | None = None) -> str:

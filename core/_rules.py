@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
-from ._canonical import canonical_json, checksum, entry_digest, recompute_digest
+from ._canonical import canonical_json, checksum_matches, entry_digest, recompute_digest
 from ._exceptions import (
     AccessDenied,
     CheckpointNotFound,
@@ -248,7 +248,7 @@ def verify_path(path: Sequence[Entry], entry_id: str | None, expected: str) -> N
         if recompute_digest(entry.kind, entry.data) != entry.digest:
             raise IntegrityError(f"entry {entry.id} does not match its digest")
         previous = entry.id
-    if checksum(e.digest for e in path) != expected:
+    if not checksum_matches([e.digest for e in path], expected):
         raise IntegrityError("path checksum does not match the checkpoint")
 
 

@@ -7,12 +7,18 @@ import asyncio
 import enum
 import inspect
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Unpack
 
-from .._canonical import DEFAULT_MAX_BATCH, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_METADATA_BYTES
+from .._canonical import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_ENTRY_BYTES,
+    DEFAULT_MAX_METADATA_BYTES,
+    is_chained,
+)
 from .._exceptions import (
     AccessDenied,
     BlockingCallInEventLoop,
@@ -26,6 +32,7 @@ from .._exports import check_export
 from .._ids import new_id, validate_id, validate_user_id
 from .._models import (
     UNCHECKED,
+    Checkpoint,
     ManagerOptions,
     SessionExport,
     SessionInfo,
@@ -65,6 +72,10 @@ def _positive_timedelta(value: timedelta | None, name: str) -> timedelta | None:
     if value is not None and (not isinstance(value, timedelta) or value <= timedelta(0)):
         raise InvalidInput(f"{name} must be a positive timedelta or None")
     return value
+
+
+#: Sessions whose last checkpoint a manager remembers (least recently used go).
+_POINT_HINTS = 4096
 
 
 class SessionManager:
@@ -117,6 +128,9 @@ class SessionManager:
         self.max_batch = max_batch
         self._clock = clock or _utcnow
         self._closed = False
+        # Per session, the last checkpoint taken or verified through this
+        # manager, with a chained checksum: where the next one goes on from.
+        self._points: OrderedDict[str, tuple[str, str]] = OrderedDict()
         # A sync manager warns once if it is called on an event loop's thread.
         self._watch_loop = not inspect.iscoroutinefunction(type(self).create)
 
@@ -141,6 +155,21 @@ class SessionManager:
         For a twin of the other kind, pass :meth:`options` to its constructor.
         """
         return SessionManager(store, **self.options())
+
+    def _point_hint(self, session_id: str) -> tuple[str, str] | None:
+        """(entry id, chained checksum) of the session's last checkpoint known
+        here, for the session objects' checkpoints (see :meth:`remember_point`)."""
+        return self._points.get(session_id)
+
+    def _remember_point(self, point: Checkpoint) -> None:
+        """Keep ``point`` as where the session's next checkpoint goes on from,
+        if it has a chained checksum (taken here, or verified by a restore)."""
+        if point.entry_id is None or not is_chained(point.checksum):
+            return
+        self._points[point.session_id] = (point.entry_id, point.checksum)
+        self._points.move_to_end(point.session_id)
+        if len(self._points) > _POINT_HINTS:
+            self._points.popitem(last=False)
 
     def now(self) -> datetime:
         """The manager's clock (aware UTC)."""

@@ -15,7 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
-from .._canonical import checksum
+from .._canonical import chain_checksum
 from .._context import use_session
 from .._exceptions import ConflictError, IntegrityError, InvalidInput, StoreClosed
 from .._ids import new_id, validate_id
@@ -71,6 +71,8 @@ __all__ = ["Session"]
 
 _POP_ATTEMPTS = 16
 _TURN_ATTEMPTS = 16
+#: Entries a checkpoint reads first, looking for the last one it knows of.
+_FIRST_PAGE = 64
 
 
 class Session:
@@ -299,7 +301,7 @@ class Session:
             state = _checkpointable(agent).create_checkpoint()
             meta = json_patch({**meta, AGENT_STATE: state}, "checkpoint metadata", limit)
         now = self._now()
-        info, path = self._store.read_path(self.id, now=now, with_data=False)
+        info, point_checksum = self._head_checksum(now)
         point = Checkpoint(
             id=new_id(),
             session_id=self.id,
@@ -307,10 +309,36 @@ class Session:
             created_at=now,
             name=name,
             metadata=meta,
-            checksum=checksum(e.digest for e in path),
+            checksum=point_checksum,
         )
         self._info = self._store.save_checkpoint(point, now=now, expires_at=self._expiry(now))
+        self._manager._remember_point(point)
         return point
+
+    def _head_checksum(self, now: datetime) -> tuple[SessionInfo, str]:
+        """The row, and the chained checksum of the path to its head. From the
+        last checkpoint this manager took or verified on the session, when the
+        head is a short way below it: then only the entries added since are
+        hashed. Else the whole path, in one read."""
+        hint = self._manager._point_hint(self.id)
+        below: list[Entry] = []
+        if hint is not None:
+            hint_id, base = hint
+            info, path = self._store.read_path(
+                self.id, now=now, limit=_FIRST_PAGE, with_data=False
+            )
+            for i in range(len(path) - 1, -1, -1):
+                if path[i].id == hint_id:
+                    return info, chain_checksum([e.digest for e in path[i + 1 :]], base)
+            if len(path) < _FIRST_PAGE:  # the whole path, without the checkpoint
+                return info, chain_checksum(e.digest for e in path)
+            below = path
+            _, path = self._store.read_path(
+                self.id, now=now, before=path[0].id, with_data=False
+            )
+        else:
+            info, path = self._store.read_path(self.id, now=now, with_data=False)
+        return info, chain_checksum(e.digest for e in [*path, *below])
 
     @reads(no_items)
     def checkpoints(self) -> list[Checkpoint]:
@@ -340,6 +368,7 @@ class Session:
             self.id, checkpoint_id, now=now, with_path=True
         )
         verify_path(path, point.entry_id, point.checksum)
+        self._manager._remember_point(point)
         if target is not None:
             state = point.metadata.get(AGENT_STATE)
             if not isinstance(state, Mapping):

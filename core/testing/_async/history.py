@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from ..._async.manager import AsyncSessionManager
-from ..._canonical import checksum
+from ..._canonical import chain_checksum, checksum
 from ..._exceptions import (
     CheckpointNotFound,
     ConflictError,
     IntegrityError,
     InvalidInput,
 )
+from ..._ids import new_id
+from ..._models import Checkpoint
 from .base import AsyncSuiteBase, msg
 
 
@@ -106,6 +108,34 @@ class AsyncHistoryTests(AsyncSuiteBase):
         assert await session.state() == {"a": 1, "b": 2, "c": [3]}
         assert session.message_count == 1
 
+    async def test_checkpoints_chain_on_from_earlier_ones(
+        self, manager: AsyncSessionManager
+    ) -> None:
+        session = await self.chat(manager, 40)
+        first = await session.checkpoint("first")
+        await session.extend([msg(i) for i in range(40, 70)])
+        # Any session object of this manager goes on from the manager's last one.
+        second = await (await manager.get(session.id)).checkpoint("second")
+        third = await session.checkpoint("third")
+        digests = [e.digest for e in await session.entries()]
+        assert first.checksum == chain_checksum(digests[:40])
+        assert second.checksum == third.checksum == chain_checksum(digests)
+        assert second.checksum == chain_checksum(digests[40:], first.checksum)
+        await session.restore(first.id)
+        assert session.message_count == 40
+        await session.restore(second.id)
+        # A checkpoint in the flat form of earlier releases still verifies.
+        now = manager.now()
+        flat = Checkpoint(new_id(), session.id, second.entry_id, now, "flat", {}, checksum(digests))
+        await manager.store.save_checkpoint(flat, now=now, expires_at=None)
+        await session.restore(first.id)
+        await session.restore(flat.id)
+        assert session.message_count == 70
+        bad = Checkpoint(new_id(), session.id, first.entry_id, now, None, {}, checksum(digests))
+        await manager.store.save_checkpoint(bad, now=now, expires_at=None)
+        with pytest.raises(IntegrityError):
+            await session.restore(bad.id)
+
     async def test_checkpoint_records_head_without_an_entry(
         self, manager: AsyncSessionManager
     ) -> None:
@@ -114,7 +144,7 @@ class AsyncHistoryTests(AsyncSuiteBase):
         point = await session.checkpoint("named", {"agent": {"step": 3}})
         assert point.entry_id == head and point.session_id == session.id
         assert point.name == "named" and point.metadata == {"agent": {"step": 3}}
-        assert point.checksum == checksum(e.digest for e in await session.entries())
+        assert point.checksum == chain_checksum(e.digest for e in await session.entries())
         assert session.head == head and len(await session.entries()) == 3
         empty = await manager.create("assistant")
         blank = await empty.checkpoint()

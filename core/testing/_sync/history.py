@@ -6,13 +6,15 @@ from __future__ import annotations
 import pytest
 
 from ..._sync.manager import SessionManager
-from ..._canonical import checksum
+from ..._canonical import chain_checksum, checksum
 from ..._exceptions import (
     CheckpointNotFound,
     ConflictError,
     IntegrityError,
     InvalidInput,
 )
+from ..._ids import new_id
+from ..._models import Checkpoint
 from .base import SuiteBase, msg
 
 
@@ -107,6 +109,34 @@ class HistoryTests(SuiteBase):
         assert session.state() == {"a": 1, "b": 2, "c": [3]}
         assert session.message_count == 1
 
+    def test_checkpoints_chain_on_from_earlier_ones(
+        self, manager: SessionManager
+    ) -> None:
+        session = self.chat(manager, 40)
+        first = session.checkpoint("first")
+        session.extend([msg(i) for i in range(40, 70)])
+        # Any session object of this manager goes on from the manager's last one.
+        second = (manager.get(session.id)).checkpoint("second")
+        third = session.checkpoint("third")
+        digests = [e.digest for e in session.entries()]
+        assert first.checksum == chain_checksum(digests[:40])
+        assert second.checksum == third.checksum == chain_checksum(digests)
+        assert second.checksum == chain_checksum(digests[40:], first.checksum)
+        session.restore(first.id)
+        assert session.message_count == 40
+        session.restore(second.id)
+        # A checkpoint in the flat form of earlier releases still verifies.
+        now = manager.now()
+        flat = Checkpoint(new_id(), session.id, second.entry_id, now, "flat", {}, checksum(digests))
+        manager.store.save_checkpoint(flat, now=now, expires_at=None)
+        session.restore(first.id)
+        session.restore(flat.id)
+        assert session.message_count == 70
+        bad = Checkpoint(new_id(), session.id, first.entry_id, now, None, {}, checksum(digests))
+        manager.store.save_checkpoint(bad, now=now, expires_at=None)
+        with pytest.raises(IntegrityError):
+            session.restore(bad.id)
+
     def test_checkpoint_records_head_without_an_entry(
         self, manager: SessionManager
     ) -> None:
@@ -115,7 +145,7 @@ class HistoryTests(SuiteBase):
         point = session.checkpoint("named", {"agent": {"step": 3}})
         assert point.entry_id == head and point.session_id == session.id
         assert point.name == "named" and point.metadata == {"agent": {"step": 3}}
-        assert point.checksum == checksum(e.digest for e in session.entries())
+        assert point.checksum == chain_checksum(e.digest for e in session.entries())
         assert session.head == head and len(session.entries()) == 3
         empty = manager.create("assistant")
         blank = empty.checkpoint()
