@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import inspect
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -131,6 +132,7 @@ class SessionManager:
         # Per session, the last checkpoint taken or verified through this
         # manager, with a chained checksum: where the next one goes on from.
         self._points: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._points_lock = threading.Lock()  # a sync manager is shared by threads
         # A sync manager warns once if it is called on an event loop's thread.
         self._watch_loop = not inspect.iscoroutinefunction(type(self).create)
 
@@ -159,17 +161,19 @@ class SessionManager:
     def _point_hint(self, session_id: str) -> tuple[str, str] | None:
         """(entry id, chained checksum) of the session's last checkpoint known
         here, for the session objects' checkpoints (see :meth:`remember_point`)."""
-        return self._points.get(session_id)
+        with self._points_lock:
+            return self._points.get(session_id)
 
     def _remember_point(self, point: Checkpoint) -> None:
         """Keep ``point`` as where the session's next checkpoint goes on from,
         if it has a chained checksum (taken here, or verified by a restore)."""
         if point.entry_id is None or not is_chained(point.checksum):
             return
-        self._points[point.session_id] = (point.entry_id, point.checksum)
-        self._points.move_to_end(point.session_id)
-        if len(self._points) > _POINT_HINTS:
-            self._points.popitem(last=False)
+        with self._points_lock:
+            self._points[point.session_id] = (point.entry_id, point.checksum)
+            self._points.move_to_end(point.session_id)
+            if len(self._points) > _POINT_HINTS:
+                self._points.popitem(last=False)
 
     def now(self) -> datetime:
         """The manager's clock (aware UTC)."""

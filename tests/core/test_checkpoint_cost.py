@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from agentsession import SessionManager
 from agentsession._canonical import chain_checksum
+from agentsession._sync import manager as sync_manager
 from agentsession.stores import MemoryStore
 
 
@@ -51,3 +54,22 @@ def test_a_checkpoint_reads_the_entries_added_since_the_last() -> None:
         fresh = manager.with_store(counting)  # not closed: it would close the store
         again = fresh.get(s.id).checkpoint()
         assert counting.read == 5030 and again.checksum == point.checksum
+
+
+def test_the_manager_remembers_a_bounded_number_of_sessions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sync_manager, "_POINT_HINTS", 2)
+    store = Counting(MemoryStore())
+    with SessionManager(store) as manager:
+        sessions = [manager.create("bot") for _ in range(3)]
+        for s in sessions:
+            s.extend([{"role": "user", "content": f"m{i}"} for i in range(200)])
+            s.checkpoint()
+        # Newest first: a checkpoint of a forgotten one would push out another.
+        for s, forgotten in zip(reversed(sessions), (False, False, True), strict=True):
+            s.append({"role": "user", "content": "one more"})
+            store.read = 0
+            s.checkpoint()
+            # The oldest was dropped: its next checkpoint reads the whole path.
+            assert store.read == (201 if forgotten else 64), store.read
