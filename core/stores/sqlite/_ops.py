@@ -41,6 +41,7 @@ from agentsession.stores.sqlite._schema import (
     row_to_checkpoint,
     row_to_entry,
     row_to_info,
+    rows_to_entries,
     to_us,
 )
 
@@ -288,7 +289,7 @@ def read_path(
         if start is None or limit == 0:
             return info, []
         rows = _path_rows(conn, pk, start, kind, limit, with_data)
-    return info, [row_to_entry(row) for row in rows]
+    return info, rows_to_entries(rows)
 
 
 def get_entry(conn: Connection, session_id: str, entry_id: str, *, now: datetime) -> Entry:

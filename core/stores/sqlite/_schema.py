@@ -41,6 +41,7 @@ __all__ = [
     "row_to_checkpoint",
     "row_to_entry",
     "row_to_info",
+    "rows_to_entries",
     "to_us",
 ]
 
@@ -432,6 +433,34 @@ def row_to_entry(row: Sequence[Any], lazy: bool = False) -> Entry:
         row[5],  # message_index
         row[6],  # digest
     )
+
+
+def rows_to_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
+    """:func:`row_to_entry` for a page of rows, cheaper per row: the data of
+    the whole page is decoded by one scan of the texts joined into an array,
+    and rows written together share their ``created_at`` conversion. A page
+    that does not decode that way (NULL data, damage) goes row by row, which
+    says which row is wrong."""
+    texts = [row[7] for row in rows]
+    datas: Any = None
+    if texts and None not in texts:
+        joined = "[" + ",".join(texts) + "]"
+        try:
+            datas, end = _scan(joined, 0)
+        except (StopIteration, ValueError):
+            datas, end = None, -1
+        if end != len(joined) or len(datas) != len(rows) or any(type(d) is not dict for d in datas):
+            datas = None
+    if datas is None:
+        return [row_to_entry(row) for row in rows]
+    times: dict[int, datetime] = {}
+    entries = []
+    for row, data in zip(rows, datas, strict=True):
+        when = times.get(row[3])
+        if when is None:
+            when = times[row[3]] = _at(row[3])
+        entries.append(Entry(row[0], row[1], row[2], when, data, row[4], row[5], row[6]))
+    return entries
 
 
 def row_to_checkpoint(row: Sequence[Any], session_id: str) -> Checkpoint:

@@ -78,3 +78,20 @@ def test_restore_checks_the_stored_bytes_not_just_the_data(tmp_path: Path) -> No
         with pytest.raises(IntegrityError, match="digest"):
             s.restore(point.id)
         assert len(s.messages()) == 2  # the head did not move
+
+
+def test_a_page_decodes_as_its_rows_would() -> None:
+    from agentsession import IntegrityError
+    from agentsession.stores.sqlite._schema import row_to_entry, rows_to_entries
+
+    def row(i: int, text: str | None, created: int = 1_700_000_000_000_000) -> tuple[Any, ...]:
+        return (f"e{i}", f"e{i - 1}" if i else None, "message", created, i + 1, i + 1, "d", text)
+
+    page = [row(i, canonical_json({"n": i, "s": "a,b]"}), created=10 + i // 2) for i in range(6)]
+    assert rows_to_entries(page) == [row_to_entry(r) for r in page]
+    assert rows_to_entries([row(0, None)])[0].data == {}
+    # Text that would shift the page (two objects in one row, none in another)
+    # or is no object at all: decoded row by row, which names the damage.
+    for texts in (['{"a":1},{"b":2}', '{"c":"'], ['{"a":"', '"}'], ["[1]", "{}"]):
+        with pytest.raises(IntegrityError):
+            rows_to_entries([row(i, t) for i, t in enumerate(texts)])
