@@ -26,6 +26,7 @@ __all__ = [
     "SessionExport",
     "SessionInfo",
     "Unchecked",
+    "carrying",
     "copy_checkpoint",
     "copy_info",
     "evolve",
@@ -103,6 +104,21 @@ def json_copy(value: Any) -> Any:
     if type(value) is list:
         return [json_copy(v) for v in value]
     return value
+
+
+def carrying(entry: Entry, data: Mapping[str, Any]) -> Entry:
+    """``entry`` with ``data`` (``dataclasses.replace``, without its cost:
+    positional, as this runs once per entry a store hands out)."""
+    return Entry(
+        entry.id,
+        entry.parent_id,
+        entry.kind,
+        entry.created_at,
+        data,
+        entry.depth,
+        entry.message_index,
+        entry.digest,
+    )
 
 
 def copy_info(info: SessionInfo) -> SessionInfo:

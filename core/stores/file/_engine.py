@@ -43,6 +43,7 @@ from agentsession._models import (
     SessionExport,
     SessionInfo,
     Unchecked,
+    carrying,
     copy_checkpoint,
     copy_info,
     evolve,
@@ -61,7 +62,6 @@ from agentsession.stores.file._format import (
 )
 from agentsession.stores.file._handles import Handle, Handles, set_mtime, write_all
 from agentsession.stores.file._layout import Layout, unlink_quietly
-from agentsession.stores.file._log import carrying
 
 __all__ = ["FileEngine", "guarded"]
 

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from agentsession._exceptions import IntegrityError, InvalidInput
-from agentsession._models import Checkpoint, Entry, SessionInfo, evolve
+from agentsession._models import Checkpoint, Entry, SessionInfo, carrying, evolve
 from agentsession.stores.file._format import (
     commit_times,
     decode_checkpoint,
@@ -36,7 +36,7 @@ from agentsession.stores.file._format import (
     parse_line,
 )
 
-__all__ = ["SessionLog", "attach_data", "carrying"]
+__all__ = ["SessionLog", "attach_data"]
 
 _Pending = tuple[dict[str, Any], int, int]
 
@@ -233,17 +233,3 @@ def attach_data(
             raise IntegrityError("the session file was changed behind the store's back")
         result.append(carrying(entry, data))
     return result
-
-
-def carrying(entry: Entry, data: Mapping[str, Any]) -> Entry:
-    """``entry`` with ``data`` (``dataclasses.replace``, without its cost)."""
-    return Entry(
-        entry.id,
-        entry.parent_id,
-        entry.kind,
-        entry.created_at,
-        data,
-        entry.depth,
-        entry.message_index,
-        entry.digest,
-    )

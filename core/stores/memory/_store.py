@@ -36,6 +36,7 @@ from agentsession._models import (
     SessionExport,
     SessionInfo,
     Unchecked,
+    carrying,
     copy_checkpoint,
     copy_info,
     evolve,
@@ -47,19 +48,6 @@ __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def _copy_entry(entry: Entry, data: Mapping[str, Any]) -> Entry:
-    return Entry(
-        id=entry.id,
-        parent_id=entry.parent_id,
-        kind=entry.kind,
-        created_at=entry.created_at,
-        data=data,
-        depth=entry.depth,
-        message_index=entry.message_index,
-        digest=entry.digest,
-    )
 
 
 @dataclasses.dataclass
@@ -75,7 +63,7 @@ class _Stored:
     checkpoints: dict[str, Checkpoint] = dataclasses.field(default_factory=dict)
 
     def add(self, entry: Entry, text: str) -> None:
-        self.entries[entry.id] = (_copy_entry(entry, {}), text)
+        self.entries[entry.id] = (carrying(entry, {}), text)
         if entry.parent_id is not None:
             self.parents.add(entry.parent_id)
 
@@ -87,8 +75,8 @@ class _Stored:
         except KeyError:
             raise InvalidInput("unknown entry id for this session") from None
         if lazy:
-            return _copy_entry(entry, StoredJSON(text))
-        return _copy_entry(entry, json.loads(text) if with_data else {})
+            return carrying(entry, StoredJSON(text))
+        return carrying(entry, json.loads(text) if with_data else {})
 
     def points(self) -> list[Checkpoint]:
         points = sorted(self.checkpoints.values(), key=lambda c: (c.created_at, c.id))
@@ -229,14 +217,22 @@ class MemoryStore:
         with self._lock:
             stored = self._live(session_id, now)
             cursor = stored.info.head if before is None else stored.entry(before).parent_id
-            path: list[Entry] = []
-            while cursor is not None and (limit is None or len(path) < limit):
-                entry, _ = stored.entries[cursor]
-                if kind is None or entry.kind == kind:
-                    path.append(stored.entry(cursor, with_data))
-                cursor = entry.parent_id
-            path.reverse()
-            return copy_info(stored.info), path
+            picked: list[tuple[Entry, str]] = []
+            while cursor is not None and (limit is None or len(picked) < limit):
+                record = stored.entries[cursor]
+                if kind is None or record[0].kind == kind:
+                    picked.append(record)
+                cursor = record[0].parent_id
+            info = copy_info(stored.info)
+        picked.reverse()
+        # The texts are this store's own canonical JSON: one decode for the page.
+        datas: list[Any] = (
+            json.loads("[" + ",".join([text for _, text in picked]) + "]")
+            if with_data and picked
+            else [{} for _ in picked]
+        )
+        pairs = zip(picked, datas, strict=True)
+        return info, [carrying(entry, data) for (entry, _), data in pairs]
 
     def get_entry(self, session_id: str, entry_id: str, *, now: datetime) -> Entry:
         with self._lock:
