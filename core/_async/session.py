@@ -9,14 +9,20 @@ is hidden from an operation -- only the properties can be stale until
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .._canonical import chain_checksum
 from .._context import use_session
-from .._exceptions import ConflictError, IntegrityError, InvalidInput, StoreClosed
+from .._exceptions import (
+    AgentSessionError,
+    ConflictError,
+    IntegrityError,
+    InvalidInput,
+    StoreClosed,
+)
 from .._ids import new_id, validate_id
 from .._models import (
     MESSAGE,
@@ -504,8 +510,11 @@ class AsyncSession:
             outputs = chunk_messages(chunks)
         except Exception as exc:
             if record_errors:
-                failed = await async_prepare(ERROR, [error_data(exc)], self._now(), None)
-                await self._commit(start, inputs, failed, None, on_conflict, None)
+                # Best effort: the caller gets the agent's error, never one from
+                # recording it (a conflict, a store gone away) in its place.
+                with suppress(AgentSessionError):
+                    failed = await async_prepare(ERROR, [error_data(exc)], self._now(), None)
+                    await self._commit(start, inputs, failed, None, on_conflict, None)
             raise
         new = await async_prepare(MESSAGE, outputs, self._now(), self._manager.max_entry_bytes)
         if turn_id is not None:

@@ -202,6 +202,20 @@ async def test_record_errors_writes_the_input_and_an_error_in_one_write(store_ur
 
 
 @pytest.mark.asyncio
+async def test_a_failed_recording_never_hides_the_agents_error(store_url: str) -> None:
+    async def meddling(input: Any, session: AsyncSession) -> str:
+        await session.append({"role": "user", "content": "written meanwhile"})
+        raise ValueError("bad tool")
+
+    async with AsyncSessionManager(store_url) as m:
+        s = await m.create("bot")
+        # Recording the error conflicts (the head moved): the ValueError is raised.
+        with pytest.raises(ValueError, match="bad tool"):
+            await s.run(meddling, "go", record_errors=True)
+        assert [e.data["content"] for e in await s.entries()] == ["written meanwhile"]
+
+
+@pytest.mark.asyncio
 async def test_a_cancelled_turn_writes_nothing(store_url: str) -> None:
     started = asyncio.Event()
 
