@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .protocol import AsyncStore
 
-__all__ = ["STORE_METHODS", "AsyncBridge", "AsyncCallRunner"]
+__all__ = ["STORE_METHODS", "AsyncBridge", "AsyncCallRunner", "AsyncQuickRunner"]
 
 T = TypeVar("T")
 
@@ -43,6 +43,18 @@ class AsyncCallRunner(Protocol):
         ...
 
 
+class AsyncQuickRunner(AsyncCallRunner, Protocol):
+    """A runner that may run a call it is told is short in a cheaper way."""
+
+    async def run_quick(self, fn: Callable[[], T]) -> T:
+        """Call ``fn`` like :meth:`run`; it is known to be short."""
+        ...
+
+
+#: Given a protocol call's name and arguments: is this call short?
+Classifier = Callable[[str, tuple[Any, ...], dict[str, Any]], bool]
+
+
 if TYPE_CHECKING:
     # The type checker sees the protocol's signatures on every bridge (a
     # user's ``store.append(...)`` is checked); at run time the methods below
@@ -60,6 +72,7 @@ class AsyncBridge(_Face):
             that call (called once per name, here).
         runner: runs each call; its ``close`` runs ``release``.
         release: frees what the target holds, on :meth:`close`.
+        quick: says which calls are short; those go to ``runner.run_quick``.
     """
 
     def __init__(
@@ -67,10 +80,13 @@ class AsyncBridge(_Face):
         resolve: Callable[[str], Callable[..., Any]],
         runner: AsyncCallRunner,
         release: Callable[[], None],
+        *,
+        quick: tuple[Classifier, AsyncQuickRunner] | None = None,
     ) -> None:
         self._calls = {name: resolve(name) for name in STORE_METHODS if name != "close"}
         self._runner = runner
         self._release = release
+        self._quick = quick
 
     async def close(self) -> None:
         """Release the target once every call already started is done. Idempotent."""
@@ -79,7 +95,10 @@ class AsyncBridge(_Face):
 
 def _forward(name: str) -> Callable[..., Any]:
     async def call(self: AsyncBridge, /, *args: Any, **kwargs: Any) -> Any:
-        return await self._runner.run(functools.partial(self._calls[name], *args, **kwargs))
+        fn = functools.partial(self._calls[name], *args, **kwargs)
+        if self._quick is not None and self._quick[0](name, args, kwargs):
+            return await self._quick[1].run_quick(fn)
+        return await self._runner.run(fn)
 
     call.__name__ = name
     call.__qualname__ = f"{AsyncBridge.__name__}.{name}"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .protocol import Store
 
-__all__ = ["STORE_METHODS", "Bridge", "CallRunner"]
+__all__ = ["STORE_METHODS", "Bridge", "CallRunner", "QuickRunner"]
 
 T = TypeVar("T")
 
@@ -44,6 +44,18 @@ class CallRunner(Protocol):
         ...
 
 
+class QuickRunner(CallRunner, Protocol):
+    """A runner that may run a call it is told is short in a cheaper way."""
+
+    def run_quick(self, fn: Callable[[], T]) -> T:
+        """Call ``fn`` like :meth:`run`; it is known to be short."""
+        ...
+
+
+#: Given a protocol call's name and arguments: is this call short?
+Classifier = Callable[[str, tuple[Any, ...], dict[str, Any]], bool]
+
+
 if TYPE_CHECKING:
     # The type checker sees the protocol's signatures on every bridge (a
     # user's ``store.append(...)`` is checked); at run time the methods below
@@ -61,6 +73,7 @@ class Bridge(_Face):
             that call (called once per name, here).
         runner: runs each call; its ``close`` runs ``release``.
         release: frees what the target holds, on :meth:`close`.
+        quick: says which calls are short; those go to ``runner.run_quick``.
     """
 
     def __init__(
@@ -68,10 +81,13 @@ class Bridge(_Face):
         resolve: Callable[[str], Callable[..., Any]],
         runner: CallRunner,
         release: Callable[[], None],
+        *,
+        quick: tuple[Classifier, QuickRunner] | None = None,
     ) -> None:
         self._calls = {name: resolve(name) for name in STORE_METHODS if name != "close"}
         self._runner = runner
         self._release = release
+        self._quick = quick
 
     def close(self) -> None:
         """Release the target once every call already started is done. Idempotent."""
@@ -80,7 +96,10 @@ class Bridge(_Face):
 
 def _forward(name: str) -> Callable[..., Any]:
     def call(self: Bridge, /, *args: Any, **kwargs: Any) -> Any:
-        return self._runner.run(functools.partial(self._calls[name], *args, **kwargs))
+        fn = functools.partial(self._calls[name], *args, **kwargs)
+        if self._quick is not None and self._quick[0](name, args, kwargs):
+            return self._quick[1].run_quick(fn)
+        return self._runner.run(fn)
 
     call.__name__ = name
     call.__qualname__ = f"{Bridge.__name__}.{name}"

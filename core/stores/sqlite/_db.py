@@ -20,6 +20,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from agentsession._exceptions import InvalidInput, StoreUnavailable, map_exceptions
+from agentsession.stores._blocking import WouldBlock
 from agentsession.stores.sqlite._schema import (
     CREATE_SCHEMA_TABLE,
     MIGRATIONS,
@@ -29,7 +30,7 @@ from agentsession.stores.sqlite._schema import (
     SYNCHRONOUS_LEVELS,
 )
 
-__all__ = ["Database", "migrate", "parse_sqlite_url", "transaction"]
+__all__ = ["Database", "is_quick", "migrate", "parse_sqlite_url", "transaction"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,6 +41,11 @@ _DRIVER_ERRORS: dict[type[BaseException], type[StoreUnavailable]] = {
 }
 _MEMORY = ":memory:"
 _INHERITED: list[sqlite3.Connection] = []
+_SQLITE_BUSY = 5  # the primary result code of every "database is locked"
+# Rows changed between two WAL checkpoints when the store runs them itself
+# (an append changes two and writes about eight pages): about SQLite's own
+# 1 000-page default.
+_CHECKPOINT_EVERY = 250
 
 
 class Database:
@@ -62,6 +68,13 @@ class Database:
         self.busy_timeout = float(busy_timeout)
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        # Set by an async store (its runner's ``defer``): calls may then be
+        # attempted on the event loop, and WAL checkpoints are this object's
+        # to run, on the worker, never in a commit made on the loop.
+        self.defer: Callable[[Callable[[], None]], None] | None = None
+        self._inline = False  # the running call is an attempt on the loop
+        self._waits = True  # the connection's busy handler is on
+        self._mark = 0  # total_changes at the last checkpoint
 
     def call(
         self,
@@ -73,9 +86,49 @@ class Database:
         with map_exceptions(_DRIVER_ERRORS):
             conn = self._conn
             if conn is None or self._pid != os.getpid():
+                if self._inline:
+                    raise WouldBlock  # opening and migrating happen on the worker
                 self._drop_inherited()
                 conn = self._open()
-            return op(conn, *args, **kwargs)
+            if self._waits is self._inline:
+                self._set_waiting(conn, not self._inline)
+            try:
+                result = op(conn, *args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if self._inline and exc.sqlite_errorcode & 0xFF == _SQLITE_BUSY:
+                    # Refused at BEGIN, or rolled back by ``transaction``:
+                    # nothing changed, the worker may run it and wait.
+                    raise WouldBlock from None
+                raise
+            if self.defer is not None and conn.total_changes - self._mark >= _CHECKPOINT_EVERY:
+                self._checkpoint_soon(conn)
+            return result
+
+    def attempt(self, fn: Callable[[], T]) -> T:
+        """``fn()`` (a :meth:`call`) without waiting for a lock, or :class:`WouldBlock`."""
+        self._inline = True
+        try:
+            return fn()
+        finally:
+            self._inline = False
+
+    def _set_waiting(self, conn: sqlite3.Connection, waits: bool) -> None:
+        if self.path != _MEMORY:
+            millis = round(self.busy_timeout * 1000) if waits else 0
+            conn.execute(f"PRAGMA busy_timeout = {millis}")
+        self._waits = waits
+
+    def _checkpoint_soon(self, conn: sqlite3.Connection) -> None:
+        self._mark = conn.total_changes
+        if self.path == _MEMORY or self.defer is None:
+            return
+        if self._inline:
+            self.defer(self._checkpoint)
+        else:
+            _wal_checkpoint(conn)
+
+    def _checkpoint(self) -> None:
+        self.call(_wal_checkpoint)
 
     def close(self) -> None:
         self._drop_inherited()
@@ -106,12 +159,56 @@ class Database:
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             if self.path != _MEMORY:
                 _use_wal(conn, self.busy_timeout)
+                if self.defer is not None:
+                    conn.execute("PRAGMA wal_autocheckpoint = 0")
             migrate(conn)
         except BaseException:
             conn.close()
             raise
         self._conn, self._pid = conn, os.getpid()
+        self._waits, self._mark = True, conn.total_changes
         return conn
+
+
+def _wal_checkpoint(conn: sqlite3.Connection) -> None:
+    # PASSIVE: copies what no reader still needs, waits for nobody.
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+#: Calls short enough to attempt on the event loop: bounded reads always;
+#: writes only when a commit does not wait for the disk (synchronous OFF or
+#: NORMAL, in WAL mode) and the data is small.
+_QUICK_READS = frozenset({"get_session", "get_entry"})
+_QUICK_WRITES = frozenset(
+    {"create_session", "update_session", "rotate_id", "set_head", "save_checkpoint"}
+)
+_QUICK_ROWS = 1000
+_QUICK_BYTES = 64 * 1024
+
+
+def is_quick(synchronous: str) -> Callable[[str, tuple[Any, ...], dict[str, Any]], bool]:
+    """The store call classifier for :meth:`Database.attempt` (``docs/design.md``)."""
+    writes = synchronous in ("OFF", "NORMAL")
+
+    def quick(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        if name in _QUICK_READS:
+            return True
+        if name == "read_path":
+            limit = kwargs.get("limit")
+            return limit is not None and limit <= _QUICK_ROWS
+        if name == "get_checkpoint":
+            return not kwargs.get("with_path", False)
+        if name == "list_sessions":
+            rows: int = kwargs.get("limit", _QUICK_ROWS) + kwargs.get("offset", 0)
+            return rows <= _QUICK_ROWS
+        if not writes:
+            return False
+        if name == "append":
+            entries = args[1] if len(args) > 1 else kwargs.get("entries", ())
+            return sum(len(e.data_json) for e in entries) <= _QUICK_BYTES
+        return name in _QUICK_WRITES
+
+    return quick
 
 
 def _prepare_file(path: str) -> None:

@@ -18,7 +18,7 @@ import os
 from agentsession._async.bridge import AsyncBridge
 from agentsession.stores._blocking import AsyncRunner
 from agentsession.stores.sqlite import _ops as ops
-from agentsession.stores.sqlite._db import Database, parse_sqlite_url
+from agentsession.stores.sqlite._db import Database, is_quick, parse_sqlite_url
 
 __all__ = ["AsyncSQLiteStore"]
 
@@ -43,10 +43,13 @@ class AsyncSQLiteStore(AsyncBridge):
         busy_timeout: float = 10.0,
     ) -> None:
         self._db = db = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        runner = AsyncRunner("agentsession-sqlite", db.attempt)
+        db.defer = runner.defer
         super().__init__(
             lambda name: functools.partial(db.call, getattr(ops, name)),
-            AsyncRunner("agentsession-sqlite"),
+            runner,
             db.close,
+            quick=(is_quick(db.synchronous), runner),
         )
 
     @classmethod

@@ -19,7 +19,7 @@ import os
 from agentsession._sync.bridge import Bridge
 from agentsession.stores._blocking import Runner
 from agentsession.stores.sqlite import _ops as ops
-from agentsession.stores.sqlite._db import Database, parse_sqlite_url
+from agentsession.stores.sqlite._db import Database, is_quick, parse_sqlite_url
 
 __all__ = ["SQLiteStore"]
 
@@ -44,10 +44,13 @@ class SQLiteStore(Bridge):
         busy_timeout: float = 10.0,
     ) -> None:
         self._db = db = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        runner = Runner("agentsession-sqlite", db.attempt)
+        db.defer = runner.defer
         super().__init__(
             lambda name: functools.partial(db.call, getattr(ops, name)),
-            Runner("agentsession-sqlite"),
+            runner,
             db.close,
+            quick=(is_quick(db.synchronous), runner),
         )
 
     @classmethod
