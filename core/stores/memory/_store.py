@@ -11,6 +11,7 @@ changes nothing stored.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import heapq
 import json
@@ -99,12 +100,48 @@ class MemoryStore:
         self._sessions: dict[str, _Stored] = {}
         # The same sessions by owner: a user's listing looks at theirs only.
         self._owned: dict[str | None, dict[str, _Stored]] = {}
+        # Every (updated_at, id) a session has had, in that order: a listing
+        # of all sessions walks it from the newest end and stops once it has
+        # its page. A pair is stale once its session moved on (or left);
+        # the list is rebuilt when stale pairs outnumber live ones.
+        self._recent: list[tuple[datetime, str]] = []
         self._closed = False
 
     def _put(self, stored: _Stored) -> None:
         self._drop(stored.info.id)
         self._sessions[stored.info.id] = stored
         self._owned.setdefault(stored.info.user_id, {})[stored.info.id] = stored
+        self._touch(stored.info)
+
+    def _bump(
+        self, stored: _Stored, now: datetime, expires_at: datetime | None, **changes: Any
+    ) -> SessionInfo:
+        info = stored.info = _bump(stored.info, now, expires_at, **changes)
+        self._touch(info)
+        return info
+
+    def _touch(self, info: SessionInfo) -> None:
+        recent, key = self._recent, (info.updated_at, info.id)
+        if not recent or key >= recent[-1]:
+            recent.append(key)  # the usual case: the clock moves forward
+        else:
+            bisect.insort(recent, key)
+        if len(recent) > 2 * len(self._sessions) + 1024:
+            self._recent = sorted((s.info.updated_at, i) for i, s in self._sessions.items())
+
+    def _newest(self, want: int, keep: Callable[[SessionInfo], bool]) -> list[SessionInfo]:
+        """The ``want`` newest sessions ``keep`` accepts, newest first."""
+        sessions, seen, found = self._sessions, set(), []
+        for at, session_id in reversed(self._recent):
+            stored = sessions.get(session_id)
+            if stored is None or stored.info.updated_at != at or session_id in seen:
+                continue  # stale: the session moved on, or left
+            seen.add(session_id)
+            if keep(stored.info):
+                found.append(stored.info)
+                if len(found) == want:
+                    break
+        return found
 
     def _drop(self, session_id: str) -> bool:
         stored = self._sessions.pop(session_id, None)
@@ -155,14 +192,17 @@ class MemoryStore:
     ) -> list[SessionInfo]:
         with self._lock:
             self._open()
-            pool = self._sessions if user_id is UNCHECKED else self._owned.get(user_id, {})
-            rows = (
-                s.info
-                for s in pool.values()
-                if not is_expired(s.info, now) and (agent is None or s.info.agent == agent)
-            )
-            # The newest offset + limit, without sorting (or copying) the rest.
-            top = heapq.nlargest(offset + limit, rows, key=lambda i: (i.updated_at, i.id))
+
+            def keep(info: SessionInfo) -> bool:
+                return not is_expired(info, now) and (agent is None or info.agent == agent)
+
+            if user_id is UNCHECKED:
+                top = self._newest(offset + limit, keep)
+            else:
+                # One owner's sessions are few: the newest offset + limit of
+                # them, without sorting (or copying) the rest.
+                rows = (s.info for s in self._owned.get(user_id, {}).values() if keep(s.info))
+                top = heapq.nlargest(offset + limit, rows, key=lambda i: (i.updated_at, i.id))
             return [copy_info(info) for info in top[offset:]]
 
     def delete_session(self, session_id: str) -> bool:
@@ -194,8 +234,8 @@ class MemoryStore:
             for entry, new in zip(placed, entries, strict=True):
                 stored.add(entry, new.data_json)
             if placed:
-                stored.info = _bump(
-                    info,
+                self._bump(
+                    stored,
                     now,
                     expires_at,
                     head=placed[-1].id,
@@ -252,8 +292,9 @@ class MemoryStore:
             if expected_revision is not None and stored.info.revision != expected_revision:
                 raise ConflictError("the session changed since it was read")
             count = 0 if entry_id is None else stored.entry(entry_id, False).message_index
-            stored.info = _bump(stored.info, now, expires_at, head=entry_id, message_count=count)
-            return copy_info(stored.info)
+            return copy_info(
+                self._bump(stored, now, expires_at, head=entry_id, message_count=count)
+            )
 
     def save_checkpoint(
         self, checkpoint: Checkpoint, *, now: datetime, expires_at: datetime | None
@@ -263,8 +304,7 @@ class MemoryStore:
             if checkpoint.entry_id is not None:
                 stored.entry(checkpoint.entry_id, False)
             stored.checkpoints[checkpoint.id] = copy_checkpoint(checkpoint)
-            stored.info = _bump(stored.info, now, expires_at, last_checkpoint_at=now)
-            return copy_info(stored.info)
+            return copy_info(self._bump(stored, now, expires_at, last_checkpoint_at=now))
 
     def get_checkpoint(
         self, session_id: str, checkpoint_id: str, *, now: datetime, with_path: bool = False
@@ -304,8 +344,7 @@ class MemoryStore:
         with self._lock:
             stored = self._live(session_id, now)
             merged = {**stored.info.metadata, **json_copy(dict(metadata))}
-            stored.info = _bump(stored.info, now, expires_at, metadata=merged)
-            return copy_info(stored.info)
+            return copy_info(self._bump(stored, now, expires_at, metadata=merged))
 
     def rotate_id(
         self,
