@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from agentsession import UNCHECKED, SessionManager
+from agentsession import UNCHECKED, Session, SessionManager
 from agentsession.stores.memory._store import AsyncMemoryStore, MemoryStore
 from agentsession.testing import AsyncStoreConformance, StoreConformance
 
@@ -58,7 +58,7 @@ def test_listing_every_session_matches_a_full_sort_after_any_history() -> None:
 
     store = MemoryStore()
     manager = SessionManager(store, clock=clock)
-    live = []
+    live: list[Session] = []
     for step in range(3000):
         action = rng.random()
         if action < 0.25 or not live:
