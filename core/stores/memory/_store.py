@@ -131,7 +131,11 @@ class MemoryStore:
 
     def _newest(self, want: int, keep: Callable[[SessionInfo], bool]) -> list[SessionInfo]:
         """The ``want`` newest sessions ``keep`` accepts, newest first."""
-        sessions, seen, found = self._sessions, set(), []
+        sessions = self._sessions
+        seen: set[str] = set()
+        found: list[SessionInfo] = []
+        if want <= 0:
+            return found
         for at, session_id in reversed(self._recent):
             stored = sessions.get(session_id)
             if stored is None or stored.info.updated_at != at or session_id in seen:

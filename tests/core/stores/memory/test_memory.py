@@ -82,7 +82,7 @@ def test_listing_every_session_matches_a_full_sort_after_any_history() -> None:
                 expected = sorted(
                     (s.info for s in everything), key=lambda i: (i.updated_at, i.id), reverse=True
                 )
-                for offset, limit in ((0, 5), (3, 10), (0, 10_000)):
+                for offset, limit in ((0, 5), (3, 10), (0, 10_000), (0, 0), (2, 0)):
                     got = store.list_sessions(
                         agent=agent, user_id=UNCHECKED, limit=limit, offset=offset, now=now
                     )
