@@ -270,6 +270,18 @@ def is_chained(value: str) -> bool:
     return len(value) == 43
 
 
+def chained_form(value: str) -> bool:
+    """Whether ``value`` is a well-formed chained checksum (43 base64url
+    characters of a 32-byte value): a stored one may be damaged."""
+    if not is_chained(value):
+        return False
+    try:
+        raw = _unb64(value)
+    except ValueError:  # binascii.Error: not base64
+        return False
+    return len(raw) == 32 and base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == value
+
+
 def checksum_matches(digests: Sequence[str], expected: str) -> bool:
     """Whether ``expected``, in whichever form it is, is the path's checksum."""
     made = chain_checksum(digests) if is_chained(expected) else checksum(digests)

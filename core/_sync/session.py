@@ -15,7 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
-from .._canonical import chain_checksum
+from .._canonical import chain_checksum, chained_form
 from .._context import use_session
 from .._exceptions import (
     AgentSessionError,
@@ -79,6 +79,17 @@ _POP_ATTEMPTS = 16
 _TURN_ATTEMPTS = 16
 #: Entries a checkpoint reads first, looking for the last one it knows of.
 _FIRST_PAGE = 64
+#: Beyond this many messages, a checkpoint looks for the store's checkpoints
+#: on its path (one more call, and pages) rather than read it all at once.
+_LONG_PATH = 1024
+
+
+def _newest_in(path: list[Entry], bases: Mapping[str, str]) -> int | None:
+    """The index of the last entry of ``path`` that ``bases`` has, if any."""
+    for i in range(len(path) - 1, -1, -1):
+        if path[i].id in bases:
+            return i
+    return None
 
 
 class Session:
@@ -322,29 +333,49 @@ class Session:
         return point
 
     def _head_checksum(self, now: datetime) -> tuple[SessionInfo, str]:
-        """The row, and the chained checksum of the path to its head. From the
-        last checkpoint this manager took or verified on the session, when the
-        head is a short way below it: then only the entries added since are
-        hashed. Else the whole path, in one read."""
+        """The row, and the chained checksum of the path to its head.
+
+        It goes on from the nearest earlier checkpoint on the path (the one
+        this manager took or verified last, else the newest the store keeps
+        there), hashing only the entries below it: pages read upwards from
+        the head, growing, until one holds that checkpoint's entry. With no
+        chained checkpoint on the path, the whole path is hashed."""
         hint = self._manager._point_hint(self.id)
-        below: list[Entry] = []
-        if hint is not None:
-            hint_id, base = hint
-            info, path = self._store.read_path(
-                self.id, now=now, limit=_FIRST_PAGE, with_data=False
-            )
-            for i in range(len(path) - 1, -1, -1):
-                if path[i].id == hint_id:
-                    return info, chain_checksum([e.digest for e in path[i + 1 :]], base)
-            if len(path) < _FIRST_PAGE:  # the whole path, without the checkpoint
-                return info, chain_checksum(e.digest for e in path)
-            below = path
-            _, path = self._store.read_path(
-                self.id, now=now, before=path[0].id, with_data=False
-            )
-        else:
+        bases = dict([hint]) if hint is not None else {}
+        known = self._info
+        long = known.last_checkpoint_at is not None and known.message_count > _LONG_PATH
+        if not bases and not long:  # nothing to go on from: the path, in one read
             info, path = self._store.read_path(self.id, now=now, with_data=False)
-        return info, chain_checksum(e.digest for e in [*path, *below])
+            return info, chain_checksum(e.digest for e in path)
+        info, path = self._store.read_path(
+            self.id, now=now, limit=_FIRST_PAGE, with_data=False
+        )
+        found = _newest_in(path, bases)
+        complete = len(path) < _FIRST_PAGE  # the root is in: nothing above
+        limit: int | None = _FIRST_PAGE
+        if found is None and not complete:
+            if long:
+                bases = {**self._stored_bases(now), **bases}
+                found = _newest_in(path, bases)
+            else:  # a short path: the rest in one read costs less than pages
+                bases = {}
+        while found is None and not complete and limit is not None:
+            limit = limit * 4 if bases else None
+            _, page = self._store.read_path(
+                self.id, now=now, before=path[0].id, limit=limit, with_data=False
+            )
+            complete = limit is None or len(page) < limit
+            found = _newest_in(page, bases)
+            path = [*page, *path]
+        if found is None:
+            return info, chain_checksum(e.digest for e in path)
+        return info, chain_checksum([e.digest for e in path[found + 1 :]], bases[path[found].id])
+
+    def _stored_bases(self, now: datetime) -> dict[str, str]:
+        """entry id -> chained checksum of the session's stored checkpoints,
+        the newest one for an entry kept twice."""
+        points = self._store.list_checkpoints(self.id, now=now)
+        return {p.entry_id: p.checksum for p in points if p.entry_id and chained_form(p.checksum)}
 
     @reads(no_items)
     def checkpoints(self) -> list[Checkpoint]:
