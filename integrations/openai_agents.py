@@ -20,8 +20,8 @@ returns the session behind it, for checkpoints, branches and expiry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from agentsession import (
     UNCHECKED,
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from agentsession import Unchecked
 
 __all__ = ["OpenAIAgentsSession"]
+
+T = TypeVar("T")
 
 
 class OpenAIAgentsSession:
@@ -100,15 +102,8 @@ class OpenAIAgentsSession:
     ) -> list[TResponseInputItem]:
         """The conversation's items, oldest first; the latest ``limit`` only."""
         limit = resolve_session_limit(limit, self.session_settings)
-        session = await self._session(wrapper, create=False)
-        if session is None:
-            return []
-        try:
-            entries = await session.messages(limit=limit)
-        except SessionNotFound:
-            self._found.clear()  # deleted or expired meanwhile: empty again
-            return []
-        return [cast("TResponseInputItem", dict(entry.data)) for entry in entries]
+        entries = await self._if_live(wrapper, lambda s: s.messages(limit=limit))
+        return [cast("TResponseInputItem", dict(entry.data)) for entry in entries or ()]
 
     async def add_items(
         self, items: list[TResponseInputItem], *, wrapper: RunContextWrapper[Any] | None = None
@@ -131,17 +126,12 @@ class OpenAIAgentsSession:
         self, *, wrapper: RunContextWrapper[Any] | None = None
     ) -> TResponseInputItem | None:
         """Step back over the latest item and return it (it stays on a branch)."""
-        session = await self._session(wrapper, create=False)
-        if session is None:
-            return None
-        entry = await session.pop()
+        entry = await self._if_live(wrapper, lambda s: s.pop())
         return cast("TResponseInputItem", dict(entry.data)) if entry is not None else None
 
     async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
         """Start the conversation afresh; the old one stays reachable as a branch."""
-        session = await self._session(wrapper, create=False)
-        if session is not None:
-            await session.clear()
+        await self._if_live(wrapper, lambda s: s.clear())
 
     # -- agentsession ----------------------------------------------------------
 
@@ -162,6 +152,23 @@ class OpenAIAgentsSession:
         if self._user_from is not None and wrapper is not None:
             return self._user_from(wrapper)
         return self._user_id
+
+    async def _if_live(
+        self,
+        wrapper: RunContextWrapper[Any] | None,
+        call: Callable[[AsyncSession], Awaitable[T]],
+    ) -> T | None:
+        """``call`` on the session if it exists; ``None`` if it does not, or
+        was deleted or expired since it was found (every read and the
+        conversation's own edits see a gone session as an empty one)."""
+        session = await self._session(wrapper, create=False)
+        if session is None:
+            return None
+        try:
+            return await call(session)
+        except SessionNotFound:
+            self._found.clear()  # found again, or made anew, on the next call
+            return None
 
     async def _session(
         self, wrapper: RunContextWrapper[Any] | None, *, create: bool

@@ -320,3 +320,27 @@ async def test_checkpoints_branches_expiry_and_listing_stay_available(store_url:
         clock.advance(timedelta(hours=2))  # idle: expired, so empty and unlisted
         assert await session.get_items() == []
         assert await m.list(user_id="ann") == []
+
+
+@pytest.mark.asyncio
+async def test_a_session_deleted_or_expired_after_it_was_found_reads_as_empty(
+    store_url: str,
+) -> None:
+    # Every call, not only get_items and add_items, sees a session that went
+    # away behind the adapter's back as an empty one, as the SDK's own do.
+    clock = FakeClock()
+    async with AsyncSessionManager(store_url, idle_timeout=timedelta(hours=1), clock=clock) as m:
+        session = OpenAIAgentsSession("conv-gone", m, user_id="ann")
+        for gone in ("deleted", "expired"):
+            await session.add_items([{"role": "user", "content": "hi"}])
+            assert len(await session.get_items()) == 1  # found, and kept
+            if gone == "deleted":
+                assert await m.delete("conv-gone")
+            else:
+                clock.advance(timedelta(hours=2))
+            assert await session.pop_item() is None
+            await session.clear_session()
+            assert await session.get_items() == []
+            await session.add_items([{"role": "user", "content": "again"}])
+            assert [i.get("content") for i in await session.get_items()] == ["again"]
+            assert await m.delete("conv-gone")
