@@ -16,6 +16,7 @@ and many storage back ends -- sync and async with the same names and meaning::
 from __future__ import annotations
 
 from ._async.manager import AsyncSessionManager
+from ._async.migrate import migrate as migrate_async
 from ._async.protocol import AsyncStore
 from ._async.session import AsyncSession
 from ._async.turn_stream import AsyncTurnStream
@@ -40,11 +41,13 @@ from ._models import (
     Checkpoint,
     Entry,
     ManagerOptions,
+    MigrationReport,
     SessionInfo,
     Unchecked,
 )
 from ._registry import default_store_url, open_async_store, open_store, register_store
 from ._sync.manager import SessionManager
+from ._sync.migrate import migrate
 from ._sync.protocol import Store
 from ._sync.session import Session
 from ._sync.turn_stream import TurnStream
@@ -72,6 +75,7 @@ __all__ = [
     "InvalidInput",
     "LimitExceeded",
     "ManagerOptions",
+    "MigrationReport",
     "NoSessionInContext",
     "Session",
     "SessionAware",
@@ -87,6 +91,8 @@ __all__ = [
     "Unchecked",
     "current_session",
     "default_store_url",
+    "migrate",
+    "migrate_async",
     "open_async_store",
     "open_store",
     "register_store",

@@ -22,6 +22,7 @@ __all__ = [
     "Branch",
     "Checkpoint",
     "Entry",
+    "MigrationReport",
     "NewEntry",
     "SessionExport",
     "SessionInfo",
@@ -31,6 +32,7 @@ __all__ = [
     "copy_info",
     "evolve",
     "json_copy",
+    "same_export",
 ]
 
 MESSAGE: Final = "message"
@@ -216,6 +218,40 @@ class SessionExport:
     session: SessionInfo
     entries: tuple[Entry, ...]
     checkpoints: tuple[Checkpoint, ...]
+
+
+def same_export(a: SessionExport, b: SessionExport) -> bool:
+    """Whether two exports hold the same session: the row, and the same entries
+    and checkpoints whatever order each store lists them in."""
+    return (
+        a.session == b.session
+        and {e.id: e for e in a.entries} == {e.id: e for e in b.entries}
+        and {c.id: c for c in a.checkpoints} == {c.id: c for c in b.checkpoints}
+    )
+
+
+@dataclass(slots=True)
+class MigrationReport:
+    """What a migration did (``agentsession.migrate``).
+
+    Attributes:
+        copied: sessions copied, and read back identical from the destination.
+        skipped: sessions the destination already held, identical.
+        conflicts: ids the destination holds a different session under
+            (left untouched).
+        failed: id -> why it was not copied (a damaged source session, a copy
+            that did not read back identical).
+    """
+
+    copied: int = 0
+    skipped: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing in conflict and nothing failed."""
+        return not self.conflicts and not self.failed
 
 
 class ManagerOptions(TypedDict):

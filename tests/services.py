@@ -9,7 +9,10 @@ Point the tests at your own servers with ``AGENTSESSION_TEST_REDIS_URL`` and
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -54,3 +57,34 @@ def redis_url() -> str:
 
 def postgres_dsn() -> str:
     return require_server("PostgreSQL", POSTGRES_DSN, 5432)
+
+
+def fresh_store_url(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A URL of a fresh, empty store of ``kind`` (memory, file, sqlite, redis,
+    postgres); a server store's keys or schema are dropped afterwards."""
+    if kind == "memory":
+        yield "memory://"
+    elif kind == "file":
+        yield f"file://{tmp_path / 'sessions'}"
+    elif kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sessions.db'}"
+    elif kind == "redis":
+        redis = pytest.importorskip("redis", reason="the redis extra is not installed")
+
+        server = redis_url()
+        prefix = f"astest:{secrets.token_hex(6)}:"
+        yield f"{server}{'&' if '?' in server else '?'}key_prefix={prefix}"
+        client = redis.Redis.from_url(server)
+        try:
+            for key in client.scan_iter(match=f"{prefix}*", count=1000):
+                client.delete(key)
+        finally:
+            client.close()
+    else:
+        psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+
+        dsn = postgres_dsn()
+        schema = "agentsession_test_" + secrets.token_hex(6)
+        yield f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
