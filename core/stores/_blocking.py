@@ -150,6 +150,9 @@ class AsyncRunner:
                     break
                 finally:
                     self._busy.release()
+                    # Another loop's quick call may be waiting for this one.
+                    if not self._waiters.empty():
+                        _wake(self._waiters)
             await self._until_idle()
         return await self.run(fn)
 

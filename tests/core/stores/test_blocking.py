@@ -152,3 +152,30 @@ def test_the_sync_runner_runs_quick_calls_in_the_callers_thread() -> None:
     runner.close(lambda: None)
     with pytest.raises(StoreClosed):
         runner.run_quick(lambda: None)
+
+
+def test_a_quick_call_on_another_loop_runs_once_the_first_is_done() -> None:
+    # Two threads, each with its own event loop, share one runner: the second
+    # finds the first running inline and waits; the first must wake it.
+    runner = AsyncRunner("t", Gate())
+    inside, results = threading.Event(), []
+
+    def first() -> None:
+        def slow() -> str:
+            inside.set()
+            threading.Event().wait(0.2)
+            return "first"
+
+        results.append(asyncio.run(runner.run_quick(slow)))
+
+    def second() -> None:
+        inside.wait(5)
+        call = runner.run_quick(lambda: "second")
+        results.append(asyncio.run(asyncio.wait_for(call, 5)))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(results) == ["first", "second"]
