@@ -20,6 +20,7 @@ from ._async.migrate import migrate as migrate_async
 from ._async.protocol import AsyncStore
 from ._async.session import AsyncSession
 from ._async.turn_stream import AsyncTurnStream
+from ._audit import AuditEvent
 from ._context import current_session, use_session
 from ._exceptions import (
     AccessDenied,
@@ -63,6 +64,7 @@ __all__ = [
     "AsyncSessionManager",
     "AsyncStore",
     "AsyncTurnStream",
+    "AuditEvent",
     "BlockingCallInEventLoop",
     "Branch",
     "CallOptions",

@@ -15,7 +15,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, TypedDict
+from typing import Any, Final, Literal, TypedDict
 
 __all__ = [
     "UNCHECKED",
@@ -270,3 +270,5 @@ class ManagerOptions(TypedDict):
     max_metadata_bytes: int
     max_batch: int
     clock: Callable[[], datetime] | None
+    audit: Callable[[Any], None] | bool
+    audit_ids: Literal["clear", "hashed"]

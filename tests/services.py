@@ -69,22 +69,34 @@ def fresh_store_url(kind: str, tmp_path: Path) -> Iterator[str]:
     elif kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'sessions.db'}"
     elif kind == "redis":
-        redis = pytest.importorskip("redis", reason="the redis extra is not installed")
-
+        pytest.importorskip("redis", reason="the redis extra is not installed")
         server = redis_url()
         prefix = f"astest:{secrets.token_hex(6)}:"
         yield f"{server}{'&' if '?' in server else '?'}key_prefix={prefix}"
-        client = redis.Redis.from_url(server)
-        try:
-            for key in client.scan_iter(match=f"{prefix}*", count=1000):
-                client.delete(key)
-        finally:
-            client.close()
+        drop_redis_keys(server, prefix)
     else:
-        psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
-
+        pytest.importorskip("psycopg", reason="the postgres extra is not installed")
         dsn = postgres_dsn()
         schema = "agentsession_test_" + secrets.token_hex(6)
         yield f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}"
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        drop_postgres_schema(dsn, schema)
+
+
+def drop_redis_keys(server: str, prefix: str) -> None:
+    """Delete every key under ``prefix`` on the Redis server at ``server``."""
+    import redis
+
+    client = redis.Redis.from_url(server)
+    try:
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
+def drop_postgres_schema(dsn: str, schema: str) -> None:
+    """Drop ``schema`` (and everything in it) from the database at ``dsn``."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

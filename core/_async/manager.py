@@ -11,8 +11,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, Unpack
+from typing import Any, Final, Literal, Unpack
 
+from .._audit import (
+    AuditSink,
+    audited,
+    make_auditor,
+    of_create,
+    of_prune,
+    of_request,
+    of_session_result,
+)
 from .._canonical import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_ENTRY_BYTES,
@@ -96,6 +105,11 @@ class AsyncSessionManager:
             (at creation and per update) and of a checkpoint's.
         max_batch: most entries one write (``extend``) may add.
         clock: returns the current aware UTC time (tests inject a fake one).
+        audit: report every write and every refused read as an
+            :class:`~agentsession.AuditEvent`: ``True`` to the
+            ``agentsession.audit`` logger, or to a callable you pass.
+        audit_ids: ``"clear"`` (default) or ``"hashed"`` (SHA-256) session
+            ids in those events.
 
     Close the store at the end: use it as ``async with manager: ...``.
     """
@@ -112,6 +126,8 @@ class AsyncSessionManager:
         max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
         max_batch: int = DEFAULT_MAX_BATCH,
         clock: Callable[[], datetime] | None = None,
+        audit: AuditSink | bool = False,
+        audit_ids: Literal["clear", "hashed"] = "clear",
     ) -> None:
         # Every default is checked before a store is opened from a URL.
         self.ttl = _positive_timedelta(ttl, "ttl")
@@ -127,6 +143,8 @@ class AsyncSessionManager:
         self.max_metadata_bytes = max_metadata_bytes
         self.max_batch = max_batch
         self._clock = clock or _utcnow
+        self._audit, self._audit_ids = audit, audit_ids
+        self._auditor = make_auditor(audit, audit_ids, self._tick)
         self._closed = False
         # Per session, the last checkpoint taken or verified through this
         # manager, with a chained checksum: where the next one goes on from.
@@ -146,6 +164,8 @@ class AsyncSessionManager:
             max_metadata_bytes=self.max_metadata_bytes,
             max_batch=self.max_batch,
             clock=self._tick,
+            audit=self._audit,
+            audit_ids=self._audit_ids,
         )
 
     def with_store(self, store: AsyncStore) -> AsyncSessionManager:
@@ -195,6 +215,7 @@ class AsyncSessionManager:
         self._watch_loop = False
         warnings.warn(blocking_call(type(self).__name__), BlockingCallInEventLoop, stacklevel=4)
 
+    @audited("create", of_create)
     async def create(
         self,
         agent: str,
@@ -221,6 +242,7 @@ class AsyncSessionManager:
         await self.store.create_session(info)
         return AsyncSession(self, info)
 
+    @audited("get", of_request, refusals_only=True)
     async def get(
         self, session_id: str, *, user_id: str | Unchecked | None = UNCHECKED
     ) -> AsyncSession:
@@ -339,12 +361,14 @@ class AsyncSessionManager:
             agent=agent, user_id=user_id, limit=limit, offset=offset, now=self.now()
         )
 
+    @audited("delete", of_request)
     async def delete(self, session_id: str) -> bool:
         """Erase the session, all its entries and checkpoints. False if absent."""
         validate_id(session_id, "session id")
         self.now()
         return await self.store.delete_session(session_id)
 
+    @audited("prune", of_prune)
     async def prune(self, *, batch: int = 500) -> int:
         """Erase every expired session, ``batch`` at a time; returns the count."""
         total = 0
@@ -354,6 +378,7 @@ class AsyncSessionManager:
             if erased < batch:
                 return total
 
+    @audited("rotate_id", of_session_result)
     async def rotate_id(
         self, session_id: str, *, user_id: str | Unchecked | None = UNCHECKED
     ) -> AsyncSession:
@@ -381,6 +406,7 @@ class AsyncSessionManager:
         validate_id(session_id, "session id")
         return await self.store.export_session(session_id, now=self.now())
 
+    @audited("import", of_session_result)
     async def import_session(self, export: SessionExport) -> AsyncSession:
         """Write an exported session into this manager's store, unchanged.
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
+from .._audit import Auditor, audited, of_session
 from .._canonical import chain_checksum, chained_form
 from .._context import use_session
 from .._exceptions import (
@@ -107,6 +108,7 @@ class AsyncSession:
         self._store = manager.store
         self._info = info
         self._closed = False
+        self._auditor: Auditor | None = manager._auditor
 
     def __repr__(self) -> str:
         # The id is a bearer token in web apps: keep it out of reprs and logs.
@@ -171,6 +173,7 @@ class AsyncSession:
 
     # -- writing -------------------------------------------------------------
 
+    @audited("append", of_session)
     async def append(
         self, message: Mapping[str, Any], *, expected_head: str | Unchecked | None = UNCHECKED
     ) -> Entry:
@@ -183,6 +186,7 @@ class AsyncSession:
         """
         return (await self.append_entries(MESSAGE, [message], expected_head))[0]
 
+    @audited("extend", of_session)
     async def extend(
         self,
         messages: Iterable[Mapping[str, Any]],
@@ -192,6 +196,7 @@ class AsyncSession:
         """Append several messages atomically (all or none)."""
         return await self.append_entries(MESSAGE, list(messages), expected_head)
 
+    @audited("append_entry", of_session)
     async def append_entry(
         self,
         kind: str,
@@ -202,6 +207,7 @@ class AsyncSession:
         """Append an entry of any kind (``"message"``, ``"state"`` or your own)."""
         return (await self.append_entries(kind, [data], expected_head))[0]
 
+    @audited("append_entries", of_session)
     async def append_entries(
         self,
         kind: str,
@@ -237,10 +243,12 @@ class AsyncSession:
                     name="auto", agent=agent if isinstance(agent, Checkpointable) else None
                 )
 
+    @audited("update_state", of_session)
     async def update_state(self, values: Mapping[str, Any]) -> Entry:
         """Record state changes as a ``"state"`` entry (merged over earlier ones)."""
         return await self.append_entry(STATE, json_patch(values, "state"))
 
+    @audited("update_metadata", of_session)
     async def update_metadata(self, values: Mapping[str, Any]) -> None:
         """Shallow-merge ``values`` into the session's metadata."""
         limit = self._manager.max_metadata_bytes
@@ -296,6 +304,7 @@ class AsyncSession:
 
     # -- checkpoints and branches --------------------------------------------
 
+    @audited("checkpoint", of_session)
     async def checkpoint(
         self,
         name: str | None = None,
@@ -382,6 +391,7 @@ class AsyncSession:
         return await self._store.list_checkpoints(self.id, now=self._now())
 
     @reads(no_checkpoint)
+    @audited("restore", of_session)
     async def restore(
         self, checkpoint_id: str, *, agent: Checkpointable | None = None
     ) -> Checkpoint:
@@ -422,6 +432,7 @@ class AsyncSession:
         return branches_of(leaves, self._info.head)
 
     @reads(no_entry)
+    @audited("switch", of_session)
     async def switch(self, entry_id: str) -> None:
         """Move the head to any entry of this session (``InvalidInput`` if unknown)."""
         validate_id(entry_id, "entry id")
@@ -431,6 +442,7 @@ class AsyncSession:
         )
 
     @reads(nothing)
+    @audited("pop", of_session)
     async def pop(self) -> Entry | None:
         """Step the head back to the parent of the last message and return that
         message (``None`` when there is none). Non-destructive."""
@@ -454,6 +466,7 @@ class AsyncSession:
         raise ConflictError("the session kept changing while popping")
 
     @reads(nothing)
+    @audited("clear", of_session)
     async def clear(self) -> None:
         """Start afresh: head = None. Earlier branches stay until ``delete``."""
         now = self._now()
@@ -555,6 +568,7 @@ class AsyncSession:
             new.append(mark)
         done(await self._commit(start, inputs, new, turn_id, on_conflict, agent))
 
+    @audited("turn", of_session)
     async def _commit(
         self,
         start: str | None,

@@ -15,6 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
+from .._audit import Auditor, audited, of_session
 from .._canonical import chain_checksum, chained_form
 from .._context import use_session
 from .._exceptions import (
@@ -108,6 +109,7 @@ class Session:
         self._store = manager.store
         self._info = info
         self._closed = False
+        self._auditor: Auditor | None = manager._auditor
 
     def __repr__(self) -> str:
         # The id is a bearer token in web apps: keep it out of reprs and logs.
@@ -172,6 +174,7 @@ class Session:
 
     # -- writing -------------------------------------------------------------
 
+    @audited("append", of_session)
     def append(
         self, message: Mapping[str, Any], *, expected_head: str | Unchecked | None = UNCHECKED
     ) -> Entry:
@@ -184,6 +187,7 @@ class Session:
         """
         return (self.append_entries(MESSAGE, [message], expected_head))[0]
 
+    @audited("extend", of_session)
     def extend(
         self,
         messages: Iterable[Mapping[str, Any]],
@@ -193,6 +197,7 @@ class Session:
         """Append several messages atomically (all or none)."""
         return self.append_entries(MESSAGE, list(messages), expected_head)
 
+    @audited("append_entry", of_session)
     def append_entry(
         self,
         kind: str,
@@ -203,6 +208,7 @@ class Session:
         """Append an entry of any kind (``"message"``, ``"state"`` or your own)."""
         return (self.append_entries(kind, [data], expected_head))[0]
 
+    @audited("append_entries", of_session)
     def append_entries(
         self,
         kind: str,
@@ -238,10 +244,12 @@ class Session:
                     name="auto", agent=agent if isinstance(agent, Checkpointable) else None
                 )
 
+    @audited("update_state", of_session)
     def update_state(self, values: Mapping[str, Any]) -> Entry:
         """Record state changes as a ``"state"`` entry (merged over earlier ones)."""
         return self.append_entry(STATE, json_patch(values, "state"))
 
+    @audited("update_metadata", of_session)
     def update_metadata(self, values: Mapping[str, Any]) -> None:
         """Shallow-merge ``values`` into the session's metadata."""
         limit = self._manager.max_metadata_bytes
@@ -297,6 +305,7 @@ class Session:
 
     # -- checkpoints and branches --------------------------------------------
 
+    @audited("checkpoint", of_session)
     def checkpoint(
         self,
         name: str | None = None,
@@ -383,6 +392,7 @@ class Session:
         return self._store.list_checkpoints(self.id, now=self._now())
 
     @reads(no_checkpoint)
+    @audited("restore", of_session)
     def restore(
         self, checkpoint_id: str, *, agent: Checkpointable | None = None
     ) -> Checkpoint:
@@ -423,6 +433,7 @@ class Session:
         return branches_of(leaves, self._info.head)
 
     @reads(no_entry)
+    @audited("switch", of_session)
     def switch(self, entry_id: str) -> None:
         """Move the head to any entry of this session (``InvalidInput`` if unknown)."""
         validate_id(entry_id, "entry id")
@@ -432,6 +443,7 @@ class Session:
         )
 
     @reads(nothing)
+    @audited("pop", of_session)
     def pop(self) -> Entry | None:
         """Step the head back to the parent of the last message and return that
         message (``None`` when there is none). Non-destructive."""
@@ -455,6 +467,7 @@ class Session:
         raise ConflictError("the session kept changing while popping")
 
     @reads(nothing)
+    @audited("clear", of_session)
     def clear(self) -> None:
         """Start afresh: head = None. Earlier branches stay until ``delete``."""
         now = self._now()
@@ -556,6 +569,7 @@ class Session:
             new.append(mark)
         done(self._commit(start, inputs, new, turn_id, on_conflict, agent))
 
+    @audited("turn", of_session)
     def _commit(
         self,
         start: str | None,
