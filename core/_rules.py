@@ -32,6 +32,7 @@ __all__ = [
     "check_expected_head",
     "check_max_messages",
     "check_owner",
+    "check_revision",
     "check_user_filter",
     "expiry_after_write",
     "is_expired",
@@ -40,6 +41,7 @@ __all__ = [
     "new_session_info",
     "place_entries",
     "prepare_entry",
+    "retention_policy",
     "verify_path",
 ]
 
@@ -108,6 +110,60 @@ def check_expected_head(current: str | None, expected: str | Unchecked | None) -
     """Compare-and-swap check for writes that take ``expected_head``."""
     if expected is not UNCHECKED and expected != current:
         raise ConflictError("the session's head moved (expected_head does not match)")
+
+
+class RetentionPolicy:
+    """Which listed sessions a ``prune`` erases besides the expired ones."""
+
+    def __init__(self, older_than: timedelta | None, keep_newest: int | None, per: str) -> None:
+        self.older_than = older_than
+        self.keep_newest = keep_newest
+        self.per = per
+
+    def doomed(self, info: SessionInfo, now: datetime, kept: dict[object, int]) -> bool:
+        """Whether ``info`` goes; sessions come newest first, and ``kept``
+        counts, per group, those already kept."""
+        if self.older_than is not None and info.updated_at < now - self.older_than:
+            return True
+        if self.keep_newest is None:
+            return False
+        if self.per == "agent":
+            group: object = info.agent
+        elif info.user_id is None:
+            group = ("anonymous", info.id)  # every anonymous session stands alone
+        else:
+            group = info.user_id if self.per == "user" else (info.user_id, info.agent)
+        if kept.get(group, 0) >= self.keep_newest:
+            return True
+        kept[group] = kept.get(group, 0) + 1
+        return False
+
+
+def retention_policy(
+    older_than: timedelta | None, keep_newest: int | None, per: str, batch: int
+) -> RetentionPolicy | None:
+    """The checked ``prune`` options; ``None`` when no policy is asked for."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise InvalidInput("batch must be a positive integer")
+    if older_than is not None and (
+        not isinstance(older_than, timedelta) or older_than <= timedelta(0)
+    ):
+        raise InvalidInput("older_than must be a positive timedelta")
+    if keep_newest is not None and (
+        isinstance(keep_newest, bool) or not isinstance(keep_newest, int) or keep_newest < 1
+    ):
+        raise InvalidInput("keep_newest must be a positive integer")
+    if per not in ("user", "agent", "user_agent"):
+        raise InvalidInput('per must be "user", "agent" or "user_agent"')
+    if older_than is None and keep_newest is None:
+        return None
+    return RetentionPolicy(older_than, keep_newest, per)
+
+
+def check_revision(current: int, expected: int | None) -> None:
+    """Compare-and-swap check for calls that take ``expected_revision``."""
+    if expected is not None and expected != current:
+        raise ConflictError("the session changed since it was read")
 
 
 def expiry_after_write(

@@ -22,6 +22,7 @@ from ._models import Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Un
 from ._registry import register_store
 from ._rules import (
     check_expected_head,
+    check_revision,
     expiry_after_write,
     is_async_store,
     is_expired,
@@ -49,6 +50,7 @@ __all__ = [
     "Unchecked",
     "canonical_json",
     "check_expected_head",
+    "check_revision",
     "checksum",
     "entry_digest",
     "expiry_after_write",

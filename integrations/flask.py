@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from agentsession import AsyncSessionManager, SessionManager, use_session
+from agentsession import AsyncSessionManager, InvalidInput, SessionManager, use_session
 from agentsession.extras import missing_extra
 
 try:
@@ -38,6 +38,7 @@ from ._web import (
     begin,
     error_response,
 )
+from ._web.prune import PRUNE_HELP, prune
 from ._web.settings import warn_if_cookieless
 
 if TYPE_CHECKING:
@@ -294,7 +295,18 @@ _cli = AppGroup("agentsession", help="Agent sessions of this app.")
 
 
 @_cli.command("prune")
-def _prune() -> None:
-    """Erase every expired session."""
-    count = _sessions().manager.prune()
-    click.echo(f"pruned {count} expired session(s)")
+@click.option("--batch", type=int, default=500, help=PRUNE_HELP["batch"])
+@click.option("--older-than", help=PRUNE_HELP["older_than"])
+@click.option("--keep-newest", type=int, help=PRUNE_HELP["keep_newest"])
+@click.option(
+    "--per", type=click.Choice(["user", "agent", "user_agent"]), default="user",
+    help=PRUNE_HELP["per"],
+)  # fmt: skip
+@click.option("--agent", help=PRUNE_HELP["agent"])
+@click.option("--dry-run", is_flag=True, help=PRUNE_HELP["dry_run"])
+def _prune(**options: Any) -> None:
+    """Erase expired sessions, and those the retention options name."""
+    try:
+        click.echo(prune(_sessions().manager, **options))
+    except InvalidInput as exc:
+        raise click.UsageError(str(exc)) from None

@@ -57,6 +57,7 @@ from .._rules import (
     check_user_filter,
     expiry_after_write,
     new_session_info,
+    retention_policy,
 )
 from .._turns import CallOptions, Turn, TurnOptions, invoke, turn_options
 from .._turns import agent_name as default_agent_name
@@ -370,13 +371,68 @@ class SessionManager:
         return self.store.delete_session(session_id)
 
     @audited("prune", of_prune)
-    def prune(self, *, batch: int = 500) -> int:
-        """Erase every expired session, ``batch`` at a time; returns the count."""
+    def prune(
+        self,
+        *,
+        batch: int = 500,
+        older_than: timedelta | None = None,
+        keep_newest: int | None = None,
+        per: Literal["user", "agent", "user_agent"] = "user",
+        agent: str | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Erase expired sessions, and those the retention policies name.
+
+        Args:
+            batch: sessions erased (or listed) per store call; no call holds
+                a lock for longer than one batch (a policy's delete is one
+                session).
+            older_than: also erase sessions not written for this long.
+            keep_newest: also erase all but the newest ``keep_newest``
+                sessions of each ``per`` group: one ``"user"`` (an anonymous
+                session is a group of its own), one ``"agent"``, or each
+                ``"user_agent"`` pair.
+            agent: apply the policies to this agent's sessions only.
+            dry_run: erase nothing; count what the policies would erase
+                (expired sessions are not listable, so not counted).
+
+        Returns:
+            How many sessions were erased (or would be). A session written
+            while the policies run is kept (its delete is conditional on the
+            revision seen), to be looked at again by the next run.
+        """
+        policy = retention_policy(older_than, keep_newest, per, batch)
+        if agent is not None:
+            validate_id(agent, "agent name")
         total = 0
-        while True:
+        while not dry_run:
             erased = self.store.prune_expired(now=self.now(), batch=batch)
             total += erased
             if erased < batch:
+                break
+        if policy is None:
+            return total
+        kept: dict[object, int] = {}
+        offset = 0
+        while True:
+            now = self.now()
+            rows = self.store.list_sessions(
+                agent=agent, user_id=UNCHECKED, limit=batch, offset=offset, now=now
+            )
+            for info in rows:
+                if not policy.doomed(info, now, kept):
+                    offset += 1
+                elif dry_run:
+                    offset += 1
+                    total += 1
+                else:
+                    try:
+                        total += self.store.delete_session(
+                            info.id, expected_revision=info.revision
+                        )
+                    except ConflictError:  # written meanwhile: kept
+                        offset += 1
+            if len(rows) < batch:
                 return total
 
     @audited("rotate_id", of_session_result)

@@ -79,8 +79,14 @@ class Store(Protocol):
         """
         raise _unimplemented(self, "list_sessions")
 
-    def delete_session(self, session_id: str) -> bool:
-        """Erase the session with every entry and checkpoint; False if absent."""
+    def delete_session(
+        self, session_id: str, *, expected_revision: int | None = None
+    ) -> bool:
+        """Erase the session with every entry and checkpoint; False if absent.
+
+        ``expected_revision``: only if the session still has that revision
+        (expired or not); else ``ConflictError`` and nothing is erased.
+        """
         raise _unimplemented(self, "delete_session")
 
     def append(

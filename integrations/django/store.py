@@ -51,6 +51,7 @@ from agentsession.store import (
     Unchecked,
     canonical_json,
     check_expected_head,
+    check_revision,
     is_expired,
     load_json_object,
     map_exceptions,
@@ -217,9 +218,14 @@ class DjangoStore:
             rows = rows.order_by(F("updated_at").desc(), tie.desc())
             return [info_of(r) for r in rows[offset : offset + limit]]
 
-    def delete_session(self, session_id: str) -> bool:
+    def delete_session(self, session_id: str, *, expected_revision: int | None = None) -> bool:
         with self._guard(atomic=True):
-            _, deleted = self._sessions().filter(session_id=session_id).delete()
+            found = self._sessions().select_for_update().filter(session_id=session_id)
+            revision = found.values_list("revision", flat=True).first()
+            if revision is None:
+                return False
+            check_revision(revision, expected_revision)
+            _, deleted = found.delete()
             return deleted.get(StoredSession._meta.label, 0) > 0
 
     def append(
@@ -304,8 +310,7 @@ class DjangoStore:
     ) -> SessionInfo:
         with self._guard(atomic=True):
             row, info = self._live(session_id, now, lock=True)
-            if expected_revision is not None and info.revision != expected_revision:
-                raise ConflictError("the session changed since it was read")
+            check_revision(info.revision, expected_revision)
             count = 0
             if entry_id is not None:
                 found = self._entries(row).filter(entry_id=entry_id).values_list("message_index")

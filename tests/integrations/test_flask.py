@@ -198,8 +198,22 @@ def test_prune_command(app: Flask, backend: Backend) -> None:
     time.sleep(0.01)
     result = app.test_cli_runner().invoke(args=["agentsession", "prune"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "pruned 1 expired session(s)"
+    assert result.output.strip() == "pruned 1 session(s)"
     assert backend.session_count() == 1
+
+
+def test_prune_command_retention_options(app: Flask, backend: Backend) -> None:
+    with backend.manager() as manager:
+        for _ in range(3):
+            manager.create("chat", user_id="ann")
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["agentsession", "prune", "--keep-newest", "1", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.strip() == "would prune 2 session(s)" and backend.session_count() == 3
+    done = runner.invoke(args=["agentsession", "prune", "--keep-newest", "1"])
+    assert done.output.strip() == "pruned 2 session(s)" and backend.session_count() == 1
+    bad = runner.invoke(args=["agentsession", "prune", "--older-than", "-3d"])
+    assert bad.exit_code == 2 and "positive" in bad.output
 
 
 def test_cookie_httponly_and_salt_config(backend: Backend) -> None:

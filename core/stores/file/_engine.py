@@ -49,7 +49,7 @@ from agentsession._models import (
     evolve,
     json_copy,
 )
-from agentsession._rules import check_expected_head, is_expired, place_entries
+from agentsession._rules import check_expected_head, check_revision, is_expired, place_entries
 from agentsession.stores.file._format import (
     NO_DATA,
     checkpoint_line,
@@ -227,10 +227,11 @@ class FileEngine:
             return None  # erased meanwhile, a leftover, or damaged (get() says which)
         return copy_info(info) if info.id == session_id else None
 
-    def delete_session(self, session_id: str) -> bool:
+    def delete_session(self, session_id: str, *, expected_revision: int | None = None) -> bool:
         with self._id_ops():
             try:
                 with self._files.session(session_id, write=True) as handle:
+                    check_revision(handle.log.info.revision, expected_revision)
                     self._erase(handle)
                     return True
             except SessionNotFound:

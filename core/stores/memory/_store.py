@@ -43,7 +43,7 @@ from agentsession._models import (
     evolve,
     json_copy,
 )
-from agentsession._rules import check_expected_head, is_expired, place_entries
+from agentsession._rules import check_expected_head, check_revision, is_expired, place_entries
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
@@ -209,9 +209,12 @@ class MemoryStore:
                 top = heapq.nlargest(offset + limit, rows, key=lambda i: (i.updated_at, i.id))
             return [copy_info(info) for info in top[offset:]]
 
-    def delete_session(self, session_id: str) -> bool:
+    def delete_session(self, session_id: str, *, expected_revision: int | None = None) -> bool:
         with self._lock:
             self._open()
+            stored = self._sessions.get(session_id)
+            if stored is not None:
+                check_revision(stored.info.revision, expected_revision)
             return self._drop(session_id)
 
     def append(
@@ -293,8 +296,7 @@ class MemoryStore:
     ) -> SessionInfo:
         with self._lock:
             stored = self._live(session_id, now)
-            if expected_revision is not None and stored.info.revision != expected_revision:
-                raise ConflictError("the session changed since it was read")
+            check_revision(stored.info.revision, expected_revision)
             count = 0 if entry_id is None else stored.entry(entry_id, False).message_index
             return copy_info(
                 self._bump(stored, now, expires_at, head=entry_id, message_count=count)

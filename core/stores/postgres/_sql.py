@@ -143,7 +143,14 @@ class Statements:
 
         self.get = f"SELECT {S} FROM {T} AS s WHERE s.id = %(sid)s AND {_LIVE}"
         self.create = f"WITH {_GONE.format(T=T)} {_SESSION_INSERT.format(T=T)} RETURNING pk"
-        self.delete = f"DELETE FROM {T} WHERE id = %(sid)s RETURNING pk"
+        # (erased, still there): a row left means its revision did not match
+        # (checked on the row's latest version, after any concurrent write).
+        self.delete = f"""
+            WITH gone AS (
+                DELETE FROM {T} AS s WHERE s.id = %(sid)s
+                AND (%(revision)s::bigint IS NULL OR s.revision = %(revision)s::bigint)
+                RETURNING s.pk)
+            SELECT (SELECT count(*) FROM gone), EXISTS (SELECT 1 FROM {T} WHERE id = %(sid)s)"""
         self.prune = f"""
             WITH doomed AS (
                 SELECT pk FROM {T} WHERE expires_at <= %(now)s

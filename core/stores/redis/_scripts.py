@@ -196,8 +196,12 @@ return {'ok', 0, row(), joined(out)}
 if not alive(S) then return {'nf'} end
 return {'ok', 0, row(), row(E), row(K)}
 """,
+    # ARGV[6] expected revision ('' = unchecked).
     "delete": r"""
 local existed = redis.call('EXISTS', S)
+if ARGV[6] ~= '' and existed == 1 and redis.call('HGET', S, 'rev') ~= ARGV[6] then
+  return {'rev'}
+end
 redis.call('DEL', S, E, L, K, P)
 local dropped = index_drop(5)
 return {'ok', dropped[2], '', existed, dropped[1]}

@@ -33,7 +33,7 @@ from agentsession._models import (
     Unchecked,
     evolve,
 )
-from agentsession._rules import check_expected_head, place_entries
+from agentsession._rules import check_expected_head, check_revision, place_entries
 from agentsession.stores.sqlite import _schema as sql
 from agentsession.stores.sqlite._db import transaction
 from agentsession.stores.sqlite._schema import (
@@ -141,11 +141,14 @@ def list_sessions(
     return [row_to_info(row) for row in conn.execute(query, params)]
 
 
-def delete_session(conn: Connection, session_id: str) -> bool:
+def delete_session(
+    conn: Connection, session_id: str, *, expected_revision: int | None = None
+) -> bool:
     with _write(conn):
         row = conn.execute(sql.SELECT_PK, (session_id,)).fetchone()
         if row is None:
             return False
+        check_revision(row[2], expected_revision)
         _erase(conn, row[0])
         return True
 
@@ -312,8 +315,7 @@ def set_head(
 ) -> SessionInfo:
     with _write(conn):
         pk, info = _live(conn, session_id, to_us(now))
-        if expected_revision is not None and info.revision != expected_revision:
-            raise ConflictError("the session changed since it was read")
+        check_revision(info.revision, expected_revision)
         count = 0
         if entry_id is not None:
             row = conn.execute(sql.SELECT_MESSAGE_INDEX, (pk, entry_id)).fetchone()

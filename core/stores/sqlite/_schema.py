@@ -145,7 +145,7 @@ INSERT_SESSION: Final = (
     " head, message_count, revision, expires_at, deadline, idle_timeout, max_messages,"
     " last_checkpoint_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-SELECT_PK: Final = "SELECT pk, expires_at FROM agentsession_sessions WHERE id = ?"
+SELECT_PK: Final = "SELECT pk, expires_at, revision FROM agentsession_sessions WHERE id = ?"
 DELETE_SESSION: Final = (
     "DELETE FROM agentsession_entries WHERE session_pk = ?",
     "DELETE FROM agentsession_checkpoints WHERE session_pk = ?",

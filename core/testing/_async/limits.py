@@ -94,6 +94,56 @@ class AsyncLimitTests(AsyncSuiteBase):
         for session in doomed:
             assert await manager.delete(session.id) is False
 
+    async def test_prune_older_than(self, store: AsyncStore, clock: FakeClock) -> None:
+        manager = self.manager_with(store, clock)
+        old = [await self.chat(manager, 1) for _ in range(4)]
+        clock.advance(3600)
+        recent = await self.chat(manager, 1)
+        touched = old[0]
+        await touched.append(msg("still in use"))
+        week = timedelta(minutes=30)
+        assert await manager.prune(older_than=week, dry_run=True) == 3
+        assert len(await manager.list()) == 5  # a dry run erases nothing
+        assert await manager.prune(older_than=week, batch=2) == 3
+        assert {r.id for r in await manager.list()} == {recent.id, touched.id}
+        assert await manager.prune(older_than=week) == 0
+
+    async def test_prune_keeps_the_newest_per_user_and_agent(
+        self, store: AsyncStore, clock: FakeClock
+    ) -> None:
+        manager = self.manager_with(store, clock)
+        made: list[tuple[str | None, str, str]] = []  # in the order written
+        for n in range(12):
+            user = None if n % 4 == 0 else f"u{n % 2}"
+            session = await manager.create("b" if n % 3 == 0 else "a", user_id=user)
+            await session.append(msg(n))
+            made.append((user, session.agent, session.id))
+            clock.advance(1)
+        kept = set()
+        for owner in {user for user, _, _ in made}:
+            ids = [i for user, _, i in made if user == owner]
+            kept |= set(ids if owner is None else ids[-2:])  # anonymous: each alone
+        assert len(kept) == 7
+        assert await manager.prune(keep_newest=2, dry_run=True) == 5
+        assert await manager.prune(keep_newest=2, batch=3) == 5
+        assert {r.id for r in await manager.list(limit=100)} == kept
+        # Agent b's 3 sessions left: keep its newest; then one per agent.
+        assert await manager.prune(keep_newest=1, per="agent", agent="b") == 2
+        assert await manager.prune(keep_newest=1, per="agent") == 3
+        newest = {agent: i for _, agent, i in made if i in kept}  # the last of each
+        assert {r.id for r in await manager.list(limit=100)} == set(newest.values())
+
+    async def test_prune_refuses_bad_policies(self, manager: AsyncSessionManager) -> None:
+        for bad in (
+            {"older_than": timedelta(0)},
+            {"keep_newest": 0},
+            {"keep_newest": True},
+            {"per": "team"},
+            {"batch": 0},
+        ):
+            with pytest.raises(InvalidInput):
+                await manager.prune(**bad)
+
     async def test_max_messages(self, store: AsyncStore, clock: FakeClock) -> None:
         manager = self.manager_with(store, clock, max_messages=3)
         session = await self.chat(manager, 2)

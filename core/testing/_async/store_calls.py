@@ -62,6 +62,26 @@ class AsyncStoreCallTests(AsyncSuiteBase):
         assert moved.head == first.id and moved.message_count == 1
         assert moved.revision == current + 1
 
+    async def test_delete_at_an_expected_revision(
+        self, manager: AsyncSessionManager, clock: FakeClock
+    ) -> None:
+        store = manager.store
+        session = await self.chat(manager, 3, ttl=timedelta(seconds=10))
+        stale = (await session.refresh()).revision
+        await session.append(msg("written since"))
+        before = await self.snapshot(manager, session.id)
+        current = before.session.revision
+        for revision in (stale, current + 1):
+            with pytest.raises(ConflictError):
+                await store.delete_session(session.id, expected_revision=revision)
+        assert await self.snapshot(manager, session.id) == before
+        clock.advance(11)  # expired: still erased only at its revision
+        with pytest.raises(ConflictError):
+            await store.delete_session(session.id, expected_revision=stale)
+        assert await store.delete_session(session.id, expected_revision=current) is True
+        assert await store.delete_session(session.id, expected_revision=current) is False
+        assert await store.delete_session("no-such-session", expected_revision=0) is False
+
     async def test_prune_expired_in_batches(self, store: AsyncStore, clock: FakeClock) -> None:
         manager = self.manager_with(store, clock)
         doomed = [await self.chat(manager, 1, ttl=timedelta(seconds=10)) for _ in range(5)]

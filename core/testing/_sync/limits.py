@@ -93,6 +93,56 @@ class LimitTests(SuiteBase):
         for session in doomed:
             assert manager.delete(session.id) is False
 
+    def test_prune_older_than(self, store: Store, clock: FakeClock) -> None:
+        manager = self.manager_with(store, clock)
+        old = [self.chat(manager, 1) for _ in range(4)]
+        clock.advance(3600)
+        recent = self.chat(manager, 1)
+        touched = old[0]
+        touched.append(msg("still in use"))
+        week = timedelta(minutes=30)
+        assert manager.prune(older_than=week, dry_run=True) == 3
+        assert len(manager.list()) == 5  # a dry run erases nothing
+        assert manager.prune(older_than=week, batch=2) == 3
+        assert {r.id for r in manager.list()} == {recent.id, touched.id}
+        assert manager.prune(older_than=week) == 0
+
+    def test_prune_keeps_the_newest_per_user_and_agent(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        manager = self.manager_with(store, clock)
+        made: list[tuple[str | None, str, str]] = []  # in the order written
+        for n in range(12):
+            user = None if n % 4 == 0 else f"u{n % 2}"
+            session = manager.create("b" if n % 3 == 0 else "a", user_id=user)
+            session.append(msg(n))
+            made.append((user, session.agent, session.id))
+            clock.advance(1)
+        kept = set()
+        for owner in {user for user, _, _ in made}:
+            ids = [i for user, _, i in made if user == owner]
+            kept |= set(ids if owner is None else ids[-2:])  # anonymous: each alone
+        assert len(kept) == 7
+        assert manager.prune(keep_newest=2, dry_run=True) == 5
+        assert manager.prune(keep_newest=2, batch=3) == 5
+        assert {r.id for r in manager.list(limit=100)} == kept
+        # Agent b's 3 sessions left: keep its newest; then one per agent.
+        assert manager.prune(keep_newest=1, per="agent", agent="b") == 2
+        assert manager.prune(keep_newest=1, per="agent") == 3
+        newest = {agent: i for _, agent, i in made if i in kept}  # the last of each
+        assert {r.id for r in manager.list(limit=100)} == set(newest.values())
+
+    def test_prune_refuses_bad_policies(self, manager: SessionManager) -> None:
+        for bad in (
+            {"older_than": timedelta(0)},
+            {"keep_newest": 0},
+            {"keep_newest": True},
+            {"per": "team"},
+            {"batch": 0},
+        ):
+            with pytest.raises(InvalidInput):
+                manager.prune(**bad)
+
     def test_max_messages(self, store: Store, clock: FakeClock) -> None:
         manager = self.manager_with(store, clock, max_messages=3)
         session = self.chat(manager, 2)

@@ -63,6 +63,26 @@ class StoreCallTests(SuiteBase):
         assert moved.head == first.id and moved.message_count == 1
         assert moved.revision == current + 1
 
+    def test_delete_at_an_expected_revision(
+        self, manager: SessionManager, clock: FakeClock
+    ) -> None:
+        store = manager.store
+        session = self.chat(manager, 3, ttl=timedelta(seconds=10))
+        stale = (session.refresh()).revision
+        session.append(msg("written since"))
+        before = self.snapshot(manager, session.id)
+        current = before.session.revision
+        for revision in (stale, current + 1):
+            with pytest.raises(ConflictError):
+                store.delete_session(session.id, expected_revision=revision)
+        assert self.snapshot(manager, session.id) == before
+        clock.advance(11)  # expired: still erased only at its revision
+        with pytest.raises(ConflictError):
+            store.delete_session(session.id, expected_revision=stale)
+        assert store.delete_session(session.id, expected_revision=current) is True
+        assert store.delete_session(session.id, expected_revision=current) is False
+        assert store.delete_session("no-such-session", expected_revision=0) is False
+
     def test_prune_expired_in_batches(self, store: Store, clock: FakeClock) -> None:
         manager = self.manager_with(store, clock)
         doomed = [self.chat(manager, 1, ttl=timedelta(seconds=10)) for _ in range(5)]

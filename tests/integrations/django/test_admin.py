@@ -143,13 +143,33 @@ def test_prune_command_erases_expired_sessions_only(manager: SessionManager) -> 
     kept = manager.create("assistant")
     out = StringIO()
     call_command("agentsession_prune", "--batch", "2", stdout=out)
-    assert out.getvalue().strip() == "pruned 3 expired session(s)"
+    assert out.getvalue().strip() == "pruned 3 session(s)"
     assert set(StoredSession.objects.values_list("session_id", flat=True)) == {kept.id}
     out = StringIO()
     call_command("agentsession_prune", stdout=out)
-    assert out.getvalue().strip() == "pruned 0 expired session(s)"
+    assert out.getvalue().strip() == "pruned 0 session(s)"
 
 
 def test_prune_command_rejects_a_bad_batch() -> None:
     with pytest.raises(CommandError, match="positive"):
         call_command("agentsession_prune", "--batch", "0")
+
+
+def test_prune_command_applies_the_retention_options(manager: SessionManager) -> None:
+    past = FakeClock(datetime.now(UTC) - timedelta(days=100))
+    old_manager = SessionManager(DjangoStore(), clock=past)
+    old = [old_manager.create("assistant", user_id="ann") for _ in range(2)]
+    recent = [manager.create("assistant", user_id="ann") for _ in range(3)]
+    out = StringIO()
+    call_command("agentsession_prune", "--older-than", "90d", "--dry-run", stdout=out)
+    assert out.getvalue().strip() == "would prune 2 session(s)"
+    assert StoredSession.objects.count() == 5
+    call_command("agentsession_prune", "--older-than", "90d", stdout=StringIO())
+    assert StoredSession.objects.count() == 3
+    out = StringIO()
+    call_command("agentsession_prune", "--keep-newest", "1", "--per", "user", stdout=out)
+    assert out.getvalue().strip() == "pruned 2 session(s)"
+    assert set(StoredSession.objects.values_list("session_id", flat=True)) == {recent[-1].id}
+    assert all(manager.find(s.id) is None for s in old)
+    with pytest.raises(CommandError, match="duration"):
+        call_command("agentsession_prune", "--older-than", "soon")

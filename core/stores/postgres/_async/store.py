@@ -329,8 +329,14 @@ class AsyncPostgresStore:
         params = {"agent": agent, "user": user_id, "limit": limit, "offset": offset, "now": now}
         return [session_from_row(r) for r in await self._rows(sql, params)]
 
-    async def delete_session(self, session_id: str) -> bool:
-        return bool(await self._rows(self._sql.delete, {"sid": session_id}))
+    async def delete_session(
+        self, session_id: str, *, expected_revision: int | None = None
+    ) -> bool:
+        params = {"sid": session_id, "revision": expected_revision}
+        ((erased, there),) = await self._rows(self._sql.delete, params)
+        if not erased and there and expected_revision is not None:
+            raise ConflictError("the session changed since it was read")
+        return bool(erased)
 
     async def update_session(
         self,

@@ -330,8 +330,14 @@ class PostgresStore:
         params = {"agent": agent, "user": user_id, "limit": limit, "offset": offset, "now": now}
         return [session_from_row(r) for r in self._rows(sql, params)]
 
-    def delete_session(self, session_id: str) -> bool:
-        return bool(self._rows(self._sql.delete, {"sid": session_id}))
+    def delete_session(
+        self, session_id: str, *, expected_revision: int | None = None
+    ) -> bool:
+        params = {"sid": session_id, "revision": expected_revision}
+        ((erased, there),) = self._rows(self._sql.delete, params)
+        if not erased and there and expected_revision is not None:
+            raise ConflictError("the session changed since it was read")
+        return bool(erased)
 
     def update_session(
         self,

@@ -161,19 +161,28 @@ class AsyncRedisStore:
         found.sort(key=lambda i: (i.updated_at, i.id), reverse=True)
         return found
 
-    async def delete_session(self, session_id: str) -> bool:
+    async def delete_session(
+        self, session_id: str, *, expected_revision: int | None = None
+    ) -> bool:
         db = self._db
         db.client()
         owner = db.owners.pop(session_id, "")
         keys, index = db.keys.session(session_id), db.keys.index(owner)
-        args = [session_id, "0", "", owner, ""]
-        if db.cluster:
+        revision = "" if expected_revision is None else str(expected_revision)
+        args = [session_id, "0", "", owner, "", revision]
+        if db.cluster and not revision:
             reply, (known, dropped) = await db.pipeline(
                 [("delete", keys, args), ("idx_drop", index, args)]
             )
         else:
-            reply = await db.run("delete", keys + index, args)
-            dropped, known = reply[1], reply[4]
+            # On Cluster, unlisted only once erased (the delete may be refused).
+            reply = await db.run("delete", keys if db.cluster else keys + index, args)
+            if reply[0] != "ok":
+                raise_for(reply)
+            if db.cluster:
+                known, dropped = await db.run("idx_drop", index, args)
+            else:
+                dropped, known = reply[1], reply[4]
         if known and dropped != 1:
             await db.drop_owned([(session_id, known)])
         return bool(reply[3])

@@ -162,19 +162,28 @@ class RedisStore:
         found.sort(key=lambda i: (i.updated_at, i.id), reverse=True)
         return found
 
-    def delete_session(self, session_id: str) -> bool:
+    def delete_session(
+        self, session_id: str, *, expected_revision: int | None = None
+    ) -> bool:
         db = self._db
         db.client()
         owner = db.owners.pop(session_id, "")
         keys, index = db.keys.session(session_id), db.keys.index(owner)
-        args = [session_id, "0", "", owner, ""]
-        if db.cluster:
+        revision = "" if expected_revision is None else str(expected_revision)
+        args = [session_id, "0", "", owner, "", revision]
+        if db.cluster and not revision:
             reply, (known, dropped) = db.pipeline(
                 [("delete", keys, args), ("idx_drop", index, args)]
             )
         else:
-            reply = db.run("delete", keys + index, args)
-            dropped, known = reply[1], reply[4]
+            # On Cluster, unlisted only once erased (the delete may be refused).
+            reply = db.run("delete", keys if db.cluster else keys + index, args)
+            if reply[0] != "ok":
+                raise_for(reply)
+            if db.cluster:
+                known, dropped = db.run("idx_drop", index, args)
+            else:
+                dropped, known = reply[1], reply[4]
         if known and dropped != 1:
             db.drop_owned([(session_id, known)])
         return bool(reply[3])
