@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from agentsession import AsyncSessionManager, InvalidInput, SessionManager, use_session
+from agentsession.audit import request_scope
 from agentsession.extras import missing_extra
 
 try:
@@ -167,6 +168,8 @@ class AgentSessions:
             ttl=_seconds(config.get("AGENTSESSION_TTL")),
             idle_timeout=_seconds(config.get("AGENTSESSION_IDLE_TIMEOUT")),
             max_messages=config.get("AGENTSESSION_MAX_MESSAGES"),
+            audit=config.get("AGENTSESSION_AUDIT", False),
+            audit_ids=config.get("AGENTSESSION_AUDIT_IDS", "clear"),
         )
         warn_if_cookieless(settings)
         sessions = _AppSessions(settings)
@@ -208,6 +211,10 @@ def _json_response(error: ErrorResponse) -> Response:
 def _before_request() -> Response | None:
     sessions = _sessions()
     settings = sessions.settings
+    if settings.audit:  # this request's events carry its method, path and remote
+        scope = request_scope(request.method, request.path, request.remote_addr)
+        scope.__enter__()
+        g.setdefault(_G_CONTEXT, []).append(scope)
     ids = request.headers.getlist(settings.header)
     hook = settings.get_user_id
     result = begin(
@@ -271,7 +278,7 @@ def _after_request(response: Response) -> Response:
 
 def _teardown(_exc: BaseException | None) -> None:
     contexts: list[AbstractContextManager[Any]] = g.get(_G_CONTEXT, [])
-    if contexts:
+    while contexts:
         contexts.pop().__exit__(None, None, None)
 
 

@@ -108,6 +108,9 @@ class WebSettings:
             framework's notion of the current user (the argument is whatever
             the framework passes: an ASGI scope, a Flask/Django request).
         ttl / idle_timeout / max_messages: defaults of the sessions created.
+        audit / audit_ids: the managers' audit options (``True`` for the
+            ``agentsession.audit`` logger, or a callable); each request's
+            events then carry its method, path and remote address.
     """
 
     store: str | AsyncStore | Store | None = None
@@ -128,9 +131,15 @@ class WebSettings:
     ttl: timedelta | None = None
     idle_timeout: timedelta | None = None
     max_messages: int | None = None
+    audit: Callable[[Any], None] | bool = field(default=False, compare=False)
+    audit_ids: Literal["clear", "hashed"] = "clear"
 
     def __post_init__(self) -> None:
         validate_id(self.agent, "agent name")
+        if self.audit_ids not in ("clear", "hashed"):
+            raise ValueError("audit_ids must be 'clear' or 'hashed'")
+        if not isinstance(self.audit, bool) and not callable(self.audit):
+            raise TypeError("audit must be True, False or a callable taking an AuditEvent")
         for what, name in (("header", self.header), ("cookie_name", self.cookie_name)):
             if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
                 raise ValueError(f"{what} must be an HTTP token, got {name!r}")
@@ -154,6 +163,8 @@ class WebSettings:
             "ttl": self.ttl,
             "idle_timeout": self.idle_timeout,
             "max_messages": self.max_messages,
+            "audit": self.audit,
+            "audit_ids": self.audit_ids,
         }
 
     def async_manager(self) -> AsyncSessionManager:

@@ -50,6 +50,8 @@ DEFAULTS: Mapping[str, Any] = {
     "TTL": None,
     "IDLE_TIMEOUT": None,
     "MAX_MESSAGES": None,
+    "AUDIT": False,
+    "AUDIT_IDS": "clear",
 }
 #: Changing one of these rebuilds the configuration (and reopens the stores).
 WATCHED = frozenset({"AGENTSESSION", "SECRET_KEY", "SECRET_KEY_FALLBACKS"})
@@ -96,6 +98,14 @@ def _user_getter(value: object) -> Callable[[Any], str | None] | None:
     return value
 
 
+def _audit_sink(value: object) -> Callable[[Any], None] | bool:
+    if isinstance(value, str):
+        value = import_string(value)
+    if not isinstance(value, bool) and not callable(value):
+        raise ImproperlyConfigured("AGENTSESSION['AUDIT'] must be a bool, a callable or its path")
+    return value
+
+
 def build_web_settings(conf: Mapping[str, Any]) -> WebSettings:
     """The framework-agnostic :class:`WebSettings` for a settings dict."""
     samesite = cast(SameSite, str(conf["COOKIE_SAMESITE"]).lower())
@@ -119,6 +129,8 @@ def build_web_settings(conf: Mapping[str, Any]) -> WebSettings:
             ttl=_span(conf["TTL"], "TTL"),
             idle_timeout=_span(conf["IDLE_TIMEOUT"], "IDLE_TIMEOUT"),
             max_messages=conf["MAX_MESSAGES"],
+            audit=_audit_sink(conf["AUDIT"]),
+            audit_ids=conf["AUDIT_IDS"],
         )
     except (ValueError, TypeError) as exc:
         raise ImproperlyConfigured(f"invalid AGENTSESSION setting: {exc}") from exc

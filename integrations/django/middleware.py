@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.utils.functional import SimpleLazyObject, empty
 
 from agentsession import use_session
+from agentsession.audit import request_scope
 
 from .._web import (
     HANDLED,
@@ -69,10 +70,12 @@ class AgentSessionMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        return _finish(request, self.get_response(request))
+        with _audited(request):
+            return _finish(request, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        return _finish(request, await self.get_response(request))
+        with _audited(request):
+            return _finish(request, await self.get_response(request))
 
     def process_view(
         self,
@@ -103,6 +106,14 @@ class AgentSessionMiddleware:
         if getattr(request, _BOUND, None) is None or not isinstance(exception, HANDLED):
             return None
         return _json(error_response(exception))
+
+
+def _audited(request: HttpRequest) -> AbstractContextManager[None]:
+    """While the request is served, audit events carry its method, path and
+    remote address (when ``AGENTSESSION["AUDIT"]`` is on)."""
+    if not agentsession_settings.web.audit:
+        return nullcontext()
+    return request_scope(request.method or "", request.path, request.META.get("REMOTE_ADDR"))
 
 
 def _user_id(request: HttpRequest, hook: Callable[[Any], Any] | None) -> object:

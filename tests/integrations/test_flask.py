@@ -314,3 +314,22 @@ def test_an_int_user_id_is_its_string_and_a_bool_is_refused(backend: Backend) ->
             broken.test_client().post("/chat")
     finally:
         broken.extensions["agentsession"].close()
+
+
+def test_audit_events_carry_the_request(backend: Backend) -> None:
+    events: list[Any] = []
+    app = create_app(backend, AgentSessions(), AGENTSESSION_AUDIT=events.append)
+    try:
+        client = app.test_client()
+        first = client.post("/chat", environ_base={"REMOTE_ADDR": "203.0.113.7"})
+        assert first.status_code == 200
+        client.post("/chat", headers={"X-Session-ID": first.headers["X-Session-ID"]})
+        assert [(e.action, e.outcome) for e in events] == [
+            ("create", "ok"),
+            ("append", "ok"),
+            ("append", "ok"),
+        ]
+        assert events[0].detail == {"method": "POST", "path": "/chat", "remote": "203.0.113.7"}
+        assert events[2].detail["remote"] == "127.0.0.1"
+    finally:
+        app.extensions["agentsession"].close()

@@ -130,3 +130,20 @@ def test_every_refused_id_gets_the_same_404(web: Web, case: str, method: str) ->
     assert HEADER not in response and COOKIE not in response.cookies
     # Nothing written, nothing adopted, nothing claimed.
     assert {s.session_id: s.message_count for s in StoredSession.objects.all()} == before
+
+
+def test_audit_events_carry_the_request(web: Web, settings: Any) -> None:
+    events: list[Any] = []
+    settings.AGENTSESSION = {**settings.AGENTSESSION, "AUDIT": events.append}
+    sid = new_session(web, "hello")
+    assert web.get(session_id="no-such-session-0000").status_code == 404
+    writes = [e for e in events if e.action != "get"]
+    assert [(e.action, e.outcome) for e in writes] == [("create", "ok"), ("append", "ok")]
+    assert all(e.session_id == sid for e in writes)
+    (refused,) = [e for e in events if e.action == "get"]
+    assert refused.outcome == "SessionNotFound"
+    for event in events:
+        assert event.detail["method"] in ("POST", "GET")
+        assert event.detail["path"].startswith(f"/{web.view}/")
+        assert event.detail["remote"] == "127.0.0.1"
+        assert "hello" not in repr(event)
