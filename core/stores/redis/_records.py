@@ -132,6 +132,20 @@ class Keys:
         tag = f"{self.prefix}{{{session_id}}}:"
         return [tag + "s", tag + "e", tag + "l", tag + "k", tag + "p"]
 
+    def append(self, session_id: str, owner: str, expiring: bool, indexes: bool) -> list[str]:
+        """The keys of the append script (see ``APPEND_SCRIPT``): row, entries,
+        leaves, path, the checkpoints when the session expires; then, with
+        ``indexes``, all, exp when it expires, and the owner's three."""
+        row, entries, leaves, points, path = self.session(session_id)
+        keys = [row, entries, leaves, path]
+        if expiring:
+            keys.append(points)
+        if indexes:
+            keys += [self.all, self.exp] if expiring else [self.all]
+            if owner:
+                keys += self.owned(owner)
+        return keys
+
     def owned(self, owner: str) -> list[str]:
         """The agent, user and agent+user indexes of one owner."""
         agent, uhash = owner.split("\t")

@@ -32,7 +32,7 @@ from agentsession.stores.redis._records import (
     to_us,
     user_hash,
 )
-from agentsession.stores.redis._scripts import INDEX_SCRIPTS, SESSION_SCRIPTS
+from agentsession.stores.redis._scripts import APPEND_SCRIPT, INDEX_SCRIPTS, SESSION_SCRIPTS
 
 try:
     from redis import exceptions as redis_errors
@@ -51,7 +51,7 @@ DRIVER_ERRORS: Final = {
     redis_errors.RedisError: StoreUnavailable,
     OSError: StoreUnavailable,
 }
-_SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS}
+_SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS, "append": APPEND_SCRIPT}
 _OWNER_CACHE: Final = 65_536
 _GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
 Call = tuple[str, list[str], list[str]]  # script name or raw command, keys, args
@@ -139,10 +139,20 @@ class RedisLink:
         return value if self._decoded else texts(value)
 
     def run(self, name: str, keys: list[str], args: list[str]) -> Any:
-        """One script call: one round trip (``Script`` loads it on NOSCRIPT)."""
-        with map_exceptions(DRIVER_ERRORS, where=self.where):
-            client = self.client()
-            reply = self._scripts[name](keys=keys, args=args, client=client)
+        """One script call: one round trip (loading the script on NOSCRIPT).
+        Plain ``EVALSHA``, without ``Script.__call__`` and with the driver's
+        errors mapped only when one is raised: appends pay for every step."""
+        client: Any = self.client()
+        script = self._scripts[name]
+        try:
+            try:
+                reply = client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            except redis_errors.NoScriptError:  # the server restarted or never saw it
+                client.script_load(script.script)
+                reply = client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except Exception:
+            with map_exceptions(DRIVER_ERRORS, where=self.where):
+                raise
         return self.text(reply)
 
     def pipeline(self, calls: Sequence[Call]) -> list[Any]:
@@ -292,13 +302,59 @@ class RedisLink:
             indexed = reply[1] if reply[0] == "ok" else 0
         if reply[0] != "ok":
             raise_for(reply)
-        info = self.decode(session_id, reply[2]) if reply[2] else None
+        return reply, self._settle(session_id, owner, indexed, reply[2], args[:3])
+
+    def append(
+        self,
+        session_id: str,
+        now: datetime,
+        expires_at: datetime | None,
+        expected: str,
+        base: SessionInfo | None,
+        entries: list[str],
+    ) -> tuple[list[str], SessionInfo | None]:
+        """:meth:`write` for the append script (``APPEND_SCRIPT``): ``expected``
+        is its head check, ``base`` the caller's copy of the row (if any) and
+        ``entries`` one argument per entry. Replies the script's fields: status,
+        indexed, parent, depth, count, row."""
+        self.client()
+        owner = self.owners.get(session_id, "")
+        now_s, exp = to_us(now), opt_us(expires_at)
+        # The same revision of the same incarnation of the id (a deleted and
+        # re-created session starts again from revision 0).
+        known = "\t" if base is None else f"{base.revision}\t{to_us(base.created_at)}"
+        head = f"{session_id}\t{now_s}\t{exp}\t{expected}\t{known}\t{owner or chr(9)}"
+        keys = self.keys.append(session_id, owner, bool(exp), not self.cluster)
+        if self.cluster:
+            touch = [session_id, now_s, exp, owner, ""]
+            calls: list[Call] = [
+                ("append", keys, [head, *entries]),
+                ("idx_touch", self.keys.index(owner), touch),
+            ]
+            text, indexed = self.pipeline(calls)
+        else:
+            text = self.run("append", keys, [head, *entries])
+        reply: list[str] = text.split("\t", 5)
+        if reply[0] != "ok":
+            raise_for(reply)
+        if not self.cluster:
+            indexed = int(reply[1])
+        info = self._settle(session_id, owner, indexed, reply[5], [session_id, now_s, exp])
+        return reply, info
+
+    def _settle(
+        self, session_id: str, owner: str, indexed: int, row: str, args: list[str]
+    ) -> SessionInfo | None:
+        """After a write: the row it sent back (if any), decoded, and the owner's
+        listing indexes touched by a second trip if the write could not
+        (``args`` = session id, now, expires_at)."""
+        info = self.decode(session_id, row) if row else None
         actual = self.owners.get(session_id, owner)
         if indexed != 1 or actual != owner:  # the owner was not known: a second trip
-            self.run("idx_touch", self.keys.index(actual), [*args[:3], actual, ""])
+            self.run("idx_touch", self.keys.index(actual), [*args, actual, ""])
         if actual:
             self.remember(session_id, actual)  # recently used: evicted last
-        return reply, info
+        return info
 
     def write_row(
         self,

@@ -255,16 +255,13 @@ class RedisStore:
             return self.get_session(session_id, now=now), []
         expected = "*" if expected_head is UNCHECKED else (expected_head or "")
         base = self._db.cached(session_id)
-        # The same revision of the same incarnation of the id (a deleted and
-        # re-created session starts again from revision 0).
-        known = "" if base is None else f"{base.revision}\t{to_us(base.created_at)}"
-        extra = [expected, known, str(len(entries)), *append_args(entries)]
-        reply, info = self._db.write("append", session_id, now, expires_at, extra)
+        args = append_args(entries)
+        reply, info = self._db.append(session_id, now, expires_at, expected, base, args)
         placed = place_entries(
             entries,
-            parent_id=reply[3] or None,
-            parent_depth=int(reply[4]),
-            message_count=int(reply[5]),
+            parent_id=reply[2] or None,
+            parent_depth=int(reply[3]),
+            message_count=int(reply[4]),
             max_messages=None,
         )
         if info is None and base is not None:  # nobody else wrote since ``base``
