@@ -45,13 +45,13 @@ __all__ = [
     "DEFAULT_PREFIX",
     "Keys",
     "Recent",
-    "append_args",
     "decode_checkpoint",
     "decode_entry",
     "decode_page",
     "decode_row",
     "encode_checkpoint",
     "encode_entry",
+    "entry_args",
     "from_us",
     "leaves_of",
     "matches_filter",
@@ -232,14 +232,20 @@ def pairs(text: str) -> dict[str, str]:
     return dict(zip(it, it, strict=True))
 
 
-def append_args(entries: Sequence[NewEntry]) -> list[str]:
-    """One argument per entry: "id\tkind\tcreated (µs)\tdigest\tdata JSON"."""
+def entry_args(placed: Sequence[Entry], entries: Sequence[NewEntry]) -> list[str]:
+    """Two arguments per entry for ``APPEND_SCRIPT``: its id and its stored
+    value, "parent\tkind\tdepth\tindex\tcreated (µs)\tdigest\tdata JSON", as
+    ``placed`` (the script places them again if the row has moved on)."""
     args: list[str] = []
     last: tuple[datetime, str] | None = None
-    for entry in entries:
+    for entry, new in zip(placed, entries, strict=True):
         if last is None or last[0] != entry.created_at:
             last = (entry.created_at, to_us(entry.created_at))
-        args.append(f"{entry.id}\t{entry.kind}\t{last[1]}\t{entry.digest}\t{entry.data_json}")
+        args += (
+            entry.id,
+            f"{entry.parent_id or ''}\t{entry.kind}\t{entry.depth}\t{entry.message_index}"
+            f"\t{last[1]}\t{entry.digest}\t{new.data_json}",
+        )
     return args
 
 

@@ -300,33 +300,40 @@ INDEX_SCRIPTS = {name: INDEX_LIB + body for name, body in _INDEX.items()}
 
 # The append runs once per message, so it stands alone (docs/design.md, "Store
 # protocol"): none of the shared functions above (defining them costs more than
-# its own work), two arguments for the usual one entry, the fewest keys, the
-# fewest commands, and a reply of one string.
+# its own work), the fewest keys, arguments and commands, and a reply of one
+# string. The caller sends each entry as it will be stored, placed under the
+# head of its copy of the row. When that copy is current (same revision of the
+# same incarnation: every write bumps the revision), the caller has already
+# checked the head and the limit against it, so the script writes what it was
+# sent; otherwise it reads the row and places, checks and replies as usual.
 #
 # KEYS: the session's row, entries, leaves and path; then, when the session
 # expires, its checkpoints; then, on a single server only, the listing
 # indexes: all, exp (when it expires) and, when the caller knows the owner, the
 # owner's agent, user and agent+user indexes.
-# ARGV[1]: "id\tnow\texpires_at\texpected head\trevision\tcreated\tagent\tuser hash",
-# where expected head '*' = unchecked, '' = empty; revision and created are
-# those of the row the caller holds ('' = none) and agent and user hash its
-# owner ('' = unknown). ARGV[2..]: one "id\tkind\tcreated\tdigest\tdata" per entry.
-# Replies "ok\tindexed\tparent\tdepth\tcount\trow" -- the base the entries were
-# placed on, and the NUL-joined row, '' when the caller's copy is current and
-# the owner's indexes were updated -- or "nf", "head", "limit\tmax".
+# ARGV[1]: "id\tnow\texpires_at\texpected head\tagent\tuser hash" (expected head
+# '*' = unchecked, '' = empty; owner '' = unknown), then the caller's copy:
+# "\trevision\tcreated\thead\tits revision, head depth and message count after
+# the append" (all '' without a copy). ARGV[2..]: per entry, its id and
+# "parent\tkind\tdepth\tmessage index\tcreated\tdigest\tdata".
+# Replies "ok\tindexed" when the copy was current, else
+# "ok\tindexed\tparent\tdepth\tcount\trow" (the base the entries were placed
+# on and the NUL-joined row), or "nf", "head", "limit\tmax".
 APPEND_SCRIPT = r"""
 local S, E, L, P = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local sid, now_s, exp, expected, krev, kcrt, agent, uh = string.match(ARGV[1],
-  '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
-local f = redis.call('HMGET', S, 'agent', 'exp', 'mv', 'uh', 'rev', 'head', 'hd', 'cnt', 'maxm',
-  'crt')
-if not f[1] or f[3] or (f[2] ~= '' and tonumber(f[2]) <= tonumber(now_s)) then return 'nf' end
-local same = f[2] == exp  -- the expiry is unchanged (a ttl without idle_timeout)
+local sid, now_s, exp, expected, agent, uh, krev, kcrt, head, rev, hd, cnt = string.match(ARGV[1],
+  '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t' ..
+  '([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+local f = redis.call('HMGET', S, 'rev', 'crt', 'mv', 'exp')
+if not f[1] or f[3] or (f[4] ~= '' and tonumber(f[4]) <= tonumber(now_s)) then return 'nf' end
+local fast = f[1] == krev and f[2] == kcrt
+local same = f[4] == exp  -- the expiry is unchanged (a ttl without idle_timeout)
+local n = (#ARGV - 1) / 2
 local b = 4  -- the keys before the indexes
 if exp ~= '' then b = 5 end
 
 -- The listing indexes (a single server): 1 when the owner's were updated.
-local function touch()
+local function touch(owned)
   if #KEYS <= b then return 0 end
   redis.call('ZADD', KEYS[b + 1], 'XX', now_s, sid)
   local o = b + 1
@@ -334,53 +341,69 @@ local function touch()
     o = b + 2
     if not same then redis.call('ZADD', KEYS[o], 'XX', exp, sid) end
   end
-  if #KEYS < o + 3 or f[1] ~= agent or f[4] ~= uh then return 0 end
+  if #KEYS < o + 3 or not owned then return 0 end
   for i = o + 1, o + 3 do redis.call('ZADD', KEYS[i], 'XX', now_s, sid) end
   return 1
 end
 
--- This very call was applied before its reply was lost: `v` is its first entry.
-local function replayed(v)
+local function whole(indexed, parent, depth, count)
+  local row = table.concat(redis.call('HGETALL', S), '\0')
+  return table.concat({'ok', indexed, parent, depth, count, row}, '\t')
+end
+
+-- This very call was applied before its reply was lost.
+local function replayed()
+  local v = redis.call('HGET', E, ARGV[2])
   local parent, kind, depth, index = string.match(v, '^([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t')
   local count = tonumber(index)
   if kind == 'message' then count = count - 1 end
-  local row = table.concat(redis.call('HGETALL', S), '\0')
-  return table.concat({'ok', touch(), parent, tonumber(depth) - 1, count, row}, '\t')
+  local o = redis.call('HMGET', S, 'agent', 'uh')
+  return whole(touch(o[1] == agent and o[2] == uh), parent, tonumber(depth) - 1, count)
 end
 
-local head, n = f[6], #ARGV - 1
-local parent, d, c, values, ids = head, tonumber(f[7]), tonumber(f[8]), {}, {}
-for i = 1, n do
-  local id, kind, rest = string.match(ARGV[i + 1], '^([^\t]*)\t([^\t]*)\t(.*)$')
-  d = d + 1
-  if kind == 'message' then c = c + 1 end
-  ids[i] = id
-  values[2 * i - 1] = id
-  -- the stored value: parent, kind, depth, message index, created, digest, data
-  values[2 * i] = parent .. '\t' .. kind .. '\t' .. d .. '\t' .. c .. '\t' .. rest
-  parent = id
+local values, first, g = ARGV, 2, nil
+if not fast then  -- place the entries under the head as it is
+  g = redis.call('HMGET', S, 'agent', 'uh', 'head', 'hd', 'cnt', 'maxm')
+  head = g[3]
+  local parent, d, c = head, tonumber(g[4]), tonumber(g[5])
+  values, first = {}, 1
+  for i = 1, n do
+    local id = ARGV[2 * i]
+    local kind, rest = string.match(ARGV[2 * i + 1], '^[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t(.*)$')
+    d = d + 1
+    if kind == 'message' then c = c + 1 end
+    values[2 * i - 1] = id
+    values[2 * i] = parent .. '\t' .. kind .. '\t' .. d .. '\t' .. c .. '\t' .. rest
+    parent = id
+  end
+  rev, hd, cnt = tonumber(f[1]) + 1, d, c
+  local refused
+  if expected ~= '*' and expected ~= head then refused = 'head'
+  elseif g[6] ~= '' and c > tonumber(g[6]) then refused = 'limit\t' .. g[6] end
+  if refused then
+    if redis.call('HEXISTS', E, ARGV[2]) == 1 then return replayed() end
+    return refused
+  end
 end
-local refused
-if expected ~= '*' and expected ~= head then refused = 'head'
-elseif f[9] ~= '' and c > tonumber(f[9]) then refused = 'limit\t' .. f[9] end
-if refused then
-  local v = redis.call('HGET', E, ids[1])
-  if v then return replayed(v) end
-  return refused
+if redis.call('HSETNX', E, values[first], values[first + 1]) == 0 then return replayed() end
+for i = first + 2, #values, 1000 do
+  redis.call('HSET', E, unpack(values, i, math.min(i + 999, #values)))
 end
-if redis.call('HSETNX', E, ids[1], values[2]) == 0 then
-  return replayed(redis.call('HGET', E, ids[1]))
-end
-for i = 3, #values, 1000 do redis.call('HSET', E, unpack(values, i, math.min(i + 999, #values))) end
+local last = values[#values - 1]
 if head ~= '' then redis.call('SREM', L, head) else redis.call('DEL', P) end
-redis.call('SADD', L, parent)
-local pushed = 0
-for i = 1, n, 1000 do pushed = redis.call('RPUSH', P, unpack(ids, i, math.min(i + 999, n))) end
-local rev = tonumber(f[5]) + 1
-if same then
-  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', parent, 'hd', d, 'cnt', c, 'wn', '')
+redis.call('SADD', L, last)
+local pushed
+if n == 1 then
+  pushed = redis.call('RPUSH', P, last)
 else
-  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', parent, 'hd', d, 'cnt', c, 'wn', '',
+  local ids = {}
+  for i = 1, n do ids[i] = values[first + 2 * i - 2] end
+  for i = 1, n, 1000 do pushed = redis.call('RPUSH', P, unpack(ids, i, math.min(i + 999, n))) end
+end
+if same then
+  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', last, 'hd', hd, 'cnt', cnt, 'wn', '')
+else
+  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', last, 'hd', hd, 'cnt', cnt, 'wn', '',
     'exp', exp)
 end
 -- Every key expires with the session. An unchanged expiry is on every key
@@ -393,10 +416,7 @@ if exp ~= '' and (not same or head == '' or pushed == n) then
     redis.call('PEXPIRE', P, ms)
   end
 end
-local indexed = touch()
-local row = ''
-if krev ~= f[5] or kcrt ~= f[10] or (indexed == 0 and #KEYS > b) then
-  row = table.concat(redis.call('HGETALL', S), '\0')
-end
-return 'ok\t' .. indexed .. '\t' .. head .. '\t' .. f[7] .. '\t' .. f[8] .. '\t' .. row
+if fast then return 'ok\t' .. touch(true) end
+local indexed = touch(g[1] == agent and g[2] == uh)
+return whole(indexed, head, g[4], g[5])
 """

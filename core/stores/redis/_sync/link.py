@@ -15,7 +15,7 @@ from typing import Any, Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from agentsession._exceptions import StoreClosed, StoreUnavailable, map_exceptions
-from agentsession._models import SessionInfo, Unchecked, copy_info
+from agentsession._models import Entry, SessionInfo, Unchecked, copy_info
 from agentsession._rules import is_expired
 from agentsession.extras import missing_extra
 from agentsession.stores.redis._records import (
@@ -88,10 +88,11 @@ class RedisLink:
         # session id -> "agent\tuser-hash": which listing indexes a write touches
         # (unknown: a second round trip). Least recently used entries go first.
         self.owners: Recent[str] = Recent(_OWNER_CACHE)
-        # session id -> the row text last decoded and its SessionInfo (reads
-        # that find the row unchanged skip decoding it again). These objects
-        # stay private: callers get copies, which they may change at will.
-        self._rows: Recent[tuple[str, SessionInfo]] = Recent(_OWNER_CACHE)
+        # session id -> the row text last decoded, its SessionInfo and the
+        # head's depth (reads that find the row unchanged skip decoding it
+        # again; an append places its entries on it). These objects stay
+        # private: callers get copies, which they may change at will.
+        self._rows: Recent[tuple[str, SessionInfo, int]] = Recent(_OWNER_CACHE)
         self._given = client
         if factory is None:
             if pool is not None:
@@ -251,20 +252,22 @@ class RedisLink:
             self.owners.move_to_end(session_id)
             self._rows.move_to_end(session_id)
             return copy_info(seen[1])
-        info, owner, _ = decode_row(session_id, pairs(joined))
+        row = pairs(joined)
+        info, owner, _ = decode_row(session_id, row)
         self.remember(session_id, owner)
-        self._rows.put(session_id, (joined, info))
+        self._rows.put(session_id, (joined, info, int(row.get("hd") or 0)))
         return copy_info(info)
 
-    def cached(self, session_id: str) -> SessionInfo | None:
-        """The row as this store object last saw it, if it still remembers
-        (the private copy: derive from it with ``evolve``, never change it)."""
+    def cached(self, session_id: str) -> tuple[SessionInfo, int] | None:
+        """The row as this store object last saw it, if it still remembers,
+        and its head's depth (the private copy: derive from it with
+        ``evolve``, never change it)."""
         seen = self._rows.get(session_id)
-        return None if seen is None or session_id not in self.owners else seen[1]
+        return None if seen is None or session_id not in self.owners else (seen[1], seen[2])
 
-    def adopt(self, session_id: str, info: SessionInfo) -> SessionInfo:
+    def adopt(self, session_id: str, info: SessionInfo, depth: int) -> SessionInfo:
         """Remember a row the caller derived from its copy and its own write."""
-        self._rows.put(session_id, ("", info))
+        self._rows.put(session_id, ("", info, depth))
         return copy_info(info)
 
     def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
@@ -311,19 +314,27 @@ class RedisLink:
         expires_at: datetime | None,
         expected: str,
         base: SessionInfo | None,
+        tip: Entry,
         entries: list[str],
     ) -> tuple[list[str], SessionInfo | None]:
         """:meth:`write` for the append script (``APPEND_SCRIPT``): ``expected``
-        is its head check, ``base`` the caller's copy of the row (if any) and
-        ``entries`` one argument per entry. Replies the script's fields: status,
-        indexed, parent, depth, count, row."""
+        is its head check, ``base`` the caller's copy of the row (if it is to
+        be trusted), ``tip`` the last entry as placed on it and ``entries``
+        the entries' arguments. Replies the script's fields (status, indexed,
+        then parent, depth, count and row if ``base`` was not current) and the
+        row, ``None`` when ``base`` was current."""
         self.client()
         owner = self.owners.get(session_id, "")
         now_s, exp = to_us(now), opt_us(expires_at)
-        # The same revision of the same incarnation of the id (a deleted and
-        # re-created session starts again from revision 0).
-        known = "\t" if base is None else f"{base.revision}\t{to_us(base.created_at)}"
-        head = f"{session_id}\t{now_s}\t{exp}\t{expected}\t{known}\t{owner or chr(9)}"
+        mine = "\t\t\t\t\t"
+        if base is not None:
+            # The same revision of the same incarnation of the id (a deleted
+            # and re-created session starts again from revision 0).
+            mine = (
+                f"{base.revision}\t{to_us(base.created_at)}\t{base.head or ''}"
+                f"\t{base.revision + 1}\t{tip.depth}\t{tip.message_index}"
+            )
+        head = f"{session_id}\t{now_s}\t{exp}\t{expected}\t{owner or chr(9)}\t{mine}"
         keys = self.keys.append(session_id, owner, bool(exp), not self.cluster)
         if self.cluster:
             touch = [session_id, now_s, exp, owner, ""]
@@ -339,7 +350,8 @@ class RedisLink:
             raise_for(reply)
         if not self.cluster:
             indexed = int(reply[1])
-        info = self._settle(session_id, owner, indexed, reply[5], [session_id, now_s, exp])
+        row = reply[5] if len(reply) > 2 else ""
+        info = self._settle(session_id, owner, indexed, row, [session_id, now_s, exp])
         return reply, info
 
     def _settle(

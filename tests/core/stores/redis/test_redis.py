@@ -15,6 +15,7 @@ import redis.asyncio
 from agentsession import (
     UNCHECKED,
     AsyncSessionManager,
+    ConflictError,
     InvalidInput,
     LimitExceeded,
     SessionManager,
@@ -201,6 +202,35 @@ def test_an_append_resent_after_a_lost_reply_is_applied_once(server: str, prefix
         session.append({"n": 5})
     other.close()
     manager.close()
+
+
+def test_an_append_over_a_stale_copy_is_placed_on_the_row(server: str, prefix: str) -> None:
+    """A store object places entries under the head of its copy of the row;
+    when another one wrote since, the script places them under the head as it
+    is, and checks the head and the limit against the row, not the copy."""
+    url = with_prefix(server, prefix)
+    here, there = SessionManager(url, max_messages=4), SessionManager(url, max_messages=4)
+    mine = here.create("assistant", user_id="u")
+    theirs = there.get(mine.id)
+    one = mine.append({"n": 1})
+    two = theirs.append({"n": 2})
+    three = mine.append({"n": 3})  # `here` holds the row as its own append left it
+    assert [(e.parent_id, e.depth, e.message_index) for e in (one, two, three)] == [
+        (None, 1, 1),
+        (one.id, 2, 2),
+        (two.id, 3, 3),
+    ]
+    with pytest.raises(ConflictError):
+        theirs.append({"n": "x"}, expected_head=two.id)  # its copy's head, not the row's
+    four = theirs.append({"n": 4}, expected_head=three.id)
+    assert (four.parent_id, four.depth, four.message_index) == (three.id, 4, 4)
+    with pytest.raises(LimitExceeded):
+        mine.append({"n": 5})  # 3 messages on its copy, 4 on the row
+    assert [e.data["n"] for e in mine.entries()] == [1, 2, 3, 4]
+    assert mine.refresh().revision == theirs.refresh().revision == 4
+    assert [s.id for s in here.list(user_id="u")] == [mine.id]
+    here.close()
+    there.close()
 
 
 def test_path_list_is_rebuilt_when_lost_or_wrong(server: str, prefix: str) -> None:
