@@ -27,8 +27,9 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from agentsession._canonical import StoredJSON, canonical_json, load_json_object
 from agentsession._exceptions import (
@@ -39,12 +40,22 @@ from agentsession._exceptions import (
     SessionNotFound,
     StoreUnavailable,
 )
-from agentsession._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionInfo, Unchecked
+from agentsession._models import (
+    UNCHECKED,
+    Checkpoint,
+    Entry,
+    NewEntry,
+    SessionInfo,
+    Unchecked,
+    json_copy,
+)
 
 __all__ = [
     "DEFAULT_PREFIX",
     "Keys",
     "Recent",
+    "Seen",
+    "advanced",
     "decode_checkpoint",
     "decode_entry",
     "decode_page",
@@ -53,6 +64,7 @@ __all__ = [
     "encode_entry",
     "entry_args",
     "from_us",
+    "frozen",
     "leaves_of",
     "matches_filter",
     "opt_us",
@@ -62,6 +74,7 @@ __all__ = [
     "row_fields",
     "split0",
     "texts",
+    "thawed",
     "to_us",
     "user_hash",
 ]
@@ -86,6 +99,61 @@ class Recent(OrderedDict[str, V]):
         self.move_to_end(key)
         if len(self) > self.size:
             self.popitem(last=False)
+
+
+class Seen(NamedTuple):
+    """A session row as a store object last saw it: the row text it decoded
+    ('' when it derived the row from its own append), the row's fields, the
+    head's depth and created_at as µs text."""
+
+    joined: str
+    values: tuple[Any, ...]
+    depth: int
+    created: str
+
+
+# A row's fields are kept as SessionInfo's fields in order, in a tuple no
+# caller can change: an append derives the next row from it and hands out a
+# SessionInfo of its own, without two copies (``evolve`` then ``copy_info``).
+_FIELDS = tuple(f.name for f in fields(SessionInfo))
+HEAD, COUNT, REVISION, UPDATED, EXPIRES, MAX_MESSAGES, _METADATA = (
+    _FIELDS.index(name)
+    for name in (
+        "head",
+        "message_count",
+        "revision",
+        "updated_at",
+        "expires_at",
+        "max_messages",
+        "metadata",
+    )
+)
+
+
+def frozen(info: SessionInfo) -> tuple[Any, ...]:
+    """The fields of ``info`` in order (the tuple shares its metadata: give it
+    ``info`` only if ``info`` is handed to no one)."""
+    return tuple([getattr(info, name) for name in _FIELDS])
+
+
+def thawed(values: tuple[Any, ...]) -> SessionInfo:
+    """A SessionInfo of ``values`` sharing nothing mutable with them."""
+    info = SessionInfo(*values)
+    info.metadata = json_copy(dict(values[_METADATA]))
+    return info
+
+
+def advanced(
+    values: tuple[Any, ...], tip: Entry, now: datetime, expires_at: datetime | None
+) -> tuple[Any, ...]:
+    """The row's fields after an append whose last entry is ``tip``."""
+    row = list(values)
+    row[HEAD] = tip.id
+    row[COUNT] = tip.message_index
+    row[REVISION] += 1
+    row[UPDATED] = now
+    row[EXPIRES] = expires_at
+    return tuple(row)
 
 
 def to_us(moment: datetime) -> str:

@@ -14,20 +14,29 @@ from typing import Any, Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from agentsession._exceptions import StoreClosed, StoreUnavailable, map_exceptions
-from agentsession._models import Entry, SessionInfo, Unchecked, copy_info
-from agentsession._rules import is_expired
+from agentsession._models import UNCHECKED, Entry, NewEntry, SessionInfo, Unchecked, json_copy
+from agentsession._rules import is_expired, place_entries
 from agentsession.extras import missing_extra
 from agentsession.stores.redis._records import (
+    COUNT,
     DEFAULT_PREFIX,
+    HEAD,
+    MAX_MESSAGES,
+    REVISION,
     Keys,
     Recent,
+    Seen,
+    advanced,
     decode_row,
+    entry_args,
+    frozen,
     opt_us,
     owner_of,
     pairs,
     raise_for,
     split0,
     texts,
+    thawed,
     to_us,
     user_hash,
 )
@@ -52,6 +61,7 @@ DRIVER_ERRORS: Final = {
 }
 _SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS, "append": APPEND_SCRIPT}
 _OWNER_CACHE: Final = 65_536
+_NO_OWNER: Final = "\t"  # the owner's two fields, both empty
 _GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
 Call = tuple[str, list[str], list[str]]  # script name or raw command, keys, args
 Client = Redis | RedisCluster
@@ -87,11 +97,12 @@ class AsyncRedisLink:
         # session id -> "agent\tuser-hash": which listing indexes a write touches
         # (unknown: a second round trip). Least recently used entries go first.
         self.owners: Recent[str] = Recent(_OWNER_CACHE)
-        # session id -> the row text last decoded, its SessionInfo and the
-        # head's depth (reads that find the row unchanged skip decoding it
-        # again; an append places its entries on it). These objects stay
-        # private: callers get copies, which they may change at will.
-        self._rows: Recent[tuple[str, SessionInfo, int]] = Recent(_OWNER_CACHE)
+        # session id -> the row as last seen (reads that find it unchanged skip
+        # decoding it again; an append places its entries on it). It stays
+        # private: callers get SessionInfo copies, which they may change.
+        self._rows: Recent[Seen] = Recent(_OWNER_CACHE)
+        # session id -> owner, whether it expires, the append script's keys.
+        self._append_keys: Recent[tuple[str, bool, list[str]]] = Recent(_OWNER_CACHE)
         self._given = client
         if factory is None:
             if pool is not None:
@@ -247,27 +258,16 @@ class AsyncRedisLink:
     def decode(self, session_id: str, joined: str) -> SessionInfo:
         """The row a script replied with (NUL-joined) as a SessionInfo."""
         seen = self._rows.get(session_id)
-        if seen is not None and seen[0] == joined and session_id in self.owners:
+        if seen is not None and seen.joined == joined and session_id in self.owners:
             self.owners.move_to_end(session_id)
             self._rows.move_to_end(session_id)
-            return copy_info(seen[1])
+            return thawed(seen.values)
         row = pairs(joined)
         info, owner, _ = decode_row(session_id, row)
         self.remember(session_id, owner)
-        self._rows.put(session_id, (joined, info, int(row.get("hd") or 0)))
-        return copy_info(info)
-
-    def cached(self, session_id: str) -> tuple[SessionInfo, int] | None:
-        """The row as this store object last saw it, if it still remembers,
-        and its head's depth (the private copy: derive from it with
-        ``evolve``, never change it)."""
-        seen = self._rows.get(session_id)
-        return None if seen is None or session_id not in self.owners else (seen[1], seen[2])
-
-    def adopt(self, session_id: str, info: SessionInfo, depth: int) -> SessionInfo:
-        """Remember a row the caller derived from its copy and its own write."""
-        self._rows.put(session_id, ("", info, depth))
-        return copy_info(info)
+        self._rows.put(session_id, Seen(joined, frozen(info), int(row.get("hd") or 0), row["crt"]))
+        info.metadata = json_copy(dict(info.metadata))  # the one in the tuple stays private
+        return info
 
     async def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
         args = [session_id, to_us(now), "", "", "", *extra]
@@ -288,9 +288,7 @@ class AsyncRedisLink:
         """A per-session write script and the touch of its listing indexes:
         inside the script on one server, beside it in a pipeline on Cluster.
 
-        The row comes back as ``None`` when the script left it out because the
-        caller held the revision it wrote over (see :meth:`cached`): the
-        caller applies its own change to its copy and hands it to :meth:`adopt`."""
+        The row comes back as ``None`` when the script left it out."""
         self.client()
         owner = self.owners.get(session_id, "")
         index = self.keys.index(owner)
@@ -304,65 +302,105 @@ class AsyncRedisLink:
             indexed = reply[1] if reply[0] == "ok" else 0
         if reply[0] != "ok":
             raise_for(reply)
-        return reply, await self._settle(session_id, owner, indexed, reply[2], args[:3])
+        return reply, await self._settle(session_id, owner, indexed, reply[2], args[1:3])
 
     async def append(
         self,
         session_id: str,
+        entries: Sequence[NewEntry],
         now: datetime,
         expires_at: datetime | None,
-        expected: str,
-        base: SessionInfo | None,
-        tip: Entry,
-        entries: list[str],
-    ) -> tuple[list[str], SessionInfo | None]:
-        """:meth:`write` for the append script (``APPEND_SCRIPT``): ``expected``
-        is its head check, ``base`` the caller's copy of the row (if it is to
-        be trusted), ``tip`` the last entry as placed on it and ``entries``
-        the entries' arguments. Replies the script's fields (status, indexed,
-        then parent, depth, count and row if ``base`` was not current) and the
-        row, ``None`` when ``base`` was current."""
+        expected_head: str | Unchecked | None,
+    ) -> tuple[SessionInfo, list[Entry]]:
+        """The store's ``append`` (at least one entry): one ``APPEND_SCRIPT``
+        call, with the touch of the listing indexes as :meth:`write` does.
+
+        The entries are placed under the head of the row as this object last
+        saw it (``Seen``); if that copy is current the script stores them as
+        sent and replies no row, and the copy is advanced here. Otherwise the
+        script places them under the head it finds, checks, and sends the row."""
         self.client()
+        expected = "*" if expected_head is UNCHECKED else (expected_head or "")
         owner = self.owners.get(session_id, "")
+        seen = self._rows.get(session_id) if owner else None
+        values = seen.values if seen is not None else None
+        placed = place_entries(
+            entries,
+            parent_id=values[HEAD] if values is not None else None,
+            parent_depth=seen.depth if seen is not None else 0,
+            message_count=values[COUNT] if values is not None else 0,
+            max_messages=None,
+        )
+        tip = placed[-1]
+        mine = "\t\t\t\t\t"  # no copy the script may trust
+        if seen is not None and values is not None:
+            head, limit, revision = values[HEAD] or "", values[MAX_MESSAGES], values[REVISION]
+            # A copy that would refuse the append is left to the script: the row may differ.
+            if expected in ("*", head) and (limit is None or tip.message_index <= limit):
+                mine = (
+                    f"{revision}\t{seen.created}\t{head}"
+                    f"\t{revision + 1}\t{tip.depth}\t{tip.message_index}"
+                )
+            else:
+                seen = None
         now_s, exp = to_us(now), opt_us(expires_at)
-        mine = "\t\t\t\t\t"
-        if base is not None:
-            # The same revision of the same incarnation of the id (a deleted
-            # and re-created session starts again from revision 0).
-            mine = (
-                f"{base.revision}\t{to_us(base.created_at)}\t{base.head or ''}"
-                f"\t{base.revision + 1}\t{tip.depth}\t{tip.message_index}"
-            )
-        head = f"{session_id}\t{now_s}\t{exp}\t{expected}\t{owner or chr(9)}\t{mine}"
-        keys = self.keys.append(session_id, owner, bool(exp), not self.cluster)
+        args = [f"{session_id}\t{now_s}\t{exp}\t{expected}\t{owner or _NO_OWNER}\t{mine}"]
+        args += entry_args(placed, entries)
+        keys = self._keys_of_append(session_id, owner, bool(exp))
         if self.cluster:
             touch = [session_id, now_s, exp, owner, ""]
             calls: list[Call] = [
-                ("append", keys, [head, *entries]),
+                ("append", keys, args),
                 ("idx_touch", self.keys.index(owner), touch),
             ]
             text, indexed = await self.pipeline(calls)
         else:
-            text = await self.run("append", keys, [head, *entries])
+            text = await self.run("append", keys, args)
         reply: list[str] = text.split("\t", 5)
         if reply[0] != "ok":
             raise_for(reply)
         if not self.cluster:
             indexed = int(reply[1])
-        row = reply[5] if len(reply) > 2 else ""
-        info = await self._settle(session_id, owner, indexed, row, [session_id, now_s, exp])
-        return reply, info
+        if len(reply) == 2 and seen is not None:  # stored as sent: ``seen`` was current
+            if indexed != 1:
+                await self._settle(session_id, owner, indexed, "", [now_s, exp])
+            self.owners.move_to_end(session_id)
+            mine_now = advanced(seen.values, tip, now, expires_at)
+            self._rows.put(session_id, Seen("", mine_now, tip.depth, seen.created))
+            return thawed(mine_now), placed
+        info = None
+        if len(reply) == 6:
+            info = await self._settle(session_id, owner, indexed, reply[5], [now_s, exp])
+        if info is None:
+            raise StoreUnavailable("the append script sent no row")
+        placed = place_entries(  # under the head the script found
+            entries,
+            parent_id=reply[2] or None,
+            parent_depth=int(reply[3]),
+            message_count=int(reply[4]),
+            max_messages=None,
+        )
+        return info, placed
+
+    def _keys_of_append(self, session_id: str, owner: str, expiring: bool) -> list[str]:
+        known = self._append_keys.get(session_id)
+        if known is not None and known[0] == owner and known[1] == expiring:
+            return known[2]
+        keys = self.keys.append(session_id, owner, expiring, not self.cluster)
+        self._append_keys.put(session_id, (owner, expiring, keys))
+        return keys
 
     async def _settle(
         self, session_id: str, owner: str, indexed: int, row: str, args: list[str]
     ) -> SessionInfo | None:
         """After a write: the row it sent back (if any), decoded, and the owner's
         listing indexes touched by a second trip if the write could not
-        (``args`` = session id, now, expires_at)."""
+        (``args`` = now, expires_at)."""
         info = self.decode(session_id, row) if row else None
         actual = self.owners.get(session_id, owner)
         if indexed != 1 or actual != owner:  # the owner was not known: a second trip
-            await self.run("idx_touch", self.keys.index(actual), [*args, actual, ""])
+            touch = [session_id, *args, actual, ""]
+            await self.run("idx_touch", self.keys.index(actual), touch)
         if actual:
             self.remember(session_id, actual)  # recently used: evicted last
         return info

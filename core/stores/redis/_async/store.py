@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from agentsession._canonical import canonical_json
-from agentsession._exceptions import SessionNotFound, StoreUnavailable
+from agentsession._exceptions import SessionNotFound
 from agentsession._models import (
     UNCHECKED,
     Checkpoint,
@@ -29,9 +29,8 @@ from agentsession._models import (
     SessionExport,
     SessionInfo,
     Unchecked,
-    evolve,
 )
-from agentsession._rules import is_expired, place_entries
+from agentsession._rules import is_expired
 from agentsession.stores.redis._async.link import AsyncRedisLink, parse_url
 from agentsession.stores.redis._records import (
     DEFAULT_PREFIX,
@@ -42,7 +41,6 @@ from agentsession.stores.redis._records import (
     decode_row,
     encode_checkpoint,
     encode_entry,
-    entry_args,
     leaves_of,
     matches_filter,
     opt_us,
@@ -252,47 +250,7 @@ class AsyncRedisStore:
     ) -> tuple[SessionInfo, list[Entry]]:
         if not entries:
             return await self.get_session(session_id, now=now), []
-        expected = "*" if expected_head is UNCHECKED else (expected_head or "")
-        db = self._db
-        seen = db.cached(session_id)
-        base, depth = seen if seen is not None else (None, 0)
-        # Placed under the head of this object's copy of the row: what the
-        # script stores as sent if the copy is current (see APPEND_SCRIPT).
-        placed = place_entries(
-            entries,
-            parent_id=base.head if base is not None else None,
-            parent_depth=depth,
-            message_count=base.message_count if base is not None else 0,
-            max_messages=None,
-        )
-        tip = placed[-1]
-        if base is not None and (
-            expected not in ("*", base.head or "")
-            or (base.max_messages is not None and tip.message_index > base.max_messages)
-        ):
-            base = None  # refused if the copy is current: the script decides
-        args = entry_args(placed, entries)
-        reply, info = await db.append(session_id, now, expires_at, expected, base, tip, args)
-        if info is None and base is not None:  # nobody else wrote since ``base``
-            mine = evolve(
-                base,
-                head=tip.id,
-                message_count=tip.message_index,
-                revision=base.revision + 1,
-                updated_at=now,
-                expires_at=expires_at,
-            )
-            return db.adopt(session_id, mine, tip.depth), placed
-        if info is None:
-            raise StoreUnavailable("the append script sent no row")
-        placed = place_entries(  # under the head the script found
-            entries,
-            parent_id=reply[2] or None,
-            parent_depth=int(reply[3]),
-            message_count=int(reply[4]),
-            max_messages=None,
-        )
-        return info, placed
+        return await self._db.append(session_id, entries, now, expires_at, expected_head)
 
     async def read_path(
         self,
