@@ -63,7 +63,8 @@ _SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS, "append": APPEND_SCRIPT}
 _OWNER_CACHE: Final = 65_536
 _NO_OWNER: Final = "\t"  # the owner's two fields, both empty
 _GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
-Call = tuple[str, list[str], list[str]]  # script name or raw command, keys, args
+Key = str | bytes  # bytes: a key name encoded once and kept (see ``_keys_of_append``)
+Call = tuple[str, Sequence[Key], list[str]]  # script name or raw command, keys, args
 Client = Redis | RedisCluster
 
 
@@ -102,7 +103,7 @@ class AsyncRedisLink:
         # private: callers get SessionInfo copies, which they may change.
         self._rows: Recent[Seen] = Recent(_OWNER_CACHE)
         # session id -> owner, whether it expires, the append script's keys.
-        self._append_keys: Recent[tuple[str, bool, list[str]]] = Recent(_OWNER_CACHE)
+        self._append_keys: Recent[tuple[str, bool, list[bytes]]] = Recent(_OWNER_CACHE)
         self._given = client
         if factory is None:
             if pool is not None:
@@ -113,6 +114,7 @@ class AsyncRedisLink:
         self._owns_client = client is None and pool is None
         self._redis: Client | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._shas: dict[str, bytes] = {}
         self._decoded = True
         self._closed = False
         self._lock = threading.Lock()
@@ -129,6 +131,7 @@ class AsyncRedisLink:
                     with map_exceptions(DRIVER_ERRORS, where=self.where):
                         client = self._given if self._given is not None else self._factory()
                     self._scripts = {n: client.register_script(s) for n, s in _SCRIPTS.items()}
+                    self._shas = {n: s.sha.encode() for n, s in self._scripts.items()}
                     self.cluster = isinstance(client, RedisCluster)
                     self._decoded = bool(client.get_encoder().decode_responses)
                     self._redis = client
@@ -149,18 +152,18 @@ class AsyncRedisLink:
     def text(self, value: Any) -> Any:
         return value if self._decoded else texts(value)
 
-    async def run(self, name: str, keys: list[str], args: list[str]) -> Any:
+    async def run(self, name: str, keys: Sequence[Key], args: list[str]) -> Any:
         """One script call: one round trip (loading the script on NOSCRIPT).
         Plain ``EVALSHA``, without ``Script.__call__`` and with the driver's
         errors mapped only when one is raised: appends pay for every step."""
         client: Any = self.client()
-        script = self._scripts[name]
+        sha, count = self._shas[name], len(keys)
         try:
             try:
-                reply = await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                reply = await client.execute_command("EVALSHA", sha, count, *keys, *args)
             except redis_errors.NoScriptError:  # the server restarted or never saw it
-                await client.script_load(script.script)
-                reply = await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                await client.script_load(self._scripts[name].script)
+                reply = await client.execute_command("EVALSHA", sha, count, *keys, *args)
         except Exception:
             with map_exceptions(DRIVER_ERRORS, where=self.where):
                 raise
@@ -197,7 +200,7 @@ class AsyncRedisLink:
                     raise result
         return [self.text(r) for r in results]
 
-    def _route(self, client: Client, key: str) -> dict[str, Any]:
+    def _route(self, client: Client, key: Key) -> dict[str, Any]:
         if not isinstance(client, RedisCluster):
             return {}
         try:
@@ -382,11 +385,14 @@ class AsyncRedisLink:
         )
         return info, placed
 
-    def _keys_of_append(self, session_id: str, owner: str, expiring: bool) -> list[str]:
+    def _keys_of_append(self, session_id: str, owner: str, expiring: bool) -> list[bytes]:
+        """The append script's keys, encoded once (redis-py's packing of a
+        str costs several type checks per argument)."""
         known = self._append_keys.get(session_id)
         if known is not None and known[0] == owner and known[1] == expiring:
             return known[2]
-        keys = self.keys.append(session_id, owner, expiring, not self.cluster)
+        encode = self.client().get_encoder().encode
+        keys = [encode(k) for k in self.keys.append(session_id, owner, expiring, not self.cluster)]
         self._append_keys.put(session_id, (owner, expiring, keys))
         return keys
 
