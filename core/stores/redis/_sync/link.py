@@ -62,6 +62,7 @@ DRIVER_ERRORS: Final = {
 }
 _SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS, "append": APPEND_SCRIPT}
 _OWNER_CACHE: Final = 65_536
+_KEYS_CACHE: Final = 4_096  # sessions appended to recently (the keys take ~600 bytes each)
 _NO_OWNER: Final = "\t"  # the owner's two fields, both empty
 _GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
 Key = str | bytes  # bytes: a key name encoded once and kept (see ``_keys_of_append``)
@@ -104,7 +105,7 @@ class RedisLink:
         # private: callers get SessionInfo copies, which they may change.
         self._rows: Recent[Seen] = Recent(_OWNER_CACHE)
         # session id -> owner, whether it expires, the append script's keys.
-        self._append_keys: Recent[tuple[str, bool, list[bytes]]] = Recent(_OWNER_CACHE)
+        self._append_keys: Recent[tuple[str, bool, list[bytes]]] = Recent(_KEYS_CACHE)
         self._given = client
         if factory is None:
             if pool is not None:
@@ -368,7 +369,7 @@ class RedisLink:
         if len(reply) == 2 and seen is not None:  # stored as sent: ``seen`` was current
             if indexed != 1:
                 self._settle(session_id, owner, indexed, "", [now_s, exp])
-            self.owners.move_to_end(session_id)
+            self.remember(session_id, owner)  # recently used: evicted last
             mine_now = advanced(seen.values, tip, now, expires_at)
             self._rows.put(session_id, Seen("", mine_now, tip.depth, seen.created))
             return thawed(mine_now), placed
