@@ -266,11 +266,17 @@ class AsyncRedisLink:
             self.owners.move_to_end(session_id)
             self._rows.move_to_end(session_id)
             return thawed(seen.values)
+        info = self._see(session_id, joined)
+        info.metadata = json_copy(dict(info.metadata))  # the one in the tuple stays private
+        return info
+
+    def _see(self, session_id: str, joined: str) -> SessionInfo:
+        """Remember a row (NUL-joined) and its owner; the SessionInfo returned
+        shares its metadata with the row kept."""
         row = pairs(joined)
         info, owner, _ = decode_row(session_id, row)
         self.remember(session_id, owner)
         self._rows.put(session_id, Seen(joined, frozen(info), int(row.get("hd") or 0), row["crt"]))
-        info.metadata = json_copy(dict(info.metadata))  # the one in the tuple stays private
         return info
 
     async def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
@@ -442,6 +448,8 @@ class AsyncRedisLink:
         if reply[0] != "ok":
             raise_for(reply)
         self.remember(info.id, owner)
+        if reply[2]:  # the row as created: the first append can be stored as sent
+            self._see(info.id, reply[2])
         replaced = reply[3] if len(reply) > 3 else ""
         if replaced and self.cluster:  # NX left the expired session's index entries
             await self.run("idx_set", index, [*args[:5], ""])
