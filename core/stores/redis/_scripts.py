@@ -301,11 +301,12 @@ INDEX_SCRIPTS = {name: INDEX_LIB + body for name, body in _INDEX.items()}
 # The append runs once per message, so it stands alone (see docs/design.md,
 # "Store protocol"): none of the shared functions above (defining them costs
 # more than its own work), the fewest keys, arguments and commands, and a
-# reply of one string. The caller sends each entry as it will be stored, placed under the
-# head of its copy of the row. When that copy is current (same revision of the
-# same incarnation: every write bumps the revision), the caller has already
-# checked the head and the limit against it, so the script writes what it was
-# sent; otherwise it reads the row and places, checks and replies as usual.
+# reply of one string. The caller sends each entry as it will be stored,
+# placed under the head of its copy of the row. When that copy is current (the
+# same revision of the same creation: every write bumps the revision), the
+# caller has already checked the head and the limit against it, so the script
+# writes what it was sent; otherwise it reads the row, places the entries
+# under its head, checks and replies with the row.
 #
 # KEYS: the session's row, entries, leaves and path; then, when the session
 # expires, its checkpoints; then, on a single server only, the listing
