@@ -1,6 +1,7 @@
 """The Lua functions every Redis store script starts with (text only; no I/O).
 
-``ARGV[1..5]`` of every script: session id, now (µs), expires_at (µs or
+``ARGV[1..5]`` of every script (but the append, which stands alone: see
+``APPEND_SCRIPT``): session id, now (µs), expires_at (µs or
 ``''``), the owner the caller believes the session has (``agent\\tuser-hash``
 or ``''``) and a write nonce. Per-session scripts get ``KEYS[1..5]`` = the
 session's row, entries, leaves, checkpoints and path (one hash tag, one slot),

@@ -27,8 +27,9 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from agentsession._canonical import StoredJSON, canonical_json, load_json_object
 from agentsession._exceptions import (
@@ -39,20 +40,31 @@ from agentsession._exceptions import (
     SessionNotFound,
     StoreUnavailable,
 )
-from agentsession._models import UNCHECKED, Checkpoint, Entry, NewEntry, SessionInfo, Unchecked
+from agentsession._models import (
+    UNCHECKED,
+    Checkpoint,
+    Entry,
+    NewEntry,
+    SessionInfo,
+    Unchecked,
+    json_copy,
+)
 
 __all__ = [
     "DEFAULT_PREFIX",
     "Keys",
     "Recent",
-    "append_args",
+    "Seen",
+    "advanced",
     "decode_checkpoint",
     "decode_entry",
     "decode_page",
     "decode_row",
     "encode_checkpoint",
     "encode_entry",
+    "entry_args",
     "from_us",
+    "frozen",
     "leaves_of",
     "matches_filter",
     "opt_us",
@@ -62,6 +74,7 @@ __all__ = [
     "row_fields",
     "split0",
     "texts",
+    "thawed",
     "to_us",
     "user_hash",
 ]
@@ -86,6 +99,61 @@ class Recent(OrderedDict[str, V]):
         self.move_to_end(key)
         if len(self) > self.size:
             self.popitem(last=False)
+
+
+class Seen(NamedTuple):
+    """A session row as a store object last saw it: the row text it decoded
+    ('' when it derived the row from its own append), the row's fields, the
+    head's depth and created_at as µs text."""
+
+    joined: str
+    values: tuple[Any, ...]
+    depth: int
+    created: str
+
+
+# A row's fields are kept as SessionInfo's fields in order, in a tuple no
+# caller can change: an append derives the next row from it and hands out a
+# SessionInfo of its own, without two copies (``evolve`` then ``copy_info``).
+_FIELDS = tuple(f.name for f in fields(SessionInfo))
+HEAD, COUNT, REVISION, UPDATED, EXPIRES, MAX_MESSAGES, _METADATA = (
+    _FIELDS.index(name)
+    for name in (
+        "head",
+        "message_count",
+        "revision",
+        "updated_at",
+        "expires_at",
+        "max_messages",
+        "metadata",
+    )
+)
+
+
+def frozen(info: SessionInfo) -> tuple[Any, ...]:
+    """The fields of ``info`` in order (the tuple shares its metadata: give it
+    ``info`` only if ``info`` is handed to no one)."""
+    return tuple([getattr(info, name) for name in _FIELDS])
+
+
+def thawed(values: tuple[Any, ...]) -> SessionInfo:
+    """A SessionInfo of ``values`` sharing nothing mutable with them."""
+    info = SessionInfo(*values)
+    info.metadata = json_copy(dict(values[_METADATA]))
+    return info
+
+
+def advanced(
+    values: tuple[Any, ...], tip: Entry, now: datetime, expires_at: datetime | None
+) -> tuple[Any, ...]:
+    """The row's fields after an append whose last entry is ``tip``."""
+    row = list(values)
+    row[HEAD] = tip.id
+    row[COUNT] = tip.message_index
+    row[REVISION] += 1
+    row[UPDATED] = now
+    row[EXPIRES] = expires_at
+    return tuple(row)
 
 
 def to_us(moment: datetime) -> str:
@@ -131,6 +199,20 @@ class Keys:
     def session(self, session_id: str) -> list[str]:
         tag = f"{self.prefix}{{{session_id}}}:"
         return [tag + "s", tag + "e", tag + "l", tag + "k", tag + "p"]
+
+    def append(self, session_id: str, owner: str, expiring: bool, indexes: bool) -> list[str]:
+        """The keys of the append script (see ``APPEND_SCRIPT``): row, entries,
+        leaves, path, the checkpoints when the session expires; then, with
+        ``indexes``, all, exp when it expires, and the owner's three."""
+        row, entries, leaves, points, path = self.session(session_id)
+        keys = [row, entries, leaves, path]
+        if expiring:
+            keys.append(points)
+        if indexes:
+            keys += [self.all, self.exp] if expiring else [self.all]
+            if owner:
+                keys += self.owned(owner)
+        return keys
 
     def owned(self, owner: str) -> list[str]:
         """The agent, user and agent+user indexes of one owner."""
@@ -218,14 +300,20 @@ def pairs(text: str) -> dict[str, str]:
     return dict(zip(it, it, strict=True))
 
 
-def append_args(entries: Sequence[NewEntry]) -> list[str]:
-    """One argument per entry: "id\tkind\tcreated (µs)\tdigest\tdata JSON"."""
+def entry_args(placed: Sequence[Entry], entries: Sequence[NewEntry]) -> list[str]:
+    """Two arguments per entry for ``APPEND_SCRIPT``: its id and its stored
+    value, "parent\tkind\tdepth\tindex\tcreated (µs)\tdigest\tdata JSON", as
+    ``placed`` (the script places them again if the row has moved on)."""
     args: list[str] = []
     last: tuple[datetime, str] | None = None
-    for entry in entries:
+    for entry, new in zip(placed, entries, strict=True):
         if last is None or last[0] != entry.created_at:
             last = (entry.created_at, to_us(entry.created_at))
-        args.append(f"{entry.id}\t{entry.kind}\t{last[1]}\t{entry.digest}\t{entry.data_json}")
+        args += (
+            entry.id,
+            f"{entry.parent_id or ''}\t{entry.kind}\t{entry.depth}\t{entry.message_index}"
+            f"\t{last[1]}\t{entry.digest}\t{new.data_json}",
+        )
     return args
 
 

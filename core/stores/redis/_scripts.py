@@ -5,14 +5,14 @@ argument layout is described there). Replies are ``{status, ...}``: ``'ok'``
 replies are ``{'ok', indexed, row, ...}`` -- ``indexed`` tells whether the
 owner's listing indexes were updated -- and refusals are ``{'nf'}``,
 ``{'taken'}``, ``{'head'}``, ``{'rev'}``, ``{'limit', max}``, ``{'inv'}`` or
-``{'cpnf'}``.
+``{'cpnf'}``. The append is the exception: ``APPEND_SCRIPT`` below.
 """
 
 from __future__ import annotations
 
 from agentsession.stores.redis._lua import INDEX_LIB, SESSION_LIB
 
-__all__ = ["INDEX_SCRIPTS", "SESSION_SCRIPTS"]
+__all__ = ["APPEND_SCRIPT", "INDEX_SCRIPTS", "SESSION_SCRIPTS"]
 
 _INSERT_TAIL = r"""
 expire(1)
@@ -52,50 +52,6 @@ end
 rebuild(ARGV[10], exp)
 """
     + _INSERT_TAIL,
-    # ARGV[6] expected head ('*' = unchecked), ARGV[7] "revision\tcreated" of the
-    # row the caller holds ('' = none), ARGV[8] n, then one "id\tkind\tcreated\tdigest\tdata"
-    # per entry. Replies add the base: parent, depth, count.
-    "append": r"""
-local f = live('head', 'hd', 'cnt', 'maxm', 'crt')
-if not f then return {'nf'} end
-local n = tonumber(ARGV[8])
-local done = redis.call('HGET', E, string.match(ARGV[9], '^[^\t]*'))
-if done then  -- this very call was applied before its reply was lost
-  local parent, kind, depth, index = meta(done)
-  local r = current(f)
-  local count = tonumber(index)
-  if kind == 'message' then count = count - 1 end
-  r[4], r[5], r[6] = parent, tonumber(depth) - 1, count
-  return r
-end
-local head, depth, count = f[6], tonumber(f[7]), tonumber(f[8])
-if ARGV[6] ~= '*' and ARGV[6] ~= head then return {'head'} end
-local new, adds = {}, 0
-for i = 1, n do
-  local id, kind, rest = string.match(ARGV[8 + i], '^([^\t]*)\t([^\t]*)\t(.*)$')
-  new[i] = {id, kind, rest}
-  if kind == 'message' then adds = adds + 1 end
-end
-if f[9] ~= '' and count + adds > tonumber(f[9]) then return {'limit', f[9]} end
-local parent, d, c, values, ids = head, depth, count, {}, {}
-for i = 1, n do
-  local id, kind, rest = new[i][1], new[i][2], new[i][3]
-  d = d + 1
-  if kind == 'message' then c = c + 1 end
-  values[#values + 1] = id
-  -- the stored value: parent, kind, depth, message index, created, digest, data
-  values[#values + 1] = table.concat({parent, kind, d, c, rest}, '\t')
-  ids[i] = id
-  parent = id
-end
-chunked('HSET', E, values, 1000)
-if head ~= '' then redis.call('SREM', L, head) else redis.call('DEL', P) end
-redis.call('SADD', L, parent)
-chunked('RPUSH', P, ids, 1000)
-local r = commit(f, {'head', parent, 'hd', d, 'cnt', c}, ARGV[7] == f[5] .. '\t' .. f[10])
-r[4], r[5], r[6] = head, depth, count
-return r
-""",
     # ARGV[6] entry id ('' = none), ARGV[7] expected revision ('' = unchecked).
     "set_head": r"""
 local f = live('wn', 'head', 'hd')
@@ -345,3 +301,127 @@ return n
 
 SESSION_SCRIPTS = {name: SESSION_LIB + body for name, body in _SESSION.items()}
 INDEX_SCRIPTS = {name: INDEX_LIB + body for name, body in _INDEX.items()}
+
+# The append runs once per message, so it stands alone (see docs/design.md,
+# "Store protocol"): none of the shared functions above (defining them costs
+# more than its own work), the fewest keys, arguments and commands, and a
+# reply of one string. The caller sends each entry as it will be stored,
+# placed under the head of its copy of the row. When that copy is current (the
+# same revision of the same creation: every write bumps the revision), the
+# caller has already checked the head and the limit against it, so the script
+# writes what it was sent; otherwise it reads the row, places the entries
+# under its head, checks and replies with the row.
+#
+# KEYS: the session's row, entries, leaves and path; then, when the session
+# expires, its checkpoints; then, on a single server only, the listing
+# indexes: all, exp (when it expires) and, when the caller knows the owner, the
+# owner's agent, user and agent+user indexes.
+# ARGV[1]: "id\tnow\texpires_at\texpected head\tagent\tuser hash" (expected head
+# '*' = unchecked, '' = empty; owner '' = unknown), then the caller's copy:
+# "\trevision\tcreated\thead\tits revision, head depth and message count after
+# the append" (all '' without a copy). ARGV[2..]: per entry, its id and
+# "parent\tkind\tdepth\tmessage index\tcreated\tdigest\tdata".
+# Replies "ok\tindexed" when the copy was current, else
+# "ok\tindexed\tparent\tdepth\tcount\trow" (the base the entries were placed
+# on and the NUL-joined row), or "nf", "head", "limit\tmax".
+APPEND_SCRIPT = r"""
+local S, E, L, P = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local sid, now_s, exp, expected, agent, uh, krev, kcrt, head, rev, hd, cnt = string.match(ARGV[1],
+  '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t' ..
+  '([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+local f = redis.call('HMGET', S, 'rev', 'crt', 'mv', 'exp')
+if not f[1] or f[3] or (f[4] ~= '' and tonumber(f[4]) <= tonumber(now_s)) then return 'nf' end
+local fast = f[1] == krev and f[2] == kcrt
+local same = f[4] == exp  -- the expiry is unchanged (a ttl without idle_timeout)
+local n = (#ARGV - 1) / 2
+local b = 4  -- the keys before the indexes
+if exp ~= '' then b = 5 end
+
+-- The listing indexes (a single server): 1 when the owner's were updated.
+local function touch(owned)
+  if #KEYS <= b then return 0 end
+  redis.call('ZADD', KEYS[b + 1], 'XX', now_s, sid)
+  local o = b + 1
+  if exp ~= '' then
+    o = b + 2
+    if not same then redis.call('ZADD', KEYS[o], 'XX', exp, sid) end
+  end
+  if #KEYS < o + 3 or not owned then return 0 end
+  for i = o + 1, o + 3 do redis.call('ZADD', KEYS[i], 'XX', now_s, sid) end
+  return 1
+end
+
+local function whole(indexed, parent, depth, count)
+  local row = table.concat(redis.call('HGETALL', S), '\0')
+  return table.concat({'ok', indexed, parent, depth, count, row}, '\t')
+end
+
+-- This very call was applied before its reply was lost.
+local function replayed()
+  local v = redis.call('HGET', E, ARGV[2])
+  local parent, kind, depth, index = string.match(v, '^([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t')
+  local count = tonumber(index)
+  if kind == 'message' then count = count - 1 end
+  local o = redis.call('HMGET', S, 'agent', 'uh')
+  return whole(touch(o[1] == agent and o[2] == uh), parent, tonumber(depth) - 1, count)
+end
+
+local values, first, g = ARGV, 2, nil
+if not fast then  -- place the entries under the head as it is
+  g = redis.call('HMGET', S, 'agent', 'uh', 'head', 'hd', 'cnt', 'maxm')
+  head = g[3]
+  local parent, d, c = head, tonumber(g[4]), tonumber(g[5])
+  values, first = {}, 1
+  for i = 1, n do
+    local id = ARGV[2 * i]
+    local kind, rest = string.match(ARGV[2 * i + 1], '^[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t(.*)$')
+    d = d + 1
+    if kind == 'message' then c = c + 1 end
+    values[2 * i - 1] = id
+    values[2 * i] = parent .. '\t' .. kind .. '\t' .. d .. '\t' .. c .. '\t' .. rest
+    parent = id
+  end
+  rev, hd, cnt = tonumber(f[1]) + 1, d, c
+  local refused
+  if expected ~= '*' and expected ~= head then refused = 'head'
+  elseif g[6] ~= '' and c > tonumber(g[6]) then refused = 'limit\t' .. g[6] end
+  if refused then
+    if redis.call('HEXISTS', E, ARGV[2]) == 1 then return replayed() end
+    return refused
+  end
+end
+if redis.call('HSETNX', E, values[first], values[first + 1]) == 0 then return replayed() end
+for i = first + 2, #values, 1000 do
+  redis.call('HSET', E, unpack(values, i, math.min(i + 999, #values)))
+end
+local last = values[#values - 1]
+if head ~= '' then redis.call('SREM', L, head) else redis.call('DEL', P) end
+redis.call('SADD', L, last)
+local pushed
+if n == 1 then
+  pushed = redis.call('RPUSH', P, last)
+else
+  local ids = {}
+  for i = 1, n do ids[i] = values[first + 2 * i - 2] end
+  for i = 1, n, 1000 do pushed = redis.call('RPUSH', P, unpack(ids, i, math.min(i + 999, n))) end
+end
+if same then
+  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', last, 'hd', hd, 'cnt', cnt, 'wn', '')
+else
+  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', last, 'hd', hd, 'cnt', cnt, 'wn', '',
+    'exp', exp)
+end
+-- Every key expires with the session. An unchanged expiry is on every key
+-- already, but for a path list this append made (pushed == n).
+if exp ~= '' and (not same or head == '' or pushed == n) then
+  local ms = math.max(1, math.ceil((tonumber(exp) - tonumber(now_s)) / 1000))
+  if not same or head == '' then
+    for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ms) end
+  else
+    redis.call('PEXPIRE', P, ms)
+  end
+end
+if fast then return 'ok\t' .. touch(true) end
+local indexed = touch(g[1] == agent and g[2] == uh)
+return whole(indexed, head, g[4], g[5])
+"""

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from agentsession._canonical import canonical_json
-from agentsession._exceptions import SessionNotFound, StoreUnavailable
+from agentsession._exceptions import SessionNotFound
 from agentsession._models import (
     UNCHECKED,
     Checkpoint,
@@ -29,14 +29,12 @@ from agentsession._models import (
     SessionExport,
     SessionInfo,
     Unchecked,
-    evolve,
 )
-from agentsession._rules import is_expired, place_entries
+from agentsession._rules import is_expired
 from agentsession.stores.redis._async.link import AsyncRedisLink, parse_url
 from agentsession.stores.redis._records import (
     DEFAULT_PREFIX,
     Keys,
-    append_args,
     decode_checkpoint,
     decode_entry,
     decode_page,
@@ -261,35 +259,7 @@ class AsyncRedisStore:
     ) -> tuple[SessionInfo, list[Entry]]:
         if not entries:
             return await self.get_session(session_id, now=now), []
-        expected = "*" if expected_head is UNCHECKED else (expected_head or "")
-        base = self._db.cached(session_id)
-        # The same revision of the same incarnation of the id (a deleted and
-        # re-created session starts again from revision 0).
-        known = "" if base is None else f"{base.revision}\t{to_us(base.created_at)}"
-        extra = [expected, known, str(len(entries)), *append_args(entries)]
-        reply, info = await self._db.write("append", session_id, now, expires_at, extra)
-        placed = place_entries(
-            entries,
-            parent_id=reply[3] or None,
-            parent_depth=int(reply[4]),
-            message_count=int(reply[5]),
-            max_messages=None,
-        )
-        if info is None and base is not None:  # nobody else wrote since ``base``
-            info = self._db.adopt(
-                session_id,
-                evolve(
-                    base,
-                    head=placed[-1].id,
-                    message_count=placed[-1].message_index,
-                    revision=base.revision + 1,
-                    updated_at=now,
-                    expires_at=expires_at,
-                ),
-            )
-        if info is None:
-            raise StoreUnavailable("the append script sent no row")
-        return info, placed
+        return await self._db.append(session_id, entries, now, expires_at, expected_head)
 
     async def read_path(
         self,

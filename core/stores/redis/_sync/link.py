@@ -15,24 +15,33 @@ from typing import Any, Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from agentsession._exceptions import StoreClosed, StoreUnavailable, map_exceptions
-from agentsession._models import SessionInfo, Unchecked, copy_info
-from agentsession._rules import is_expired
+from agentsession._models import UNCHECKED, Entry, NewEntry, SessionInfo, Unchecked, json_copy
+from agentsession._rules import is_expired, place_entries
 from agentsession.extras import missing_extra
 from agentsession.stores.redis._records import (
+    COUNT,
     DEFAULT_PREFIX,
+    HEAD,
+    MAX_MESSAGES,
+    REVISION,
     Keys,
     Recent,
+    Seen,
+    advanced,
     decode_row,
+    entry_args,
+    frozen,
     opt_us,
     owner_of,
     pairs,
     raise_for,
     split0,
     texts,
+    thawed,
     to_us,
     user_hash,
 )
-from agentsession.stores.redis._scripts import INDEX_SCRIPTS, SESSION_SCRIPTS
+from agentsession.stores.redis._scripts import APPEND_SCRIPT, INDEX_SCRIPTS, SESSION_SCRIPTS
 
 try:
     from redis import exceptions as redis_errors
@@ -51,10 +60,13 @@ DRIVER_ERRORS: Final = {
     redis_errors.RedisError: StoreUnavailable,
     OSError: StoreUnavailable,
 }
-_SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS}
+_SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS, "append": APPEND_SCRIPT}
 _OWNER_CACHE: Final = 65_536
+_KEYS_CACHE: Final = 4_096  # sessions appended to recently (the keys take ~600 bytes each)
+_NO_OWNER: Final = "\t"  # the owner's two fields, both empty
 _GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
-Call = tuple[str, list[str], list[str]]  # script name or raw command, keys, args
+Key = str | bytes  # bytes: a key name encoded once and kept (see ``_keys_of_append``)
+Call = tuple[str, Sequence[Key], list[str]]  # script name or raw command, keys, args
 Client = Redis | RedisCluster
 
 
@@ -88,10 +100,12 @@ class RedisLink:
         # session id -> "agent\tuser-hash": which listing indexes a write touches
         # (unknown: a second round trip). Least recently used entries go first.
         self.owners: Recent[str] = Recent(_OWNER_CACHE)
-        # session id -> the row text last decoded and its SessionInfo (reads
-        # that find the row unchanged skip decoding it again). These objects
-        # stay private: callers get copies, which they may change at will.
-        self._rows: Recent[tuple[str, SessionInfo]] = Recent(_OWNER_CACHE)
+        # session id -> the row as last seen (reads that find it unchanged skip
+        # decoding it again; an append places its entries on it). It stays
+        # private: callers get SessionInfo copies, which they may change.
+        self._rows: Recent[Seen] = Recent(_OWNER_CACHE)
+        # session id -> owner, whether it expires, the append script's keys.
+        self._append_keys: Recent[tuple[str, bool, list[bytes]]] = Recent(_KEYS_CACHE)
         self._given = client
         if factory is None:
             if pool is not None:
@@ -102,6 +116,7 @@ class RedisLink:
         self._owns_client = client is None and pool is None
         self._redis: Client | None = None
         self._scripts: dict[str, Script] = {}
+        self._shas: dict[str, bytes] = {}
         self._decoded = True
         self._closed = False
         self._lock = threading.Lock()
@@ -118,6 +133,7 @@ class RedisLink:
                     with map_exceptions(DRIVER_ERRORS, where=self.where):
                         client = self._given if self._given is not None else self._factory()
                     self._scripts = {n: client.register_script(s) for n, s in _SCRIPTS.items()}
+                    self._shas = {n: s.sha.encode() for n, s in self._scripts.items()}
                     self.cluster = isinstance(client, RedisCluster)
                     self._decoded = bool(client.get_encoder().decode_responses)
                     self._redis = client
@@ -138,11 +154,21 @@ class RedisLink:
     def text(self, value: Any) -> Any:
         return value if self._decoded else texts(value)
 
-    def run(self, name: str, keys: list[str], args: list[str]) -> Any:
-        """One script call: one round trip (``Script`` loads it on NOSCRIPT)."""
-        with map_exceptions(DRIVER_ERRORS, where=self.where):
-            client = self.client()
-            reply = self._scripts[name](keys=keys, args=args, client=client)
+    def run(self, name: str, keys: Sequence[Key], args: list[str]) -> Any:
+        """One script call: one round trip (loading the script on NOSCRIPT).
+        Plain ``EVALSHA``, without ``Script.__call__`` and with the driver's
+        errors mapped only when one is raised: appends pay for every step."""
+        client: Any = self.client()
+        sha, count = self._shas[name], len(keys)
+        try:
+            try:
+                reply = client.execute_command("EVALSHA", sha, count, *keys, *args)
+            except redis_errors.NoScriptError:  # the server restarted or never saw it
+                client.script_load(self._scripts[name].script)
+                reply = client.execute_command("EVALSHA", sha, count, *keys, *args)
+        except Exception:
+            with map_exceptions(DRIVER_ERRORS, where=self.where):
+                raise
         return self.text(reply)
 
     def pipeline(self, calls: Sequence[Call]) -> list[Any]:
@@ -176,7 +202,7 @@ class RedisLink:
                     raise result
         return [self.text(r) for r in results]
 
-    def _route(self, client: Client, key: str) -> dict[str, Any]:
+    def _route(self, client: Client, key: Key) -> dict[str, Any]:
         if not isinstance(client, RedisCluster):
             return {}
         try:
@@ -237,25 +263,22 @@ class RedisLink:
     def decode(self, session_id: str, joined: str) -> SessionInfo:
         """The row a script replied with (NUL-joined) as a SessionInfo."""
         seen = self._rows.get(session_id)
-        if seen is not None and seen[0] == joined and session_id in self.owners:
+        if seen is not None and seen.joined == joined and session_id in self.owners:
             self.owners.move_to_end(session_id)
             self._rows.move_to_end(session_id)
-            return copy_info(seen[1])
-        info, owner, _ = decode_row(session_id, pairs(joined))
+            return thawed(seen.values)
+        info = self._see(session_id, joined)
+        info.metadata = json_copy(dict(info.metadata))  # the one in the tuple stays private
+        return info
+
+    def _see(self, session_id: str, joined: str) -> SessionInfo:
+        """Remember a row (NUL-joined) and its owner; the SessionInfo returned
+        shares its metadata with the row kept."""
+        row = pairs(joined)
+        info, owner, _ = decode_row(session_id, row)
         self.remember(session_id, owner)
-        self._rows.put(session_id, (joined, info))
-        return copy_info(info)
-
-    def cached(self, session_id: str) -> SessionInfo | None:
-        """The row as this store object last saw it, if it still remembers
-        (the private copy: derive from it with ``evolve``, never change it)."""
-        seen = self._rows.get(session_id)
-        return None if seen is None or session_id not in self.owners else seen[1]
-
-    def adopt(self, session_id: str, info: SessionInfo) -> SessionInfo:
-        """Remember a row the caller derived from its copy and its own write."""
-        self._rows.put(session_id, ("", info))
-        return copy_info(info)
+        self._rows.put(session_id, Seen(joined, frozen(info), int(row.get("hd") or 0), row["crt"]))
+        return info
 
     def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
         args = [session_id, to_us(now), "", "", "", *extra]
@@ -276,9 +299,7 @@ class RedisLink:
         """A per-session write script and the touch of its listing indexes:
         inside the script on one server, beside it in a pipeline on Cluster.
 
-        The row comes back as ``None`` when the script left it out because the
-        caller held the revision it wrote over (see :meth:`cached`): the
-        caller applies its own change to its copy and hands it to :meth:`adopt`."""
+        The row comes back as ``None`` when the script left it out."""
         self.client()
         owner = self.owners.get(session_id, "")
         index = self.keys.index(owner)
@@ -292,13 +313,111 @@ class RedisLink:
             indexed = reply[1] if reply[0] == "ok" else 0
         if reply[0] != "ok":
             raise_for(reply)
-        info = self.decode(session_id, reply[2]) if reply[2] else None
+        return reply, self._settle(session_id, owner, indexed, reply[2], args[1:3])
+
+    def append(
+        self,
+        session_id: str,
+        entries: Sequence[NewEntry],
+        now: datetime,
+        expires_at: datetime | None,
+        expected_head: str | Unchecked | None,
+    ) -> tuple[SessionInfo, list[Entry]]:
+        """The store's ``append`` (at least one entry): one ``APPEND_SCRIPT``
+        call, with the touch of the listing indexes as :meth:`write` does.
+
+        The entries are placed under the head of the row as this object last
+        saw it (``Seen``); if that copy is current the script stores them as
+        sent and replies no row, and the copy is advanced here. Otherwise the
+        script places them under the head it finds, checks, and sends the row."""
+        self.client()
+        expected = "*" if expected_head is UNCHECKED else (expected_head or "")
+        owner = self.owners.get(session_id, "")
+        seen = self._rows.get(session_id) if owner else None
+        values = seen.values if seen is not None else None
+        placed = place_entries(
+            entries,
+            parent_id=values[HEAD] if values is not None else None,
+            parent_depth=seen.depth if seen is not None else 0,
+            message_count=values[COUNT] if values is not None else 0,
+            max_messages=None,
+        )
+        tip = placed[-1]
+        mine = "\t\t\t\t\t"  # no copy the script may trust
+        if seen is not None and values is not None:
+            head, limit, revision = values[HEAD] or "", values[MAX_MESSAGES], values[REVISION]
+            # A copy that would refuse the append is left to the script: the row may differ.
+            if expected in ("*", head) and (limit is None or tip.message_index <= limit):
+                mine = (
+                    f"{revision}\t{seen.created}\t{head}"
+                    f"\t{revision + 1}\t{tip.depth}\t{tip.message_index}"
+                )
+            else:
+                seen = None
+        now_s, exp = to_us(now), opt_us(expires_at)
+        args = [f"{session_id}\t{now_s}\t{exp}\t{expected}\t{owner or _NO_OWNER}\t{mine}"]
+        args += entry_args(placed, entries)
+        keys = self._keys_of_append(session_id, owner, bool(exp))
+        if self.cluster:
+            touch = [session_id, now_s, exp, owner, ""]
+            calls: list[Call] = [
+                ("append", keys, args),
+                ("idx_touch", self.keys.index(owner), touch),
+            ]
+            text, indexed = self.pipeline(calls)
+        else:
+            text = self.run("append", keys, args)
+        reply: list[str] = text.split("\t", 5)
+        if reply[0] != "ok":
+            raise_for(reply)
+        if not self.cluster:
+            indexed = int(reply[1])
+        if len(reply) == 2 and seen is not None:  # stored as sent: ``seen`` was current
+            if indexed != 1:
+                self._settle(session_id, owner, indexed, "", [now_s, exp])
+            self.remember(session_id, owner)  # recently used: evicted last
+            mine_now = advanced(seen.values, tip, now, expires_at)
+            self._rows.put(session_id, Seen("", mine_now, tip.depth, seen.created))
+            return thawed(mine_now), placed
+        info = None
+        if len(reply) == 6:
+            info = self._settle(session_id, owner, indexed, reply[5], [now_s, exp])
+        if info is None:
+            raise StoreUnavailable("the append script sent no row")
+        placed = place_entries(  # under the head the script found
+            entries,
+            parent_id=reply[2] or None,
+            parent_depth=int(reply[3]),
+            message_count=int(reply[4]),
+            max_messages=None,
+        )
+        return info, placed
+
+    def _keys_of_append(self, session_id: str, owner: str, expiring: bool) -> list[bytes]:
+        """The append script's keys, encoded once (redis-py's packing of a
+        str costs several type checks per argument)."""
+        known = self._append_keys.get(session_id)
+        if known is not None and known[0] == owner and known[1] == expiring:
+            return known[2]
+        encode = self.client().get_encoder().encode
+        keys = [encode(k) for k in self.keys.append(session_id, owner, expiring, not self.cluster)]
+        self._append_keys.put(session_id, (owner, expiring, keys))
+        return keys
+
+    def _settle(
+        self, session_id: str, owner: str, indexed: int, row: str, args: list[str]
+    ) -> SessionInfo | None:
+        """After a write: the row it sent back (if any), decoded, and the owner's
+        listing indexes touched by a second trip if the write could not
+        (``args`` = now, expires_at)."""
+        info = self.decode(session_id, row) if row else None
         actual = self.owners.get(session_id, owner)
         if indexed != 1 or actual != owner:  # the owner was not known: a second trip
-            self.run("idx_touch", self.keys.index(actual), [*args[:3], actual, ""])
+            touch = [session_id, *args, actual, ""]
+            self.run("idx_touch", self.keys.index(actual), touch)
         if actual:
             self.remember(session_id, actual)  # recently used: evicted last
-        return reply, info
+        return info
 
     def write_row(
         self,
@@ -330,6 +449,8 @@ class RedisLink:
         if reply[0] != "ok":
             raise_for(reply)
         self.remember(info.id, owner)
+        if reply[2]:  # the row as created: the first append can be stored as sent
+            self._see(info.id, reply[2])
         replaced = reply[3] if len(reply) > 3 else ""
         if replaced and self.cluster:  # NX left the expired session's index entries
             self.run("idx_set", index, [*args[:5], ""])

@@ -13,15 +13,19 @@ import redis
 import redis.asyncio
 
 from agentsession import (
+    UNCHECKED,
     AsyncSessionManager,
+    ConflictError,
     InvalidInput,
+    LimitExceeded,
     SessionManager,
     StoreUnavailable,
     open_async_store,
     open_store,
 )
+from agentsession.store import prepare_entry
 from agentsession.stores.redis._async.store import AsyncRedisStore
-from agentsession.stores.redis._records import Keys
+from agentsession.stores.redis._records import Keys, to_us
 from agentsession.stores.redis._sync.store import RedisStore
 from agentsession.testing import (
     AsyncStoreConformance,
@@ -136,6 +140,97 @@ def test_every_key_of_an_expiring_session_has_a_ttl(server: str, prefix: str) ->
     assert not any("alice" in k for k in keys), "a user id appears raw in a key name"
     client.close()
     store.close()
+
+
+def test_every_key_keeps_a_ttl_that_does_not_move(server: str, prefix: str) -> None:
+    """A ttl without idle_timeout keeps one expires_at: an append leaves the
+    expiry every key already has, but a key it makes (a path list started
+    over, or lost) gets it too."""
+    clock = FakeClock()
+    store = RedisStore.from_url(with_prefix(server, prefix))
+    manager = SessionManager(store, clock=clock, ttl=timedelta(minutes=10))
+    session = manager.create("assistant")
+    session.extend([{"n": n} for n in range(3)])
+    session.checkpoint("c")
+    clock.advance(60)
+    session.append({"n": 3})
+    client = plain_client(server)
+    row, _, _, _, path = Keys(prefix).session(session.id)
+    session.clear()
+    session.append({"n": "again"})  # a new path list
+    client.delete(path)
+    session.append({"n": "lost"})  # pushed onto a missing list
+    mine = [k for k in prefix_keys(client, prefix) if "{" + session.id + "}" in k]
+    assert len(mine) == 5
+    for key in mine:
+        assert 0 < client.pttl(key) <= 10 * 60_000, key
+    expires = session.info.expires_at
+    assert expires is not None and client.hget(row, "exp") == to_us(expires)
+    assert indexes_holding(client, prefix, session.id)
+    client.close()
+    store.close()
+
+
+def test_an_append_resent_after_a_lost_reply_is_applied_once(server: str, prefix: str) -> None:
+    """redis-py sends a command again after a dropped connection: the append
+    recognises its own entries and answers as it did the first time, even
+    though its head check or the message limit would now refuse it."""
+    url = with_prefix(server, prefix)
+    store = RedisStore.from_url(url)
+    manager = SessionManager(store, max_messages=5)
+    session = manager.create("assistant", user_id="u")
+    first = session.append({"n": 0})
+    now = session.updated_at + timedelta(seconds=1)
+    batch = [prepare_entry("message", {"n": n}, now, None) for n in (1, 2)]
+    info, placed = store.append(session.id, batch, now=now, expires_at=None, expected_head=first.id)
+    assert [(e.parent_id, e.depth, e.message_index) for e in placed] == [
+        (first.id, 2, 2),
+        (placed[0].id, 3, 3),
+    ]
+    other = RedisStore.from_url(url)  # a store object that never saw the row
+    for expected in (first.id, UNCHECKED):  # the head moved; nothing else refuses it
+        again, replaced = other.append(
+            session.id, batch, now=now, expires_at=None, expected_head=expected
+        )
+        assert replaced == placed and again == info
+    session.extend([{"n": 3}, {"n": 4}])  # 5 messages: the limit
+    _, replaced = other.append(session.id, batch, now=now, expires_at=None, expected_head=UNCHECKED)
+    assert replaced == placed
+    assert [e.data["n"] for e in session.entries()] == [0, 1, 2, 3, 4]
+    assert session.refresh().revision == 3
+    with pytest.raises(LimitExceeded):
+        session.append({"n": 5})
+    other.close()
+    manager.close()
+
+
+def test_an_append_over_a_stale_copy_is_placed_on_the_row(server: str, prefix: str) -> None:
+    """A store object places entries under the head of its copy of the row;
+    when another one wrote since, the script places them under the head as it
+    is, and checks the head and the limit against the row, not the copy."""
+    url = with_prefix(server, prefix)
+    here, there = SessionManager(url, max_messages=4), SessionManager(url, max_messages=4)
+    mine = here.create("assistant", user_id="u")
+    theirs = there.get(mine.id)
+    one = mine.append({"n": 1})
+    two = theirs.append({"n": 2})
+    three = mine.append({"n": 3})  # `here` holds the row as its own append left it
+    assert [(e.parent_id, e.depth, e.message_index) for e in (one, two, three)] == [
+        (None, 1, 1),
+        (one.id, 2, 2),
+        (two.id, 3, 3),
+    ]
+    with pytest.raises(ConflictError):
+        theirs.append({"n": "x"}, expected_head=two.id)  # its copy's head, not the row's
+    four = theirs.append({"n": 4}, expected_head=three.id)
+    assert (four.parent_id, four.depth, four.message_index) == (three.id, 4, 4)
+    with pytest.raises(LimitExceeded):
+        mine.append({"n": 5})  # 3 messages on its copy, 4 on the row
+    assert [e.data["n"] for e in mine.entries()] == [1, 2, 3, 4]
+    assert mine.refresh().revision == theirs.refresh().revision == 4
+    assert [s.id for s in here.list(user_id="u")] == [mine.id]
+    here.close()
+    there.close()
 
 
 def test_path_list_is_rebuilt_when_lost_or_wrong(server: str, prefix: str) -> None:
