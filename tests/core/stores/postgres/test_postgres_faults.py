@@ -175,7 +175,13 @@ def kill_idle_backends(dsn: str, application: str, expected: int) -> None:
     are gone (the pool's connections are idle: nothing of the store runs)."""
     query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
     with psycopg.connect(dsn, autocommit=True) as admin:
+        # The pool refills in the background after a kill: on a busy machine
+        # its last connections may still be on their way.
+        deadline = time.monotonic() + 10
         row = admin.execute(query, (application,)).fetchone()
+        while row != (expected,) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            row = admin.execute(query, (application,)).fetchone()
         assert row == (expected,), "the pool does not hold the connections expected"
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
