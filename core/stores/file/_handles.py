@@ -20,17 +20,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from agentsession._exceptions import IntegrityError, SessionNotFound, StoreClosed
 from agentsession._models import Entry
 from agentsession.stores.file._format import time_ns
+from agentsession.stores.file._layout import FILE_MODE, unlink_quietly
 from agentsession.stores.file._log import SessionLog, attach_data
 
-__all__ = ["Handle", "Handles", "set_mtime", "write_all"]
+__all__ = ["Handle", "Handles", "OpenTable", "set_mtime", "write_all", "write_file"]
+
+V = TypeVar("V")
 
 _CHUNK = 1 << 20
 
@@ -57,6 +62,77 @@ def _pread(fd: int, size: int, offset: int) -> bytes:
             raise IntegrityError("the session file is shorter than its index says")
         data += more
     return data
+
+
+def write_file(path: str, payload: bytes, *, fsync: bool = False) -> None:
+    """Put ``payload`` at ``path`` whole or not at all: a temporary file beside
+    it (a name no session or index has), renamed over it."""
+    temporary = f"{path}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        try:
+            write_all(fd, payload)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        unlink_quietly(temporary)
+        raise
+
+
+class OpenTable(Generic[V]):
+    """What a store keeps open, by name: at most ``size`` of them, the least
+    recently used pushed out first (the caller closes those, outside the
+    table's lock); ``closed`` once the store is."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, V] = OrderedDict()
+        self.closed = False
+
+    def get(self, name: str, make: Callable[[], V]) -> tuple[V, list[V]]:
+        """The item named ``name`` (``make()`` if there is none), and the items
+        it pushed out."""
+        with self._lock:
+            if self.closed:
+                raise StoreClosed("the store is closed")
+            item = self._items.get(name)
+            if item is not None:
+                self._items.move_to_end(name)
+                return item, []
+            item = make()
+            return item, self._put(name, item)
+
+    def put(self, name: str, item: V) -> list[V]:
+        """Add or replace an item; the items it pushed out (a replaced one too)."""
+        with self._lock:
+            return self._put(name, item)
+
+    def _put(self, name: str, item: V) -> list[V]:
+        out = []
+        old = self._items.pop(name, None)
+        if old is not None:
+            out.append(old)
+        self._items[name] = item
+        while len(self._items) > self.size:
+            out.append(self._items.popitem(last=False)[1])
+        return out
+
+    def drop(self, name: str, item: V) -> None:
+        """Forget ``item``, if it is still the one named ``name``."""
+        with self._lock:
+            if self._items.get(name) is item:
+                del self._items[name]
+
+    def close(self) -> list[V]:
+        """Mark the table closed; every item it held."""
+        with self._lock:
+            self.closed = True
+            items, self._items = list(self._items.values()), OrderedDict()
+        return items
 
 
 class Handle:
@@ -173,39 +249,25 @@ class Handles:
 
     def __init__(self, opener: Callable[[str], int], max_open: int) -> None:
         self._open = opener  # session id -> descriptor, or SessionNotFound
-        self._max_open = max(1, max_open)
-        self._lock = threading.Lock()
-        self._table: OrderedDict[str, Handle] = OrderedDict()
-        self.closed = False
+        self._table: OpenTable[Handle] = OpenTable(max_open)
+
+    @property
+    def closed(self) -> bool:
+        return self._table.closed
 
     def _get(self, session_id: str) -> Handle:
-        with self._lock:
-            if self.closed:
-                raise StoreClosed("the store is closed")
-            handle = self._table.get(session_id)
-            if handle is not None:
-                self._table.move_to_end(session_id)
-                return handle
-            return self._add(Handle(session_id, self._open(session_id)))
+        handle, evicted = self._table.get(
+            session_id, lambda: Handle(session_id, self._open(session_id))
+        )
+        _evict(evicted)
+        return handle
 
     def adopt(self, handle: Handle) -> None:
-        with self._lock:
-            self._add(handle)
-
-    def _add(self, handle: Handle) -> Handle:
-        old = self._table.pop(handle.session_id, None)
-        if old is not None:
-            _evict(old)
-        self._table[handle.session_id] = handle
-        while len(self._table) > self._max_open:
-            _evict(self._table.popitem(last=False)[1])
-        return handle
+        _evict(self._table.put(handle.session_id, handle))
 
     def forget(self, handle: Handle) -> None:
         """Drop a handle whose file is gone (the caller holds ``handle.lock``)."""
-        with self._lock:
-            if self._table.get(handle.session_id) is handle:
-                del self._table[handle.session_id]
+        self._table.drop(handle.session_id, handle)
         handle.close()
 
     @contextlib.contextmanager
@@ -231,19 +293,17 @@ class Handles:
         raise SessionNotFound()
 
     def close(self) -> None:
-        with self._lock:
-            self.closed = True
-            handles, self._table = list(self._table.values()), OrderedDict()
-        for handle in handles:
+        for handle in self._table.close():
             with handle.lock:
                 handle.close()
 
 
-def _evict(handle: Handle) -> None:
+def _evict(handles: list[Handle]) -> None:
     # Close now if no thread is using it; else the thread using it closes it.
-    handle.evicted = True
-    if handle.lock.acquire(blocking=False):
-        try:
-            handle.close()
-        finally:
-            handle.lock.release()
+    for handle in handles:
+        handle.evicted = True
+        if handle.lock.acquire(blocking=False):
+            try:
+                handle.close()
+            finally:
+                handle.lock.release()

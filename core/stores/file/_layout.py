@@ -3,18 +3,23 @@
 ::
 
     <base>/<agent>/<session_id>.jsonl      the session: an append-only log
+    <base>/<agent>/.recent                 listing index: the agent's sessions
     <base>/.ids/<session_id>               symlink -> ../<agent>/<id>.jsonl
     <base>/.owners/<owner>/<agent>/<id>    symlink -> ../../../<agent>/<id>.jsonl
+    <base>/.owners/<owner>/<agent>/.recent listing index: the owner's sessions of the agent
     <base>/.lock                           flock'ed by create/delete/rotate/import/prune
 
 ``<owner>`` is ``anonymous`` or the first 32 hex digits of the SHA-256 of the
 user id, never the raw user id. Names starting with a dot cannot be agent
-names, so the bookkeeping never collides with an agent's directory. The
-``.ids`` link is written last when a session is made and removed first when
-it is erased: it is the commit point, and anything else without one is a
-leftover of a crash that listing skips. A session file's mtime is set to the
-session's ``updated_at`` on every write, so listing sorts by one ``stat``
-per candidate and reads only the sessions it returns.
+names or ids, so the bookkeeping never collides with an agent's directory or
+a session. The ``.ids`` link is written last when a session is made and
+removed first when it is erased: it is the commit point, and anything else
+without one is a leftover of a crash that listing skips. A session file's
+mtime is set to the session's ``updated_at`` on every write, so a listing
+orders its candidates by one ``stat`` each; the ``.recent`` journals
+(:mod:`agentsession.stores.file._recent`) say which sessions to ``stat``.
+They are caches of the session files: rebuilt when missing or damaged
+(``docs/design.md``, "File store indexes").
 """
 
 from __future__ import annotations
