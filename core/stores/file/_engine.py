@@ -12,8 +12,8 @@
   link publishes it; erasing removes that link first.
 * Every write records itself in the listing journals
   (:mod:`agentsession.stores.file._recent`) before it changes the session
-  file, and listing reads them newest first:
-  ``docs/design.md``, "File store indexes".
+  file, and listing reads them newest first; a long session opens from its
+  snapshot (``docs/design.md``, "File store indexes").
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ from agentsession.stores.file._format import (
     session_line,
     time_ns,
 )
-from agentsession.stores.file._handles import Handle, Handles, set_mtime, write_all
+from agentsession.stores.file._handles import Handle, Handles, Snapshots, set_mtime, write_all
 from agentsession.stores.file._layout import Layout, unlink_quietly
+from agentsession.stores.file._log import Stale
 from agentsession.stores.file._recent import Damaged, Recent
 
 __all__ = ["FileEngine", "guarded"]
@@ -75,12 +76,21 @@ T = TypeVar("T")
 
 _OPEN = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
 _ERRORS: dict[type[BaseException], type[AgentSessionError]] = {OSError: StoreUnavailable}
+_RETRIES = 8
 
 
 def guarded(op: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run an engine call with OS errors mapped into the agentsession tree."""
+    """Run an engine call with OS errors mapped into the agentsession tree.
+
+    A call that found a session's snapshot damaged (before it wrote anything)
+    runs again: that session's file is replayed whole this time."""
     with map_exceptions(_ERRORS):
-        return op(*args, **kwargs)
+        for _ in range(_RETRIES):
+            try:
+                return op(*args, **kwargs)
+            except Stale:
+                continue
+        raise IntegrityError("session snapshots keep turning out damaged")
 
 
 def _order(info: SessionInfo) -> tuple[int, str]:
@@ -93,8 +103,9 @@ class FileEngine:
     def __init__(self, base: str, *, fsync: bool = False, max_open: int = 128) -> None:
         self.layout = Layout(base, fsync=fsync)
         self.fsync = fsync
+        self.snapshots = Snapshots(self.layout)
         self.recent = Recent(self.layout)
-        self._files = Handles(self._open_by_id, max_open)
+        self._files = Handles(self._open_by_id, max_open, self.snapshots)
         self._id_lock = threading.Lock()  # id-level calls within this process
         self._lock_fd = -1
 
@@ -169,7 +180,7 @@ class FileEngine:
         self.recent.note(info.agent, info.user_id, info.id, now)
         return handle.write(lines, now, fsync=self.fsync)
 
-    def _snapshot(
+    def _whole_file(
         self,
         info: SessionInfo,
         entries: Sequence[Entry],
@@ -287,7 +298,7 @@ class FileEngine:
             log = handle.log
             info = self._live(handle, now)
             check_expected_head(info.head, expected_head)
-            parent = log.entries[info.head] if info.head is not None else None
+            parent = log.entry_or_fail(info.head) if info.head is not None else None
             placed = place_entries(
                 entries,
                 parent_id=info.head,
@@ -386,7 +397,7 @@ class FileEngine:
     def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, list[Entry]]:
         with self._files.session(session_id, write=False) as handle:
             info = self._live(handle, now)
-            leaves = [handle.log.entries[i] for i in handle.log.leaves]
+            leaves = [handle.log.entry_or_fail(i) for i in handle.log.leaves]
             return info, handle.with_data(leaves)
 
     def update_session(
@@ -427,11 +438,11 @@ class FileEngine:
                 expires_at=expires_at,
             )
             log = handle.log
-            entries = handle.with_data(list(log.entries.values()))
+            entries = handle.with_data(log.everything())
             checkpoints = [
                 dataclasses.replace(c, session_id=new_id) for c in log.checkpoints.values()
             ]
-            self._install(moved, self._snapshot(moved, entries, checkpoints))
+            self._install(moved, self._whole_file(moved, entries, checkpoints))
             self._erase(handle)
             return moved
 
@@ -456,7 +467,7 @@ class FileEngine:
         with self._files.session(session_id, write=False) as handle:
             info = self._live(handle, now)
             log = handle.log
-            ordered = sorted(log.entries.values(), key=lambda e: (e.depth, e.id))
+            ordered = sorted(log.everything(), key=lambda e: (e.depth, e.id))
             points = sorted(log.checkpoints.values(), key=lambda c: (c.created_at, c.id))
             copies = tuple(copy_checkpoint(c) for c in points)
             return SessionExport(info, tuple(handle.with_data(ordered)), copies)
@@ -465,7 +476,7 @@ class FileEngine:
         info = export.session
         with self._id_ops():
             self._claim(info.id, info.updated_at)
-            self._install(info, self._snapshot(info, export.entries, export.checkpoints))
+            self._install(info, self._whole_file(info, export.entries, export.checkpoints))
 
     def close(self) -> None:
         self._files.close()

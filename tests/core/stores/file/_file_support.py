@@ -34,10 +34,23 @@ def tamper(base: str | Path, session_id: str, entry_id: str, data: dict[str, Any
     os.replace(temporary, path)
 
 
+class EditsFiles:
+    """How the conformance suite's ``tamper_entry`` edits a file store: as a
+    person would (:func:`tamper`)."""
+
+    def tamper_entry(
+        self, store: Any, session_id: str, entry_id: str, data: dict[str, Any]
+    ) -> None:
+        tamper(store.path, session_id, entry_id, data)
+
+
 def eager(store: Any) -> Any:
-    """``store`` (a file store) compacting its listing journals every few
-    lines, so that a few sessions take the paths many do. Returns the store."""
+    """``store`` (a file store) writing a snapshot after every call that wrote
+    and compacting its listing journals every few lines, so that short
+    sessions take the paths long ones do. Returns the store."""
     engine = store._engine
+    engine.snapshots.smallest = 0
+    engine.snapshots.every = 0
     engine.recent.growth = 1
     engine.recent.slack = 300
     return store
@@ -46,6 +59,12 @@ def eager(store: Any) -> Any:
 def journals(base: str | Path) -> list[Path]:
     """Every listing journal under ``base``."""
     return sorted(Path(base).rglob(".recent"))
+
+
+def snapshots(base: str | Path) -> list[Path]:
+    """Every session snapshot under ``base``."""
+    folder = Path(base, ".snapshots")
+    return sorted(folder.iterdir()) if folder.exists() else []
 
 
 def scanned(

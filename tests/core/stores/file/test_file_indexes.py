@@ -31,7 +31,15 @@ from agentsession.stores.file._recent import parse
 from agentsession.stores.file._sync.store import FileStore
 
 from .._process_support import ROOT
-from ._file_support import MIXER, check_listings, eager, journals, scanned, session_file
+from ._file_support import (
+    MIXER,
+    check_listings,
+    eager,
+    journals,
+    scanned,
+    session_file,
+    snapshots,
+)
 
 T0 = datetime(2031, 1, 1, tzinfo=UTC)
 
@@ -260,9 +268,9 @@ def test_writes_that_go_back_in_time_keep_the_order_exact(base: Path, store: Fil
 
 
 def test_data_written_without_journals_lists_and_reads(tmp_path: Path) -> None:
-    """A directory as this store wrote it before it kept journals: only
-    session files and links (here: this version's, with every journal
-    deleted, and the folder of an earlier release)."""
+    """A directory as this store wrote it before it kept journals and
+    snapshots: only session files and links (here: this version's, with
+    every index file deleted, and the folder of an earlier release)."""
     base = tmp_path / "old"
     with SessionManager(eager(FileStore(base))) as manager:
         made = []
@@ -272,7 +280,8 @@ def test_data_written_without_journals_lists_and_reads(tmp_path: Path) -> None:
             made.append(session.id)
         manager.get(made[3]).append({"role": "user", "content": "latest"})
         expected = {sid: [m.data["content"] for m in manager.get(sid).messages()] for sid in made}
-    for path in journals(base):
+    assert snapshots(base)
+    for path in [*journals(base), *snapshots(base)]:
         path.unlink()
     assert not journals(base)
     with closing(FileStore(base)) as store:

@@ -26,7 +26,7 @@ from agentsession.stores.file._format import owner_key
 from agentsession.stores.file._sync.store import FileStore
 from agentsession.testing import StoreConformance
 
-from ._file_support import session_file, tamper
+from ._file_support import EditsFiles, session_file
 
 
 def msg(n: int | str) -> dict[str, Any]:
@@ -212,14 +212,9 @@ async def test_async_calls_leave_the_event_loop_free(base: Path) -> None:
         assert during > 0  # the loop kept running while the file was written
 
 
-class TestFileStoreWithFsync(StoreConformance):
+class TestFileStoreWithFsync(EditsFiles, StoreConformance):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[FileStore]:
         store = FileStore(f"{tmp_path}/durable", fsync=True)
         yield store
         store.close()
-
-    def tamper_entry(
-        self, store: Any, session_id: str, entry_id: str, data: dict[str, Any]
-    ) -> None:
-        tamper(store.path, session_id, entry_id, data)
