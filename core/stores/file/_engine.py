@@ -10,6 +10,10 @@
   ``flock`` on ``<base>/.lock``, so an id is claimed, replaced or erased by
   one process at a time. A new file is written whole before its ``.ids``
   link publishes it; erasing removes that link first.
+* Every write records itself in the listing journals
+  (:mod:`agentsession.stores.file._recent`) before it changes the session
+  file, and listing reads them newest first; a long session opens from its
+  snapshot (``docs/design.md``, "File store indexes").
 """
 
 from __future__ import annotations
@@ -60,8 +64,10 @@ from agentsession.stores.file._format import (
     session_line,
     time_ns,
 )
-from agentsession.stores.file._handles import Handle, Handles, set_mtime, write_all
+from agentsession.stores.file._handles import Handle, Handles, Snapshots, set_mtime, write_all
 from agentsession.stores.file._layout import Layout, unlink_quietly
+from agentsession.stores.file._log import Stale
+from agentsession.stores.file._recent import Damaged, Recent
 
 __all__ = ["FileEngine", "guarded"]
 
@@ -70,12 +76,21 @@ T = TypeVar("T")
 
 _OPEN = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
 _ERRORS: dict[type[BaseException], type[AgentSessionError]] = {OSError: StoreUnavailable}
+_RETRIES = 8
 
 
 def guarded(op: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run an engine call with OS errors mapped into the agentsession tree."""
+    """Run an engine call with OS errors mapped into the agentsession tree.
+
+    A call that found a session's snapshot damaged (before it wrote anything)
+    runs again: that session's file is replayed whole this time."""
     with map_exceptions(_ERRORS):
-        return op(*args, **kwargs)
+        for _ in range(_RETRIES):
+            try:
+                return op(*args, **kwargs)
+            except Stale:
+                continue
+        raise IntegrityError("session snapshots keep turning out damaged")
 
 
 def _order(info: SessionInfo) -> tuple[int, str]:
@@ -88,7 +103,9 @@ class FileEngine:
     def __init__(self, base: str, *, fsync: bool = False, max_open: int = 128) -> None:
         self.layout = Layout(base, fsync=fsync)
         self.fsync = fsync
-        self._files = Handles(self._open_by_id, max_open)
+        self.snapshots = Snapshots(self.layout)
+        self.recent = Recent(self.layout)
+        self._files = Handles(self._open_by_id, max_open, self.snapshots)
         self._id_lock = threading.Lock()  # id-level calls within this process
         self._lock_fd = -1
 
@@ -148,6 +165,7 @@ class FileEngine:
             if self.fsync:
                 os.fsync(fd)
             set_mtime(fd, info.updated_at)
+            self.recent.note(info.agent, info.user_id, info.id, info.updated_at)
             self.layout.link(info.agent, info.id, info.user_id)
         except BaseException:
             os.close(fd)
@@ -156,7 +174,13 @@ class FileEngine:
             raise
         self._files.adopt(Handle.written(info.id, fd, payload))
 
-    def _snapshot(
+    def _write(self, handle: Handle, lines: Sequence[bytes], now: datetime) -> list[int]:
+        """Append a mutation's lines, recorded in the listing journals first."""
+        info = handle.log.info
+        self.recent.note(info.agent, info.user_id, info.id, now)
+        return handle.write(lines, now, fsync=self.fsync)
+
+    def _whole_file(
         self,
         info: SessionInfo,
         entries: Sequence[Entry],
@@ -196,17 +220,41 @@ class FileEngine:
         if limit == 0:
             return []
         owner = None if user_id is UNCHECKED else owner_key(user_id)
-        candidates = sorted(self.layout.candidates(agent, owner), reverse=True)
-        want = offset + limit
+        for _ in range(3):
+            try:
+                with contextlib.closing(self.recent.newest(agent, owner)) as candidates:
+                    return self._rows(candidates, agent, user_id, offset + limit, now)[offset:]
+            except Damaged as damage:
+                try:
+                    self.recent.rebuild(damage.journal, damage.inode)
+                except OSError:
+                    break
+            except OSError:
+                break  # (a read-only directory cannot have its journals made)
+        # Without the journals: every session of the listing, ``stat``ed.
+        scan = sorted(self.layout.candidates(agent, owner), reverse=True)
+        return self._rows(iter(scan), agent, user_id, offset + limit, now)[offset:]
+
+    def _rows(
+        self,
+        candidates: Iterator[tuple[int, str]],
+        agent: str | None,
+        user_id: str | Unchecked | None,
+        want: int,
+        now: datetime,
+    ) -> list[SessionInfo]:
+        """The first ``want`` live sessions of ``candidates``, which come
+        newest first: ``(mtime, id)``, a file's that may be the session's (a
+        leftover of a crash makes one too high: the row read decides)."""
         rows: list[SessionInfo] = []
         checked: set[str] = set()  # a crash's leftover link may name a session twice
-        for key in candidates:
-            if len(rows) >= want and key < _order(rows[-1]):
+        for mtime, session_id in candidates:
+            if len(rows) >= want and (mtime, session_id) < _order(rows[-1]):
                 break  # mtime = updated_at: every remaining candidate is older
-            if key[1] in checked:
+            if session_id in checked:
                 continue
-            checked.add(key[1])
-            info = self._peek(key[1])
+            checked.add(session_id)
+            info = self._peek(session_id)
             if (
                 info is None
                 or is_expired(info, now)
@@ -217,7 +265,7 @@ class FileEngine:
             rows.append(info)
             rows.sort(key=_order, reverse=True)
             del rows[want:]
-        return rows[offset:want]
+        return rows
 
     def _peek(self, session_id: str) -> SessionInfo | None:
         try:
@@ -251,7 +299,7 @@ class FileEngine:
             log = handle.log
             info = self._live(handle, now)
             check_expected_head(info.head, expected_head)
-            parent = log.entries[info.head] if info.head is not None else None
+            parent = log.entry_or_fail(info.head) if info.head is not None else None
             placed = place_entries(
                 entries,
                 parent_id=info.head,
@@ -263,7 +311,7 @@ class FileEngine:
                 return info, []
             texts = [e.data_json for e in entries]
             lines = entry_lines(placed, texts, at=now, expires_at=expires_at)
-            offsets = handle.write(lines, now, fsync=self.fsync)
+            offsets = self._write(handle, lines, now)
             for entry, offset, line in zip(placed, offsets, lines, strict=True):
                 log.add_entry(carrying(entry, NO_DATA), offset, len(line))
             last = placed[-1]
@@ -311,9 +359,7 @@ class FileEngine:
                 raise ConflictError("the session changed since it was read")
             if entry_id is not None:
                 handle.log.entry(entry_id)
-            handle.write(
-                [head_line(entry_id, at=now, expires_at=expires_at)], now, fsync=self.fsync
-            )
+            self._write(handle, [head_line(entry_id, at=now, expires_at=expires_at)], now)
             handle.log.move_head(entry_id, now, expires_at)
             return copy_info(handle.log.info)
 
@@ -325,7 +371,7 @@ class FileEngine:
             if checkpoint.entry_id is not None:
                 handle.log.entry(checkpoint.entry_id)
             line = checkpoint_line(checkpoint, at=now, expires_at=expires_at)
-            handle.write([line], now, fsync=self.fsync)
+            self._write(handle, [line], now)
             handle.log.add_checkpoint(copy_checkpoint(checkpoint))
             return copy_info(handle.log.bump(now, expires_at, last_checkpoint_at=now))
 
@@ -352,7 +398,7 @@ class FileEngine:
     def list_leaves(self, session_id: str, *, now: datetime) -> tuple[SessionInfo, list[Entry]]:
         with self._files.session(session_id, write=False) as handle:
             info = self._live(handle, now)
-            leaves = [handle.log.entries[i] for i in handle.log.leaves]
+            leaves = [handle.log.entry_or_fail(i) for i in handle.log.leaves]
             return info, handle.with_data(leaves)
 
     def update_session(
@@ -365,9 +411,7 @@ class FileEngine:
     ) -> SessionInfo:
         with self._files.session(session_id, write=True) as handle:
             self._live(handle, now)
-            handle.write(
-                [metadata_line(metadata, at=now, expires_at=expires_at)], now, fsync=self.fsync
-            )
+            self._write(handle, [metadata_line(metadata, at=now, expires_at=expires_at)], now)
             handle.log.merge_metadata(json_copy(dict(metadata)), now, expires_at)
             return copy_info(handle.log.info)
 
@@ -395,11 +439,11 @@ class FileEngine:
                 expires_at=expires_at,
             )
             log = handle.log
-            entries = handle.with_data(list(log.entries.values()))
+            entries = handle.with_data(log.everything())
             checkpoints = [
                 dataclasses.replace(c, session_id=new_id) for c in log.checkpoints.values()
             ]
-            self._install(moved, self._snapshot(moved, entries, checkpoints))
+            self._install(moved, self._whole_file(moved, entries, checkpoints))
             self._erase(handle)
             return moved
 
@@ -424,7 +468,7 @@ class FileEngine:
         with self._files.session(session_id, write=False) as handle:
             info = self._live(handle, now)
             log = handle.log
-            ordered = sorted(log.entries.values(), key=lambda e: (e.depth, e.id))
+            ordered = sorted(log.everything(), key=lambda e: (e.depth, e.id))
             points = sorted(log.checkpoints.values(), key=lambda c: (c.created_at, c.id))
             copies = tuple(copy_checkpoint(c) for c in points)
             return SessionExport(info, tuple(handle.with_data(ordered)), copies)
@@ -433,10 +477,11 @@ class FileEngine:
         info = export.session
         with self._id_ops():
             self._claim(info.id, info.updated_at)
-            self._install(info, self._snapshot(info, export.entries, export.checkpoints))
+            self._install(info, self._whole_file(info, export.entries, export.checkpoints))
 
     def close(self) -> None:
         self._files.close()
+        self.recent.close()
         with self._id_lock:
             if self._lock_fd >= 0:
                 os.close(self._lock_fd)

@@ -44,10 +44,12 @@ __all__ = [
     "decode_info",
     "entry_data",
     "entry_lines",
+    "entry_record",
     "head_line",
     "metadata_line",
     "owner_key",
     "parse_line",
+    "parse_time",
     "session_line",
     "time_ns",
 ]
@@ -198,6 +200,26 @@ def entry_text(line: bytes, entry_id: str) -> Mapping[str, Any] | None:
     return entry_data(line, entry_id)
 
 
+def entry_record(line: bytes, entry_id: str) -> dict[str, Any] | None:
+    """The record on the line of entry ``entry_id``, or ``None`` if the line is
+    not that entry's. On a line this module wrote only what comes before the
+    data is decoded (the record then has no ``data``: :func:`decode_entry`
+    does not need it)."""
+    span = _data_span(line, entry_id)
+    if span is not None:
+        text, start = span
+        try:
+            record = _decode(text[: start - len(_DATA_KEY)] + "}")
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            return record
+    record = parse_line(line)
+    if record is None or record.get("op") != "entry" or record.get("id") != entry_id:
+        return None
+    return record
+
+
 def entry_data(line: bytes, entry_id: str) -> dict[str, Any] | None:
     """The data on the line of entry ``entry_id``, or ``None`` if the line is
     not that entry's (the file was changed behind the store's back). Only the
@@ -232,6 +254,11 @@ def _need_dt(value: Any) -> datetime:
     if moment is None:
         raise TypeError("a time is missing")
     return moment
+
+
+def parse_time(value: Any) -> datetime:
+    """A time as the lines hold it (ISO 8601 text)."""
+    return _need_dt(value)
 
 
 def commit_times(record: Mapping[str, Any]) -> tuple[datetime, datetime | None]:

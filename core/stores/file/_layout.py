@@ -3,18 +3,25 @@
 ::
 
     <base>/<agent>/<session_id>.jsonl      the session: an append-only log
+    <base>/<agent>/.recent                 listing index: the agent's sessions
     <base>/.ids/<session_id>               symlink -> ../<agent>/<id>.jsonl
     <base>/.owners/<owner>/<agent>/<id>    symlink -> ../../../<agent>/<id>.jsonl
+    <base>/.owners/<owner>/<agent>/.recent listing index: the owner's sessions of the agent
+    <base>/.snapshots/<session_id>         the session's replayed state, up to an offset
     <base>/.lock                           flock'ed by create/delete/rotate/import/prune
 
 ``<owner>`` is ``anonymous`` or the first 32 hex digits of the SHA-256 of the
 user id, never the raw user id. Names starting with a dot cannot be agent
-names, so the bookkeeping never collides with an agent's directory. The
-``.ids`` link is written last when a session is made and removed first when
-it is erased: it is the commit point, and anything else without one is a
-leftover of a crash that listing skips. A session file's mtime is set to the
-session's ``updated_at`` on every write, so listing sorts by one ``stat``
-per candidate and reads only the sessions it returns.
+names or ids, so the bookkeeping never collides with an agent's directory or
+a session. The ``.ids`` link is written last when a session is made and
+removed first when it is erased: it is the commit point, and anything else
+without one is a leftover of a crash that listing skips. A session file's
+mtime is set to the session's ``updated_at`` on every write, so a listing
+orders its candidates by one ``stat`` each; the ``.recent`` journals
+(:mod:`agentsession.stores.file._recent`) say which sessions to ``stat``, and
+the snapshots (:mod:`agentsession.stores.file._snapshot`) spare a new process
+replaying a long file. Both are caches of the session files: rebuilt, or not
+used, when missing or damaged (``docs/design.md``, "File store indexes").
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ class Layout:
         self.ids = os.path.join(base, ".ids")
         self.owners = os.path.join(base, ".owners")
         self.lock_file = os.path.join(base, ".lock")
+        self.snapshots = os.path.join(base, ".snapshots")
         self._made: set[str] = set()
 
     def session_file(self, agent: str, session_id: str) -> str:
@@ -70,6 +78,9 @@ class Layout:
 
     def owner_link(self, user_id: str | None, agent: str, session_id: str) -> str:
         return os.path.join(self.owners, owner_key(user_id), agent, session_id)
+
+    def snapshot_file(self, session_id: str) -> str:
+        return os.path.join(self.snapshots, session_id)
 
     def makedirs(self, path: str) -> None:
         """``os.makedirs``, but every directory it creates is 0700, not only the last."""
@@ -116,6 +127,7 @@ class Layout:
         self.sync_dir(self.ids)
         unlink_quietly(self.owner_link(user_id, agent, session_id))
         unlink_quietly(self.session_file(agent, session_id))
+        unlink_quietly(self.snapshot_file(session_id))
 
     def create_file(self, agent: str, session_id: str) -> int:
         """A new, empty session file (a crash's leftover of the same name is replaced)."""

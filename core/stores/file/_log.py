@@ -8,63 +8,209 @@ again, which is what keeps an append O(1) in the history length. Entry data
 stays on disk and is decoded from its line on demand (:func:`attach_data`),
 so restore always verifies the bytes the file holds.
 
+The tree is held by position in columns (parent, kind, line, id). A log
+restored from a snapshot starts from its header (row, head, leaves), reads
+the columns when a query first walks the tree, and makes each older entry
+from its own line, checked against them (:class:`Stale` if it does not fit:
+``docs/design.md``, "File store indexes").
+
 Crash rules: a line without its newline, an unreadable line at the end of the
 file, and ``more`` lines without their closing line are a write cut short:
 they are not committed, and the writer cuts them off (``committed``) before
 its own write. An unreadable line *followed by* a readable one is damage, not
-a crash: :class:`IntegrityError`.
-
-Nothing here does I/O.
+a crash: :class:`IntegrityError`. Nothing here does I/O: a restored log is
+handed functions that read its snapshot and its file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from itertools import accumulate, chain, repeat
+from operator import add
 from typing import Any
 
 from agentsession._exceptions import IntegrityError, InvalidInput
 from agentsession._models import Checkpoint, Entry, SessionInfo, carrying, evolve
 from agentsession.stores.file._format import (
+    NO_DATA,
     commit_times,
     decode_checkpoint,
     decode_entry,
     decode_info,
     entry_data,
+    entry_record,
     entry_text,
     parse_line,
 )
 
-__all__ = ["SessionLog", "attach_data"]
+__all__ = ["Columns", "Ids", "SessionLog", "Stale", "attach_data"]
 
 _Pending = tuple[dict[str, Any], int, int]
+ROOT = -1  # the parent position of a root entry
+UNPLACED = -2  # a parent not in the file when the entry was read (an edited file)
+_LOST = "the session file lost an entry of this path"
+
+#: Reads the lines at ``(offset, length)`` spans of the session file.
+LineReader = Callable[[Sequence[tuple[int, int]]], list[bytes]]
+
+
+class Stale(Exception):
+    """A snapshot turned out not to fit its session file after its header was
+    trusted (a damaged section, a line that is not the entry it should be):
+    the call is run again on the file replayed whole. Not an
+    :class:`AgentSessionError`: it never leaves the store."""
+
+
+class Ids:
+    """Entry ids by position: a snapshot's (one newline-joined text and where
+    each id starts in it), then a list of those added since."""
+
+    __slots__ = ("_count", "_starts", "_text", "added")
+
+    def __init__(self, text: bytes = b"", starts: array[int] | None = None) -> None:
+        self._text = text
+        self._starts = array("q", [0]) if starts is None else starts
+        self._count = len(self._starts) - 1
+        self.added: list[str] = []
+
+    def __len__(self) -> int:
+        return self._count + len(self.added)
+
+    def __getitem__(self, n: int) -> str:
+        if n < self._count:
+            starts = self._starts
+            return self._text[starts[n] : starts[n + 1] - 1].decode("ascii")
+        return self.added[n - self._count]
+
+    def everything(self) -> list[str]:
+        base = self._text.decode("ascii").split("\n") if self._count else []
+        return base + self.added
+
+    def packed(self) -> tuple[bytes, array[int]]:
+        """The ids as one newline-joined text, and where each starts (one
+        more: the end of the text, plus one)."""
+        ids = self.everything()
+        text = "\n".join(ids).encode("utf-8")
+        lengths = map(add, map(len, ids), repeat(1))
+        return text, array("q", chain((0,), accumulate(lengths)))
+
+    @staticmethod
+    def fits(text: bytes, starts: array[int]) -> bool:
+        """Whether ``starts`` can be the starts of the ids of ``text``."""
+        count = len(starts) - 1
+        if count <= 0:
+            return count == 0 and not text
+        return (
+            starts[0] == 0
+            and starts[count] == len(text) + 1
+            and text.isascii()
+            and text.count(b"\n") == count - 1
+        )
+
+
+@dataclasses.dataclass
+class Columns:
+    """The tree of a log by position: what a snapshot saves of it."""
+
+    parents: array[int]
+    kinds: array[int]
+    offsets: array[int]
+    lengths: array[int]
+    ids: Ids
+
+    INTS = ("parents", "kinds", "offsets", "lengths")
+
+
+def _ints() -> array[int]:
+    return array("q")
 
 
 class SessionLog:
     """Everything one session file says, except entry data."""
 
     __slots__ = (
+        "_base",
+        "_cache",
+        "_count",
+        "_ids",
         "_info",
+        "_kind_names",
+        "_kind_numbers",
+        "_kinds",
+        "_lengths",
+        "_lines",
+        "_offsets",
+        "_orphans",
+        "_parents",
         "_pending",
+        "_points",
+        "_points_base",
+        "_positions",
         "_torn",
-        "checkpoints",
+        "_whole",
         "committed",
-        "entries",
         "leaves",
-        "spans",
     )
 
     def __init__(self) -> None:
         self._info: SessionInfo | None = None
-        self.entries: dict[str, Entry] = {}
-        self.spans: dict[str, tuple[int, int]] = {}
         self.leaves: dict[str, None] = {}
-        self.checkpoints: dict[str, Checkpoint] = {}
+        self._points: dict[str, Checkpoint] = {}
+        #: the checkpoints still in the snapshot, read when first asked for.
+        self._points_base: Callable[[], list[Checkpoint]] | None = None
         #: bytes of the file up to the end of the last committed line.
         self.committed = 0
         self._pending: list[_Pending] = []
         self._torn = False
+        # The columns (see the module docstring). While ``_base`` is set, they
+        # hold only the entries after the snapshot's: ``_load`` puts its first.
+        self._count = 0
+        self._parents, self._kinds = _ints(), _ints()
+        self._offsets, self._lengths = _ints(), _ints()
+        self._ids = Ids()
+        self._base: Callable[[], Columns] | None = None
+        self._lines: LineReader | None = None  # a restored log's older entries
+        self._kind_names: list[str] = []
+        self._kind_numbers: dict[str, int] = {}
+        #: id -> position: every id once ``_whole``, else those used so far.
+        self._positions: dict[str, int] = {}
+        self._whole = True
+        self._cache: dict[int, Entry] = {}  # entries made so far, without data
+        self._orphans: dict[int, str] = {}  # position -> parent id (UNPLACED)
+
+    @classmethod
+    def restored(
+        cls,
+        info: SessionInfo,
+        *,
+        committed: int,
+        count: int,
+        kinds: Sequence[str],
+        leaves: Sequence[tuple[str, int]],
+        known: Sequence[tuple[str, int]],
+        columns: Callable[[], Columns],
+        checkpoints: Callable[[], list[Checkpoint]],
+        lines: LineReader,
+    ) -> SessionLog:
+        """The state a snapshot saved: the row and the positions of the
+        leaves (and ``known`` ids, the head's) now; the columns and the
+        checkpoints from the functions, the first time they are needed."""
+        log = cls()
+        log._info = info
+        log.committed = committed
+        log._count = count
+        log._base = columns if count else None
+        log._points_base = checkpoints
+        log._lines = lines
+        log._kind_names = list(kinds)
+        log._kind_numbers = {name: n for n, name in enumerate(kinds)}
+        log.leaves = {entry_id: None for entry_id, _ in leaves}
+        log._positions = {entry_id: n for entry_id, n in (*known, *leaves)}
+        log._whole = not count
+        return log
 
     @property
     def info(self) -> SessionInfo:
@@ -75,6 +221,16 @@ class SessionLog:
     @property
     def loaded(self) -> bool:
         return self._info is not None
+
+    @property
+    def restoring(self) -> bool:
+        """Whether part of a snapshot is still to be read."""
+        return self._base is not None or self._points_base is not None
+
+    @property
+    def count(self) -> int:
+        """How many entry lines the file holds (up to ``committed``)."""
+        return self._count
 
     # -- replay ----------------------------------------------------------------
 
@@ -147,20 +303,38 @@ class SessionLog:
 
     def set_info(self, info: SessionInfo) -> None:
         if self._info is not None and self._info.id != info.id:
-            self.checkpoints = {
+            self._points = {
                 k: dataclasses.replace(c, session_id=info.id) for k, c in self.checkpoints.items()
             }
         self._info = info
 
     def add_entry(self, entry: Entry, offset: int, length: int) -> None:
-        self.entries[entry.id] = entry
-        self.spans[entry.id] = (offset, length)
-        if entry.parent_id is not None:
-            self.leaves.pop(entry.parent_id, None)
+        """Add an entry (its data is not kept) whose line is at ``offset``."""
+        n = self._count
+        parent = entry.parent_id
+        if parent is None:
+            self._parents.append(ROOT)
+        else:
+            found = self.find(parent)
+            if found is None:
+                self._orphans[n] = parent
+            self._parents.append(UNPLACED if found is None else found)
+            self.leaves.pop(parent, None)
+        kind = self._kind_numbers.get(entry.kind)
+        if kind is None:
+            kind = self._kind_numbers[entry.kind] = len(self._kind_names)
+            self._kind_names.append(entry.kind)
+        self._kinds.append(kind)
+        self._offsets.append(offset)
+        self._lengths.append(length)
+        self._ids.added.append(entry.id)
+        self._positions[entry.id] = n
+        self._cache[n] = entry if entry.data is NO_DATA else carrying(entry, NO_DATA)
+        self._count = n + 1
         self.leaves[entry.id] = None
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self.checkpoints[checkpoint.id] = checkpoint
+        self._points[checkpoint.id] = checkpoint
 
     def bump(self, at: datetime, expires_at: datetime | None, **changes: Any) -> SessionInfo:
         info = self.info
@@ -170,7 +344,7 @@ class SessionLog:
         return self._info
 
     def move_head(self, head: str | None, at: datetime, expires_at: datetime | None) -> None:
-        count = 0 if head is None else self.entries[head].message_index
+        count = 0 if head is None else self.entry_or_fail(head).message_index
         self.bump(at, expires_at, head=head, message_count=count)
 
     def merge_metadata(
@@ -180,29 +354,149 @@ class SessionLog:
             raise TypeError("a metadata patch must be an object")
         self.bump(at, expires_at, metadata={**self.info.metadata, **patch})
 
+    # -- the columns ---------------------------------------------------------------
+
+    def _load(self) -> None:
+        """Put the snapshot's columns before those of the entries read after it."""
+        if self._base is None:
+            return
+        read, self._base = self._base, None
+        base = read()
+        for name in Columns.INTS:
+            column = getattr(base, name)
+            column.extend(getattr(self, "_" + name))
+            setattr(self, "_" + name, column)
+        base.ids.added = self._ids.added
+        self._ids = base.ids
+
+    def _index(self) -> dict[str, int]:
+        """Every id's position (read from the columns once)."""
+        if not self._whole:
+            self._load()
+            ids = self._ids.everything()
+            self._positions = dict(zip(ids, range(self._count), strict=True))
+            self._whole = True
+        return self._positions
+
+    def find(self, entry_id: str) -> int | None:
+        """The position of entry ``entry_id`` (the last, were an id written twice)."""
+        n = self._positions.get(entry_id)
+        return self._index().get(entry_id) if n is None else n
+
+    def entries_at(self, positions: Sequence[int]) -> list[Entry]:
+        """The entries at ``positions``, without their data."""
+        cache = self._cache
+        missing = [n for n in positions if n not in cache]
+        if missing:
+            self._make(missing)
+        return [cache[n] for n in positions]
+
+    def _make(self, positions: list[int]) -> None:
+        """Make older entries of a restored log from their lines."""
+        self._load()
+        if self._lines is None:
+            raise IntegrityError(_LOST)  # (a replayed log holds every entry)
+        offsets, lengths, ids = self._offsets, self._lengths, self._ids
+        lines = self._lines([(offsets[n], lengths[n]) for n in positions])
+        for n, line in zip(positions, lines, strict=True):
+            entry_id = ids[n]
+            record = entry_record(line, entry_id)
+            if record is None:
+                raise Stale("an entry is not where the snapshot says")
+            try:
+                entry = decode_entry(record)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise Stale("an entry line the snapshot points at is damaged") from exc
+            parent = self._parents[n]
+            expected = ids[parent] if parent >= 0 else None
+            if entry.parent_id != expected or entry.kind != self._kind_names[self._kinds[n]]:
+                raise Stale("an entry is not what the snapshot says")
+            self._cache[n] = entry
+            self._positions.setdefault(entry_id, n)
+
+    def columns(self) -> Columns:
+        """Every entry's columns (for a snapshot)."""
+        self._load()
+        return Columns(self._parents, self._kinds, self._offsets, self._lengths, self._ids)
+
+    @property
+    def kind_names(self) -> list[str]:
+        return self._kind_names
+
+    @property
+    def orphans(self) -> bool:
+        """Whether an entry came before its parent in the file (an edit)."""
+        return bool(self._orphans)
+
     # -- queries -----------------------------------------------------------------
 
+    @property
+    def checkpoints(self) -> dict[str, Checkpoint]:
+        if self._points_base is not None:
+            read, self._points_base = self._points_base, None
+            saved = {c.id: c for c in read()}
+            saved.update(self._points)
+            self._points = saved
+        return self._points
+
+    def get(self, entry_id: str) -> Entry | None:
+        n = self.find(entry_id)
+        return None if n is None else self.entries_at([n])[0]
+
     def entry(self, entry_id: str) -> Entry:
-        try:
-            return self.entries[entry_id]
-        except KeyError:
-            raise InvalidInput("unknown entry id for this session") from None
+        found = self.get(entry_id)
+        if found is None:
+            raise InvalidInput("unknown entry id for this session")
+        return found
+
+    def entry_or_fail(self, entry_id: str) -> Entry:
+        """An entry the file must hold (a head, a leaf): damage if it does not."""
+        found = self.get(entry_id)
+        if found is None:
+            raise IntegrityError(_LOST)
+        return found
+
+    def span(self, entry_id: str) -> tuple[int, int]:
+        """Offset and length of an entry's line."""
+        n = self.find(entry_id)
+        if n is None:
+            raise IntegrityError(_LOST)
+        self._load()
+        return self._offsets[n], self._lengths[n]
+
+    def everything(self) -> list[Entry]:
+        """Every entry once (an id written twice: its last line), in file order."""
+        positions = self._index()
+        ids = self._ids.everything()
+        return self.entries_at([n for n in range(self._count) if positions[ids[n]] == n])
 
     def walk(
         self, cursor: str | None, limit: int | None = None, kind: str | None = None
     ) -> list[Entry]:
         """The path root -> ``cursor`` (only ``kind``; the last ``limit``), oldest first."""
-        entries = self.entries
-        path: list[Entry] = []
-        while cursor is not None and (limit is None or len(path) < limit):
-            entry = entries.get(cursor)
-            if entry is None:
-                raise IntegrityError("the session file lost an entry of this path")
-            if kind is None or entry.kind == kind:
-                path.append(entry)
-            cursor = entry.parent_id
-        path.reverse()
-        return path
+        if cursor is None or (limit is not None and limit <= 0):
+            return []
+        n = self.find(cursor)
+        if n is None:
+            raise IntegrityError(_LOST)
+        self._load()
+        wanted = None if kind is None else self._kind_numbers.get(kind, -1)
+        parents, kinds = self._parents, self._kinds
+        picked: list[int] = []
+        while n >= 0:
+            if wanted is None or kinds[n] == wanted:
+                picked.append(n)
+                if len(picked) == limit:
+                    break
+            parent = parents[n]
+            if parent == UNPLACED:
+                found = self.find(self._orphans[n])
+                if found is None:
+                    raise IntegrityError(_LOST)
+                parent = found
+            n = parent
+        picked.reverse()
+        return self.entries_at(picked)
 
 
 def record_op(record: Mapping[str, Any]) -> str:
@@ -213,22 +507,16 @@ def record_op(record: Mapping[str, Any]) -> str:
 
 
 def attach_data(
-    entries: Sequence[Entry],
-    spans: Mapping[str, tuple[int, int]],
-    buf: bytes,
-    base: int,
-    lazy: bool = False,
+    entries: Sequence[Entry], lines: Sequence[bytes], lazy: bool = False
 ) -> list[Entry]:
-    """``entries`` with their data decoded from their lines in ``buf`` (the file
-    from offset ``base``). A line that is not that entry's means the file was
-    changed behind the store's back. ``lazy``: the data as its text on the line,
-    decoded on first use (a path read to be verified)."""
+    """``entries`` with their data decoded from their ``lines`` (one each). A
+    line that is not that entry's means the file was changed behind the
+    store's back. ``lazy``: the data as its text on the line, decoded on first
+    use (a path read to be verified)."""
     read = entry_text if lazy else entry_data
     result = []
-    for entry in entries:
-        offset, length = spans[entry.id]
-        start = offset - base
-        data = read(buf[start : start + length], entry.id)
+    for entry, line in zip(entries, lines, strict=True):
+        data = read(line, entry.id)
         if data is None:
             raise IntegrityError("the session file was changed behind the store's back")
         result.append(carrying(entry, data))

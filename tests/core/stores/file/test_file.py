@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -13,23 +12,18 @@ from agentsession.stores.file._async.store import AsyncFileStore
 from agentsession.stores.file._sync.store import FileStore
 from agentsession.testing import AsyncStoreConformance, StoreConformance
 
-from ._file_support import tamper
+from ._file_support import EditsFiles, eager
 
 
-class TestFileStore(StoreConformance):
+class TestFileStore(EditsFiles, StoreConformance):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[FileStore]:
         store = FileStore(tmp_path / "sessions")
         yield store
         store.close()
 
-    def tamper_entry(
-        self, store: Any, session_id: str, entry_id: str, data: dict[str, Any]
-    ) -> None:
-        tamper(store.path, session_id, entry_id, data)
 
-
-class TestAsyncFileStore(AsyncStoreConformance):
+class TestAsyncFileStore(EditsFiles, AsyncStoreConformance):
     shared_across_loops = True  # file locks and threads: no loop-bound connection
 
     @pytest_asyncio.fixture
@@ -38,7 +32,13 @@ class TestAsyncFileStore(AsyncStoreConformance):
         yield store
         await store.close()
 
-    def tamper_entry(
-        self, store: Any, session_id: str, entry_id: str, data: dict[str, Any]
-    ) -> None:
-        tamper(store.path, session_id, entry_id, data)
+
+class TestFileStoreFromSnapshots(EditsFiles, StoreConformance):
+    """Every session reopened from its snapshot at almost every call: one open
+    file at a time, a snapshot after every write, journals compacted often."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[FileStore]:
+        store = eager(FileStore(tmp_path / "sessions", max_open=1))
+        yield store
+        store.close()

@@ -22,10 +22,11 @@ from agentsession import (
     open_store,
 )
 from agentsession.stores.file._async.store import AsyncFileStore
+from agentsession.stores.file._format import owner_key
 from agentsession.stores.file._sync.store import FileStore
 from agentsession.testing import StoreConformance
 
-from ._file_support import session_file, tamper
+from ._file_support import EditsFiles, session_file
 
 
 def msg(n: int | str) -> dict[str, Any]:
@@ -96,7 +97,7 @@ def test_human_readable_layout_and_permissions(base: Path, manager: SessionManag
     assert stat.S_IMODE(base.stat().st_mode) == 0o700
 
 
-def test_a_write_appends_to_one_file_and_touches_nothing_else(
+def test_a_write_appends_to_its_file_and_its_journals_and_touches_nothing_else(
     base: Path, manager: SessionManager
 ) -> None:
     sessions = [manager.create("a", user_id=f"user{i % 3}") for i in range(12)]
@@ -104,6 +105,7 @@ def test_a_write_appends_to_one_file_and_touches_nothing_else(
         s.append(msg(0))
     target = sessions[5]
     path = os.path.relpath(session_file(base, target.id), base)
+    journals = ["a/.recent", f".owners/{owner_key(target.user_id)}/a/.recent"]
     for operation in (
         lambda: target.append(msg(1)),
         lambda: target.extend([msg(2), msg(3)]),
@@ -119,7 +121,11 @@ def test_a_write_appends_to_one_file_and_touches_nothing_else(
         assert after[path][0] == before[path][0]  # same file, not a rewrite
         assert session_file(base, target.id).read_bytes().startswith(content)
         del before[path], after[path]
-        assert after == before  # no index, no other session touched
+        for journal in journals:  # one line more in each listing journal
+            assert after[journal][0] == before[journal][0]
+            assert 20 < after[journal][1] - before[journal][1] < 100
+            del before[journal], after[journal]
+        assert after == before  # no other session touched
 
 
 def test_store_objects_sharing_a_directory(base: Path) -> None:
@@ -206,14 +212,9 @@ async def test_async_calls_leave_the_event_loop_free(base: Path) -> None:
         assert during > 0  # the loop kept running while the file was written
 
 
-class TestFileStoreWithFsync(StoreConformance):
+class TestFileStoreWithFsync(EditsFiles, StoreConformance):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[FileStore]:
         store = FileStore(f"{tmp_path}/durable", fsync=True)
         yield store
         store.close()
-
-    def tamper_entry(
-        self, store: Any, session_id: str, entry_id: str, data: dict[str, Any]
-    ) -> None:
-        tamper(store.path, session_id, entry_id, data)

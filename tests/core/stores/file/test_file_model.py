@@ -21,6 +21,8 @@ from agentsession.store import expiry_after_write, prepare_entry
 from agentsession.stores import MemoryStore
 from agentsession.stores.file._sync.store import FileStore
 
+from ._file_support import eager
+
 KINDS = ["message", "message", "message", "state", "tool_call"]
 
 
@@ -31,13 +33,20 @@ def outcome(call: Callable[[Store], Any], store: Store) -> Any:
         return type(exc)
 
 
+def file_store(base: Path, eager_indexes: bool) -> FileStore:
+    """A file store; ``eager_indexes``: one that reopens sessions from their
+    snapshots at almost every call and compacts its journals often."""
+    return eager(FileStore(base, max_open=2)) if eager_indexes else FileStore(base)
+
+
 class Model:
-    def __init__(self, base: Path, seed: int) -> None:
+    def __init__(self, base: Path, seed: int, eager_indexes: bool = False) -> None:
         self.base = base
+        self.eager = eager_indexes
         self.rng = random.Random(seed)
         self.now = datetime(2031, 5, 6, tzinfo=UTC)
         self.memory = MemoryStore()
-        self.file = FileStore(base)
+        self.file = file_store(base, eager_indexes)
         self.ids: list[str] = []  # every session id ever used
         self.entries: dict[str, list[str]] = {}
         self.checkpoints: dict[str, list[str]] = {}
@@ -206,15 +215,18 @@ def sorted_leaves(store: Store, sid: str, now: datetime) -> Any:
     return info, sorted(leaves, key=lambda e: e.id)
 
 
+@pytest.mark.parametrize("eager_indexes", [False, True], ids=["plain", "eager indexes"])
 @pytest.mark.parametrize("seed", range(8))
-def test_random_calls_match_the_reference_store(tmp_path: Path, seed: int) -> None:
-    model = Model(tmp_path / "model", seed)
+def test_random_calls_match_the_reference_store(
+    tmp_path: Path, seed: int, eager_indexes: bool
+) -> None:
+    model = Model(tmp_path / "model", seed, eager_indexes)
     for step in range(400):
         model.step()
         if step % 50 == 49:
             expected = model.everything(model.memory)
             assert model.everything(model.file) == expected
-            restarted = FileStore(tmp_path / "model")  # everything replayed from the files
+            restarted = file_store(tmp_path / "model", eager_indexes)  # a restart
             try:
                 assert model.everything(restarted) == expected
             finally:

@@ -21,8 +21,8 @@ from agentsession import SessionManager
 from agentsession.stores.file._sync.store import FileStore
 from agentsession.testing import assert_one_chain, process_appends
 
-from .._process_support import check_restart, check_workers
-from ._file_support import session_file
+from .._process_support import ROOT, check_restart, check_workers
+from ._file_support import MIXER, session_file
 
 pytestmark = pytest.mark.slow
 
@@ -124,47 +124,14 @@ def test_sigkill_at_random_moments_loses_nothing_that_returned(tmp_path: Path) -
     assert all(json.loads(line) for line in data.splitlines())
 
 
-MIXER = """
-import random, sys
-from agentsession import SessionManager, SessionNotFound
-from agentsession.stores.file._sync.store import FileStore
-
-base, seed = sys.argv[1], int(sys.argv[2])
-rng = random.Random(seed)
-with SessionManager(FileStore(base, max_open=4)) as manager:
-    for i in range(300):
-        roll = rng.random()
-        try:
-            if roll < 0.1:
-                manager.create("mix", user_id=rng.choice(["u1", "u2", None]))
-                continue
-            rows = manager.list("mix", limit=10)
-            if not rows:
-                continue
-            session = manager.get(rng.choice(rows).id)
-            if roll < 0.7:
-                session.append({"role": "user", "content": f"{seed}-{i}"})
-            elif roll < 0.8:
-                session.checkpoint()
-            elif roll < 0.85:
-                manager.delete(session.id)
-            elif roll < 0.9:
-                manager.rotate_id(session.id, user_id=rng.choice(["u1", "u3"]))
-            else:
-                session.restore(rng.choice(session.checkpoints()).id)
-        except (SessionNotFound, IndexError):
-            pass  # another process deleted or moved it meanwhile / no checkpoint yet
-print("done")
-"""
-
-
 def test_processes_mixing_every_call_leave_consistent_files(tmp_path: Path) -> None:
     base = tmp_path / "mixed"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", MIXER, str(base), str(seed)],
+            [sys.executable, "-c", MIXER, str(base), str(seed), "300"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         for seed in range(4)
     ]
