@@ -150,6 +150,7 @@ async def _session_at(adapter: Adapter, history: int) -> Handle:
     handle = await _call(adapter, adapter.new_empty)
     if history:
         await _call(adapter, adapter.fill, handle, history)
+        await _call(adapter, adapter.analyze)
     return handle
 
 

@@ -126,6 +126,11 @@ class LCSQLHistory(_History):
     def close(self) -> None:
         self.engine.dispose()
 
+    def analyze(self) -> None:
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE message_store")  # its default table
+
     def _history(self, session_id: str) -> Any:
         from langchain_community.chat_message_histories import SQLChatMessageHistory
 

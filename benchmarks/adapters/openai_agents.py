@@ -160,6 +160,10 @@ class AgentsSQLAlchemySession(_AgentsSession):
     async def close(self) -> None:
         await self.engine.dispose()
 
+    async def analyze(self) -> None:
+        async with self.engine.begin() as conn:  # its default tables
+            await conn.exec_driver_sql("ANALYZE agent_sessions, agent_messages")
+
     def _session(self, session_id: str) -> Any:
         from agents.extensions.memory import SQLAlchemySession
 
