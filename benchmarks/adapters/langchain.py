@@ -41,7 +41,13 @@ class _History(Adapter):
         raise NotImplementedError
 
     def new_empty(self) -> Any:
-        return self._history(new_session_id())
+        # An existing, empty history: made, and read once, which opens what
+        # it opens on first use (a client's connection), so "append at H = 0"
+        # is not the history's setup. (It has no session record to store.)
+        history = self._history(new_session_id())
+        if history.messages:
+            raise AssertionError("a new history is not empty")
+        return history
 
     def create(self, msg: dict[str, Any]) -> Any:
         h = self._history(new_session_id())
