@@ -24,7 +24,7 @@ agent, one message each, 100 sessions a user): every session's, one user's, and
 (opening the store included, interpreter start and imports not).
 
 Every figure is the median of ``--repeat`` samples (default 20), each timed
-on its own; garbage collection stays on. The whole run takes about 9 minutes
+on its own; garbage collection stays on. The whole run takes about 6 minutes
 on the 2-core machine (``--tiers 1000,10000`` about 1 minute):
 
     python -m benchmarks.growth [--tiers 1000,10000,100000] [--repeat 20]
