@@ -3,29 +3,43 @@
 Per embedded store (memory, file, SQLite), on one session of H messages
 (H = 1,000 / 10,000 / 100,000, appended in batches of 1,000):
 
-- *first checkpoint*: the first one on that history (no earlier checkpoint
-  to go on from: it reads the path once);
-- *checkpoint*: one more after 10 appends (it goes on from the last one);
-- *restore*: restore of that checkpoint, every digest and the chain verified;
+- *first checkpoint*: a checkpoint on a path that holds none, taken by a
+  manager that knows no earlier one (a new manager on the same store), so it
+  reads the whole path. Each sample first moves the head to a new branch of
+  the same length (the head's parent, plus one message; untimed), so no
+  earlier sample's checkpoint is on the path;
+- *checkpoint*: the next checkpoint after 10 more appends, by the manager
+  that took the last one (it goes on from it); the appends are not timed;
+- *restore*: restore of a checkpoint at the head, every digest and the
+  chain verified;
 - *cold open + last 20*: a new process opens the store and reads the last 20
-  messages, timed from before ``import agentsession`` (the interpreter's own
-  start is not counted) and, in brackets, from constructing the store, its
-  modules imported (the file store reads the session's snapshot and replays
-  the log after it), with the worst of the runs;
+  messages (the file store replays the session's log), reported three ways:
+  the whole process as the parent sees it (interpreter start included), the
+  child's own time from its first line (imports, open, read), and the open
+  and read alone;
 
-and the memory store's listing of 20 among N sessions (N = 1k / 10k / 100k,
-over 1,000 users): every session's, and one user's.
+and, per store, the listing of 20 among N sessions (N = 1k / 10k / 100k, one
+agent, one message each, 100 sessions a user): every session's, one user's, and
+(file and SQLite) one user's as the first ``list()`` of a fresh process
+(opening the store included, interpreter start and imports not).
 
-Medians of ``--repeat`` runs (default 5; cold opens 3). Run:
-``python -m benchmarks.growth [--tiers 1000,10000,100000] [--repeat 5]
-[--stores memory,file,sqlite]``;
-results in ``docs/benchmarks.md``, "Growth". Garbage collection stays on.
+Every figure is the median of ``--repeat`` samples (default 20), each timed
+on its own; garbage collection stays on. The whole run takes about 6 minutes
+on the 2-core machine (``--tiers 1000,10000`` about 1 minute):
+
+    python -m benchmarks.growth [--tiers 1000,10000,100000] [--repeat 20]
+                                [--only sessions,listing]
+
+Tables in Markdown on stdout, raw figures in ``.bench/results-growth.json``;
+``docs/benchmarks.md``, "Growth", quotes them.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,112 +49,227 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agentsession import SessionManager
+from agentsession import Session, SessionManager
 from agentsession.stores import MemoryStore
 
 ROOT = Path(__file__).resolve().parent.parent
+STORES = ("memory", "file", "sqlite")
+PER_USER = 100  # the listing tiers' sessions: this many a user
 
-CHILD = """
+# A fresh interpreter: opens the store and reads the last 20 messages. Prints
+# its own times: from its first line (imports included), and open + read.
+OPEN_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
-from agentsession import SessionManager, open_store
-open_store(sys.argv[1]).close()  # the store's own modules: imported, not timed below
+from agentsession import SessionManager
 t1 = time.perf_counter()
-with SessionManager(open_store(sys.argv[1])) as m:
-    s = m.get(sys.argv[2])
-    got = s.messages(limit=20)
+with SessionManager(sys.argv[1]) as m:
+    got = m.get(sys.argv[2]).messages(limit=20)
     t2 = time.perf_counter()
 assert len(got) == 20
-print(json.dumps([t2 - t0, t2 - t1]))
+print(json.dumps({"in_process": t2 - t0, "open_read": t2 - t1}))
+"""
+
+# A fresh interpreter: opens the store and lists one user's 20 newest sessions.
+LIST_CHILD = """
+import json, sys, time
+from agentsession import SessionManager
+t0 = time.perf_counter()
+with SessionManager(sys.argv[1]) as m:
+    rows = m.list("growth", user_id=sys.argv[2], limit=20)
+    t1 = time.perf_counter()
+assert len(rows) == 20
+print(json.dumps({"open_list": t1 - t0}))
 """
 
 
-def median_of(fn: Callable[[], Any], repeat: int) -> float:
+def samples(
+    fn: Callable[[], Any], repeat: int, prepare: Callable[[], Any] | None = None
+) -> list[float]:
+    """``repeat`` timings of ``fn``, each after its untimed ``prepare``."""
     times = []
     for _ in range(repeat):
+        if prepare is not None:
+            prepare()
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
-def ms(seconds: float) -> str:
+def child(script: str, *args: str) -> tuple[float, dict[str, float]]:
+    """Run ``script`` in a fresh interpreter: its wall time as seen from here
+    (interpreter start included) and the times it printed."""
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    wall = time.perf_counter() - start
+    return wall, json.loads(out.stdout)
+
+
+def ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def session_tier(url: str, history: int, repeat: int, memory: MemoryStore | None) -> list[str]:
+def url_of(name: str, folder: Path, tag: str) -> str:
+    if name == "file":
+        return f"file://{folder / f'file-{tag}'}"
+    if name == "sqlite":
+        return f"sqlite:///{folder / f'sqlite-{tag}.db'}"
+    return "memory://"
+
+
+def _fill(session: Session, history: int) -> None:
+    for start in range(0, history, 1000):
+        session.extend([{"role": "user", "content": f"message {start + i}"} for i in range(1000)])
+
+
+def session_tier(name: str, url: str, history: int, repeat: int) -> dict[str, Any]:
+    memory = MemoryStore() if name == "memory" else None
     store: Any = memory if memory is not None else url
+    figures: dict[str, Any] = {}
     with SessionManager(store) as manager:
         s = manager.create("growth")
-        for start in range(0, history, 1000):
-            s.extend([{"role": "user", "content": f"message {start + i}"} for i in range(1000)])
-        started = time.perf_counter()
-        s.checkpoint("first")
-        first = time.perf_counter() - started
+        _fill(s, history)
+        extra = iter(range(10**9))
 
-        def again() -> None:
-            s.extend([{"role": "user", "content": "more"}] * 10)
-            s.checkpoint()
+        others: list[SessionManager] = []
+        held: list[Session] = []
 
-        # (includes the 10 appends; they are measured separately elsewhere)
-        step = median_of(again, repeat)
+        def new_branch() -> None:
+            # The head's parent, plus one message: a path of the same length
+            # that holds none of the checkpoints taken so far; and the session
+            # through a manager that knows no earlier checkpoint (a new one
+            # over the same store). Opening it is not timed.
+            parent = s.messages(limit=2)[0]
+            s.switch(parent.id)
+            s.append({"role": "user", "content": f"branch {next(extra)}"})
+            close(others)
+            others[:] = [manager.with_store(memory) if memory is not None else SessionManager(url)]
+            held[:] = [others[0].get(s.id)]
+
+        def close(managers: list[SessionManager]) -> None:
+            if memory is None:  # a memory twin shares the store: not closed
+                for other in managers:
+                    other.close()
+
+        figures["first_checkpoint"] = samples(lambda: held[0].checkpoint(), repeat, new_branch)
+        close(others)
+        s.checkpoint("base")
+        figures["checkpoint"] = samples(
+            s.checkpoint,
+            repeat,
+            prepare=lambda: s.extend([{"role": "user", "content": "more"}] * 10),
+        )
         point = s.checkpoint("target")
-        restore = median_of(lambda: s.restore(point.id), repeat)
-        cold = "—"
+        figures["restore"] = samples(lambda: s.restore(point.id), repeat)
         if memory is None:
-            runs, inside = [], []
-            for _ in range(3):
-                out = subprocess.run(
-                    [sys.executable, "-c", CHILD, url, s.id],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    cwd=ROOT,
-                )
-                total, in_process = json.loads(out.stdout)
-                runs.append(total)
-                inside.append(in_process)
-            cold = (
-                f"{ms(statistics.median(runs))} "
-                f"({ms(statistics.median(inside))}, worst {ms(max(inside))})"
-            )
-        return [ms(first), ms(step), ms(restore), cold]
+            runs = [child(OPEN_CHILD, url, s.id) for _ in range(repeat)]
+            figures["cold_process"] = [wall for wall, _ in runs]
+            figures["cold_in_process"] = [got["in_process"] for _, got in runs]
+            figures["cold_open_read"] = [got["open_read"] for _, got in runs]
+    return figures
 
 
-def listing_tier(count: int, repeat: int) -> list[str]:
-    with SessionManager(MemoryStore()) as manager:
+def listing_tier(name: str, url: str, count: int, repeat: int) -> dict[str, Any]:
+    memory = MemoryStore() if name == "memory" else None
+    figures: dict[str, Any] = {}
+    with SessionManager(memory if memory is not None else url) as manager:
         for i in range(count):
-            manager.create("growth", user_id=f"user{i % 1000}")
-        every = median_of(lambda: manager.list(limit=20), repeat)
-        mine = median_of(lambda: manager.list(user_id="user7", limit=20), repeat)
-        return [ms(every), ms(mine)]
+            manager.create("growth", user_id=f"user{i // PER_USER}").append(
+                {"role": "user", "content": f"hello {i}"}
+            )
+        figures["every"] = samples(lambda: manager.list("growth", limit=20), repeat)
+        figures["one_user"] = samples(
+            lambda: manager.list("growth", user_id="user7", limit=20), repeat
+        )
+    if memory is None:
+        figures["one_user_cold"] = [
+            child(LIST_CHILD, url, "user7")[1]["open_list"] for _ in range(repeat)
+        ]
+    return figures
 
 
-def main(tiers: list[int], repeat: int, stores: list[str]) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="growth-"))
-    columns = ["first checkpoint", "checkpoint (+10 appends)", "restore", "cold open + last 20"]
-    print("| store | H | " + " | ".join(columns) + " |")
-    print("|---|---|---|---|---|---|")
-    for name in stores:
-        for h in tiers:
-            url = {
-                "memory": "memory://",
-                "file": f"file://{folder / f'file-{h}'}",
-                "sqlite": f"sqlite:///{folder / f'sqlite-{h}.db'}",
-            }[name]
-            row = session_tier(url, h, repeat, MemoryStore() if name == "memory" else None)
-            print(f"| {name} | {h:,} | " + " | ".join(row) + " |", flush=True)
+def median(values: list[float] | None) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# Each part: the name of its tier, how one tier is measured, and its columns
+# (heading, key of the figures).
+PARTS: dict[
+    str, tuple[str, Callable[[str, str, int, int], dict[str, Any]], list[tuple[str, str]]]
+] = {
+    "sessions": (
+        "H",
+        session_tier,
+        [
+            ("first checkpoint", "first_checkpoint"),
+            ("checkpoint (after 10 appends)", "checkpoint"),
+            ("restore", "restore"),
+            ("cold open + last 20: process", "cold_process"),
+            ("in process", "cold_in_process"),
+            ("open + read", "cold_open_read"),
+        ],
+    ),
+    "listing": (
+        "sessions",
+        listing_tier,
+        [
+            ("list 20 of every session", "every"),
+            ("list 20 of one user's", "one_user"),
+            ("one user's, cold", "one_user_cold"),
+        ],
+    ),
+}
+
+
+def run_part(part: str, tiers: list[int], repeat: int, folder: Path) -> list[dict[str, Any]]:
+    tier, measure, columns = PARTS[part]
+    print(f"| store | {tier} | " + " | ".join(heading for heading, _ in columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
+    rows = []
+    for name in STORES:
+        for n in tiers:
+            figures = measure(name, url_of(name, folder, f"{part}-{n}"), n, repeat)
+            rows.append({"store": name, tier: n, **figures})
+            cells = [ms(median(figures.get(key))) for _, key in columns]
+            print(f"| {name} | {n:,} | " + " | ".join(cells) + " |", flush=True)
+            gc.collect()
     print()
-    print("| memory store, sessions | list 20 of every session | list 20 of one user's |")
-    print("|---|---|---|")
-    for n in tiers:
-        print(f"| {n:,} | " + " | ".join(listing_tier(n, repeat)) + " |", flush=True)
+    return rows
+
+
+def main(tiers: list[int], repeat: int, parts: list[str]) -> None:
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="growth-"))
+    results: dict[str, Any] = {"repeat": repeat}
+    try:
+        for part in parts:
+            results[part] = run_part(part, tiers, repeat, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+    print(f"({elapsed / 60:.1f} min; medians of {repeat} samples)")
+    results["elapsed_s"] = elapsed
+    out = ROOT / ".bench" / "results-growth.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tiers", default="1000,10000,100000")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--stores", default="memory,file,sqlite")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--only", default="sessions,listing", help="sessions, listing or both")
     args = parser.parse_args()
-    main([int(t) for t in args.tiers.split(",")], args.repeat, args.stores.split(","))
+    chosen = [p.strip() for p in args.only.split(",") if p.strip()]
+    if not set(chosen) <= PARTS.keys():
+        parser.error("--only takes sessions, listing or both")
+    main([int(t) for t in args.tiers.split(",")], args.repeat, chosen)

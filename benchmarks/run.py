@@ -113,6 +113,7 @@ def cold_listing(group: Group, cfg: Config) -> list[Result]:
     filler.open()
     t0 = time.perf_counter()
     filler.populate_listing(cfg.list_sessions, user)
+    filler.analyze()
     warn_settings(filler, apply_read_back(filler, filler.read_settings()))
     filler.close()
     log(f"  (populated {cfg.list_sessions} sessions in {time.perf_counter() - t0:.1f} s)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, TypeAlias
 
 from ._exceptions import NoSessionInContext
@@ -24,14 +23,32 @@ AnySession: TypeAlias = "Session | AsyncSession"
 _current: contextvars.ContextVar[AnySession] = contextvars.ContextVar("agentsession_current")
 
 
-@contextlib.contextmanager
-def use_session(session: AnySession) -> Iterator[AnySession]:
-    """Make ``session`` what :func:`current_session` returns inside the block."""
-    token = _current.set(session)
-    try:
-        yield session
-    finally:
-        _current.reset(token)
+class use_session(contextlib.ContextDecorator):  # lowercase: used as a function
+    """Make ``session`` what :func:`current_session` returns inside the block
+    (or inside a function it decorates).
+
+    A class, not a generator: the web integrations enter one on every request
+    (``docs/design.md``, "Web layer"), and this costs a third as much.
+    """
+
+    def __init__(self, session: AnySession) -> None:
+        self._session = session
+        self._token: contextvars.Token[AnySession] | None = None
+
+    def __enter__(self) -> AnySession:
+        if self._token is not None:
+            raise RuntimeError("a use_session() block is entered once: make one per block")
+        self._token = _current.set(self._session)
+        return self._session
+
+    def __exit__(self, *exc_info: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            _current.reset(token)
+
+    def _recreate_cm(self) -> use_session:
+        # As a decorator: a fresh block for every call.
+        return type(self)(self._session)
 
 
 def current_session() -> AnySession:

@@ -9,7 +9,7 @@ import inspect
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeGuard, cast
+from typing import TYPE_CHECKING, TypeGuard
 
 from agentsession import AsyncSessionManager, use_session
 
@@ -31,14 +31,15 @@ from ._web.settings import SameSite, warn_if_cookieless
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from agentsession import AsyncSession, AsyncStore
+    from agentsession import AsyncStore
 
 __all__ = ["STATE_KEY", "AgentSessionMiddleware", "Receive", "Scope", "Send"]
 
 #: Key of the handle in ``scope["state"]`` (so ``request.state.agent_session``).
 STATE_KEY = "agent_session"
 
-_START = ("http.response.start", "websocket.http.response.start")
+# The messages that carry response headers: the session's are added there.
+_HEADED = frozenset(("http.response.start", "websocket.http.response.start", "websocket.accept"))
 _ENDS = ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
 
 
@@ -148,12 +149,64 @@ class AgentSessionMiddleware:
         return store is None or isinstance(store, str)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
-        elif scope["type"] in ("http", "websocket") and self.settings.enabled:
-            await self._session_call(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+        scope_type = scope["type"]
+        if not ((scope_type == "http" or scope_type == "websocket") and self.settings.enabled):
+            if scope_type == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        # Below runs on every request, so it is kept lean (benchmarks/middleware).
+        websocket = scope_type == "websocket"
+        # One pass over the request headers, each name lowercased once.
+        ids: list[str] = []
+        cookies: list[str] = []
+        for name, value in scope.get("headers") or ():
+            name = name.lower()
+            if name == self._header:
+                ids.append(value.decode("latin-1"))
+            if name == b"cookie":
+                cookies.append(value.decode("latin-1"))
+        settings = self.settings
+        cookie = read_cookie("; ".join(cookies), settings.cookie_name) if cookies else None
+        hook = settings.get_user_id
+        result = begin(
+            settings,
+            self._signer,
+            header=",".join(ids) if ids else None,
+            cookie=cookie,
+            user_id=_scope_user(scope) if hook is None else await _hook_user(hook, scope),
+        )
+        if isinstance(result, ErrorResponse):
+            await send_error(send, result, websocket)
+            return
+        state = result
+        handle = AsyncLazySession(self._manager or self.manager, state)
+        scope.setdefault("state", {})[STATE_KEY] = handle
+        started = closed = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started, closed
+            kind = message["type"]
+            if kind in _HEADED:
+                started = True
+                if state.varies:  # else the session adds nothing: the app's start as it is
+                    message = dict(message)
+                    message["headers"] = with_session_headers(
+                        state, message.get("headers") or [], websocket
+                    )
+            elif kind == "websocket.close":
+                closed = True
+            await send(message)
+
+        try:
+            # The lazy handle stands in for a session: same methods (see _web).
+            with use_session(handle):
+                await self.app(scope, receive, send_wrapper)
+        except HANDLED as exc:
+            if closed or (started and not websocket):
+                raise
+            await send_error(send, error_response(exc), websocket, state.response_headers())
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receive_wrapper() -> Message:
@@ -169,63 +222,24 @@ class AgentSessionMiddleware:
 
         await self.app(scope, receive_wrapper, send_wrapper)
 
-    async def _session_call(self, scope: Scope, receive: Receive, send: Send) -> None:
-        websocket = scope["type"] == "websocket"
-        headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
-        ids = [v.decode("latin-1") for k, v in headers if k.lower() == self._header]
-        cookies = "; ".join(v.decode("latin-1") for k, v in headers if k.lower() == b"cookie")
-        result = begin(
-            self.settings,
-            self._signer,
-            header=",".join(ids) if ids else None,
-            cookie=read_cookie(cookies, self.settings.cookie_name),
-            user_id=await self._user_id(scope),
-        )
-        if isinstance(result, ErrorResponse):
-            await send_error(send, result, websocket)
-            return
-        state = result
-        handle = AsyncLazySession(self.manager, state)
-        scope.setdefault("state", {})[STATE_KEY] = handle
-        started = closed = False
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal started, closed
-            kind = message["type"]
-            if kind in _START or kind == "websocket.accept":
-                started = True
-                message = dict(message)
-                message["headers"] = with_session_headers(
-                    state, message.get("headers") or [], websocket
-                )
-            elif kind == "websocket.close":
-                closed = True
-            await send(message)
+async def _hook_user(hook: Callable[[Scope], object], scope: Scope) -> object:
+    value = hook(scope)
+    if inspect.isawaitable(value):
+        value = await value
+    return value  # begin() applies the one rule (user_id_of)
 
-        try:
-            # The lazy handle stands in for a session: same methods (see _web).
-            with use_session(cast("AsyncSession", handle)):
-                await self.app(scope, receive, send_wrapper)
-        except HANDLED as exc:
-            if closed or (started and not websocket):
-                raise
-            await send_error(send, error_response(exc), websocket, state.response_headers())
 
-    async def _user_id(self, scope: Scope) -> object:
-        hook = self.settings.get_user_id
-        if hook is not None:
-            value = hook(scope)
-            if inspect.isawaitable(value):
-                value = await value
-            return value  # begin() applies the one rule (user_id_of)
-        user = scope.get("user")
-        if user is None or not getattr(user, "is_authenticated", False):
-            return None
-        try:
-            identity = user.identity
-        except NotImplementedError:
-            identity = user.display_name
-        return str(identity) if identity else None
+def _scope_user(scope: Scope) -> str | None:
+    """The user Starlette's ``AuthenticationMiddleware`` put in the scope."""
+    user = scope.get("user")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    try:
+        identity = user.identity
+    except NotImplementedError:
+        identity = user.display_name
+    return str(identity) if identity else None
 
 
 def _is_starlette(app: object) -> TypeGuard[Starlette]:

@@ -61,6 +61,13 @@ class Adapter:
         """Add ``count`` messages the fastest way the system allows (untimed)."""
         raise NotImplementedError
 
+    def analyze(self) -> Any:
+        """Refresh the planner statistics of the tables ``fill`` wrote (untimed;
+        called after every fill). PostgreSQL systems run ``ANALYZE``, as
+        autovacuum would before long, so no system is timed on a plan made
+        for an empty table; the others have nothing to do."""
+        return None
+
     def release(self, handle: Handle) -> Any:
         """Drop a session object the harness no longer uses (untimed)."""
         return None

@@ -172,6 +172,7 @@ CREATE INDEX IF NOT EXISTS floor_msgs_session ON floor_msgs (session_id, id);
 _PG_INSERT = "INSERT INTO floor_msgs (session_id, data) VALUES (%s, %s)"
 _PG_LAST = "SELECT data FROM floor_msgs WHERE session_id = %s ORDER BY id DESC LIMIT 100"
 _PG_ALL = "SELECT data FROM floor_msgs WHERE session_id = %s ORDER BY id"
+_PG_ANALYZE = "ANALYZE floor_msgs"
 
 
 class RawPsycopg(Adapter):
@@ -211,6 +212,9 @@ class RawPsycopg(Adapter):
         self.append(sid, msg)
         return sid
 
+    def analyze(self) -> None:
+        self.conn.execute(_PG_ANALYZE)
+
     def append(self, handle: str, msg: dict[str, Any]) -> None:
         self.conn.execute(_PG_INSERT, (handle, json.dumps(msg)))
 
@@ -248,6 +252,9 @@ class RawPsycopgAsync(RawPsycopg):
         sid = new_session_id()
         await self.conn.execute(_PG_INSERT, (sid, json.dumps(msg)))
         return sid
+
+    async def analyze(self) -> None:  # type: ignore[override]
+        await self.conn.execute(_PG_ANALYZE)
 
     async def append(self, handle: str, msg: dict[str, Any]) -> None:  # type: ignore[override]
         await self.conn.execute(_PG_INSERT, (handle, json.dumps(msg)))

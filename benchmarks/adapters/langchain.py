@@ -41,7 +41,13 @@ class _History(Adapter):
         raise NotImplementedError
 
     def new_empty(self) -> Any:
-        return self._history(new_session_id())
+        # An existing, empty history: made, and read once, which opens what
+        # it opens on first use (a client's connection), so "append at H = 0"
+        # is not the history's setup. (It has no session record to store.)
+        history = self._history(new_session_id())
+        if history.messages:
+            raise AssertionError("a new history is not empty")
+        return history
 
     def create(self, msg: dict[str, Any]) -> Any:
         h = self._history(new_session_id())
@@ -125,6 +131,11 @@ class LCSQLHistory(_History):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def analyze(self) -> None:
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE message_store")  # its default table
 
     def _history(self, session_id: str) -> Any:
         from langchain_community.chat_message_histories import SQLChatMessageHistory

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..durability import describe, read_sqlite, sqlite_intended
-from ..workload import messages
+from ..workload import message, messages
 from .base import Adapter, new_session_id
 
 __all__ = ["AgentsRedisSession", "AgentsSQLAlchemySession", "AgentsSQLiteSession"]
@@ -31,7 +31,13 @@ class _AgentsSession(Adapter):
         raise NotImplementedError
 
     async def new_empty(self) -> Any:
-        return self._session(new_session_id())
+        # An existing, empty session, as ours is after create(): its session
+        # row stored (one item added, then popped) and its connection open,
+        # so "append at H = 0" is not the session's creation again.
+        session = self._session(new_session_id())
+        await session.add_items([message(0)])
+        await session.pop_item()
+        return session
 
     async def fill(self, handle: Any, count: int) -> None:
         for start in range(0, count, _BATCH):
@@ -159,6 +165,10 @@ class AgentsSQLAlchemySession(_AgentsSession):
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    async def analyze(self) -> None:
+        async with self.engine.begin() as conn:  # its default tables
+            await conn.exec_driver_sql("ANALYZE agent_sessions, agent_messages")
 
     def _session(self, session_id: str) -> Any:
         from agents.extensions.memory import SQLAlchemySession

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agentsession import (
     AsyncSession,
@@ -33,6 +35,29 @@ def _store_call(store: Any, op: Any) -> Any:
     return store._runner.run(functools.partial(store._db.call, op))
 
 
+def _analyze(url: str) -> None:
+    """ANALYZE our tables when ``url`` is a PostgreSQL store's (see Adapter.analyze)."""
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        return
+    import psycopg
+    from psycopg import sql
+
+    query = dict(parse_qsl(parts.query))
+    schema = query.pop("schema", "public")
+    dsn = urlunsplit(parts._replace(query=urlencode(query)))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s"
+            " AND tablename LIKE 'agentsession%%'",
+            (schema,),
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(
+                sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            )
+
+
 class Ours(Adapter):
     role = "ours"
     has_checkpoints = True
@@ -56,6 +81,9 @@ class Ours(Adapter):
     def close(self) -> None:
         if self.mgr is not None:
             self.mgr.close()
+
+    def analyze(self) -> None:
+        _analyze(self.url)
 
     def _m(self) -> SessionManager:
         assert self.mgr is not None
@@ -118,6 +146,9 @@ class OursAsync(Adapter):
     async def close(self) -> None:
         if self.mgr is not None:
             await self.mgr.close()
+
+    async def analyze(self) -> None:
+        await asyncio.to_thread(_analyze, self.url)
 
     def _m(self) -> AsyncSessionManager:
         assert self.mgr is not None

@@ -2,7 +2,9 @@
 
 - ``middleware``: ``AgentSessionMiddleware``; handlers use ``request.state.agent_session``.
 - ``direct``: no middleware; the same handlers get the session from the store
-  themselves (``X-Session-ID`` header -> ``AsyncSessionManager.get``).
+  themselves (``X-Session-ID`` header -> ``AsyncSessionManager.get``): the
+  same store calls as the middleware's, request for request (``run.py``
+  checks that before it measures: ``store_calls``).
 - ``starlette``: Starlette's own cookie ``SessionMiddleware``, the conversation
   kept in the signed cookie itself.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agentsession import AgentSessionError, AsyncSessionManager, open_async_store
+from agentsession import AgentSessionError, AsyncSessionManager, AsyncStore, open_async_store
 from agentsession.integrations.asgi import AgentSessionMiddleware
 
 from ..workload import messages
@@ -101,14 +103,21 @@ async def direct_setup(request: Request) -> JSONResponse:
     return JSONResponse({"id": s.id})
 
 
-@contextlib.asynccontextmanager
-async def direct_lifespan(app: Starlette) -> AsyncIterator[None]:
-    global _manager
-    _manager = AsyncSessionManager(open_async_store(STORE))
-    try:
-        yield
-    finally:
-        await _manager.close()
+def direct_lifespan(
+    store: str | AsyncStore,
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        global _manager
+        opened = open_async_store(store) if isinstance(store, str) else store
+        _manager = AsyncSessionManager(opened)
+        try:
+            yield
+        finally:
+            if isinstance(store, str):  # else the caller's, as with the middleware
+                await _manager.close()
+
+    return lifespan
 
 
 # -- Starlette's cookie session ------------------------------------------------------
@@ -130,17 +139,19 @@ async def st_setup(request: Request) -> JSONResponse:
     return JSONResponse({"id": None})
 
 
-def build(mode: str) -> Starlette:
+def build(mode: str, store: str | AsyncStore = STORE) -> Starlette:
+    """The app of ``mode`` on ``store`` (a URL, or a store object the caller closes)."""
+    lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]] | None
     if mode == "middleware":
         handlers = (mw_write, mw_read, mw_setup)
         middleware = [
-            Middleware(AgentSessionMiddleware, store=STORE, agent=AGENT, secret_key=SECRET)
+            Middleware(AgentSessionMiddleware, store=store, agent=AGENT, secret_key=SECRET)
         ]
         lifespan = None
     elif mode == "direct":
         handlers = (direct_write, direct_read, direct_setup)
         middleware = []
-        lifespan = direct_lifespan
+        lifespan = direct_lifespan(store)
     elif mode == "starlette":
         from starlette.middleware.sessions import SessionMiddleware
 

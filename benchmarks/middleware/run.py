@@ -4,8 +4,10 @@
 
 One uvicorn server per variant (one worker, ``taskset -c 0``), all started at
 once and measured in turn, run after run, so a slow moment of the machine hits
-every variant alike; the load comes from ``wrk -t1 -c16`` on core 1. Results go
-to ``.bench/results-middleware.json`` and ``docs/benchmarks.md``.
+every variant alike; the load comes from ``wrk -t1 -c16`` on core 1, 20 runs of
+2 s per variant. Before measuring, each store's middleware and direct apps
+are checked to make the same store calls per request (:func:`store_calls`).
+Results go to ``.bench/results-middleware.json`` and ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..groups import KEY_PREFIX, REDIS_URL, _reachable, _redis_cleanup
+from ..harness import MIN_SAMPLES
 from ..report import replace_section
 from ..run import ROOT, machine, wait_for_quiet
 from ..targets import table_row
@@ -130,6 +133,50 @@ def _store_url(store: str, data: Path) -> str | None:
     raise SystemExit(f"unknown store {store!r}")
 
 
+def store_calls(url: str) -> dict[str, dict[str, list[str]]]:
+    """The store calls one read and one write make, per server mode.
+
+    Measured in this process through Starlette's test client, on a store that
+    records its calls; :func:`main` refuses to measure when the middleware and
+    the direct handlers do not make the same ones (like is compared with like).
+    """
+    from starlette.testclient import TestClient
+
+    from agentsession import open_async_store
+    from agentsession.store import STORE_METHODS
+
+    from .app import build
+
+    found: dict[str, dict[str, list[str]]] = {}
+    for mode in ("middleware", "direct"):
+        store = open_async_store(url)
+        seen: list[str] = []
+        for name in STORE_METHODS:
+            if name != "close":
+                setattr(store, name, _recorded(getattr(store, name), name, seen))
+        with TestClient(build(mode, store)) as client:
+            reply = client.post("/setup", content=b"{}")
+            headers = {"X-Session-ID": reply.headers.get("x-session-id") or reply.json()["id"]}
+            found[mode] = {}
+            for endpoint, method, body in (("read", "GET", None), ("write", "POST", BODY)):
+                seen.clear()
+                client.request(
+                    method, f"/{endpoint}", headers=headers, content=body
+                ).raise_for_status()
+                found[mode][endpoint] = list(seen)
+            assert client.portal is not None  # inside the client's context
+            client.portal.call(store.close)
+    return found
+
+
+def _recorded(method: Any, name: str, seen: list[str]) -> Any:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        seen.append(name)
+        return await method(*args, **kwargs)
+
+    return call
+
+
 def measure_store(store: str, url: str, runs: int, seconds: float, logs: Path) -> dict[str, Any]:
     servers: dict[str, Server] = {}
     try:
@@ -187,7 +234,10 @@ def _table(results: dict[str, dict[str, Any]]) -> list[str]:
                 out.append("| " + " | ".join(cells) + " |  |  |  |  |")
                 continue
             other, need, target = pairs[name]
-            value = r["median"] / rows[other]["median"]
+            # Run i of each variant ran back to back (interleaved): the median
+            # of the per-run ratios leaves out what the machine did meanwhile.
+            paired = zip(r["runs"], rows[other]["runs"], strict=True)
+            value = statistics.median(a / b for a, b in paired)
             cells += [f"{value:.0%} of {other.split(': ', 1)[1]}", target]
             out.append(table_row(cells, value >= need, REASONS.get(name, "")))
     return out
@@ -197,16 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.middleware.run", description=__doc__)
     p.add_argument("--quick", action="store_true", help="2 runs of 2 s: a smoke run")
     p.add_argument("--stores", default="sqlite,redis")
-    p.add_argument("--runs", type=int, default=None, help="runs per scenario (default 5)")
-    p.add_argument("--seconds", type=float, default=None, help="seconds per run (default 10)")
+    p.add_argument("--runs", type=int, default=None, help="runs per scenario (default 20)")
+    p.add_argument(
+        "--seconds", type=int, default=None, help="whole seconds per run (wrk's unit; default 2)"
+    )
     p.add_argument("--no-docs", action="store_true")
     p.add_argument(
         "--wait-quiet", type=float, default=0, metavar="S", help="wait up to S s for load < 0.7"
     )
     args = p.parse_args(argv)
     wait_for_quiet(args.wait_quiet)
-    runs = args.runs or (2 if args.quick else 5)
-    seconds = args.seconds or (2.0 if args.quick else 10.0)
+    runs = args.runs or (2 if args.quick else MIN_SAMPLES)
+    seconds = args.seconds or 2
     if shutil.which("taskset") is None:
         raise SystemExit("taskset (util-linux) is needed to pin server and load generator")
     data = ROOT / ".bench" / "middleware"
@@ -215,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     started = time.perf_counter()
     results: dict[str, Any] = {}
+    calls: dict[str, dict[str, dict[str, list[str]]]] = {}
     skipped: list[str] = []
     for store in [s.strip() for s in args.stores.split(",") if s.strip()]:
         url = _store_url(store, data)
@@ -223,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"== {store}", flush=True)
         try:
+            calls[store] = store_calls(url)
+            if calls[store]["middleware"] != calls[store]["direct"]:
+                raise SystemExit(f"{store}: the direct handlers make other store calls: {calls}")
+            print(f"  store calls per request, both servers: {calls[store]['direct']}")
             results[store] = measure_store(store, url, runs, seconds, data)
         finally:
             if store == "redis":
@@ -242,12 +299,25 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": elapsed,
         "skipped": skipped,
         "results": results,
+        "store_calls": calls,
     }
     (ROOT / ".bench" / "results-middleware.json").write_text(json.dumps(payload, indent=1))
     print(f"done in {elapsed:.0f} s")
     if not args.no_docs:
         write_section(payload, ROOT / "docs" / "benchmarks.md")
     return 0
+
+
+def _calls_line(calls: dict[str, dict[str, dict[str, list[str]]]]) -> list[str]:
+    """How the run checked that middleware and direct make the same store calls."""
+    if not calls:
+        return []
+    said = "; ".join(
+        f"{store}: "
+        + ", ".join(f"{kind} `{' + '.join(names)}`" for kind, names in c["direct"].items())
+        for store, c in calls.items()
+    )
+    return [f"- Store calls per request, the same through the middleware and direct ({said})."]
 
 
 def write_section(payload: dict[str, Any], path: Path) -> None:
@@ -264,6 +334,7 @@ def write_section(payload: dict[str, Any], path: Path) -> None:
         f"{CONNECTIONS} connections rotating over {SESSIONS} sessions of 5 messages; "
         f"median of {payload['runs']} runs of {payload['seconds']:g} s, the variants "
         "interleaved run by run.",
+        *_calls_line(payload.get("store_calls", {})),
         "",
         *_table(payload["results"]),
     ]

@@ -10,6 +10,8 @@ the caller ignores it and clears it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from agentsession import InvalidInput
@@ -20,6 +22,8 @@ from .settings import WebSettings
 
 try:
     from itsdangerous import BadSignature, TimestampSigner
+    from itsdangerous.encoding import want_bytes
+    from itsdangerous.signer import HMACAlgorithm
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise missing_extra("agentsession's web integrations (itsdangerous)", "starlette") from exc
 
@@ -31,6 +35,33 @@ _UNBOUNDED_AGE = 100 * 365 * 24 * 3600
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
+class _HMACSHA1(HMACAlgorithm):
+    """itsdangerous' default algorithm, HMAC-SHA1, in OpenSSL's one-shot HMAC:
+    its own ``hmac.new`` with a Python ``digestmod`` takes the pure-Python
+    path. The same bytes; verified with ``hmac.compare_digest`` as before."""
+
+    def __init__(self) -> None:
+        super().__init__(hashlib.sha1)
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        return hmac.digest(key, value, "sha1")
+
+
+class _TimestampSigner(TimestampSigner):
+    """``TimestampSigner`` with each key's derived key computed once, not on
+    every sign and verify; values and checks are itsdangerous' own."""
+
+    def __init__(self, keys: list[bytes], salt: str) -> None:
+        super().__init__(keys, salt=salt, algorithm=_HMACSHA1())
+        derive = super().derive_key
+        self._derived = {key: derive(key) for key in self.secret_keys}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        derived = self._derived.get(key)
+        return derived if derived is not None else super().derive_key(key)
+
+
 class CookieSigner:
     """Signs session ids and verifies cookie values for one :class:`WebSettings`."""
 
@@ -38,7 +69,7 @@ class CookieSigner:
         self._max_age = settings.max_age or _UNBOUNDED_AGE
         # itsdangerous signs with the *last* key of its list; ours is newest first.
         keys = [k.encode() if isinstance(k, str) else k for k in reversed(settings.secret_keys)]
-        self._signer = TimestampSigner(keys, salt=settings.salt) if keys else None
+        self._signer = _TimestampSigner(keys, salt=settings.salt) if keys else None
 
     def sign(self, session_id: str) -> str:
         if self._signer is None:

@@ -23,6 +23,7 @@ unowned session, caller logged in        404, or claimed and   same
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from dataclasses import dataclass, field
 
@@ -33,7 +34,15 @@ from .cookies import CookieInstruction, CookieSigner
 from .errors import ErrorResponse, error_response
 from .settings import WebSettings
 
-__all__ = ["RequestState", "Source", "Verdict", "begin", "merge_cache_control", "merge_vary"]
+__all__ = [
+    "RequestState",
+    "Source",
+    "Verdict",
+    "begin",
+    "caching_headers",
+    "merge_cache_control",
+    "merge_vary",
+]
 
 
 class Source(enum.Enum):
@@ -172,17 +181,36 @@ class RequestState:
         """
         headers = list(existing or ())
         if caching and self.varies:
-            vary = [v for k, v in headers if k.lower() == "vary"]
-            cache = [v for k, v in headers if k.lower() == "cache-control"]
+            vary = ", ".join(v for k, v in headers if k.lower() == "vary")
+            cache = ", ".join(v for k, v in headers if k.lower() == "cache-control")
             headers = [(k, v) for k, v in headers if k.lower() not in ("vary", "cache-control")]
-            headers.append(("Vary", merge_vary(", ".join(vary), self.settings.header)))
-            headers.append(("Cache-Control", merge_cache_control(", ".join(cache))))
+            headers += caching_headers(vary, cache, self.settings.header)
+        return headers + self.identity_headers()
+
+    def identity_headers(self) -> list[tuple[str, str]]:
+        """The headers :meth:`response_headers` adds whatever the response's
+        own: ``X-Session-ID`` and ``Set-Cookie`` for a new or rotated id, the
+        clearing ``Set-Cookie`` for a rejected cookie."""
+        added: list[tuple[str, str]] = []
         if self.issued and self.info is not None:
-            headers.append((self.settings.header, self.info.id))
+            added.append((self.settings.header, self.info.id))
         instruction = self.cookie()
         if instruction is not None:
-            headers.append(("Set-Cookie", instruction.header_value()))
-        return headers
+            added.append(("Set-Cookie", instruction.header_value()))
+        return added
+
+
+# Memoised: every response that used a session asks, with the same few
+# arguments (the app's own header values, never the client's).
+@functools.lru_cache(maxsize=256)
+def caching_headers(vary: str, cache_control: str, header: str) -> tuple[tuple[str, str], ...]:
+    """``Vary`` and ``Cache-Control`` of a response that used a session, given
+    the response's own values (several joined with ``", "``) and the session
+    header's name; they replace the response's own."""
+    return (
+        ("Vary", merge_vary(vary, header)),
+        ("Cache-Control", merge_cache_control(cache_control)),
+    )
 
 
 def begin(

@@ -79,3 +79,27 @@ async def test_across_await_and_tasks() -> None:
     await asyncio.gather(run_with(a), run_with(b))
     with pytest.raises(NoSessionInContext):
         current_session()
+
+
+def test_as_a_decorator_each_call_is_its_own_block() -> None:
+    manager = SessionManager("memory://")
+    session = manager.create("a")
+
+    @use_session(session)
+    def inside(depth: int) -> object:
+        if depth:
+            return inside(depth - 1)  # re-entered: a block of its own
+        return current_session()
+
+    assert inside(2) is session and inside(0) is session
+    with pytest.raises(NoSessionInContext):
+        current_session()
+
+
+def test_a_block_is_entered_once() -> None:
+    manager = SessionManager("memory://")
+    block = use_session(manager.create("a"))
+    with block, pytest.raises(RuntimeError, match="entered once"), block:
+        pass
+    with pytest.raises(NoSessionInContext):
+        current_session()

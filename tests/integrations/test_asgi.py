@@ -204,6 +204,50 @@ def test_without_secret_key_only_the_header_is_used(backend: Backend) -> None:
         client.__exit__(None, None, None)
 
 
+def test_request_headers_found_whatever_their_case_and_number(backend: Backend) -> None:
+    # Servers should lowercase header names (the ASGI spec), but need not; a
+    # request may carry its cookies over several Cookie headers.
+    async def run() -> list[tuple[int, dict[bytes, bytes]]]:
+        middleware = AgentSessionMiddleware(
+            _raw_chat, store=backend.async_store(), agent="chat", secret_key=KEY
+        )
+        created = await _raw(middleware, [])
+        session_id, cookie = created[1][b"x-session-id"], created[1][b"set-cookie"]
+        replies = [
+            await _raw(middleware, [(b"X-Session-ID", session_id)]),
+            await _raw(middleware, [(b"Cookie", b"a=1"), (b"COOKIE", cookie.split(b";")[0])]),
+            await _raw(middleware, [(b"x-session-id", b"b"), (b"X-SESSION-ID", session_id)]),
+        ]
+        await middleware.aclose()
+        return replies
+
+    by_header, by_cookie, twice = asyncio.run(run())
+    assert by_header[0] == by_cookie[0] == 200
+    # The same session carried on: none issued, no cookie set or cleared.
+    assert not {b"x-session-id", b"set-cookie"} & (by_header[1].keys() | by_cookie[1].keys())
+    assert twice[0] == 400
+
+
+async def _raw_chat(scope: Scope, receive: Receive, send: Send) -> None:
+    handle = scope["state"]["agent_session"]
+    await handle.append({"role": "user", "content": "hi"})
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _raw(
+    middleware: AgentSessionMiddleware, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, dict[bytes, bytes]]:
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope: Scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    await middleware(scope, None, send)  # type: ignore[arg-type]
+    return sent[0]["status"], dict(sent[0]["headers"])
+
+
 def test_repeated_session_header_is_400(client: TestClient) -> None:
     session_id = new_session(client)
     reply = client.get("/chat", headers=[("X-Session-ID", session_id), ("X-Session-ID", "b")])

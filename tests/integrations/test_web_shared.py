@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import pytest
+from itsdangerous import TimestampSigner
 
 from agentsession import (
     AsyncSession,
@@ -43,6 +44,7 @@ from agentsession.integrations._web import (
     merge_vary,
     read_cookie,
 )
+from agentsession.integrations._web.asgi import with_session_headers
 from agentsession.stores import AsyncMemoryStore, MemoryStore
 
 NEW = "newest-signing-key-0123"
@@ -137,6 +139,66 @@ def test_merge_headers() -> None:
     assert merge_cache_control("public, max-age=60") == "private, max-age=60"
     assert merge_cache_control("no-store") == "no-store"
     assert merge_cache_control("private, max-age=5") == "private, max-age=5"
+
+
+def test_cookies_are_itsdangerous_timestamp_signatures() -> None:
+    # The signer derives each key once and signs through OpenSSL's one-shot
+    # HMAC: the values stay a stock TimestampSigner's, both ways.
+    stock = TimestampSigner(NEW, salt=SETTINGS.salt)
+    ours = SIGNER.sign("abc")
+    assert stock.unsign(ours, max_age=60) == b"abc"
+    assert SIGNER.unsign(stock.sign("abc").decode()) == "abc"
+    older = TimestampSigner(OLD, salt=SETTINGS.salt).sign("abc").decode()
+    assert SIGNER.unsign(older) == "abc"  # an older key of the list still verifies
+    assert SIGNER.unsign(TimestampSigner(NEW, salt="other").sign("abc").decode()) is None
+    assert SIGNER.unsign(TimestampSigner(NEW + "x").sign("abc").decode()) is None
+    value, stamp, signature = ours.split(".")
+    flipped = signature[:5] + ("B" if signature[5] == "A" else "A") + signature[6:]
+    assert SIGNER.unsign(f"{value}.{stamp}.{flipped}") is None
+    assert SIGNER.unsign(f"abd.{stamp}.{signature}") is None
+
+
+@pytest.mark.parametrize("websocket", [False, True], ids=["http", "websocket"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [],
+        [(b"content-type", b"text/plain")],
+        [
+            (b"Vary", b"Accept-Encoding"),
+            (b"Content-Type", b"text/plain"),
+            (b"vary", b"Cookie"),
+            (b"Cache-Control", b"public, max-age=60"),
+        ],
+        [(b"cache-control", b"no-store"), (b"x-other", b"caf\xe9")],
+    ],
+    ids=["none", "plain", "vary-and-cache", "no-store"],
+)
+@pytest.mark.parametrize("case", ["untouched", "touched", "issued", "cleared"])
+def test_raw_session_headers_are_the_response_headers(
+    case: str, raw: list[tuple[bytes, bytes]], websocket: bool
+) -> None:
+    request = state(cookie="zzz.bad.sig") if case == "cleared" else state(header="abc")
+    if case == "touched":
+        request.touched = True
+    elif case == "issued":
+        request.issue(SessionManager(MemoryStore()).create("chat").info)
+    decoded = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+    expected = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in request.response_headers(decoded, caching=not websocket)
+    ]
+    assert with_session_headers(request, raw, websocket) == expected
+
+
+def test_raw_session_headers_of_a_read() -> None:
+    request = state(header="abc")
+    request.touched = True
+    assert with_session_headers(request, [(b"Content-Length", b"2")], False) == [
+        (b"content-length", b"2"),
+        (b"vary", b"Cookie, X-Session-ID"),
+        (b"cache-control", b"private"),
+    ]
 
 
 # -- the table --------------------------------------------------------------------------

@@ -95,10 +95,15 @@ class AsyncLazySession(_Face):
         if self._session is not None:
             self._state.touched = True
             return self._session
-        async with self._lock:
+        # Taken once a request, on its first call: acquire and release, without
+        # the context manager's two extra calls.
+        await self._lock.acquire()
+        try:
             if self._session is None:
                 self._session = await self._resolve()
             return self._session
+        finally:
+            self._lock.release()
 
     async def get_or_create(self) -> AsyncSession:
         """The stored session, created now (for the current user) if needed."""

@@ -96,10 +96,15 @@ class LazySession(_Face):
         if self._session is not None:
             self._state.touched = True
             return self._session
-        with self._lock:
+        # Taken once a request, on its first call: acquire and release, without
+        # the context manager's two extra calls.
+        self._lock.acquire()
+        try:
             if self._session is None:
                 self._session = self._resolve()
             return self._session
+        finally:
+            self._lock.release()
 
     def get_or_create(self) -> Session:
         """The stored session, created now (for the current user) if needed."""
