@@ -8,10 +8,12 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from agentsession import AsyncSessionManager, use_session
+from agentsession.audit import request_scope
 
 from ._web import (
     DEFAULT_MAX_AGE,
@@ -67,6 +69,9 @@ class AgentSessionMiddleware:
             user; it gets the raw ASGI scope (``HTTPConnection(scope)`` gives
             Starlette's view of it).
         ttl / idle_timeout / max_messages: defaults of new sessions.
+        audit / audit_ids: the manager's audit options (``True``: the
+            ``agentsession.audit`` logger; or a callable); each request's
+            events then carry its method, path and client address.
         settings: a ready :class:`WebSettings` instead of the arguments above.
     """
 
@@ -93,6 +98,8 @@ class AgentSessionMiddleware:
         ttl: timedelta | None = None,
         idle_timeout: timedelta | None = None,
         max_messages: int | None = None,
+        audit: Callable[[Any], None] | bool = False,
+        audit_ids: Literal["clear", "hashed"] = "clear",
         settings: WebSettings | None = None,
     ) -> None:
         self.app = app
@@ -115,6 +122,8 @@ class AgentSessionMiddleware:
             ttl=ttl,
             idle_timeout=idle_timeout,
             max_messages=max_messages,
+            audit=audit,
+            audit_ids=audit_ids,
         )
         warn_if_cookieless(self.settings)
         self._signer = CookieSigner(self.settings)
@@ -201,7 +210,7 @@ class AgentSessionMiddleware:
 
         try:
             # The lazy handle stands in for a session: same methods (see _web).
-            with use_session(handle):
+            with use_session(handle), _audited(settings, scope):
                 await self.app(scope, receive, send_wrapper)
         except HANDLED as exc:
             if closed or (started and not websocket):
@@ -246,3 +255,13 @@ def _is_starlette(app: object) -> TypeGuard[Starlette]:
     # No Starlette import: if its module is not loaded, app cannot be one.
     module = sys.modules.get("starlette.applications")
     return module is not None and isinstance(app, module.Starlette)
+
+
+def _audited(settings: WebSettings, scope: Scope) -> AbstractContextManager[None]:
+    """While the app serves the request, audit events carry its method, path
+    and client address (when the settings audit)."""
+    if not settings.audit:
+        return nullcontext()
+    client = scope.get("client")
+    method = scope.get("method", "WEBSOCKET")
+    return request_scope(method, scope.get("path", ""), client[0] if client else None)

@@ -351,3 +351,19 @@ def test_an_int_user_id_is_its_string(backend: Backend) -> None:
         assert reply.status_code == 200
     with backend.manager() as manager:
         assert manager.get(reply.headers["x-session-id"]).user_id == "7"
+
+
+def test_audit_events_carry_the_request(backend: Backend) -> None:
+    events: list[Any] = []
+    with TestClient(app(backend, audit=events.append)) as client:
+        sid = client.post("/chat").headers["x-session-id"]
+        refused = client.get("/chat", headers={"X-Session-ID": "no-such-session-000"})
+        assert refused.status_code == 404
+    writes = [e for e in events if e.action != "get"]
+    assert [e.outcome for e in events if e.action == "get"] == ["SessionNotFound"]
+    assert writes and all(e.session_id == sid for e in writes)
+    assert writes[0].action == "create"
+    for event in events:
+        assert event.detail["path"] == "/chat"
+        assert event.detail["method"] in ("GET", "POST")
+        assert event.detail["remote"] == "testclient"
