@@ -41,8 +41,8 @@ from agentsession.stores.file._layout import FILE_MODE, Layout, unlink_quietly
 from agentsession.stores.file._log import SessionLog, Stale, attach_data
 from agentsession.stores.file._snapshot import (
     Header,
+    decode_block,
     decode_checkpoints,
-    decode_columns,
     decode_header,
     edges,
     encode,
@@ -176,11 +176,12 @@ class Snapshots:
     def due(self, size: int, since: int, *, closing: bool = False) -> bool:
         """Whether a file of ``size`` bytes, whose last snapshot ended at
         ``since``, gets one now: after a call, once it grew by ``every``; when
-        its handle closes, by ``smallest`` (a new process would replay that
-        much); either way by a 32nd of its size at least (a snapshot is
-        about a fifth of its file: the writes stay a fraction of the log's)."""
+        its handle closes, by ``smallest`` (what a new process would replay
+        is bounded); either way by a 128th of its size at least (a snapshot is
+        rewritten whole, about a fifth of its file: past 32 MB, that bounds
+        what snapshots write to twice what the log grows)."""
         least = self.smallest if closing else self.every
-        return size >= self.smallest and size - since >= max(least, size // 32, 1)
+        return size >= self.smallest and size - since >= max(least, size // 128, 1)
 
 
 class Handle:
@@ -331,7 +332,8 @@ class Handle:
             kinds=header.kinds,
             leaves=header.leaves,
             known=header.known,
-            columns=lambda: decode_columns(self._section(base, header.entries), header),
+            block_size=header.block,
+            blocks=lambda n: decode_block(self._section(base, header.blocks[n]), header, n),
             checkpoints=lambda: decode_checkpoints(self._section(base, header.checkpoints), header),
             lines=self.lines,
         )
@@ -347,7 +349,7 @@ class Handle:
         return (_crc(self.fd, front), _crc(self.fd, back)) == (header.front, header.back)
 
     def _section(self, base: int, where: tuple[int, int, int]) -> bytes:
-        """A section of the snapshot read at restore (:class:`Stale` if it is gone)."""
+        """A part of the snapshot read at restore (:class:`Stale` if it is gone)."""
         if self.saved < 0:
             raise Stale("the snapshot is closed")
         offset, length, _ = where
@@ -356,7 +358,7 @@ class Handle:
         except (OSError, IntegrityError) as exc:
             raise Stale("the snapshot cannot be read") from exc
         if not self.log.restoring:
-            self._drop_saved()  # every section read
+            self._drop_saved()  # every part read
         return section
 
     def snapshot(self) -> None:

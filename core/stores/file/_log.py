@@ -10,9 +10,9 @@ so restore always verifies the bytes the file holds.
 
 The tree is held by position in columns (parent, kind, line, id). A log
 restored from a snapshot starts from its header (row, head, leaves), reads
-the columns when a query first walks the tree, and makes each older entry
-from its own line, checked against them (:class:`Stale` if it does not fit:
-``docs/design.md``, "File store indexes").
+the snapshot's columns a block at a time as queries reach them, and makes
+each older entry from its own line, checked against them (:class:`Stale` if
+it does not fit: ``docs/design.md``, "File store indexes").
 
 Crash rules: a line without its newline, an unreadable line at the end of the
 file, and ``more`` lines without their closing line are a write cut short:
@@ -28,9 +28,7 @@ import dataclasses
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from itertools import accumulate, chain, repeat
-from operator import add
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentsession._exceptions import IntegrityError, InvalidInput
 from agentsession._models import Checkpoint, Entry, SessionInfo, carrying, evolve
@@ -46,7 +44,7 @@ from agentsession.stores.file._format import (
     parse_line,
 )
 
-__all__ = ["Columns", "Ids", "SessionLog", "Stale", "attach_data"]
+__all__ = ["Block", "SessionLog", "Stale", "attach_data"]
 
 _Pending = tuple[dict[str, Any], int, int]
 ROOT = -1  # the parent position of a root entry
@@ -64,64 +62,15 @@ class Stale(Exception):
     :class:`AgentSessionError`: it never leaves the store."""
 
 
-class Ids:
-    """Entry ids by position: a snapshot's (one newline-joined text and where
-    each id starts in it), then a list of those added since."""
-
-    __slots__ = ("_count", "_starts", "_text", "added")
-
-    def __init__(self, text: bytes = b"", starts: array[int] | None = None) -> None:
-        self._text = text
-        self._starts = array("q", [0]) if starts is None else starts
-        self._count = len(self._starts) - 1
-        self.added: list[str] = []
-
-    def __len__(self) -> int:
-        return self._count + len(self.added)
-
-    def __getitem__(self, n: int) -> str:
-        if n < self._count:
-            starts = self._starts
-            return self._text[starts[n] : starts[n + 1] - 1].decode("ascii")
-        return self.added[n - self._count]
-
-    def everything(self) -> list[str]:
-        base = self._text.decode("ascii").split("\n") if self._count else []
-        return base + self.added
-
-    def packed(self) -> tuple[bytes, array[int]]:
-        """The ids as one newline-joined text, and where each starts (one
-        more: the end of the text, plus one)."""
-        ids = self.everything()
-        text = "\n".join(ids).encode("utf-8")
-        lengths = map(add, map(len, ids), repeat(1))
-        return text, array("q", chain((0,), accumulate(lengths)))
-
-    @staticmethod
-    def fits(text: bytes, starts: array[int]) -> bool:
-        """Whether ``starts`` can be the starts of the ids of ``text``."""
-        count = len(starts) - 1
-        if count <= 0:
-            return count == 0 and not text
-        return (
-            starts[0] == 0
-            and starts[count] == len(text) + 1
-            and text.isascii()
-            and text.count(b"\n") == count - 1
-        )
-
-
-@dataclasses.dataclass
-class Columns:
-    """The tree of a log by position: what a snapshot saves of it."""
+class Block(NamedTuple):
+    """Columns of consecutive entries: parent position, kind number, line
+    offset and length, id (what a snapshot saves of the tree, by blocks)."""
 
     parents: array[int]
     kinds: array[int]
     offsets: array[int]
     lengths: array[int]
-    ids: Ids
-
-    INTS = ("parents", "kinds", "offsets", "lengths")
+    ids: list[str]
 
 
 def _ints() -> array[int]:
@@ -133,6 +82,8 @@ class SessionLog:
 
     __slots__ = (
         "_base",
+        "_block_size",
+        "_blocks",
         "_cache",
         "_count",
         "_ids",
@@ -149,6 +100,7 @@ class SessionLog:
         "_points",
         "_points_base",
         "_positions",
+        "_read_block",
         "_torn",
         "_whole",
         "committed",
@@ -159,19 +111,23 @@ class SessionLog:
         self._info: SessionInfo | None = None
         self.leaves: dict[str, None] = {}
         self._points: dict[str, Checkpoint] = {}
-        #: the checkpoints still in the snapshot, read when first asked for.
-        self._points_base: Callable[[], list[Checkpoint]] | None = None
+        #: the checkpoints still in the snapshot (with their entries'
+        #: positions), read when first asked for.
+        self._points_base: Callable[[], list[tuple[Checkpoint, int]]] | None = None
         #: bytes of the file up to the end of the last committed line.
         self.committed = 0
         self._pending: list[_Pending] = []
         self._torn = False
-        # The columns (see the module docstring). While ``_base`` is set, they
-        # hold only the entries after the snapshot's: ``_load`` puts its first.
-        self._count = 0
+        # The columns (see the module docstring): the first ``_base`` entries
+        # are a snapshot's, read a block at a time (``_blocks``); these hold
+        # the entries after them.
+        self._count = self._base = 0
         self._parents, self._kinds = _ints(), _ints()
         self._offsets, self._lengths = _ints(), _ints()
-        self._ids = Ids()
-        self._base: Callable[[], Columns] | None = None
+        self._ids: list[str] = []
+        self._block_size = 1
+        self._blocks: list[Block | None] = []
+        self._read_block: Callable[[int], Block] | None = None
         self._lines: LineReader | None = None  # a restored log's older entries
         self._kind_names: list[str] = []
         self._kind_numbers: dict[str, int] = {}
@@ -191,18 +147,22 @@ class SessionLog:
         kinds: Sequence[str],
         leaves: Sequence[tuple[str, int]],
         known: Sequence[tuple[str, int]],
-        columns: Callable[[], Columns],
-        checkpoints: Callable[[], list[Checkpoint]],
+        block_size: int,
+        blocks: Callable[[int], Block],
+        checkpoints: Callable[[], list[tuple[Checkpoint, int]]],
         lines: LineReader,
     ) -> SessionLog:
         """The state a snapshot saved: the row and the positions of the
-        leaves (and ``known`` ids, the head's) now; the columns and the
-        checkpoints from the functions, the first time they are needed."""
+        leaves (and ``known`` ids, the head's) now; the columns of the
+        entries, ``block_size`` at a time, and the checkpoints from the
+        functions, the first time they are needed."""
         log = cls()
         log._info = info
         log.committed = committed
-        log._count = count
-        log._base = columns if count else None
+        log._count = log._base = count
+        log._block_size = block_size
+        log._blocks = [None] * -(-count // block_size)
+        log._read_block = blocks
         log._points_base = checkpoints
         log._lines = lines
         log._kind_names = list(kinds)
@@ -225,7 +185,7 @@ class SessionLog:
     @property
     def restoring(self) -> bool:
         """Whether part of a snapshot is still to be read."""
-        return self._base is not None or self._points_base is not None
+        return self._points_base is not None or None in self._blocks
 
     @property
     def count(self) -> int:
@@ -327,7 +287,7 @@ class SessionLog:
         self._kinds.append(kind)
         self._offsets.append(offset)
         self._lengths.append(length)
-        self._ids.added.append(entry.id)
+        self._ids.append(entry.id)
         self._positions[entry.id] = n
         self._cache[n] = entry if entry.data is NO_DATA else carrying(entry, NO_DATA)
         self._count = n + 1
@@ -356,25 +316,48 @@ class SessionLog:
 
     # -- the columns ---------------------------------------------------------------
 
-    def _load(self) -> None:
-        """Put the snapshot's columns before those of the entries read after it."""
-        if self._base is None:
-            return
-        read, self._base = self._base, None
-        base = read()
-        for name in Columns.INTS:
-            column = getattr(base, name)
-            column.extend(getattr(self, "_" + name))
-            setattr(self, "_" + name, column)
-        base.ids.added = self._ids.added
-        self._ids = base.ids
+    def _block(self, n: int) -> tuple[Block, int]:
+        """The snapshot's block holding position ``n`` (< ``_base``), and where in it."""
+        number, at = divmod(n, self._block_size)
+        block = self._blocks[number]
+        if block is None:
+            assert self._read_block is not None
+            block = self._blocks[number] = self._read_block(number)
+        return block, at
+
+    def _row(self, n: int) -> tuple[int, int, int, int, str]:
+        """Parent position, kind number, line offset and length, and id of
+        the entry at ``n``."""
+        base = self._base
+        if n >= base:
+            i = n - base
+            return (
+                self._parents[i],
+                self._kinds[i],
+                self._offsets[i],
+                self._lengths[i],
+                self._ids[i],
+            )
+        block, at = self._block(n)
+        return (
+            block.parents[at],
+            block.kinds[at],
+            block.offsets[at],
+            block.lengths[at],
+            block.ids[at],
+        )
 
     def _index(self) -> dict[str, int]:
         """Every id's position (read from the columns once)."""
         if not self._whole:
-            self._load()
-            ids = self._ids.everything()
-            self._positions = dict(zip(ids, range(self._count), strict=True))
+            positions: dict[str, int] = {}
+            size = self._block_size
+            for number in range(len(self._blocks)):
+                ids = self._block(number * size)[0].ids
+                first = number * size
+                positions.update(zip(ids, range(first, first + len(ids)), strict=True))
+            positions.update(zip(self._ids, range(self._base, self._count), strict=True))
+            self._positions = positions
             self._whole = True
         return self._positions
 
@@ -393,13 +376,11 @@ class SessionLog:
 
     def _make(self, positions: list[int]) -> None:
         """Make older entries of a restored log from their lines."""
-        self._load()
         if self._lines is None:
             raise IntegrityError(_LOST)  # (a replayed log holds every entry)
-        offsets, lengths, ids = self._offsets, self._lengths, self._ids
-        lines = self._lines([(offsets[n], lengths[n]) for n in positions])
-        for n, line in zip(positions, lines, strict=True):
-            entry_id = ids[n]
+        rows = [self._row(n) for n in positions]
+        lines = self._lines([(offset, length) for _, _, offset, length, _ in rows])
+        for n, (parent, kind, _, _, entry_id), line in zip(positions, rows, lines, strict=True):
             record = entry_record(line, entry_id)
             if record is None:
                 raise Stale("an entry is not where the snapshot says")
@@ -407,17 +388,29 @@ class SessionLog:
                 entry = decode_entry(record)
             except (KeyError, TypeError, ValueError) as exc:
                 raise Stale("an entry line the snapshot points at is damaged") from exc
-            parent = self._parents[n]
-            expected = ids[parent] if parent >= 0 else None
-            if entry.parent_id != expected or entry.kind != self._kind_names[self._kinds[n]]:
+            expected = self._row(parent)[4] if parent >= 0 else None
+            if entry.parent_id != expected or entry.kind != self._kind_names[kind]:
                 raise Stale("an entry is not what the snapshot says")
             self._cache[n] = entry
             self._positions.setdefault(entry_id, n)
 
-    def columns(self) -> Columns:
+    def columns(self) -> Block:
         """Every entry's columns (for a snapshot)."""
-        self._load()
-        return Columns(self._parents, self._kinds, self._offsets, self._lengths, self._ids)
+        parents, kinds, offsets, lengths = _ints(), _ints(), _ints(), _ints()
+        ids: list[str] = []
+        size = self._block_size
+        for number in range(len(self._blocks)):
+            block = self._block(number * size)[0]
+            parents.extend(block.parents)
+            kinds.extend(block.kinds)
+            offsets.extend(block.offsets)
+            lengths.extend(block.lengths)
+            ids.extend(block.ids)
+        parents.extend(self._parents)
+        kinds.extend(self._kinds)
+        offsets.extend(self._offsets)
+        lengths.extend(self._lengths)
+        return Block(parents, kinds, offsets, lengths, ids + self._ids)
 
     @property
     def kind_names(self) -> list[str]:
@@ -434,7 +427,11 @@ class SessionLog:
     def checkpoints(self) -> dict[str, Checkpoint]:
         if self._points_base is not None:
             read, self._points_base = self._points_base, None
-            saved = {c.id: c for c in read()}
+            saved = {}
+            for point, n in read():
+                saved[point.id] = point
+                if point.entry_id is not None and 0 <= n < self._base:
+                    self._positions.setdefault(point.entry_id, n)  # (restore looks it up)
             saved.update(self._points)
             self._points = saved
         return self._points
@@ -461,14 +458,13 @@ class SessionLog:
         n = self.find(entry_id)
         if n is None:
             raise IntegrityError(_LOST)
-        self._load()
-        return self._offsets[n], self._lengths[n]
+        _, _, offset, length, _ = self._row(n)
+        return offset, length
 
     def everything(self) -> list[Entry]:
         """Every entry once (an id written twice: its last line), in file order."""
-        positions = self._index()
-        ids = self._ids.everything()
-        return self.entries_at([n for n in range(self._count) if positions[ids[n]] == n])
+        last = sorted(self._index().values())
+        return self.entries_at(last)
 
     def walk(
         self, cursor: str | None, limit: int | None = None, kind: str | None = None
@@ -479,16 +475,19 @@ class SessionLog:
         n = self.find(cursor)
         if n is None:
             raise IntegrityError(_LOST)
-        self._load()
         wanted = None if kind is None else self._kind_numbers.get(kind, -1)
-        parents, kinds = self._parents, self._kinds
+        base, parents, kinds = self._base, self._parents, self._kinds
         picked: list[int] = []
         while n >= 0:
-            if wanted is None or kinds[n] == wanted:
+            if n >= base:  # (read after the snapshot, or no snapshot: the lists)
+                this, parent = kinds[n - base], parents[n - base]
+            else:
+                block, at = self._block(n)
+                this, parent = block.kinds[at], block.parents[at]
+            if wanted is None or this == wanted:
                 picked.append(n)
                 if len(picked) == limit:
                     break
-            parent = parents[n]
             if parent == UNPLACED:
                 found = self.find(self._orphans[n])
                 if found is None:

@@ -4,8 +4,9 @@ times the sessions were written, newest last::
     <base>/<agent>/.recent                   every session of the agent
     <base>/.owners/<owner>/<agent>/.recent   one owner's sessions of the agent
 
-A header line, ``agentsession-recent 1 <boot id> <body>`` (``body``: bytes of
-lines at the last rebuild or compaction), then one line per write,
+A header line, ``agentsession-recent 1 <boot id> <body> <tail>`` (bytes of
+lines at the last rebuild or compaction, and of the lines after them when
+they were last deduplicated), then one line per write,
 ``<bound> <at> <session_id> <crc>``: ``at`` the ``updated_at`` the write
 sets (integer nanoseconds), ``bound`` the largest ``at`` of this line and
 every line before it, ``crc`` the CRC-32 of the rest of the line.
@@ -15,9 +16,11 @@ appends its line (under the journal's ``flock``) before it changes the
 session file. A listing reads the journals backwards, ``stat``s each session
 it meets, and hands a candidate out once its mtime is above the bound being
 read, as no session not met yet can be newer. A journal missing, damaged, or
-from an earlier boot is rebuilt from its directory; one that grew past
-``growth`` times its compacted body (plus ``slack``) is compacted. Why, and
-what is not checked: ``docs/design.md``, "File store indexes".
+from an earlier boot is rebuilt from its directory; one whose lines after the
+body grew by ``tail`` bytes keeps only the last of each session's there; one
+whose lines after the body outgrew ``growth`` times it (plus ``slack``) is
+compacted. Why, and what is not checked:
+``docs/design.md``, "File store indexes".
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class Damaged(Exception):
 class _State(NamedTuple):
     start: int  # where the lines start (after the header)
     body: int  # bytes of lines at the last rebuild or compaction
+    tail: int  # bytes of lines after those, when they were last deduplicated
     end: int  # the end of the last whole line
     bound: int | None  # the last line's bound
 
@@ -102,16 +106,16 @@ def parse(raw: bytes) -> tuple[int, int, str] | None:
     return (bound, at, match[4].decode("ascii")) if at <= bound else None
 
 
-def _header(fd: int) -> tuple[int, int] | None:
-    """``(start, body)`` from a journal's header, if this boot wrote it."""
+def _header(fd: int) -> tuple[int, int, int] | None:
+    """``(start, body, tail)`` from a journal's header, if this boot wrote it."""
     head = os.pread(fd, 128, 0)
     end = head.find(b"\n")
     parts = head[:end].split(b" ")
-    if end < 0 or len(parts) != 4 or parts[:2] != [MAGIC, VERSION] or parts[2] != BOOT:
+    if end < 0 or len(parts) != 5 or parts[:2] != [MAGIC, VERSION] or parts[2] != BOOT:
         return None
-    if not parts[3].isdigit():
+    if not (parts[3].isdigit() and parts[4].isdigit()):
         return None
-    return end + 1, int(parts[3])
+    return end + 1, int(parts[3]), int(parts[4])
 
 
 def _state(fd: int, size: int) -> _State | None:
@@ -119,14 +123,14 @@ def _state(fd: int, size: int) -> _State | None:
     header = _header(fd)
     if header is None:
         return None
-    start, body = header
-    if size < start + body:
+    start, body, deduplicated = header
+    if size < start + body + deduplicated:
         return None  # cut short
     take = min(size - start, _TAIL)
     tail = os.pread(fd, take, size - take)
     last = tail.rfind(b"\n")
     if last < 0:
-        return _State(start, body, start, None) if take < _TAIL else None
+        return _State(start, body, deduplicated, start, None) if take < _TAIL else None
     end = size - take + last + 1
     before = tail.rfind(b"\n", 0, last)
     if before < 0 and take == _TAIL:
@@ -134,7 +138,7 @@ def _state(fd: int, size: int) -> _State | None:
     line = parse(tail[before + 1 : last])
     if line is None:
         return None
-    return _State(start, body, end, line[0])
+    return _State(start, body, deduplicated, end, line[0])
 
 
 def _lines_back(fd: int, start: int, end: int) -> Iterator[bytes]:
@@ -161,14 +165,14 @@ def _lines_back(fd: int, start: int, end: int) -> Iterator[bytes]:
 class _Held:
     """A journal this process keeps open for its writes, and what it knows of it."""
 
-    __slots__ = ("body", "bound", "end", "fd", "lock", "start")
+    __slots__ = ("body", "bound", "end", "fd", "lock", "start", "tail")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd  # -1 once closed
         self.lock = threading.Lock()  # (``flock`` does not exclude this process's threads)
         # Where this process's last line left the journal (a :class:`_State`):
         # while its size is ``end``, nobody else has appended since.
-        self.start, self.body, self.end = 0, 0, -1
+        self.start, self.body, self.tail, self.end = 0, 0, 0, -1
         self.bound: int | None = None
 
     def close(self) -> None:
@@ -193,6 +197,7 @@ class Recent:
         self.layout = layout
         self.growth = 4
         self.slack = 64 << 10
+        self.tail = 256 << 10
         self._open: OpenTable[_Held] = OpenTable(_KEEP_OPEN)
         self._journals: dict[tuple[str, str | None], tuple[Journal, Journal]] = {}
         _EVERY.add(self)
@@ -282,14 +287,18 @@ class Recent:
                 return False
             if state.end < size:
                 os.ftruncate(fd, state.end)  # a line cut short by a crash
-            held.start, held.body, held.end, held.bound = state
+            held.start, held.body, held.tail, held.end, held.bound = state
         bound = at if held.bound is None or at > held.bound else held.bound
         line = _line(bound, at, session_id)
         write_all(fd, line)
         held.end += len(line)
         held.bound = bound
-        if held.end - held.start - held.body > self.growth * held.body + self.slack:
+        after = held.end - held.start - held.body  # the lines after the compacted ones
+        if after > self.growth * held.body + self.slack:
             self._compact(journal, fd, held.start, held.end)
+            self._forget(journal.path, held)
+        elif after - held.tail > self.tail:
+            self._deduplicate(journal, fd, held.start + held.body, held.end)
             self._forget(journal.path, held)
         return True
 
@@ -355,10 +364,30 @@ class Recent:
                 kept.append((max(at, mtime), session_id))
         self._write(journal, sorted(kept))
 
+    def _deduplicate(self, journal: Journal, fd: int, start: int, end: int) -> None:
+        """Keep, of the lines after the compacted ones (``[start, end)``), the
+        last of each session: a session's last line has its newest ``at``,
+        and the bounds of what is kept still never go down. The compacted
+        lines are copied as they are; the caller holds the ``flock``."""
+        data = os.pread(fd, end - start, start)
+        lines = data.split(b"\n")[:-1]
+        last: dict[str, int] = {}
+        for n, raw in enumerate(lines):
+            line = parse(raw)
+            if line is None:
+                self._rebuild(journal)
+                return
+            last[line[2]] = n
+        kept = b"".join(lines[n] + b"\n" for n in sorted(last.values()))
+        body = os.pread(fd, start, 0).split(b"\n", 1)[1]
+        self._put(journal, body, kept)
+
     def _write(self, journal: Journal, lines: list[tuple[int, str]]) -> None:
-        body = b"".join(_line(at, at, s.encode("ascii")) for at, s in lines)
-        header = b" ".join((MAGIC, VERSION, BOOT, b"%d" % len(body))) + b"\n"
-        write_file(journal.path, header + body)
+        self._put(journal, b"".join(_line(at, at, s.encode("ascii")) for at, s in lines), b"")
+
+    def _put(self, journal: Journal, body: bytes, tail: bytes) -> None:
+        header = b" ".join((MAGIC, VERSION, BOOT, b"%d" % len(body), b"%d" % len(tail)))
+        write_file(journal.path, header + b"\n" + body + tail)
 
     def rebuild(self, journal: Journal, inode: int | None) -> None:
         """Rebuild a journal a reader found missing (``inode=None``) or damaged,
@@ -395,7 +424,7 @@ class Recent:
         try:
             stat = os.fstat(fd)
             header = _header(fd)
-            if header is None or stat.st_size < header[0] + header[1]:
+            if header is None or stat.st_size < sum(header):
                 raise Damaged(journal, stat.st_ino)
             # A line is handed out once the line before it is read and found
             # no higher: the merge takes a stream's next bound as a bound of

@@ -53,6 +53,7 @@ def eager(store: Any) -> Any:
     engine.snapshots.every = 0
     engine.recent.growth = 1
     engine.recent.slack = 300
+    engine.recent.tail = 200
     return store
 
 

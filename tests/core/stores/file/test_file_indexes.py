@@ -156,9 +156,9 @@ DAMAGE: dict[str, Callable[[bytes], bytes | None]] = {
     "a torn last line": lambda data: data + b"99999999999999999999 9",
     "another header": lambda data: b"something else 1 - 0\n" + data.split(b"\n", 1)[1],
     "written before the machine last booted": lambda data: data.replace(
-        data.split(b"\n", 1)[0], b"agentsession-recent 1 another-boot-id 0", 1
+        data.split(b"\n", 1)[0], b"agentsession-recent 1 another-boot-id 0 0", 1
     ),
-    "all its lines gone, after a reboot": lambda data: b"agentsession-recent 1 old-boot 0\n",
+    "all its lines gone, after a reboot": lambda data: b"agentsession-recent 1 old-boot 0 0\n",
 }
 
 
@@ -251,6 +251,25 @@ def test_a_journal_is_compacted_as_it_grows(base: Path, store: FileStore) -> Non
         assert path.stat().st_size < 4000  # 500 writes, about 15 000 bytes of lines
         assert b" s4 " not in path.read_bytes()  # erased: dropped when compacted
     check_listings(store, T0 + timedelta(days=1))
+
+
+def test_a_busy_session_does_not_bury_the_others(base: Path, store: FileStore) -> None:
+    # One session written over and over among idle ones: the journal keeps
+    # only its last lines, so a listing never reads through its history.
+    store._engine.recent.slack = 10**9  # (no full compaction: the lines kept)
+    store._engine.recent.tail = 3000
+    for n in range(50):
+        store.create_session(info(f"s{n}", "a", "u1", T0 + timedelta(seconds=n)))
+    for step in range(1000):
+        touch(store, "s7", T0 + timedelta(minutes=1, seconds=step))
+    for path in journals(base):
+        data = path.read_bytes()
+        assert len(data) < 50 * 80 + 3000 + 200  # 1 050 lines written, about 75 000 bytes
+        assert data.count(b" s7 ") < 3000 // 60
+    now = T0 + timedelta(days=1)
+    rows = store.list_sessions(agent="a", user_id="u1", limit=3, offset=0, now=now)
+    assert [r.id for r in rows] == ["s7", "s49", "s48"]
+    check_listings(store, now)
 
 
 def test_writes_that_go_back_in_time_keep_the_order_exact(base: Path, store: FileStore) -> None:

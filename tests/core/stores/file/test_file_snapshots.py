@@ -197,14 +197,15 @@ def _flip(where: Callable[[bytes], int]) -> Callable[[bytes], bytes]:
     return change
 
 
-def _in_section(which: int, part: Callable[[int, dict[str, Any]], int]) -> Callable[[bytes], int]:
-    """Where in a snapshot file: ``part(length, header)`` bytes into section ``which``."""
+def _in_part(which: str, part: Callable[[int], int]) -> Callable[[bytes], int]:
+    """Where in a snapshot file: ``part(length)`` bytes into its first block
+    (``which="block"``) or its checkpoints."""
 
     def where(data: bytes) -> int:
         end = data.index(b"\n")
         fields = json.loads(data[len(b"agentsession-snapshot 1 ") + 9 : end])
-        offset, length, _ = fields["sections"][which]
-        return int(end + 1 + offset + part(length, fields))
+        offset, length, _ = fields["blocks"][0] if which == "block" else fields[which]
+        return int(end + 1 + offset + part(length))
 
     return where
 
@@ -214,9 +215,9 @@ SNAPSHOT_DAMAGE: dict[str, Callable[[bytes], bytes | None]] = {
     "emptied": lambda data: b"",
     "cut short": lambda data: data[: len(data) * 2 // 3],
     "a byte of its header changed": _flip(lambda data: 40),
-    "a byte of its tree changed": _flip(_in_section(0, lambda length, fields: 20)),
-    "a byte of its ids changed": _flip(_in_section(0, lambda n, fields: n - fields["ids"] // 2)),
-    "a byte of its checkpoints changed": _flip(_in_section(1, lambda n, fields: n // 2)),
+    "a byte of its tree changed": _flip(_in_part("block", lambda length: 20)),
+    "a byte of its ids changed": _flip(_in_part("block", lambda length: length - 30)),
+    "a byte of its checkpoints changed": _flip(_in_part("checkpoints", lambda length: length // 2)),
     "from a machine of the other byte order": _header_changed(
         "order", "big" if sys.byteorder == "little" else "little"
     ),
@@ -380,3 +381,28 @@ def test_a_long_session_has_one_without_being_asked(tmp_path: Path, entries: int
     size = session_file(base, session.id).stat().st_size
     assert [p.name for p in snapshots(base)] == ([session.id] if size >= 64 << 10 else [])
     check_same(base, session.id)
+
+
+def test_a_long_history_reads_only_the_blocks_it_reaches(base: Path) -> None:
+    with SessionManager(eager(FileStore(base)), clock=lambda: NOW) as manager:
+        session = manager.create("assistant")
+        session.extend([msg(i) for i in range(50)])
+        early = session.checkpoint("early")
+        for start in range(50, 10_000, 1_000):
+            session.extend([msg(i) for i in range(start, min(start + 1_000, 10_000))])
+        session_id = session.id
+    expected = check_same(base, session_id)
+    assert len(expected["path"]) == 10_000
+    # The middle block (entries 4096-8191) damaged: the last messages and a
+    # restore of the early checkpoint do not reach it; a whole path does,
+    # and is then read as a replay reads it.
+    path = snapshots(base)[0]
+    path.write_bytes(_flip(_in_part("block", lambda length: length + 100))(path.read_bytes()))
+    with closing(eager(FileStore(base))) as store:
+        last = store.read_path(session_id, now=NOW, limit=2, kind="message")[1]
+        assert [e.data["content"] for e in last] == ["message 9998", "message 9999"]
+        _, early_path = store.get_checkpoint(session_id, early.id, now=NOW, with_path=True)
+        assert [e.id for e in early_path] == [e.id for e in expected["path"][:50]]
+        assert path.exists()  # (nothing read the damaged block yet)
+        assert describe(store, session_id) == replayed(base, session_id)
+        assert not path.exists()  # dropped when found damaged, then written anew
