@@ -36,7 +36,7 @@ CHILD = """
 import json, resource, sys, time, tracemalloc
 sys.path.insert(0, sys.argv[1])
 from agentsession import SessionManager, migrate
-from agentsession._models import same_export
+from agentsession.store import same_export
 from benchmarks.workload import messages
 
 step, args = sys.argv[2], json.loads(sys.argv[3])

@@ -18,7 +18,7 @@ from ._async.protocol import AsyncStore
 from ._canonical import StoredJSON, canonical_json, checksum, entry_digest, load_json_object
 from ._exceptions import map_exceptions
 from ._ids import validate_id
-from ._models import Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked
+from ._models import Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked, same_export
 from ._registry import register_store
 from ._rules import (
     check_expected_head,
@@ -62,5 +62,6 @@ __all__ = [
     "place_entries",
     "prepare_entry",
     "register_store",
+    "same_export",
     "validate_id",
 ]
