@@ -241,7 +241,7 @@ def recompute_digest(kind: str, data: Any) -> str:
     """Digest of an entry's data, as ``restore`` re-derives it for verification:
     from the stored text itself when the store handed it over (:class:`StoredJSON`:
     no decode, no re-encode), else by encoding the decoded data again."""
-    if type(data) is StoredJSON:
+    if isinstance(data, StoredJSON):  # a subclass: sealed records (agentsession._sealing)
         return entry_digest(kind, data.text)
     return entry_digest(kind, _encoder.encode(data))
 

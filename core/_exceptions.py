@@ -9,6 +9,8 @@ Every error the library raises on purpose derives from :class:`AgentSessionError
     ├── ConflictError            taken id, or a compare-and-swap that lost
     ├── LimitExceeded            max_messages or entry size reached
     ├── IntegrityError           stored history does not match its digests/checksum
+    │   └── DecryptionError      a sealed record does not open: wrong key, or altered or moved
+    │       └── MissingKey       the record's key id is not in the key ring
     ├── InvalidInput             malformed id, non-JSON data, unknown entry id, ...
     ├── StoreClosed              the store (or session object) was closed
     ├── StoreUnavailable         the back end cannot be reached (driver error chained)
@@ -29,9 +31,11 @@ __all__ = [
     "BlockingCallInEventLoop",
     "CheckpointNotFound",
     "ConflictError",
+    "DecryptionError",
     "IntegrityError",
     "InvalidInput",
     "LimitExceeded",
+    "MissingKey",
     "NoSessionInContext",
     "SessionNotFound",
     "StoreClosed",
@@ -74,6 +78,21 @@ class LimitExceeded(AgentSessionError):
 
 class IntegrityError(AgentSessionError):
     """Stored history does not match its recorded digests or checksum."""
+
+
+class DecryptionError(IntegrityError):
+    """A sealed record could not be opened: the key named ``key_id`` is the
+    wrong one, or the record was altered or moved to another place. Nothing
+    is changed, skipped or deleted because of it (``docs/design.md``,
+    "Encryption and compression")."""
+
+    def __init__(self, message: str, *, key_id: str | None = None) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+class MissingKey(DecryptionError):
+    """A sealed record names a key id the key ring does not hold."""
 
 
 class InvalidInput(AgentSessionError, ValueError):

@@ -178,8 +178,10 @@ class AsyncStore(Protocol):
         metadata: Mapping[str, Any],
         now: datetime,
         expires_at: datetime | None,
+        expected_revision: int | None = None,
     ) -> SessionInfo:
-        """Shallow-merge ``metadata`` into the session's metadata, atomically."""
+        """Shallow-merge ``metadata`` into the session's metadata, atomically.
+        ``expected_revision`` mismatch → ``ConflictError``, nothing written."""
         raise _unimplemented(self, "update_session")
 
     async def rotate_id(

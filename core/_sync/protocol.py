@@ -179,8 +179,10 @@ class Store(Protocol):
         metadata: Mapping[str, Any],
         now: datetime,
         expires_at: datetime | None,
+        expected_revision: int | None = None,
     ) -> SessionInfo:
-        """Shallow-merge ``metadata`` into the session's metadata, atomically."""
+        """Shallow-merge ``metadata`` into the session's metadata, atomically.
+        ``expected_revision`` mismatch → ``ConflictError``, nothing written."""
         raise _unimplemented(self, "update_session")
 
     def rotate_id(

@@ -366,9 +366,11 @@ class DjangoStore:
         metadata: Mapping[str, Any],
         now: datetime,
         expires_at: datetime | None,
+        expected_revision: int | None = None,
     ) -> SessionInfo:
         with self._guard(atomic=True):
             row, info = self._live(session_id, now, lock=True)
+            check_revision(info.revision, expected_revision)
             merged = canonical_json({**info.metadata, **metadata})
             return self._save(row, now, expires_at, metadata=merged)
 

@@ -408,9 +408,10 @@ class FileEngine:
         metadata: Mapping[str, Any],
         now: datetime,
         expires_at: datetime | None,
+        expected_revision: int | None = None,
     ) -> SessionInfo:
         with self._files.session(session_id, write=True) as handle:
-            self._live(handle, now)
+            check_revision(self._live(handle, now).revision, expected_revision)
             self._write(handle, [metadata_line(metadata, at=now, expires_at=expires_at)], now)
             handle.log.merge_metadata(json_copy(dict(metadata)), now, expires_at)
             return copy_info(handle.log.info)

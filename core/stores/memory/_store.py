@@ -346,9 +346,11 @@ class MemoryStore:
         metadata: Mapping[str, Any],
         now: datetime,
         expires_at: datetime | None,
+        expected_revision: int | None = None,
     ) -> SessionInfo:
         with self._lock:
             stored = self._live(session_id, now)
+            check_revision(stored.info.revision, expected_revision)
             merged = {**stored.info.metadata, **json_copy(dict(metadata))}
             return copy_info(self._bump(stored, now, expires_at, metadata=merged))
 

@@ -158,7 +158,9 @@ class Statements:
             DELETE FROM {T} WHERE pk IN (SELECT pk FROM doomed) RETURNING pk"""
         self.update = f"""
             UPDATE {T} AS s SET metadata = s.metadata || %(patch)s::jsonb, {bump}
-            WHERE s.id = %(sid)s AND {_LIVE} RETURNING {S}"""
+            WHERE s.id = %(sid)s AND {_LIVE}
+            AND (%(revision)s::bigint IS NULL OR s.revision = %(revision)s::bigint)
+            RETURNING {S}"""
         self.rotate = f"""
             WITH gone AS (
                 DELETE FROM {T} WHERE id = %(new)s AND expires_at <= %(now)s RETURNING pk)

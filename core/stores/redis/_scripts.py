@@ -85,12 +85,13 @@ local seq = tonumber(f[7]) + 1
 redis.call('HSET', K, ARGV[6], table.concat({seq, ARGV[7], ARGV[8]}, '\t'))
 return commit(f, {'lcp', now_s, 'cps', seq})
 """,
-    # ARGV[6..]: metadata field/value pairs.
+    # ARGV[6] expected revision ('' = unchecked), ARGV[7..]: metadata field/value pairs.
     "update": r"""
 local f = live('wn')
 if not f then return {'nf'} end
 if nonce ~= '' and f[6] == nonce then return current(f) end
-return commit(f, argv_from(6, #ARGV - 5))
+if ARGV[6] ~= '' and f[5] ~= ARGV[6] then return {'rev'} end
+return commit(f, argv_from(7, #ARGV - 6))
 """,
     # ARGV[6] before ('' = from the head), ARGV[7] limit (-1 = all), ARGV[8]
     # kind ('' = any), ARGV[9] '1' = with data.

@@ -160,9 +160,11 @@ def update_session(
     metadata: Mapping[str, Any],
     now: datetime,
     expires_at: datetime | None,
+    expected_revision: int | None = None,
 ) -> SessionInfo:
     with _write(conn):
         pk, info = _live(conn, session_id, to_us(now))
+        check_revision(info.revision, expected_revision)
         merged = {**info.metadata, **metadata}
         new = _bumped(info, now, expires_at, metadata=merged)
         conn.execute(

@@ -82,6 +82,39 @@ class AsyncStoreCallTests(AsyncSuiteBase):
         assert await store.delete_session(session.id, expected_revision=current) is False
         assert await store.delete_session("no-such-session", expected_revision=0) is False
 
+    async def test_update_at_an_expected_revision(
+        self, manager: AsyncSessionManager, clock: FakeClock
+    ) -> None:
+        store = manager.store
+        session = await self.chat(manager, 2)
+        await session.update_metadata({"kept": 1})
+        stale = (await session.refresh()).revision
+        await session.append(msg("written since"))
+        before = await self.snapshot(manager, session.id)
+        current = before.session.revision
+        for revision in (stale, current + 1):
+            with pytest.raises(ConflictError):
+                await store.update_session(
+                    session.id,
+                    metadata={"lost": True},
+                    now=clock(),
+                    expires_at=None,
+                    expected_revision=revision,
+                )
+        assert await self.snapshot(manager, session.id) == before
+        row = await store.update_session(
+            session.id,
+            metadata={"added": [1]},
+            now=clock(),
+            expires_at=None,
+            expected_revision=current,
+        )
+        assert row.metadata == {"kept": 1, "added": [1]} and row.revision == current + 1
+        with pytest.raises(SessionNotFound):
+            await store.update_session(
+                "no-such-session", metadata={}, now=clock(), expires_at=None, expected_revision=0
+            )
+
     async def test_prune_expired_in_batches(self, store: AsyncStore, clock: FakeClock) -> None:
         manager = self.manager_with(store, clock)
         doomed = [await self.chat(manager, 1, ttl=timedelta(seconds=10)) for _ in range(5)]

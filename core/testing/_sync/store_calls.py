@@ -83,6 +83,39 @@ class StoreCallTests(SuiteBase):
         assert store.delete_session(session.id, expected_revision=current) is False
         assert store.delete_session("no-such-session", expected_revision=0) is False
 
+    def test_update_at_an_expected_revision(
+        self, manager: SessionManager, clock: FakeClock
+    ) -> None:
+        store = manager.store
+        session = self.chat(manager, 2)
+        session.update_metadata({"kept": 1})
+        stale = (session.refresh()).revision
+        session.append(msg("written since"))
+        before = self.snapshot(manager, session.id)
+        current = before.session.revision
+        for revision in (stale, current + 1):
+            with pytest.raises(ConflictError):
+                store.update_session(
+                    session.id,
+                    metadata={"lost": True},
+                    now=clock(),
+                    expires_at=None,
+                    expected_revision=revision,
+                )
+        assert self.snapshot(manager, session.id) == before
+        row = store.update_session(
+            session.id,
+            metadata={"added": [1]},
+            now=clock(),
+            expires_at=None,
+            expected_revision=current,
+        )
+        assert row.metadata == {"kept": 1, "added": [1]} and row.revision == current + 1
+        with pytest.raises(SessionNotFound):
+            store.update_session(
+                "no-such-session", metadata={}, now=clock(), expires_at=None, expected_revision=0
+            )
+
     def test_prune_expired_in_batches(self, store: Store, clock: FakeClock) -> None:
         manager = self.manager_with(store, clock)
         doomed = [self.chat(manager, 1, ttl=timedelta(seconds=10)) for _ in range(5)]

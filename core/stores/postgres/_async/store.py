@@ -345,15 +345,19 @@ class AsyncPostgresStore:
         metadata: Mapping[str, Any],
         now: datetime,
         expires_at: datetime | None,
+        expected_revision: int | None = None,
     ) -> SessionInfo:
         params = {
             "sid": session_id,
             "patch": pg_json(metadata),
             "now": now,
             "expires_at": expires_at,
+            "revision": expected_revision,
         }
         row = await self._one(self._sql.update, params)
         if row is None:
+            if expected_revision is not None and await self._one(self._sql.get, params):
+                raise ConflictError("the session changed since it was read")
             raise SessionNotFound()
         return session_from_row(row)
 

@@ -193,9 +193,11 @@ class RedisStore:
         metadata: Mapping[str, Any],
         now: datetime,
         expires_at: datetime | None,
+        expected_revision: int | None = None,
     ) -> SessionInfo:
+        revision = "" if expected_revision is None else str(expected_revision)
         fields = [x for k, v in metadata.items() for x in ("~" + k, canonical_json(v))]
-        return self._db.write_row("update", session_id, now, expires_at, fields)
+        return self._db.write_row("update", session_id, now, expires_at, [revision, *fields])
 
     def rotate_id(
         self,
