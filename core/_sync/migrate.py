@@ -99,7 +99,11 @@ def _one(
     except AgentSessionError as exc:
         report.failed[session_id] = f"{type(exc).__name__}: {exc}"
         return
-    there = _export_or_none(destination, session_id)
+    try:
+        there = _export_or_none(destination, session_id)
+    except AgentSessionError as exc:  # there, but unreadable (a wrong key): never touched
+        report.failed[session_id] = f"{type(exc).__name__}: {exc}"
+        return
     if there is None:
         try:
             destination.import_session(export)
