@@ -48,3 +48,21 @@ def test_the_readmes_snippets_run(
     monkeypatch.delenv("AGENTSESSION_STORE_URL", raising=False)
     exec(compile(_block_after(heading), f"README {heading}", "exec"), {})
     assert list(tmp_path.glob("*.db")), "the snippet stored nothing"
+
+
+def test_the_readmes_encryption_snippet_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("cryptography", reason="the crypto extra is not installed")
+    from agentsession.sealed import KeyRing
+
+    text = (ROOT / "README.md").read_text()
+    (snippet,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "SealedStore" in b]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGENTSESSION_KEYS", f"2026-12:{KeyRing.generate()}")
+    scope: dict[str, object] = {}
+    exec(compile("from agentsession import SessionManager\n" + snippet, "README", "exec"), scope)
+    with scope["sessions"] as sessions:  # type: ignore[attr-defined]
+        s = sessions.create("assistant")
+        s.append({"role": "user", "content": "kept secret"})
+    assert b"kept secret" not in (tmp_path / "sessions.db").read_bytes()

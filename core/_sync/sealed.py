@@ -8,8 +8,8 @@ each call is its inner store's same call, with the records sealed on the way
 in and opened on the way out (``agentsession._sealing`` does the records, no
 I/O; this module only orders the calls). Before any call that writes to an
 existing session it proves the key on that session's row, so a wrong key
-raises before anything is stored. See ``docs/design.md``, "Encryption and
-compression".
+raises before anything is stored.
+See ``docs/design.md``, "Encryption and compression".
 """
 
 from __future__ import annotations

@@ -32,7 +32,20 @@ def _touch(name: str) -> Callable[[], object]:
     return lambda: getattr(importlib.import_module("agentsession.stores"), name)
 
 
+def _seal(**options: object) -> Callable[[], object]:
+    def use() -> object:
+        from agentsession.sealed import KeyRing, SealedStore
+
+        if options.get("keys"):
+            return KeyRing([("k1", b"0" * 32)])
+        return SealedStore("memory://", **options)  # type: ignore[arg-type]
+
+    return use
+
+
 CASES = [
+    ("cryptography", "agentsession[crypto]", _seal(keys=True)),
+    ("zstandard", "agentsession[zstd]", _seal(compression="zstd")),
     ("redis", "agentsession[redis]", _touch("RedisStore")),
     ("redis", "agentsession[redis]", _touch("AsyncRedisStore")),
     ("psycopg", "agentsession[postgres]", _touch("PostgresStore")),
