@@ -63,8 +63,13 @@ class AsyncSealed(Sealed):
 for _kind in KINDS:
     for _mode in MODES:
         _name = f"TestSealed_{_kind}_{_mode}"
+        # The server stores' runs are "slow": the full py311 env runs them,
+        # the newer Pythons' quicker envs run the embedded stores'.
+        marks = [pytest.mark.slow] if _kind in ("redis", "postgres") else []
         globals()[_name] = type(
-            _name, (SyncSealed, StoreConformance), {"kind": _kind, "mode": _mode}
+            _name,
+            (SyncSealed, StoreConformance),
+            {"kind": _kind, "mode": _mode, "pytestmark": marks},
         )
     for _mode in MODES if _kind in ("memory", "sqlite") else ():
         _name = f"TestAsyncSealed_{_kind}_{_mode}"
