@@ -26,6 +26,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Final, Literal
 
@@ -59,6 +60,7 @@ __all__ = [
     "Compression",
     "KeyRing",
     "Place",
+    "RekeyReport",
     "SealedJSON",
     "Sealer",
     "entry_place",
@@ -494,6 +496,24 @@ class Sealer:
 
     # whole sessions
 
+    def is_current(self, stored: SessionExport) -> bool:
+        """Whether every record of a stored session is sealed under the
+        newest key (so a rekey has nothing to do there)."""
+        keys = self.codec.keys
+        if keys is None:
+            return True
+        prefix = f"{_VERSION}.{keys.primary}."
+
+        def under(data: Mapping[str, Any]) -> bool:
+            token = data.get(MARK) if len(data) == 1 else None
+            return isinstance(token, str) and token.startswith(prefix)
+
+        return (
+            under(stored.session.metadata)
+            and all(under(e.data) for e in stored.entries)
+            and all(under(c.metadata) for c in stored.checkpoints)
+        )
+
     def open_export(self, stored: SessionExport) -> SessionExport:
         """The session as it would be stored in clear, after checking every
         stored digest and checksum: what ``export_session`` hands out, so an
@@ -543,6 +563,29 @@ class Sealer:
             tuple(entries),
             tuple(self.seal_checkpoint(p) for p in points),
         )
+
+
+@dataclass(slots=True)
+class RekeyReport:
+    """What a rekey did (:func:`agentsession.sealed.rekey`).
+
+    Attributes:
+        resealed: sessions written again under the newest key.
+        current: sessions already wholly under it (read, not written).
+        failed: id -> why it was left as it is (a record that does not
+            open: nothing of that session was written).
+        passes: listings walked (a session written during a pass, and so
+            moved ahead of the listing, is taken by the next).
+    """
+
+    resealed: int = 0
+    current: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    passes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
 
 
 def _rechecked(

@@ -15,14 +15,24 @@ Ids, kinds, tree links, times, counts, agents and owners stay in clear. A
 record that does not open raises :class:`~agentsession.DecryptionError`
 (:class:`~agentsession.MissingKey` when its key id is not in the ring), and
 nothing is written, skipped or deleted because of it. :func:`rekey` seals
-every record again under the newest key. See ``docs/design.md``,
+every record again under the newest key, on a live store (``rekey_async``
+for an :class:`AsyncSealedStore`). See ``docs/design.md``,
 "Encryption and compression".
 """
 
 from __future__ import annotations
 
 from ._async.sealed import AsyncSealedStore
-from ._sealing import MARK, KeyRing
-from ._sync.sealed import SealedStore
+from ._async.sealed import rekey as rekey_async
+from ._sealing import MARK, KeyRing, RekeyReport
+from ._sync.sealed import SealedStore, rekey
 
-__all__ = ["MARK", "AsyncSealedStore", "KeyRing", "SealedStore"]
+__all__ = [
+    "MARK",
+    "AsyncSealedStore",
+    "KeyRing",
+    "RekeyReport",
+    "SealedStore",
+    "rekey",
+    "rekey_async",
+]

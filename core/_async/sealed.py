@@ -14,11 +14,11 @@ See ``docs/design.md``, "Encryption and compression".
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .._exceptions import ConflictError, InvalidInput, SessionNotFound
+from .._exceptions import AgentSessionError, ConflictError, InvalidInput, SessionNotFound
 from .._models import (
     UNCHECKED,
     Checkpoint,
@@ -32,10 +32,10 @@ from .._models import (
     json_copy,
 )
 from .._registry import open_async_store
-from .._sealing import Codec, Compression, KeyRing, Sealer
+from .._sealing import Codec, Compression, KeyRing, RekeyReport, Sealer
 from .protocol import AsyncStore
 
-__all__ = ["AsyncSealedStore"]
+__all__ = ["AsyncSealedStore", "rekey"]
 
 #: A moment before any session expires: the key check of a call that takes no
 #: clock (``delete_session``) reads the row whatever its expiry.
@@ -242,8 +242,15 @@ class AsyncSealedStore(AsyncStore):
     async def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
         return self._sealer.open_export(await self._inner.export_session(session_id, now=now))
 
-    async def import_session(self, export: SessionExport) -> None:
-        await self._inner.import_session(self._sealer.seal_export(export))
+    async def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
+        if expected_revision is not None:
+            # A replacement erases what is there: only what opens.
+            self._opened(await self._inner.get_session(export.session.id, now=_DAWN))
+        await self._inner.import_session(
+            self._sealer.seal_export(export), expected_revision=expected_revision
+        )
         self._proven[export.session.id] = None
 
     # -- history -----------------------------------------------------------------------
@@ -312,6 +319,10 @@ class AsyncSealedStore(AsyncStore):
         expected_revision: int | None = None,
     ) -> SessionInfo:
         await self._prove(session_id, now)
+        if entry_id is not None:
+            # The head moves only onto a record this ring opens (pop, switch,
+            # restore): a session half under a lost key is left as it is.
+            await self.get_entry(session_id, entry_id, now=now)
         row = await self._inner.set_head(
             session_id,
             entry_id,
@@ -354,5 +365,75 @@ class AsyncSealedStore(AsyncStore):
         points = await self._inner.list_checkpoints(session_id, now=now)
         return [self._sealer.open_checkpoint(p) for p in points]
 
+    async def reseal(self, session_id: str, *, now: datetime) -> bool:
+        """Write the session again with every record under the newest key, in
+        one atomic replacement at the revision read; ``False`` if it already
+        was. ``ConflictError`` if it was written meanwhile (nothing changed),
+        ``DecryptionError`` if a record does not open (nothing changed)."""
+        if self._sealer.codec.keys is None:
+            raise InvalidInput("a rekey needs keys")
+        stored = await self._inner.export_session(session_id, now=now)
+        if self._sealer.is_current(stored):
+            return False
+        plain = self._sealer.open_export(stored)
+        revision = stored.session.revision
+        info = evolve(plain.session, revision=revision + 1)
+        await self._inner.import_session(
+            self._sealer.seal_export(SessionExport(info, plain.entries, plain.checkpoints)),
+            expected_revision=revision,
+        )
+        return True
+
     async def close(self) -> None:
         await self._inner.close()
+
+
+async def rekey(
+    store: AsyncSealedStore,
+    *,
+    page: int = 100,
+    passes: int = 5,
+    progress: Callable[[RekeyReport], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> RekeyReport:
+    """Seal every live session of ``store`` again under its ring's newest key.
+
+    On a live store, in batches: the listing is read ``page`` sessions at a
+    time and each session is replaced whole and atomically, only if it was
+    not written since it was read (then it is taken again by the next pass,
+    up to ``passes``). A session already wholly under the newest key is only
+    read, so an interrupted rekey is resumed by running it again. A session
+    with a record that does not open is reported in ``failed`` and left as
+    it is. Records in clear are sealed too. Then old keys may leave the ring.
+    """
+    now = clock or (lambda: datetime.now(UTC))
+    report = RekeyReport()
+    for _ in range(passes):
+        report.passes += 1
+        raced = 0
+        offset = 0
+        while True:
+            rows = await store.inner.list_sessions(
+                agent=None, user_id=UNCHECKED, limit=page, offset=offset, now=now()
+            )
+            offset += len(rows)
+            for row in rows:
+                try:
+                    if await store.reseal(row.id, now=now()):
+                        report.resealed += 1
+                    elif report.passes == 1:  # later passes see the first's work
+                        report.current += 1
+                    report.failed.pop(row.id, None)
+                except SessionNotFound:
+                    pass  # erased or expired since listed
+                except ConflictError:
+                    raced += 1
+                except AgentSessionError as exc:
+                    report.failed[row.id] = f"{type(exc).__name__}: {exc}"
+                if progress is not None:
+                    progress(report)
+            if len(rows) < page:
+                break
+        if not raced:
+            return report
+    return report

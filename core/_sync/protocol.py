@@ -208,8 +208,16 @@ class Store(Protocol):
         parents come first), checkpoints by ``(created_at, id)``."""
         raise _unimplemented(self, "export_session")
 
-    def import_session(self, export: SessionExport) -> None:
+    def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
         """Write an exported session as is; a taken id → ``ConflictError``.
+
+        ``expected_revision``: replace the session with that id instead, whole
+        and atomically, if it is there (expired or not: else
+        ``SessionNotFound``) at that revision (else ``ConflictError``);
+        nothing of it is kept but what the export holds. The caller keeps the
+        agent and the owner (stores may rely on it for their indexes).
 
         The manager has already checked the export whole (ids, owner, JSON,
         digests, tree, head, checkpoints: ``agentsession._exports``)."""

@@ -15,11 +15,11 @@ See ``docs/design.md``, "Encryption and compression".
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .._exceptions import ConflictError, InvalidInput, SessionNotFound
+from .._exceptions import AgentSessionError, ConflictError, InvalidInput, SessionNotFound
 from .._models import (
     UNCHECKED,
     Checkpoint,
@@ -33,10 +33,10 @@ from .._models import (
     json_copy,
 )
 from .._registry import open_store
-from .._sealing import Codec, Compression, KeyRing, Sealer
+from .._sealing import Codec, Compression, KeyRing, RekeyReport, Sealer
 from .protocol import Store
 
-__all__ = ["SealedStore"]
+__all__ = ["SealedStore", "rekey"]
 
 #: A moment before any session expires: the key check of a call that takes no
 #: clock (``delete_session``) reads the row whatever its expiry.
@@ -243,8 +243,15 @@ class SealedStore(Store):
     def export_session(self, session_id: str, *, now: datetime) -> SessionExport:
         return self._sealer.open_export(self._inner.export_session(session_id, now=now))
 
-    def import_session(self, export: SessionExport) -> None:
-        self._inner.import_session(self._sealer.seal_export(export))
+    def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
+        if expected_revision is not None:
+            # A replacement erases what is there: only what opens.
+            self._opened(self._inner.get_session(export.session.id, now=_DAWN))
+        self._inner.import_session(
+            self._sealer.seal_export(export), expected_revision=expected_revision
+        )
         self._proven[export.session.id] = None
 
     # -- history -----------------------------------------------------------------------
@@ -313,6 +320,10 @@ class SealedStore(Store):
         expected_revision: int | None = None,
     ) -> SessionInfo:
         self._prove(session_id, now)
+        if entry_id is not None:
+            # The head moves only onto a record this ring opens (pop, switch,
+            # restore): a session half under a lost key is left as it is.
+            self.get_entry(session_id, entry_id, now=now)
         row = self._inner.set_head(
             session_id,
             entry_id,
@@ -355,5 +366,75 @@ class SealedStore(Store):
         points = self._inner.list_checkpoints(session_id, now=now)
         return [self._sealer.open_checkpoint(p) for p in points]
 
+    def reseal(self, session_id: str, *, now: datetime) -> bool:
+        """Write the session again with every record under the newest key, in
+        one atomic replacement at the revision read; ``False`` if it already
+        was. ``ConflictError`` if it was written meanwhile (nothing changed),
+        ``DecryptionError`` if a record does not open (nothing changed)."""
+        if self._sealer.codec.keys is None:
+            raise InvalidInput("a rekey needs keys")
+        stored = self._inner.export_session(session_id, now=now)
+        if self._sealer.is_current(stored):
+            return False
+        plain = self._sealer.open_export(stored)
+        revision = stored.session.revision
+        info = evolve(plain.session, revision=revision + 1)
+        self._inner.import_session(
+            self._sealer.seal_export(SessionExport(info, plain.entries, plain.checkpoints)),
+            expected_revision=revision,
+        )
+        return True
+
     def close(self) -> None:
         self._inner.close()
+
+
+def rekey(
+    store: SealedStore,
+    *,
+    page: int = 100,
+    passes: int = 5,
+    progress: Callable[[RekeyReport], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> RekeyReport:
+    """Seal every live session of ``store`` again under its ring's newest key.
+
+    On a live store, in batches: the listing is read ``page`` sessions at a
+    time and each session is replaced whole and atomically, only if it was
+    not written since it was read (then it is taken again by the next pass,
+    up to ``passes``). A session already wholly under the newest key is only
+    read, so an interrupted rekey is resumed by running it again. A session
+    with a record that does not open is reported in ``failed`` and left as
+    it is. Records in clear are sealed too. Then old keys may leave the ring.
+    """
+    now = clock or (lambda: datetime.now(UTC))
+    report = RekeyReport()
+    for _ in range(passes):
+        report.passes += 1
+        raced = 0
+        offset = 0
+        while True:
+            rows = store.inner.list_sessions(
+                agent=None, user_id=UNCHECKED, limit=page, offset=offset, now=now()
+            )
+            offset += len(rows)
+            for row in rows:
+                try:
+                    if store.reseal(row.id, now=now()):
+                        report.resealed += 1
+                    elif report.passes == 1:  # later passes see the first's work
+                        report.current += 1
+                    report.failed.pop(row.id, None)
+                except SessionNotFound:
+                    pass  # erased or expired since listed
+                except ConflictError:
+                    raced += 1
+                except AgentSessionError as exc:
+                    report.failed[row.id] = f"{type(exc).__name__}: {exc}"
+                if progress is not None:
+                    progress(report)
+            if len(rows) < page:
+                break
+        if not raced:
+            return report
+    return report

@@ -410,8 +410,14 @@ class DjangoStore:
             checkpoints = self._checkpoints(row, session_id)
             return SessionExport(info, tuple(entries), tuple(checkpoints))
 
-    def import_session(self, export: SessionExport) -> None:
+    def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
         with self._guard(atomic=True):
+            if expected_revision is not None and not self.delete_session(
+                export.session.id, expected_revision=expected_revision
+            ):
+                raise SessionNotFound()
             row = self._new_row(export.session)
             StoredEntry.objects.using(self.using).bulk_create(
                 entry_row(row, e, canonical_json(dict(e.data))) for e in export.entries

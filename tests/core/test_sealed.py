@@ -18,7 +18,7 @@ from agentsession import (
     migrate,
     open_store,
 )
-from agentsession.sealed import MARK, KeyRing, SealedStore
+from agentsession.sealed import MARK, KeyRing, SealedStore, rekey
 from agentsession.store import prepare_entry
 from agentsession.testing import FakeClock
 from tests.core.sealed_support import (
@@ -264,3 +264,97 @@ def test_a_wrong_key_changes_nothing(kind: str, url: str, wrong: str, tmp_path: 
         assert report.failed and session_id in report.failed
         assert error.__name__ in report.failed[session_id]
         assert picture(kind, url) == before
+
+
+# -- rekey ---------------------------------------------------------------------------------
+
+
+def test_rekey_seals_everything_under_the_newest_key(kind: str, url: str) -> None:
+    with SessionManager(open_store(url)) as plain:
+        in_clear = plain.create("assistant", metadata={"old": 1})
+        in_clear.append({"role": "user", "content": "written in clear"})
+    with sealed(url, ring("k1")) as manager:
+        ids = [filled(manager)[0] for _ in range(5)]
+        before = {i: manager.export_session(i) for i in [*ids, in_clear.id]}
+    store = SealedStore(open_store(url), keys=ring("k2", "k1"))
+    seen: list[int] = []
+    report = rekey(store, page=2, progress=lambda r: seen.append(r.resealed))
+    assert report.ok and report.resealed == 6 and report.current == 0 and report.passes == 1
+    assert seen == sorted(seen) and len(seen) == 6
+    again = rekey(store)
+    assert again.resealed == 0 and again.current == 6  # resumable: only read
+    store.close()
+    with sealed(url, ring("k2"), read_plaintext=False) as manager:  # k1 has left the ring
+        for session_id, export in before.items():
+            after = manager.export_session(session_id)
+            assert after.session.revision == export.session.revision + 1
+            assert after.entries == export.entries and after.checkpoints == export.checkpoints
+            s = manager.get(session_id)
+            for point in s.checkpoints():
+                s.restore(point.id)
+    raw = raw_text(kind, url)
+    assert not any(f in raw for f in b64_forms("written in clear"))
+
+
+def test_rekey_leaves_what_does_not_open_and_loses_no_write(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with sealed(url, ring("k0")) as manager:
+        lost = filled(manager)[0]
+    with sealed(url, ring("k1")) as manager:
+        kept = filled(manager)[0]
+    before = picture("sqlite", url)
+    store = SealedStore(open_store(url), keys=ring("k2", "k1"))
+    report = rekey(store)
+    assert list(report.failed) == [lost] and "MissingKey" in report.failed[lost]
+    assert report.resealed == 1
+    # The session that did not open is byte for byte as it was.
+    rows = [line for line in picture("sqlite", url) if lost in line]
+    assert rows and all(line in before for line in rows)
+    # A session written between the read and the write is taken again
+    # (by writers whose newest key is still k1).
+    with sealed(url, ring("k1", "k2")) as manager:
+        manager.get(kept).append({"role": "user", "content": "k1 again"})
+    raced = SealedStore(open_store(url), keys=ring("k2", "k1"))
+    original = raced.inner.export_session
+
+    def write_meanwhile(session_id: str, *, now: Any) -> Any:
+        export = original(session_id, now=now)
+        raced.inner.export_session = original  # type: ignore[method-assign]
+        with sealed(url, ring("k1", "k2")) as other:
+            other.get(kept).append({"role": "user", "content": "meanwhile"})
+        return export
+
+    raced.inner.export_session = write_meanwhile  # type: ignore[method-assign]
+    report = rekey(raced)
+    assert report.passes == 2 and report.resealed == 1
+    raced.close()
+    with sealed(url, ring("k2", "k1")) as manager:
+        contents = [m.data["content"] for m in manager.get(kept).messages()]
+        assert contents[-2:] == ["k1 again", "meanwhile"]
+        exported = manager.store.inner.export_session(kept, now=manager.now())  # type: ignore[attr-defined]
+        assert {e.data[MARK].split(".")[1] for e in exported.entries} == {"k2"}
+
+
+def test_a_session_half_under_a_lost_key_is_left_as_it_is(kind: str, url: str) -> None:
+    # Its row opens (its metadata was sealed again under k1), its history does
+    # not (k0 is gone): every call that would act on the history refuses.
+    with sealed(url, ring("k0")) as manager:
+        session_id, ids, point_id = filled(manager)
+    with sealed(url, ring("k1", "k0")) as manager:
+        manager.get(session_id).update_metadata({"resealed": True})
+    before = picture(kind, url)
+    with sealed(url, ring("k1")) as manager:
+        s = manager.get(session_id)
+        assert s.metadata["resealed"] is True
+        calls: dict[str, Callable[[], object]] = {
+            "pop": s.pop,
+            "restore": lambda: s.restore(point_id),
+            "switch": lambda: s.switch(ids[1]),
+            "messages": s.messages,
+            "state": s.state,
+        }
+        for name, call in calls.items():
+            with pytest.raises(MissingKey) as caught:
+                call()
+            assert caught.value.key_id == "k0", name
+            assert picture(kind, url) == before, f"{name} changed the store"

@@ -65,7 +65,7 @@ from agentsession.stores.file._format import (
     time_ns,
 )
 from agentsession.stores.file._handles import Handle, Handles, Snapshots, set_mtime, write_all
-from agentsession.stores.file._layout import Layout, unlink_quietly
+from agentsession.stores.file._layout import FILE_MODE, Layout, unlink_quietly
 from agentsession.stores.file._log import Stale
 from agentsession.stores.file._recent import Damaged, Recent
 
@@ -172,6 +172,32 @@ class FileEngine:
             with contextlib.suppress(OSError):  # unpublished: a leftover at worst
                 os.unlink(self.layout.session_file(info.agent, info.id))
             raise
+        self._files.adopt(Handle.written(info.id, fd, payload))
+
+    def _swap(self, handle: Handle, info: SessionInfo, lines: Sequence[bytes]) -> None:
+        """Replace a session's file whole: written beside it, renamed over it
+        (so the path holds the old file or the new one, never neither).
+        Other processes' handles see the old file unlinked and open the path
+        again; the links name the path, and the snapshot names the old inode."""
+        payload = b"".join(lines)
+        path = self.layout.session_file(info.agent, info.id)
+        temporary = path + ".replacing"
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        fd = os.open(temporary, flags, FILE_MODE)
+        try:
+            write_all(fd, payload)
+            if self.fsync:
+                os.fsync(fd)
+            set_mtime(fd, info.updated_at)
+            self.recent.note(info.agent, info.user_id, info.id, info.updated_at)
+            os.replace(temporary, path)
+            self.layout.sync_dir(os.path.dirname(path))
+        except BaseException:
+            os.close(fd)
+            unlink_quietly(temporary)
+            raise
+        unlink_quietly(self.layout.snapshot_file(info.id))
+        self._files.forget(handle)
         self._files.adopt(Handle.written(info.id, fd, payload))
 
     def _write(self, handle: Handle, lines: Sequence[bytes], now: datetime) -> list[int]:
@@ -474,11 +500,19 @@ class FileEngine:
             copies = tuple(copy_checkpoint(c) for c in points)
             return SessionExport(info, tuple(handle.with_data(ordered)), copies)
 
-    def import_session(self, export: SessionExport) -> None:
+    def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
         info = export.session
+        lines = self._whole_file(info, export.entries, export.checkpoints)
         with self._id_ops():
-            self._claim(info.id, info.updated_at)
-            self._install(info, self._whole_file(info, export.entries, export.checkpoints))
+            if expected_revision is None:
+                self._claim(info.id, info.updated_at)
+                self._install(info, lines)
+                return
+            with self._files.session(info.id, write=True) as handle:
+                check_revision(handle.log.info.revision, expected_revision)
+                self._swap(handle, info, lines)
 
     def close(self) -> None:
         self._files.close()

@@ -393,12 +393,19 @@ class MemoryStore:
             )
             return SessionExport(copy_info(stored.info), tuple(entries), tuple(stored.points()))
 
-    def import_session(self, export: SessionExport) -> None:
+    def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
         info = export.session
         with self._lock:
             self._open()
             existing = self._sessions.get(info.id)
-            if existing is not None and not is_expired(existing.info, info.updated_at):
+            if expected_revision is not None:
+                if existing is None:
+                    raise SessionNotFound()
+                check_revision(existing.info.revision, expected_revision)
+                self._drop(info.id)
+            elif existing is not None and not is_expired(existing.info, info.updated_at):
                 raise ConflictError("a session with this id already exists")
             stored = _Stored(info=copy_info(info))
             for entry in export.entries:

@@ -110,6 +110,11 @@ _LIVE: Final = "(s.expires_at IS NULL OR s.expires_at > %(now)s)"
 # ``gone``: an unreferenced data-modifying CTE runs after the main statement,
 # whose unique check would then still see the old row.
 _GONE: Final = "gone AS (DELETE FROM {T} WHERE id = %(sid)s AND expires_at <= %(now)s RETURNING pk)"
+# Replacing a session: the row at the expected revision goes (its entries and
+# checkpoints with it, by cascade), and the insert runs only if it went.
+_REPLACED: Final = (
+    "gone AS (DELETE FROM {T} WHERE id = %(sid)s AND revision = %(expected)s::bigint RETURNING pk)"
+)
 _SESSION_INSERT: Final = """
 INSERT INTO {T} (id, agent, user_id, created_at, updated_at, metadata, head, head_depth,
     max_depth, tip, linear, message_count, revision, expires_at, deadline, idle_timeout,
@@ -142,6 +147,7 @@ class Statements:
         bump = "revision = s.revision + 1, updated_at = %(now)s, expires_at = %(expires_at)s"
 
         self.get = f"SELECT {S} FROM {T} AS s WHERE s.id = %(sid)s AND {_LIVE}"
+        self.exists = f"SELECT 1 FROM {T} WHERE id = %(sid)s"
         self.create = f"WITH {_GONE.format(T=T)} {_SESSION_INSERT.format(T=T)} RETURNING pk"
         # (erased, still there): a row left means its revision did not match
         # (checked on the row's latest version, after any concurrent write).
@@ -349,8 +355,15 @@ class Statements:
             UNION ALL {_entries_part("e")} FROM s JOIN {E} AS e ON e.session_pk = s.pk
             UNION ALL {_checkpoints_part("c")} FROM s JOIN {C} AS c ON c.session_pk = s.pk
             ORDER BY part, ord, x4, x1"""
-        self.import_ = f"""
-            WITH {_GONE.format(T=T)}, s AS ({_SESSION_INSERT.format(T=T)} RETURNING pk
+        self.import_ = self._import(T, E, C, _GONE)
+        self.import_replace = self._import(T, E, C, _REPLACED).replace(
+            "(SELECT count(*) FROM gone) >= 0", "(SELECT count(*) FROM gone) = 1"
+        )
+
+    @staticmethod
+    def _import(T: str, E: str, C: str, gone: str) -> str:
+        return f"""
+            WITH {gone.format(T=T)}, s AS ({_SESSION_INSERT.format(T=T)} RETURNING pk
             ), e AS (
                 INSERT INTO {E} (session_pk, id, parent_id, kind, created_at, data, depth,
                     message_index, digest)

@@ -32,11 +32,21 @@ chunked('HSET', S, argv_from(6, #ARGV - 5), 1000)
 """
     + _INSERT_TAIL,
     # ARGV[6..9]: how many row args, entry args, leaves, checkpoint args follow
-    # ARGV[10] (the head); then those.
+    # ARGV[10] (the head); then those; the last ARGV: the revision of the
+    # session to replace ('' = the id must be free).
     "import": r"""
-local old = claim(S)
-if old == 'replay' then return current() end
-if old == 'taken' then return {'taken'} end
+local old
+if ARGV[#ARGV] ~= '' then
+  local f = redis.call('HMGET', S, 'rev', 'mv', 'wn')
+  if nonce ~= '' and f[3] == nonce then return current() end
+  if not f[1] then return {'nf'} end
+  if f[2] or f[1] ~= ARGV[#ARGV] then return {'rev'} end
+  old = ''  -- the same owner: its listing entry stays
+else
+  old = claim(S)
+  if old == 'replay' then return current() end
+  if old == 'taken' then return {'taken'} end
+end
 redis.call('DEL', S, E, L, K, P)
 local at = 11
 local function take(n)

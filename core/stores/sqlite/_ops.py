@@ -145,12 +145,17 @@ def delete_session(
     conn: Connection, session_id: str, *, expected_revision: int | None = None
 ) -> bool:
     with _write(conn):
-        row = conn.execute(sql.SELECT_PK, (session_id,)).fetchone()
-        if row is None:
-            return False
-        check_revision(row[2], expected_revision)
-        _erase(conn, row[0])
-        return True
+        return _erased(conn, session_id, expected_revision)
+
+
+def _erased(conn: Connection, session_id: str, expected_revision: int | None) -> bool:
+    """Erase the session (in the caller's transaction); False if absent."""
+    row = conn.execute(sql.SELECT_PK, (session_id,)).fetchone()
+    if row is None:
+        return False
+    check_revision(row[2], expected_revision)
+    _erase(conn, row[0])
+    return True
 
 
 def update_session(
@@ -410,14 +415,19 @@ def export_session(conn: Connection, session_id: str, *, now: datetime) -> Sessi
     )
 
 
-def import_session(conn: Connection, export: SessionExport) -> None:
+def import_session(
+    conn: Connection, export: SessionExport, *, expected_revision: int | None = None
+) -> None:
     info = export.session
     if len({e.id for e in export.entries}) != len(export.entries):
         raise InvalidInput("the export holds the same entry id twice")
     session_params = sql.info_params(info, canonical_json(dict(info.metadata)))
     lines = sql.assign_lines(export.entries)
     with _write(conn):
-        _taken(conn, info.id, to_us(info.updated_at))
+        if expected_revision is None:
+            _taken(conn, info.id, to_us(info.updated_at))
+        elif not _erased(conn, info.id, expected_revision):
+            raise SessionNotFound()
         pk = conn.execute(sql.INSERT_SESSION, session_params).lastrowid
         conn.executemany(
             sql.INSERT_ENTRY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from ..._async.manager import AsyncSessionManager
 from ..._async.protocol import AsyncStore
 from ..._exceptions import ConflictError, InvalidInput, SessionNotFound
-from ..._models import UNCHECKED
+from ..._models import UNCHECKED, SessionExport
 from .._clock import FakeClock
 from .base import AsyncSuiteBase, deface, msg
 
@@ -114,6 +115,52 @@ class AsyncStoreCallTests(AsyncSuiteBase):
             await store.update_session(
                 "no-such-session", metadata={}, now=clock(), expires_at=None, expected_revision=0
             )
+
+    async def test_import_replaces_at_an_expected_revision(
+        self, manager: AsyncSessionManager, clock: FakeClock
+    ) -> None:
+        store = manager.store
+        session = await self.chat(manager, 3, user_id="alice", metadata={"k": 1})
+        await session.checkpoint("three")
+        other = await self.chat(manager, 1, user_id="alice")
+        later = await self.chat(manager, 2)
+        await later.checkpoint("two")
+        await later.append(msg("after"))
+        stale = (await session.refresh()).revision
+        await session.append(msg("written since"))
+        before = await self.snapshot(manager, session.id)
+        current = before.session.revision
+        # The replacement: another history under the same id, agent and owner.
+        source = await self.snapshot(manager, later.id)
+        row = dataclasses.replace(
+            source.session,
+            id=session.id,
+            user_id="alice",
+            agent=before.session.agent,
+            revision=current + 1,
+        )
+        points = tuple(dataclasses.replace(c, session_id=session.id) for c in source.checkpoints)
+        replacement = SessionExport(row, source.entries, points)
+        for revision in (stale, current + 1):
+            with pytest.raises(ConflictError):
+                await store.import_session(replacement, expected_revision=revision)
+        assert await self.snapshot(manager, session.id) == before
+        with pytest.raises(SessionNotFound):
+            await store.import_session(
+                dataclasses.replace(
+                    replacement, session=dataclasses.replace(row, id="no-such-session")
+                ),
+                expected_revision=0,
+            )
+        await store.import_session(replacement, expected_revision=current)
+        assert await self.snapshot(manager, session.id) == replacement
+        replaced = await manager.get(session.id, user_id="alice")
+        assert await self.contents(replaced) == ["message 0", "message 1", "message after"]
+        await replaced.restore(points[0].id)
+        assert await self.contents(replaced) == ["message 0", "message 1"]
+        await replaced.append(msg("on the replacement"))
+        assert {r.id for r in await manager.list(user_id="alice")} == {session.id, other.id}
+        assert await self.contents(other) == ["message 0"]
 
     async def test_prune_expired_in_batches(self, store: AsyncStore, clock: FakeClock) -> None:
         manager = self.manager_with(store, clock)

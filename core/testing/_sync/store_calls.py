@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from ..._sync.manager import SessionManager
 from ..._sync.protocol import Store
 from ..._exceptions import ConflictError, InvalidInput, SessionNotFound
-from ..._models import UNCHECKED
+from ..._models import UNCHECKED, SessionExport
 from .._clock import FakeClock
 from .base import SuiteBase, deface, msg
 
@@ -115,6 +116,52 @@ class StoreCallTests(SuiteBase):
             store.update_session(
                 "no-such-session", metadata={}, now=clock(), expires_at=None, expected_revision=0
             )
+
+    def test_import_replaces_at_an_expected_revision(
+        self, manager: SessionManager, clock: FakeClock
+    ) -> None:
+        store = manager.store
+        session = self.chat(manager, 3, user_id="alice", metadata={"k": 1})
+        session.checkpoint("three")
+        other = self.chat(manager, 1, user_id="alice")
+        later = self.chat(manager, 2)
+        later.checkpoint("two")
+        later.append(msg("after"))
+        stale = (session.refresh()).revision
+        session.append(msg("written since"))
+        before = self.snapshot(manager, session.id)
+        current = before.session.revision
+        # The replacement: another history under the same id, agent and owner.
+        source = self.snapshot(manager, later.id)
+        row = dataclasses.replace(
+            source.session,
+            id=session.id,
+            user_id="alice",
+            agent=before.session.agent,
+            revision=current + 1,
+        )
+        points = tuple(dataclasses.replace(c, session_id=session.id) for c in source.checkpoints)
+        replacement = SessionExport(row, source.entries, points)
+        for revision in (stale, current + 1):
+            with pytest.raises(ConflictError):
+                store.import_session(replacement, expected_revision=revision)
+        assert self.snapshot(manager, session.id) == before
+        with pytest.raises(SessionNotFound):
+            store.import_session(
+                dataclasses.replace(
+                    replacement, session=dataclasses.replace(row, id="no-such-session")
+                ),
+                expected_revision=0,
+            )
+        store.import_session(replacement, expected_revision=current)
+        assert self.snapshot(manager, session.id) == replacement
+        replaced = manager.get(session.id, user_id="alice")
+        assert self.contents(replaced) == ["message 0", "message 1", "message after"]
+        replaced.restore(points[0].id)
+        assert self.contents(replaced) == ["message 0", "message 1"]
+        replaced.append(msg("on the replacement"))
+        assert {r.id for r in manager.list(user_id="alice")} == {session.id, other.id}
+        assert self.contents(other) == ["message 0"]
 
     def test_prune_expired_in_batches(self, store: Store, clock: FakeClock) -> None:
         manager = self.manager_with(store, clock)

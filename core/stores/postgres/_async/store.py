@@ -486,9 +486,18 @@ class AsyncPostgresStore:
         assert rows.session is not None
         return SessionExport(rows.session, tuple(rows.entries), tuple(rows.checkpoints))
 
-    async def import_session(self, export: SessionExport) -> None:
+    async def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
         params = import_params(export)
-        await self._rows(self._sql.import_, params, taken=True)
+        if expected_revision is None:
+            await self._rows(self._sql.import_, params, taken=True)
+            return
+        params["expected"] = expected_revision
+        if not await self._rows(self._sql.import_replace, params):
+            if await self._rows(self._sql.exists, params):
+                raise ConflictError("the session changed since it was read")
+            raise SessionNotFound()
 
     async def close(self) -> None:
         """Close the pool if the store owns it. Idempotent."""

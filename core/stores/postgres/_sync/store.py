@@ -487,9 +487,18 @@ class PostgresStore:
         assert rows.session is not None
         return SessionExport(rows.session, tuple(rows.entries), tuple(rows.checkpoints))
 
-    def import_session(self, export: SessionExport) -> None:
+    def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
         params = import_params(export)
-        self._rows(self._sql.import_, params, taken=True)
+        if expected_revision is None:
+            self._rows(self._sql.import_, params, taken=True)
+            return
+        params["expected"] = expected_revision
+        if not self._rows(self._sql.import_replace, params):
+            if self._rows(self._sql.exists, params):
+                raise ConflictError("the session changed since it was read")
+            raise SessionNotFound()
 
     def close(self) -> None:
         """Close the pool if the store owns it. Idempotent."""

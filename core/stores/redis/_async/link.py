@@ -488,7 +488,8 @@ class AsyncRedisLink:
         parts = [fields, split0(reply[3]), split0(reply[4]), split0(reply[5])]
         counts = [str(len(p)) for p in parts]
         data = (x for part in parts for x in part)
-        copy = [new_id, now_s, exp, new_owner, nonce, *counts, row.get("head", ""), *data]
+        # The import script's last argument '' : the new id must be free.
+        copy = [new_id, now_s, exp, new_owner, nonce, *counts, row.get("head", ""), *data, ""]
         placed = await self.run("import", self.keys.session(new_id), copy)
         if placed[0] != "ok":
             await self.run("unfreeze", old_keys, args)

@@ -106,7 +106,9 @@ class AsyncRedisStore:
         nonce = _nonce()
         await self._db.insert(info, "create", info.created_at, nonce, row_fields(info, nonce))
 
-    async def import_session(self, export: SessionExport) -> None:
+    async def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
         info, nonce = export.session, _nonce()
         head = next((e.depth for e in export.entries if e.id == info.head), 0)
         row = row_fields(info, nonce, head_depth=head, checkpoints=len(export.checkpoints))
@@ -118,7 +120,8 @@ class AsyncRedisStore:
             for x in (c.id, f"{seq}\t{c.entry_id or ''}\t{encode_checkpoint(c)}")
         ]
         counts = [str(len(x)) for x in (row, entries, leaves, points)]
-        extra = [*counts, info.head or "", *row, *entries, *leaves, *points]
+        replace = "" if expected_revision is None else str(expected_revision)
+        extra = [*counts, info.head or "", *row, *entries, *leaves, *points, replace]
         await self._db.insert(info, "import", info.updated_at, nonce, extra)
 
     async def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:

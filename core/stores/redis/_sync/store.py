@@ -107,7 +107,9 @@ class RedisStore:
         nonce = _nonce()
         self._db.insert(info, "create", info.created_at, nonce, row_fields(info, nonce))
 
-    def import_session(self, export: SessionExport) -> None:
+    def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> None:
         info, nonce = export.session, _nonce()
         head = next((e.depth for e in export.entries if e.id == info.head), 0)
         row = row_fields(info, nonce, head_depth=head, checkpoints=len(export.checkpoints))
@@ -119,7 +121,8 @@ class RedisStore:
             for x in (c.id, f"{seq}\t{c.entry_id or ''}\t{encode_checkpoint(c)}")
         ]
         counts = [str(len(x)) for x in (row, entries, leaves, points)]
-        extra = [*counts, info.head or "", *row, *entries, *leaves, *points]
+        replace = "" if expected_revision is None else str(expected_revision)
+        extra = [*counts, info.head or "", *row, *entries, *leaves, *points, replace]
         self._db.insert(info, "import", info.updated_at, nonce, extra)
 
     def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:
