@@ -358,3 +358,28 @@ def test_a_session_half_under_a_lost_key_is_left_as_it_is(kind: str, url: str) -
                 call()
             assert caught.value.key_id == "k0", name
             assert picture(kind, url) == before, f"{name} changed the store"
+
+
+def test_migration_seals_again_on_the_way(tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    destination = f"file://{tmp_path / 'destination'}"
+    with sealed(source, ring("k1")) as manager:
+        ids = {filled(manager)[0] for _ in range(3)}
+    with (
+        sealed(source, ring("k1")) as src,
+        sealed(destination, ring("k2"), compression="zlib") as dst,
+    ):
+        report = migrate(src, dst)
+        assert report.ok and report.copied == 3
+        assert migrate(src, dst).skipped == 3  # a re-run: identical, untouched
+        for session_id in ids:
+            assert dst.export_session(session_id) == src.export_session(session_id)
+            stored = dst.store.inner.export_session(session_id, now=dst.now())  # type: ignore[attr-defined]
+            assert {e.data[MARK].split(".")[1] for e in stored.entries} == {"k2"}
+    with (
+        SessionManager(f"sqlite:///{tmp_path / 'plain.db'}") as plain,
+        sealed(destination, ring("k2")) as dst,
+    ):
+        assert migrate(dst, plain).copied == 3  # and out of encryption
+        for session_id in ids:
+            assert plain.export_session(session_id) == dst.export_session(session_id)

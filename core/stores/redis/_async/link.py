@@ -60,7 +60,10 @@ DRIVER_ERRORS: Final = {
     OSError: StoreUnavailable,
 }
 _SCRIPTS: Final = {**SESSION_SCRIPTS, **INDEX_SCRIPTS, "append": APPEND_SCRIPT}
-_OWNER_CACHE: Final = 65_536
+_OWNER_CACHE: Final = 65_536  # session id -> owner: ~100 bytes each
+# Rows of sessions written recently, for the append's fast path (~1 KB each:
+# 65,536 of them held some 65 MB in a long migration).
+_ROW_CACHE: Final = 4_096
 _KEYS_CACHE: Final = 4_096  # sessions appended to recently (the keys take ~600 bytes each)
 _NO_OWNER: Final = "\t"  # the owner's two fields, both empty
 _GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
@@ -102,7 +105,7 @@ class AsyncRedisLink:
         # session id -> the row as last seen (reads that find it unchanged skip
         # decoding it again; an append places its entries on it). It stays
         # private: callers get SessionInfo copies, which they may change.
-        self._rows: Recent[Seen] = Recent(_OWNER_CACHE)
+        self._rows: Recent[Seen] = Recent(_ROW_CACHE)
         # session id -> owner, whether it expires, the append script's keys.
         self._append_keys: Recent[tuple[str, bool, list[bytes]]] = Recent(_KEYS_CACHE)
         self._given = client
