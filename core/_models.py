@@ -145,6 +145,7 @@ class NewEntry:
 
     @property
     def is_message(self) -> bool:
+        """Whether the entry is a message (kind ``"message"``)."""
         return self.kind == MESSAGE
 
 
@@ -172,6 +173,7 @@ class Entry:
 
     @property
     def is_message(self) -> bool:
+        """Whether the entry is a message (kind ``"message"``)."""
         return self.kind == MESSAGE
 
 

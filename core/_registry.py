@@ -33,8 +33,9 @@ def register_store(scheme: str, sync: Factory | str, async_: Factory | str) -> N
 
     Args:
         scheme: the URL scheme, lower case.
-        sync / async_: a callable taking the URL and returning a store, or
+        sync: a callable taking the URL and returning a sync store, or
             ``"package.module:Class"`` whose ``Class.from_url(url)`` does.
+        async_: the same for the async store.
     """
     _REGISTRY[scheme.lower()] = (sync, async_)
 

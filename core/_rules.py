@@ -177,6 +177,7 @@ def expiry_after_write(
 
 
 def is_expired(info: SessionInfo, now: datetime) -> bool:
+    """Whether the session has expired at ``now`` (``expires_at <= now``)."""
     return info.expires_at is not None and info.expires_at <= now
 
 

@@ -154,6 +154,7 @@ class KeyRing:
         return self.ids[0]
 
     def cipher(self, key_id: str) -> Any:
+        """The AES-GCM cipher of ``key_id`` (``MissingKey`` if not in the ring)."""
         try:
             return self._ciphers[key_id]
         except KeyError:
@@ -585,6 +586,7 @@ class RekeyReport:
 
     @property
     def ok(self) -> bool:
+        """Nothing failed."""
         return not self.failed
 
 

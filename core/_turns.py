@@ -102,7 +102,9 @@ class SessionAware(Protocol):
     """An agent object that takes its session: ``execute_with_session(input,
     session)``, sync or async, returning or yielding its outputs."""
 
-    def execute_with_session(self, input: Any, session: Any) -> Any: ...
+    def execute_with_session(self, input: Any, session: Any) -> Any:
+        """Run one turn with ``session`` (sync or async): return or yield the output."""
+        ...
 
 
 @runtime_checkable
@@ -110,9 +112,13 @@ class Checkpointable(Protocol):
     """An agent whose own state goes into checkpoints (``s.checkpoint(agent=a)``)
     and comes back on ``s.restore(cp_id, agent=a)``. The state is a JSON object."""
 
-    def create_checkpoint(self) -> Mapping[str, Any]: ...
+    def create_checkpoint(self) -> Mapping[str, Any]:
+        """The agent's state to keep in a checkpoint (a JSON object)."""
+        ...
 
-    def restore_from_checkpoint(self, state: Mapping[str, Any]) -> None: ...
+    def restore_from_checkpoint(self, state: Mapping[str, Any]) -> None:
+        """Take back the state a checkpoint kept."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,7 @@ class Turn:
 
     @property
     def entries(self) -> list[Entry]:
+        """The turn's input and output entries, in order."""
         return [*self.input, *self.output]
 
     @property

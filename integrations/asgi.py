@@ -59,19 +59,27 @@ class AgentSessionMiddleware:
         salt: itsdangerous salt of the cookie signature; the default is used by
             no other context (Django's ``COOKIE_SALT``, Flask's
             ``AGENTSESSION_COOKIE_SALT``).
-        header / cookie_name: where the session id travels.
+        header: the request and response header the session id travels in.
+        cookie_name: the cookie it travels in.
         max_age: cookie ``Max-Age`` and the oldest signature accepted (seconds).
-        secure / samesite / path / domain / httponly: cookie attributes.
+        secure: the cookie's ``Secure`` attribute.
+        samesite: its ``SameSite`` attribute.
+        path: its ``Path``.
+        domain: its ``Domain``.
+        httponly: its ``HttpOnly`` attribute.
         claim_anonymous: a logged-in user presenting an anonymous session takes
             it over, under a new id.
         enabled: ``False`` passes every request straight through.
         get_user_id: ``callable(scope) -> str | None`` (or async) naming the
             user; it gets the raw ASGI scope (``HTTPConnection(scope)`` gives
             Starlette's view of it).
-        ttl / idle_timeout / max_messages: defaults of new sessions.
-        audit / audit_ids: the manager's audit options (``True``: the
+        ttl: the lifetime of new sessions.
+        idle_timeout: their idle timeout.
+        max_messages: their message limit.
+        audit: the manager's audit option (``True``: the
             ``agentsession.audit`` logger; or a callable); each request's
             events then carry its method, path and client address.
+        audit_ids: ``"clear"`` or ``"hashed"`` session ids in audit events.
         settings: a ready :class:`WebSettings` instead of the arguments above.
     """
 

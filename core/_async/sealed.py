@@ -94,6 +94,7 @@ class AsyncSealedStore(AsyncStore):
 
     @property
     def keys(self) -> KeyRing | None:
+        """The key ring (``None``: compression only)."""
         return self._sealer.codec.keys
 
     # -- the key check -----------------------------------------------------------------

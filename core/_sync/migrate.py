@@ -42,9 +42,11 @@ def migrate(
     """Copy the live sessions of ``source`` that match the filters to ``destination``.
 
     Args:
-        source / destination: managers, stores or store URLs (a manager made
-            here is closed at the end; one passed in is not).
-        agent / user_id: the listing's filters (``UNCHECKED``: every owner).
+        source: a manager, a store or a store URL (a manager made here is
+            closed at the end; one passed in is not).
+        destination: the same, where the sessions go.
+        agent: only the sessions of this agent (``None``: every agent).
+        user_id: only those of this owner (``UNCHECKED``: every owner).
         updated_since: only sessions written at or after this moment.
         progress: called with the report so far after each session.
         page: sessions listed per call to the source.

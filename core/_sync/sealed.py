@@ -95,6 +95,7 @@ class SealedStore(Store):
 
     @property
     def keys(self) -> KeyRing | None:
+        """The key ring (``None``: compression only)."""
         return self._sealer.codec.keys
 
     # -- the key check -----------------------------------------------------------------

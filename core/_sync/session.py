@@ -124,42 +124,52 @@ class Session:
 
     @property
     def id(self) -> str:
+        """The session id (a bearer token: never log it)."""
         return self._info.id
 
     @property
     def agent(self) -> str:
+        """The agent name the session belongs to."""
         return self._info.agent
 
     @property
     def user_id(self) -> str | None:
+        """The owner, or ``None`` for an anonymous session."""
         return self._info.user_id
 
     @property
     def created_at(self) -> datetime:
+        """When the session was created (aware UTC)."""
         return self._info.created_at
 
     @property
     def updated_at(self) -> datetime:
+        """When it was last written (aware UTC)."""
         return self._info.updated_at
 
     @property
     def metadata(self) -> dict[str, Any]:
+        """A copy of the session's metadata."""
         return dict(self._info.metadata)
 
     @property
     def head(self) -> str | None:
+        """The id of the current leaf entry, ``None`` when empty."""
         return self._info.head
 
     @property
     def message_count(self) -> int:
+        """Messages on the current path (root to head)."""
         return self._info.message_count
 
     @property
     def revision(self) -> int:
+        """+1 on every write: what compare-and-swap calls compare."""
         return self._info.revision
 
     @property
     def expires_at(self) -> datetime | None:
+        """When the session stops being found, ``None`` = never."""
         return self._info.expires_at
 
     # -- helpers -------------------------------------------------------------

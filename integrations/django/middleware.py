@@ -84,6 +84,7 @@ class AgentSessionMiddleware:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> HttpResponse | None:
+        """Bind ``request.agent_session`` for the view about to run (Django's hook)."""
         web = agentsession_settings.web
         if not web.enabled:
             return None
@@ -103,6 +104,7 @@ class AgentSessionMiddleware:
         return _bind(request, view, user_id, async_mode=True)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """The JSON error response for an agentsession error the view let out."""
         if getattr(request, _BOUND, None) is None or not isinstance(exception, HANDLED):
             return None
         return _json(error_response(exception))

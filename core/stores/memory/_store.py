@@ -159,6 +159,7 @@ class MemoryStore:
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
+        """A new, empty store for ``memory://`` (each open is its own store)."""
         return cls()
 
     def _live(self, session_id: str, now: datetime) -> _Stored:
@@ -442,6 +443,7 @@ class AsyncMemoryStore(AsyncBridge):
 
     @classmethod
     def from_url(cls, url: str) -> AsyncMemoryStore:
+        """A new, empty store for ``memory://`` (each open is its own store)."""
         return cls()
 
     def _tamper(self, session_id: str, entry_id: str, data: Mapping[str, Any]) -> None:

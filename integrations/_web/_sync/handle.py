@@ -72,15 +72,18 @@ class LazySession(_Face):
 
     @property
     def agent(self) -> str:
+        """The agent name sessions of this app are created with."""
         return self._state.settings.agent
 
     @property
     def user_id(self) -> str | None:
+        """The owner: the session's, or before it exists the request's user."""
         info = self.info
         return info.user_id if info is not None else self._state.user_id
 
     @property
     def metadata(self) -> dict[str, Any]:
+        """A copy of the session's metadata (``{}`` before it exists)."""
         info = self.info
         return dict(info.metadata) if info is not None else {}
 

@@ -135,6 +135,7 @@ class AsyncPostgresStore:
 
     @property
     def pool(self) -> AsyncConnectionPool[Any]:
+        """The psycopg connection pool the store runs on."""
         return self._pool
 
     def __repr__(self) -> str:

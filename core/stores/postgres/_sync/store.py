@@ -136,6 +136,7 @@ class PostgresStore:
 
     @property
     def pool(self) -> ConnectionPool[Any]:
+        """The psycopg connection pool the store runs on."""
         return self._pool
 
     def __repr__(self) -> str:
