@@ -14,6 +14,7 @@ import redis.asyncio.cluster
 from redis.cluster import RedisCluster
 
 from agentsession import AsyncSessionManager, SessionManager
+from agentsession.sealed import SealedStore
 from agentsession.stores.redis._async.store import AsyncRedisStore
 from agentsession.stores.redis._records import Keys
 from agentsession.stores.redis._sync.store import RedisStore
@@ -23,6 +24,7 @@ from agentsession.testing import (
     assert_one_chain,
     process_appends,
 )
+from tests.core.test_sealed_conformance import options
 
 from .test_redis_support import (
     AsyncRedisSuite,
@@ -60,6 +62,25 @@ class TestRedisClusterStore(RedisSuite, StoreConformance):
 
 class TestAsyncRedisClusterStore(AsyncRedisSuite, AsyncStoreConformance):
     pass
+
+
+class TestSealedRedisClusterStore(StoreConformance):
+    """The cluster store wrapped in a sealed store (compressed and encrypted)."""
+
+    url = ""
+
+    @pytest.fixture
+    def store(self, server: str) -> Iterator[SealedStore]:
+        self.url, prefix = server, unique_prefix()
+        store = SealedStore(RedisStore.from_url(with_prefix(server, prefix)), **options("both"))
+        yield store
+        store.close()
+        purge(server, prefix)
+
+    def tamper_entry(
+        self, store: Any, session_id: str, entry_id: str, data: dict[str, Any]
+    ) -> None:
+        RedisSuite.tamper_entry(self, store.inner, session_id, entry_id, data)  # type: ignore[arg-type]
 
 
 def test_a_session_lives_in_one_slot_and_the_indexes_in_another(cluster: str, prefix: str) -> None:
