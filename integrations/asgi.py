@@ -1,6 +1,6 @@
 """``AgentSessionMiddleware``: agent sessions for any ASGI app (Starlette, FastAPI).
 
-Usage, options and behaviour: ``docs/web.md``, "ASGI middleware".
+Usage, options and behaviour: ``docs/web/asgi.md``, "ASGI middleware".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``AgentSessions``: the Flask extension.
 
-Usage, options and behaviour: ``docs/web.md``, "Flask".
+Usage, options and behaviour: ``docs/web/flask.md``, "Flask".
 """
 
 from __future__ import annotations

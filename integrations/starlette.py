@@ -1,6 +1,6 @@
 """Starlette and FastAPI helpers on top of :class:`AgentSessionMiddleware`.
 
-Usage, options and behaviour: ``docs/web.md``, "Starlette and FastAPI".
+Usage, options and behaviour: ``docs/web/asgi.md``, "Starlette and FastAPI".
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ SOURCES = ["core", "integrations", "tests", "scripts", "benchmarks", "example_pr
 CONFIG = ["tox.ini", "pyproject.toml", ".ci/run", "README.md", "CONTRIBUTING.md"]
 
 CITATION = re.compile(r'docs/design\.md`*,\s*"?([A-Z][A-Za-z/ -]*[a-z])')
-WEB_CITATION = re.compile(r'docs/web\.md`*,\s*"([A-Z][A-Za-z/ -]*[a-z])"')
+WEB_CITATION = re.compile(r'docs/web/(\w+)\.md`*,\s*"([A-Z][A-Za-z/ -]*[a-z])"')
 ISSUE_NUMBER = re.compile(r"\b[Ii]ssues? #?\d|\bDESIGN §|DESIGN\.md")
 
 
@@ -49,14 +49,25 @@ def test_every_citation_names_a_heading() -> None:
 
 
 def test_every_web_guide_citation_names_a_heading() -> None:
-    text = (ROOT / "docs" / "web.md").read_text()
-    headings = {line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")}
+    def headings(page: str) -> set[str]:
+        path = ROOT / "docs" / "web" / f"{page}.md"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return {line.lstrip("#").strip() for line in lines if line.startswith("#")}
+
     cited = {
-        f"{path.relative_to(ROOT)}: {match}"
+        (f"{path.relative_to(ROOT)}", page, heading)
         for path in _files()
-        for match in WEB_CITATION.findall(path.read_text(errors="replace"))
+        for page, heading in WEB_CITATION.findall(path.read_text(errors="replace"))
     }
-    assert cited and all(c.split(": ", 1)[1] in headings for c in cited), cited
+    assert cited
+    assert [c for c in cited if c[2] not in headings(c[1])] == []
+
+
+def test_the_web_pages_show_the_designs_http_table() -> None:
+    table = (ROOT / "docs" / "web" / "_http.md").read_text()
+    assert table.startswith("| the request carries") and table in DESIGN.read_text()
+    for page in ("index", "asgi", "django", "flask"):
+        assert '--8<-- "docs/web/_http.md"' in (ROOT / "docs" / "web" / f"{page}.md").read_text()
 
 
 def test_the_design_is_cited() -> None:

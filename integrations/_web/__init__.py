@@ -4,7 +4,7 @@ Each framework file only adapts this: it reads the request, asks :func:`begin`
 which session id the request names, gives the view a lazy handle, maps errors
 that escape the view, and adds the headers the request state asks for.
 
-Usage, options and behaviour: ``docs/web.md``, "Writing a framework integration".
+Usage, options and behaviour: ``docs/web/index.md``, "Writing a framework integration".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Django app of agentsession: a session per conversation on every request.
 
-Usage, options and behaviour: ``docs/web.md``, "Django".
+Usage, options and behaviour: ``docs/web/django.md``, "Django".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one settings dict, ``AGENTSESSION``, read lazily (``override_settings`` works).
 
-Usage, options and behaviour: ``docs/web.md``, "Django settings".
+Usage, options and behaviour: ``docs/web/django.md``, "Django settings".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``AgentSessionMiddleware``: the request's agent session on ``request.agent_session``.
 
-Usage, options and behaviour: ``docs/web.md``, "Django middleware".
+Usage, options and behaviour: ``docs/web/django.md``, "Django middleware".
 """
 
 from __future__ import annotations
