@@ -1,4 +1,4 @@
-"""A read-only admin for the ORM store: sessions, their branches and messages.
+"""A read-only admin for the ORM store: sessions, their branches, messages and tree.
 
 Nothing can be added, changed or deleted here (history is append-only and
 written through the session API). Session ids are bearer tokens, so they are
@@ -36,6 +36,8 @@ else:
 
 #: Messages shown on a session's page (the newest of its current path).
 SHOWN_MESSAGES = 50
+#: Entries drawn in a session's history tree (the newest, by creation).
+SHOWN_TREE = 500
 _PREVIEW = 120
 
 
@@ -91,6 +93,7 @@ class StoredSessionAdmin(ReadOnlyMixin, SessionAdminBase):
         "pretty_metadata",
         "branches",
         "conversation",
+        "tree",
     )
     readonly_fields = (
         "agent",
@@ -105,6 +108,7 @@ class StoredSessionAdmin(ReadOnlyMixin, SessionAdminBase):
         "pretty_metadata",
         "branches",
         "conversation",
+        "tree",
     )
     actions = None
     inlines = (CheckpointInline,)
@@ -173,6 +177,70 @@ class StoredSessionAdmin(ReadOnlyMixin, SessionAdminBase):
                 items,
             ),
         )
+
+    @admin.display(description="history")
+    def tree(self, obj: StoredSession) -> SafeString:
+        """Every entry as a tree, oldest first: a fork indents what follows
+        it, a filled dot marks the current path, a flag a checkpoint."""
+        using = obj._state.db or "default"
+        newest = list(
+            StoredEntry.objects.using(using)
+            .filter(session=obj)
+            .order_by("-created_at", "-entry_id")
+            .only("entry_id", "parent_id", "kind", "data", "created_at")[: SHOWN_TREE + 1]
+        )
+        if not newest:
+            return format_html("<em>{}</em>", "no entries yet")
+        shown = {e.entry_id: e for e in newest[:SHOWN_TREE]}
+        points: dict[str | None, list[str]] = {}
+        for point in StoredCheckpoint.objects.using(using).filter(session=obj):
+            points.setdefault(point.entry_id, []).append(point.name or point.checkpoint_id)
+        on_path: set[str] = set()
+        at = obj.head
+        while at is not None and at in shown:
+            on_path.add(at)
+            at = shown[at].parent_id
+        children: dict[str | None, list[StoredEntry]] = {}
+        for entry in sorted(shown.values(), key=lambda e: (e.created_at, e.entry_id)):
+            parent = entry.parent_id if entry.parent_id in shown else None
+            children.setdefault(parent, []).append(entry)
+        rows = []
+        stack = [(entry, 0) for entry in reversed(children.get(None, []))]
+        while stack:
+            entry, level = stack.pop()
+            kids = children.get(entry.entry_id, [])
+            rows.append(
+                (
+                    f"{1.5 * level:g}em",
+                    "\u25cf" if entry.entry_id in on_path else "\u25cb",
+                    entry.kind,
+                    _preview(_text(entry.data)),
+                    " ".join(f"\u2691 {name}" for name in points.get(entry.entry_id, [])),
+                    " (head)" if entry.entry_id == obj.head else "",
+                )
+            )
+            stack.extend((kid, level + (len(kids) > 1)) for kid in reversed(kids))
+        older = len(newest) > SHOWN_TREE
+        note = format_html("<p>{}</p>", f"the newest {SHOWN_TREE} entries") if older else ""
+        return format_html(
+            "{}<table class='agentsession-tree'>{}</table>",
+            note,
+            format_html_join(
+                "",
+                "<tr><td style='padding-left: {}'>{} <small>{}</small> {} <b>{}</b>{}</td></tr>",
+                rows,
+            ),
+        )
+
+
+def _text(stored: str) -> str:
+    """What an entry says: a message's content, else its JSON."""
+    try:
+        data = json.loads(stored)
+    except ValueError:
+        return stored
+    content = data.get("content") if isinstance(data, dict) else None
+    return content if isinstance(content, str) else stored
 
 
 class BranchFilter(admin.SimpleListFilter):

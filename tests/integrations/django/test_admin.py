@@ -61,7 +61,8 @@ def test_session_page_shows_branches_messages_and_checkpoints(
     page = response.content.decode()
     assert branched.id not in page
     assert "hello" in page and "second &lt;b&gt;answer&lt;/b&gt;" in page  # escaped
-    assert "first answer" not in page  # not on the current path
+    # Not on the current path: only in the history tree, further down.
+    assert "first answer" not in page[: page.index("agentsession-tree")]
     assert "after-hello" in page and "greetings" in page
     assert page.count("branch=") == 2
     assert "current" in page
@@ -173,3 +174,18 @@ def test_prune_command_applies_the_retention_options(manager: SessionManager) ->
     assert all(manager.find(s.id) is None for s in old)
     with pytest.raises(CommandError, match="duration"):
         call_command("agentsession_prune", "--older-than", "soon")
+
+
+def test_session_page_draws_the_history_as_a_tree(admin_client: Client, branched: Session) -> None:
+    page = admin_client.get(f"{SESSIONS}{pk_of(branched)}/change/").content.decode()
+    tree = page[page.index("agentsession-tree") :]
+    rows = re.findall(r"<tr><td style='padding-left: ([\d.]+)em'>(.*?)</td></tr>", tree)
+    drawn = [(indent, re.sub(r"<[^>]+>", "", cell)) for indent, cell in rows]
+    # "hello" at the root; the two answers fork from it, each indented.
+    assert [indent for indent, _ in drawn] == ["0", "1.5", "1.5"]
+    hello, first, second = (text for _, text in drawn)
+    assert "hello" in hello and "\u2691 after-hello" in hello and "\u25cf" in hello
+    assert "first answer" in first and "\u25cb" in first and "(head)" not in first
+    assert "second &lt;b&gt;answer&lt;/b&gt;" in second and "(head)" in second
+    assert "\u25cf" in second
+    assert branched.id not in page
