@@ -55,6 +55,7 @@ from ._sync.protocol import Store
 from ._sync.session import Session
 from ._sync.turn_stream import TurnStream
 from ._turns import CallOptions, Checkpointable, SessionAware, Turn, TurnOptions
+from ._windows import TokenCounter, approx_tokens
 
 __version__ = "0.1.0"
 
@@ -91,10 +92,12 @@ __all__ = [
     "Store",
     "StoreClosed",
     "StoreUnavailable",
+    "TokenCounter",
     "Turn",
     "TurnOptions",
     "TurnStream",
     "Unchecked",
+    "approx_tokens",
     "current_session",
     "default_store_url",
     "migrate",

@@ -69,6 +69,7 @@ from .._turns import (
     invoke,
     turn_marker,
 )
+from .._windows import TokenCounter, approx_tokens
 from .turn_stream import TurnStream
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ _FIRST_PAGE = 64
 #: Beyond this many messages, a checkpoint looks for the store's checkpoints
 #: on its path (one more call, and pages) rather than read it all at once.
 _LONG_PATH = 1024
+#: A token window reads messages in pages of 16, 32, ... up to 1 024.
+_WINDOW_PAGE = 16
+_WINDOW_PAGE_MAX = 1024
 
 
 def _newest_in(path: list[Entry], bases: Mapping[str, str]) -> int | None:
@@ -275,13 +279,26 @@ class Session:
     # -- reading -------------------------------------------------------------
 
     @reads(no_items)
-    def messages(self, limit: int | None = None, before: str | None = None) -> list[Entry]:
+    def messages(
+        self,
+        limit: int | None = None,
+        before: str | None = None,
+        *,
+        max_tokens: int | None = None,
+        count: TokenCounter | None = None,
+    ) -> list[Entry]:
         """Messages on the current path, oldest first.
 
         Args:
             limit: only the last ``limit`` messages.
             before: page backwards: messages strictly before this entry on
                 its path.
+            max_tokens: only the newest messages whose costs add up to at
+                most this (a token window; nothing if the newest alone costs
+                more). Read a page at a time from the newest, so it costs the
+                window, not the history.
+            count: a message's cost (its data -> tokens); by default
+                :func:`agentsession.approx_tokens`.
         """
         if limit is not None and (
             not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
@@ -289,11 +306,39 @@ class Session:
             raise InvalidInput("limit must be a non-negative integer")
         if before is not None:
             validate_id(before, "entry id")
+        if max_tokens is not None:
+            if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
+                raise InvalidInput("max_tokens must be a non-negative integer")
+            return self._window(max_tokens, count or approx_tokens, limit, before)
         now = self._now()
         self._info, path = self._store.read_path(
             self.id, now=now, before=before, limit=limit, kind=MESSAGE
         )
         return path
+
+    def _window(
+        self, budget: int, count: TokenCounter, limit: int | None, before: str | None
+    ) -> list[Entry]:
+        """The newest messages (at most ``limit``) within ``budget`` tokens,
+        read in pages of 16, 32, ... from the newest."""
+        taken: list[Entry] = []
+        page, used = _WINDOW_PAGE, 0
+        while limit is None or len(taken) < limit:
+            want = page if limit is None else min(page, limit - len(taken))
+            self._info, chunk = self._store.read_path(
+                self.id, now=self._now(), before=before, limit=want, kind=MESSAGE
+            )
+            for entry in reversed(chunk):
+                used += count(entry.data)
+                if used > budget:
+                    taken.reverse()
+                    return taken
+                taken.append(entry)
+            if len(chunk) < want:
+                break
+            before, page = chunk[0].id, min(page * 2, _WINDOW_PAGE_MAX)
+        taken.reverse()
+        return taken
 
     @reads(no_items)
     def entries(self) -> list[Entry]:

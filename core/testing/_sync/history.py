@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from ..._sync.manager import SessionManager
+from ..._sync.protocol import Store
 from ..._canonical import chain_checksum, checksum
 from ..._exceptions import (
     CheckpointNotFound,
@@ -14,7 +18,9 @@ from ..._exceptions import (
     InvalidInput,
 )
 from ..._ids import new_id
-from ..._models import Checkpoint
+from ..._models import Checkpoint, Entry
+from ..._windows import approx_tokens
+from .._clock import FakeClock
 from .base import SuiteBase, msg
 
 
@@ -211,6 +217,39 @@ class HistoryTests(SuiteBase):
             with pytest.raises(InvalidInput):
                 session.switch(entry_id)
         assert self.snapshot(manager, session.id) == before
+
+    def test_token_window(self, store: Store, clock: FakeClock) -> None:
+        manager, spy = self.spied(store, clock)
+        session = manager.create("assistant")
+        sizes = [(n * 37) % 200 + 1 for n in range(300)]
+        session.extend([{"role": "user", "content": "x" * size} for size in sizes])
+        session.append_entry("note", {"not": "a message"})
+        everything = session.messages()
+
+        def newest_within(budget: int, count: Callable[[Any], int]) -> list[Entry]:
+            fitting: list[Entry] = []
+            for entry in reversed(everything):
+                budget -= count(entry.data)
+                if budget < 0:
+                    break
+                fitting.insert(0, entry)
+            return fitting
+
+        for budget in (0, 5, 60, 400, 2_000, 10**9):
+            spy.calls.clear()
+            window = session.messages(max_tokens=budget)
+            assert window == newest_within(budget, approx_tokens), budget
+            # A page at a time from the newest: the window's cost, not the history's.
+            assert spy.calls.count("read_path") <= (6 if budget == 10**9 else 3), budget
+        by_length = session.messages(max_tokens=1_000, count=lambda m: len(m["content"]))
+        assert by_length == newest_within(1_000, lambda m: len(m["content"]))
+        assert len(session.messages(limit=3, max_tokens=10**9)) == 3
+        older = session.messages(before=everything[-10].id, max_tokens=200)
+        assert older and older[-1].id == everything[-11].id
+        assert sum(approx_tokens(m.data) for m in older) <= 200
+        for bad in (-1, 1.5, True, "10"):
+            with pytest.raises(InvalidInput):
+                session.messages(max_tokens=bad)  # type: ignore[arg-type]
 
     def test_pop_is_non_destructive(self, manager: SessionManager) -> None:
         session = manager.create("assistant")
