@@ -96,11 +96,16 @@ class AsyncStore(Protocol):
         now: datetime,
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
+        new_root: bool = False,
     ) -> tuple[SessionInfo, list[Entry]]:
         """Atomically: read the head, check ``expected_head`` (``ConflictError``),
         chain the entries under it, check the session's ``max_messages``
         (``LimitExceeded``, nothing written), advance head, message_count,
-        revision, updated_at and expires_at. Returns the new row and entries."""
+        revision, updated_at and expires_at. Returns the new row and entries.
+
+        ``new_root``: chain them from a new root instead (depth and message
+        count start afresh); the old path stays, a branch of its own. How a
+        compaction writes its new path in one step."""
         raise _unimplemented(self, "append")
 
     async def read_path(

@@ -264,6 +264,7 @@ class AsyncSealedStore(AsyncStore):
         now: datetime,
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
+        new_root: bool = False,
     ) -> tuple[SessionInfo, list[Entry]]:
         await self._prove(session_id, now)
         sealer = self._sealer
@@ -273,6 +274,7 @@ class AsyncSealedStore(AsyncStore):
             now=now,
             expires_at=expires_at,
             expected_head=expected_head,
+            new_root=new_root,
         )
         data = {e.id: e.data for e in entries}
         return self._opened(row), [

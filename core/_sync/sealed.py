@@ -265,6 +265,7 @@ class SealedStore(Store):
         now: datetime,
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
+        new_root: bool = False,
     ) -> tuple[SessionInfo, list[Entry]]:
         self._prove(session_id, now)
         sealer = self._sealer
@@ -274,6 +275,7 @@ class SealedStore(Store):
             now=now,
             expires_at=expires_at,
             expected_head=expected_head,
+            new_root=new_root,
         )
         data = {e.id: e.data for e in entries}
         return self._opened(row), [

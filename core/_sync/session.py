@@ -50,6 +50,7 @@ from .._rules import (
     no_items,
     no_state,
     nothing,
+    prepare_entry,
     reads,
     verify_path,
 )
@@ -529,6 +530,58 @@ class Session:
         self._info = self._store.set_head(
             self.id, None, now=now, expires_at=self._expiry(now)
         )
+
+    @audited("compact", of_session)
+    def compact(self, summary: str | Mapping[str, Any], *, upto: str) -> Entry:
+        """Replace the conversation up to ``upto`` with ``summary``, in one write.
+
+        The new path is a message holding the summary (``summary`` as the
+        message's data, or as a ``"system"`` message's content when text),
+        marked ``"compaction"`` with what it covers; then the state as of
+        ``upto``, if any; then copies of the entries after ``upto``. The head
+        moves to its end, so ``messages()`` (and a token window) read the
+        compacted conversation. Nothing is removed: the original path stays a
+        branch of its own, which earlier checkpoints restore and ``switch``
+        reaches. If another write moved the head since the path was read,
+        ``ConflictError`` and nothing is written.
+
+        Returns the summary's entry.
+        """
+        now = self._now()
+        validate_id(upto, "entry id")
+        if isinstance(summary, str):
+            data: dict[str, Any] = {"role": "system", "content": summary}
+        elif isinstance(summary, Mapping):
+            data = dict(summary)
+        else:
+            raise InvalidInput("summary must be text or a message (a JSON object)")
+        self._info, path = self._store.read_path(self.id, now=now)
+        cut = next((i + 1 for i, e in enumerate(path) if e.id == upto), None)
+        if cut is None:
+            raise InvalidInput("upto is not an entry of the current path")
+        covered, kept = path[:cut], path[cut:]
+        data["compaction"] = {
+            "upto": upto,
+            "entries": len(covered),
+            "messages": sum(e.is_message for e in covered),
+            "from_head": self._info.head,
+        }
+        limit = self._manager.max_entry_bytes
+        new = [prepare_entry(MESSAGE, data, now, limit)]
+        state = merge_state(covered)
+        if state:
+            new.append(prepare_entry(STATE, state, now, limit))
+        new += [prepare_entry(e.kind, e.data, now, limit) for e in kept]
+        check_batch(len(new), self._manager.max_batch)
+        self._info, placed = self._store.append(
+            self.id,
+            new,
+            now=now,
+            expires_at=self._expiry(now),
+            expected_head=self._info.head,
+            new_root=True,
+        )
+        return placed[0]
 
     # -- turns: an agent called with this session --------------------------------
 

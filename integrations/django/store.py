@@ -236,18 +236,20 @@ class DjangoStore:
         now: datetime,
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
+        new_root: bool = False,
     ) -> tuple[SessionInfo, list[Entry]]:
         with self._guard(atomic=True):
             row, info = self._live(session_id, now, lock=True)
             check_expected_head(info.head, expected_head)
+            head = None if new_root else info.head
             depth = 0
-            if info.head is not None:
-                depth = self._entries(row).values_list("depth", flat=True).get(entry_id=info.head)
+            if head is not None:
+                depth = self._entries(row).values_list("depth", flat=True).get(entry_id=head)
             placed = place_entries(
                 entries,
-                parent_id=info.head,
+                parent_id=head,
                 parent_depth=depth,
-                message_count=info.message_count,
+                message_count=info.message_count if head is not None else 0,
                 max_messages=info.max_messages,
             )
             if not placed:

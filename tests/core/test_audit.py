@@ -58,6 +58,7 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("checkpoint", lambda s: s.checkpoint("cp", {"secret": SECRET})),
     ("restore", lambda s: s.restore(s.checkpoints()[0].id)),
     ("switch", lambda s: s.switch(s.entries()[0].id)),
+    ("compact", lambda s: s.compact(SECRET, upto=s.entries()[0].id)),
     ("pop", lambda s: s.pop()),
     ("clear", lambda s: s.clear()),
     ("turn", lambda s: s.run(lambda text, session: f"echo {text}", SECRET)),

@@ -320,17 +320,19 @@ class FileEngine:
         now: datetime,
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
+        new_root: bool = False,
     ) -> tuple[SessionInfo, list[Entry]]:
         with self._files.session(session_id, write=True) as handle:
             log = handle.log
             info = self._live(handle, now)
             check_expected_head(info.head, expected_head)
-            parent = log.entry_or_fail(info.head) if info.head is not None else None
+            head = None if new_root else info.head
+            parent = log.entry_or_fail(head) if head is not None else None
             placed = place_entries(
                 entries,
-                parent_id=info.head,
+                parent_id=head,
                 parent_depth=parent.depth if parent else 0,
-                message_count=info.message_count,
+                message_count=info.message_count if head is not None else 0,
                 max_messages=info.max_messages,
             )
             if not placed:

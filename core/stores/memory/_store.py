@@ -226,17 +226,19 @@ class MemoryStore:
         now: datetime,
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
+        new_root: bool = False,
     ) -> tuple[SessionInfo, list[Entry]]:
         with self._lock:
             stored = self._live(session_id, now)
             info = stored.info
             check_expected_head(info.head, expected_head)
-            parent = stored.entries[info.head][0] if info.head is not None else None
+            head = None if new_root else info.head
+            parent = stored.entries[head][0] if head is not None else None
             placed = place_entries(
                 entries,
-                parent_id=info.head,
+                parent_id=head,
                 parent_depth=parent.depth if parent else 0,
-                message_count=info.message_count,
+                message_count=info.message_count if head is not None else 0,
                 max_messages=info.max_messages,
             )
             for entry, new in zip(placed, entries, strict=True):

@@ -83,6 +83,7 @@ def append_params(
     now: datetime,
     expires_at: datetime | None,
     expected_head: str | Unchecked | None,
+    new_root: bool = False,
 ) -> tuple[bool, dict[str, Any]]:
     """``(one, params)`` for the append statement (``one``: its single-entry form).
 
@@ -101,6 +102,7 @@ def append_params(
         "added": relative[-1].message_index,
         "count": len(entries),
         "last": entries[-1].id,
+        "root": new_root,
     }
     if len(entries) == 1:
         (new,) = entries

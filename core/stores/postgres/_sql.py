@@ -179,39 +179,44 @@ class Statements:
             SELECT {S} FROM {T} AS s WHERE {_LIVE}{{where}}
             ORDER BY s.updated_at DESC, s.id DESC LIMIT %(limit)s OFFSET %(offset)s"""
 
-        # append: lock, decide, insert under the head, advance the row. The
-        # chain stays linear only while the head is the deepest entry.
+        # append: lock, decide, insert under the base (the head, or nothing for
+        # a new root), advance the row. The chain stays linear only while the
+        # head is the deepest entry, and a second root ends it.
         append = f"""
             WITH cur AS (
                 SELECT pk, head, head_depth, max_depth, tip, linear, message_count,
-                    max_messages, expires_at
+                    max_messages, expires_at,
+                    CASE WHEN %(root)s::boolean THEN NULL ELSE head END AS b_head,
+                    CASE WHEN %(root)s::boolean THEN 0 ELSE head_depth END AS b_depth,
+                    CASE WHEN %(root)s::boolean THEN 0 ELSE message_count END AS b_count
                 FROM {T} WHERE id = %(sid)s FOR NO KEY UPDATE
             ), st AS (
                 SELECT cur.*, CASE {_MISSING}
                     WHEN %(check)s AND cur.head IS DISTINCT FROM %(expected)s::text
                         THEN 'conflict'
                     WHEN cur.max_messages IS NOT NULL
-                        AND cur.message_count + %(added)s > cur.max_messages THEN 'limit'
+                        AND cur.b_count + %(added)s > cur.max_messages THEN 'limit'
                     ELSE 'ok' END AS status
                 FROM cur
             ), ins AS (
                 INSERT INTO {E} (session_pk, id, parent_id, kind, created_at, data, depth,
                     message_index, digest)
-                SELECT st.pk, u.id, coalesce(u.parent_id, st.head), u.kind, u.created_at,
-                    u.data::jsonb, st.head_depth + u.ord, st.message_count + u.mi, u.digest
+                SELECT st.pk, u.id, coalesce(u.parent_id, st.b_head), u.kind, u.created_at,
+                    u.data::jsonb, st.b_depth + u.ord, st.b_count + u.mi, u.digest
                 FROM st, {{rows}}
                 WHERE st.status = 'ok'
             ), upd AS (
-                UPDATE {T} AS s SET head = %(last)s, head_depth = st.head_depth + %(count)s,
-                    max_depth = greatest(st.max_depth, st.head_depth + %(count)s),
-                    tip = CASE WHEN st.head_depth + %(count)s > st.max_depth THEN %(last)s
+                UPDATE {T} AS s SET head = %(last)s, head_depth = st.b_depth + %(count)s,
+                    max_depth = greatest(st.max_depth, st.b_depth + %(count)s),
+                    tip = CASE WHEN st.b_depth + %(count)s > st.max_depth THEN %(last)s
                         ELSE st.tip END,
-                    linear = st.linear AND st.head_depth = st.max_depth,
-                    message_count = st.message_count + %(added)s, {bump}
+                    linear = st.linear AND st.head_depth = st.max_depth
+                        AND NOT %(root)s::boolean,
+                    message_count = st.b_count + %(added)s, {bump}
                 FROM st WHERE s.pk = st.pk AND st.status = 'ok'
                 RETURNING s.*
             )
-            SELECT st.status, st.head, st.head_depth, st.message_count, {S}
+            SELECT st.status, st.b_head, st.b_depth, st.b_count, {S}
             FROM st LEFT JOIN upd AS s ON true"""
         # One entry (the hot path) binds scalars: arrays cost the client and
         # the server more than the rest of the statement.

@@ -85,6 +85,22 @@ else
 end
 return commit(f, {'head', ARGV[6], 'hd', depth, 'cnt', count})
 """,
+    # An append from a new root (a compaction's path): ARGV[6] the expected
+    # head ('*' = unchecked), ARGV[7..]: per entry its id and value, placed by
+    # the caller from the root. The old head stays a leaf.
+    "graft": r"""
+local f = live('wn', 'head', 'maxm')
+if not f then return {'nf'} end
+if nonce ~= '' and f[6] == nonce then return current(f) end
+if ARGV[6] ~= '*' and ARGV[6] ~= f[7] then return {'head'} end
+local last = ARGV[#ARGV - 1]
+local _p, _k, depth, count = meta(ARGV[#ARGV])
+if f[8] ~= '' and tonumber(count) > tonumber(f[8]) then return {'limit', f[8]} end
+chunked('HSET', E, argv_from(7, #ARGV - 6), 1000)
+redis.call('SADD', L, last)
+rebuild(last, exp)
+return commit(f, {'head', last, 'hd', depth, 'cnt', count})
+""",
     # ARGV[6] checkpoint id, ARGV[7] entry id ('' = none), ARGV[8] record.
     "save_checkpoint": r"""
 local f = live('wn', 'cps')

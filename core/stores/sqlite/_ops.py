@@ -217,6 +217,7 @@ def append(
     now: datetime,
     expires_at: datetime | None,
     expected_head: str | Unchecked | None,
+    new_root: bool = False,
 ) -> tuple[SessionInfo, list[Entry]]:
     now_us = to_us(now)
     with _write(conn):
@@ -227,16 +228,16 @@ def append(
         check_expected_head(info.head, expected_head)
         placed = place_entries(
             entries,
-            parent_id=info.head,
-            parent_depth=row[16] or 0,
-            message_count=info.message_count,
+            parent_id=None if new_root else info.head,
+            parent_depth=0 if new_root else row[16] or 0,
+            message_count=0 if new_root else info.message_count,
             max_messages=info.max_messages,
         )
         if not placed:
             return info, []
         pk = row[0]
         # Continue the head's line while the head has no child yet.
-        if info.head is not None and row[15] is not None and not row[17]:
+        if not new_root and info.head is not None and row[15] is not None and not row[17]:
             line = row[15]
         else:
             line = conn.execute(sql.NEXT_LINE, (pk,)).fetchone()[0]

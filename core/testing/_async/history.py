@@ -18,6 +18,7 @@ from ..._exceptions import (
 )
 from ..._ids import new_id
 from ..._models import Checkpoint, Entry
+from ..._rules import prepare_entry
 from ..._windows import approx_tokens
 from .._clock import FakeClock
 from .base import AsyncSuiteBase, msg
@@ -249,6 +250,75 @@ class AsyncHistoryTests(AsyncSuiteBase):
         for bad in (-1, 1.5, True, "10"):
             with pytest.raises(InvalidInput):
                 await session.messages(max_tokens=bad)  # type: ignore[arg-type]
+
+    async def test_compaction_makes_a_new_path(self, manager: AsyncSessionManager) -> None:
+        session = await manager.create("assistant", max_messages=6)
+        await session.extend([msg(0), msg(1)])
+        await session.update_state({"mood": "calm"})
+        await session.extend([msg(2), msg(3)])
+        point = await session.checkpoint("before")
+        await session.extend([msg(4), msg(5)])
+        original = await session.entries()
+        upto = original[4]  # message 3
+        summary = await session.compact("they said 0 to 3", upto=upto.id)
+        assert summary.parent_id is None and summary.message_index == 1
+        assert summary.data["compaction"] == {
+            "upto": upto.id,
+            "entries": 5,
+            "messages": 4,
+            "from_head": original[-1].id,
+        }
+        view = await session.messages()
+        assert [m.data.get("content") for m in view] == [
+            "they said 0 to 3",
+            "message 4",
+            "message 5",
+        ]
+        assert view[0].data["role"] == "system" and view[0].id == summary.id
+        assert {e.id for e in view[1:]}.isdisjoint(e.id for e in original)  # copies
+        assert await session.state() == {"mood": "calm"}
+        assert session.message_count == 3  # the limit counts the compacted path
+        await session.extend([msg(6), msg(7), msg(8)])
+        assert len(await session.branches()) == 2
+        # Nothing was removed: the old path restores, and switch reaches it.
+        await session.restore(point.id)
+        assert await self.contents(session) == [f"message {n}" for n in range(4)]
+        await session.switch(original[-1].id)
+        assert await session.entries() == original
+        with pytest.raises(InvalidInput):
+            await session.compact("no", upto="not-on-the-path")
+        with pytest.raises(InvalidInput):
+            await session.compact(["not", "a message"], upto=upto.id)  # type: ignore[arg-type]
+
+    async def test_a_new_root_append_is_a_compare_and_swap(
+        self, manager: AsyncSessionManager, clock: FakeClock
+    ) -> None:
+        store = manager.store
+        session = await self.chat(manager, 2)
+        stale = session.head
+        await session.append(msg("written since"))
+        before = await self.snapshot(manager, session.id)
+        with pytest.raises(ConflictError):
+            await store.append(
+                session.id,
+                [prepare_entry("message", msg("x"), clock(), None)],
+                now=clock(),
+                expires_at=None,
+                expected_head=stale,
+                new_root=True,
+            )
+        assert await self.snapshot(manager, session.id) == before
+        row, (root,) = await store.append(
+            session.id,
+            [prepare_entry("message", msg("root"), clock(), None)],
+            now=clock(),
+            expires_at=None,
+            expected_head=before.session.head,
+            new_root=True,
+        )
+        assert root.parent_id is None and root.depth == 1 and root.message_index == 1
+        assert row.head == root.id and row.message_count == 1
+        assert len(await (await manager.get(session.id)).branches()) == 2
 
     async def test_pop_is_non_destructive(self, manager: AsyncSessionManager) -> None:
         session = await manager.create("assistant")

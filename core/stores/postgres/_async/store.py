@@ -397,13 +397,19 @@ class AsyncPostgresStore:
         now: datetime,
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
+        new_root: bool = False,
     ) -> tuple[SessionInfo, list[Entry]]:
         if not entries:
             info = await self.get_session(session_id, now=now)
             check_expected_head(info.head, expected_head)
             return info, []
         one, params = append_params(
-            session_id, entries, now=now, expires_at=expires_at, expected_head=expected_head
+            session_id,
+            entries,
+            now=now,
+            expires_at=expires_at,
+            expected_head=expected_head,
+            new_root=new_root,
         )
         sql = self._sql.append_one if one else self._sql.append
         return appended(entries, await self._one(sql, params))

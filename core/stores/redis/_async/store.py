@@ -29,8 +29,10 @@ from agentsession._models import (
     SessionExport,
     SessionInfo,
     Unchecked,
+    carrying,
+    json_copy,
 )
-from agentsession._rules import is_expired
+from agentsession._rules import is_expired, place_entries
 from agentsession.stores.redis._async.link import AsyncRedisLink, parse_url
 from agentsession.stores.redis._records import (
     DEFAULT_PREFIX,
@@ -261,10 +263,20 @@ class AsyncRedisStore:
         now: datetime,
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
+        new_root: bool = False,
     ) -> tuple[SessionInfo, list[Entry]]:
         if not entries:
             return await self.get_session(session_id, now=now), []
-        return await self._db.append(session_id, entries, now, expires_at, expected_head)
+        if not new_root:
+            return await self._db.append(session_id, entries, now, expires_at, expected_head)
+        # Not the append's hot script: a compaction's path, once in a while.
+        placed = place_entries(
+            entries, parent_id=None, parent_depth=0, message_count=0, max_messages=None
+        )
+        expected = "*" if expected_head is UNCHECKED else expected_head or ""
+        values = [x for e in placed for x in (e.id, encode_entry(e))]
+        info = await self._db.write_row("graft", session_id, now, expires_at, [expected, *values])
+        return info, [carrying(e, json_copy(dict(e.data))) for e in placed]
 
     async def read_path(
         self,

@@ -30,8 +30,10 @@ from agentsession._models import (
     SessionExport,
     SessionInfo,
     Unchecked,
+    carrying,
+    json_copy,
 )
-from agentsession._rules import is_expired
+from agentsession._rules import is_expired, place_entries
 from agentsession.stores.redis._sync.link import RedisLink, parse_url
 from agentsession.stores.redis._records import (
     DEFAULT_PREFIX,
@@ -262,10 +264,20 @@ class RedisStore:
         now: datetime,
         expires_at: datetime | None,
         expected_head: str | Unchecked | None,
+        new_root: bool = False,
     ) -> tuple[SessionInfo, list[Entry]]:
         if not entries:
             return self.get_session(session_id, now=now), []
-        return self._db.append(session_id, entries, now, expires_at, expected_head)
+        if not new_root:
+            return self._db.append(session_id, entries, now, expires_at, expected_head)
+        # Not the append's hot script: a compaction's path, once in a while.
+        placed = place_entries(
+            entries, parent_id=None, parent_depth=0, message_count=0, max_messages=None
+        )
+        expected = "*" if expected_head is UNCHECKED else expected_head or ""
+        values = [x for e in placed for x in (e.id, encode_entry(e))]
+        info = self._db.write_row("graft", session_id, now, expires_at, [expected, *values])
+        return info, [carrying(e, json_copy(dict(e.data))) for e in placed]
 
     def read_path(
         self,
