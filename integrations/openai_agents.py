@@ -112,15 +112,7 @@ class OpenAIAgentsSession:
         if not items:
             return
         data = cast("list[dict[str, Any]]", items)
-        session = await self._session(wrapper, create=True)
-        assert session is not None
-        try:
-            await session.extend(data)
-        except SessionNotFound:  # deleted or expired since it was found: start anew
-            self._found.clear()
-            session = await self._session(wrapper, create=True)
-            assert session is not None
-            await session.extend(data)
+        await self._written(wrapper, lambda s: s.extend(data))
 
     async def pop_item(
         self, *, wrapper: RunContextWrapper[Any] | None = None
@@ -132,6 +124,15 @@ class OpenAIAgentsSession:
     async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
         """Start the conversation afresh; the old one stays reachable as a branch."""
         await self._if_live(wrapper, lambda s: s.clear())
+
+    async def _atomic_replace_items(self, items: list[TResponseInputItem]) -> bool:
+        """The SDK's compaction hook (``OpenAIResponsesCompactionSession``): the
+        compacted items become the conversation in one write, a new path,
+        instead of ``clear_session()`` then ``add_items()``; the old items stay
+        on a branch. Always done here, so it returns ``True``."""
+        data = cast("list[dict[str, Any]]", items)
+        await self._written(None, lambda s: s.replace_messages(data))
+        return True
 
     # -- agentsession ----------------------------------------------------------
 
@@ -169,6 +170,23 @@ class OpenAIAgentsSession:
         except SessionNotFound:
             self._found.clear()  # found again, or made anew, on the next call
             return None
+
+    async def _written(
+        self,
+        wrapper: RunContextWrapper[Any] | None,
+        call: Callable[[AsyncSession], Awaitable[T]],
+    ) -> T:
+        """``call`` on the session, created if need be (and made anew if it
+        was deleted or expired since it was found)."""
+        session = await self._session(wrapper, create=True)
+        assert session is not None
+        try:
+            return await call(session)
+        except SessionNotFound:
+            self._found.clear()
+            session = await self._session(wrapper, create=True)
+            assert session is not None
+            return await call(session)
 
     async def _session(
         self, wrapper: RunContextWrapper[Any] | None, *, create: bool

@@ -42,6 +42,7 @@ from .._rules import (
     branches_of,
     check_batch,
     check_checkpoint_name,
+    check_expected_head,
     expiry_after_write,
     json_patch,
     merge_state,
@@ -530,6 +531,44 @@ class Session:
         self._info = self._store.set_head(
             self.id, None, now=now, expires_at=self._expiry(now)
         )
+
+    @audited("replace_messages", of_session)
+    def replace_messages(
+        self,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        expected_head: str | Unchecked | None = UNCHECKED,
+    ) -> list[Entry]:
+        """Make ``messages`` the conversation, in one write: a new path holding
+        them (an append from a new root), the head moved to its end. Nothing
+        is removed: the old path stays a branch. ``expected_head`` makes it a
+        compare-and-swap (``ConflictError``, nothing written). No messages:
+        the head moves to ``None``, as :meth:`clear`."""
+        now = self._now()
+        if expected_head is not UNCHECKED and expected_head is not None:
+            validate_id(expected_head, "expected_head")
+        items = list(messages)
+        check_batch(len(items), self._manager.max_batch)
+        prepared = sync_prepare(MESSAGE, items, now, self._manager.max_entry_bytes)
+        if not prepared:
+            revision = None
+            if expected_head is not UNCHECKED:
+                self._info = self._store.get_session(self.id, now=now)
+                check_expected_head(self._info.head, expected_head)
+                revision = self._info.revision
+            self._info = self._store.set_head(
+                self.id, None, now=now, expires_at=self._expiry(now), expected_revision=revision
+            )
+            return []
+        self._info, entries = self._store.append(
+            self.id,
+            prepared,
+            now=now,
+            expires_at=self._expiry(now),
+            expected_head=expected_head,
+            new_root=True,
+        )
+        return entries
 
     @audited("compact", of_session)
     def compact(self, summary: str | Mapping[str, Any], *, upto: str) -> Entry:

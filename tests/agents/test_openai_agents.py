@@ -148,6 +148,53 @@ async def test_clear_then_add_loses_nothing(store_url: str) -> None:
         assert await session.get_items() == history
 
 
+class ScriptedCompactions:
+    """An ``AsyncOpenAI`` stand-in for ``responses.compact`` (its public shape):
+    answers with a fixed summary item, and records what it was sent."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.summary = summary
+        self.sent: list[dict[str, Any]] = []
+        self.responses = self
+
+    async def compact(self, **kwargs: Any) -> Any:
+        self.sent.append(kwargs)
+        return type("Compacted", (), {"output": [self.summary], "usage": None})()
+
+
+@pytest.mark.asyncio
+async def test_the_sdks_compaction_replaces_the_history_in_one_write(store_url: str) -> None:
+    from agents.memory import OpenAIResponsesCompactionSession
+
+    summary: Any = {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "We talked about Paris.", "annotations": []}],
+    }
+    async with AsyncSessionManager(store_url) as manager:
+        ours = OpenAIAgentsSession("conv-compact", manager)
+        await converse(ours)
+        history = await ours.get_items()
+        s = await ours.agent_session()
+        revision = (await s.refresh()).revision
+        client = ScriptedCompactions(summary)
+        compacting = OpenAIResponsesCompactionSession(
+            "conv-compact",
+            ours,
+            client=client,  # type: ignore[arg-type]
+            model="gpt-4.1",
+        )
+        await compacting.run_compaction({"force": True})
+        assert client.sent and client.sent[0]["input"]  # the history went to compact()
+        assert await ours.get_items() == [summary]
+        # One write (the new path), not clear_session() then add_items().
+        assert (await s.refresh()).revision == revision + 1
+        old = [b for b in await s.branches() if not b.is_current]
+        assert len(old) == 1 and old[0].message_count == len(history)
+        await s.switch(old[0].leaf_id)
+        assert await ours.get_items() == history
+
+
 @pytest.mark.asyncio
 async def test_concurrent_runs_on_one_session_lose_nothing(store_url: str) -> None:
     async with AsyncSessionManager(store_url) as manager:

@@ -59,6 +59,7 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("restore", lambda s: s.restore(s.checkpoints()[0].id)),
     ("switch", lambda s: s.switch(s.entries()[0].id)),
     ("compact", lambda s: s.compact(SECRET, upto=s.entries()[0].id)),
+    ("replace_messages", lambda s: s.replace_messages([{"role": "user", "content": SECRET}])),
     ("pop", lambda s: s.pop()),
     ("clear", lambda s: s.clear()),
     ("turn", lambda s: s.run(lambda text, session: f"echo {text}", SECRET)),

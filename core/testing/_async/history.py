@@ -290,6 +290,23 @@ class AsyncHistoryTests(AsyncSuiteBase):
         with pytest.raises(InvalidInput):
             await session.compact(["not", "a message"], upto=upto.id)  # type: ignore[arg-type]
 
+    async def test_replace_messages_is_one_write(self, manager: AsyncSessionManager) -> None:
+        session = await self.chat(manager, 3)
+        old = await session.entries()
+        stale = session.head
+        revision = session.revision
+        placed = await session.replace_messages([msg("a"), msg("b")])
+        assert [e.parent_id for e in placed] == [None, placed[0].id]
+        assert await self.contents(session) == ["message a", "message b"]
+        assert session.revision == revision + 1 and session.message_count == 2
+        with pytest.raises(ConflictError):
+            await session.replace_messages([msg("late")], expected_head=stale)
+        assert await self.contents(session) == ["message a", "message b"]
+        assert await session.replace_messages([], expected_head=session.head) == []
+        assert await session.messages() == [] and session.head is None
+        await session.switch(old[-1].id)
+        assert await session.entries() == old
+
     async def test_a_new_root_append_is_a_compare_and_swap(
         self, manager: AsyncSessionManager, clock: FakeClock
     ) -> None:

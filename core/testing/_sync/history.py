@@ -291,6 +291,23 @@ class HistoryTests(SuiteBase):
         with pytest.raises(InvalidInput):
             session.compact(["not", "a message"], upto=upto.id)  # type: ignore[arg-type]
 
+    def test_replace_messages_is_one_write(self, manager: SessionManager) -> None:
+        session = self.chat(manager, 3)
+        old = session.entries()
+        stale = session.head
+        revision = session.revision
+        placed = session.replace_messages([msg("a"), msg("b")])
+        assert [e.parent_id for e in placed] == [None, placed[0].id]
+        assert self.contents(session) == ["message a", "message b"]
+        assert session.revision == revision + 1 and session.message_count == 2
+        with pytest.raises(ConflictError):
+            session.replace_messages([msg("late")], expected_head=stale)
+        assert self.contents(session) == ["message a", "message b"]
+        assert session.replace_messages([], expected_head=session.head) == []
+        assert session.messages() == [] and session.head is None
+        session.switch(old[-1].id)
+        assert session.entries() == old
+
     def test_a_new_root_append_is_a_compare_and_swap(
         self, manager: SessionManager, clock: FakeClock
     ) -> None:
