@@ -231,6 +231,16 @@ class AsyncSession:
         expected_head: str | Unchecked | None = UNCHECKED,
     ) -> list[Entry]:
         """Append ``items`` of one ``kind`` atomically; the primitive of the above."""
+        return await self._append(kind, items, expected_head, new_root=False)
+
+    async def _append(
+        self,
+        kind: str,
+        items: list[Mapping[str, Any]],
+        expected_head: str | Unchecked | None,
+        *,
+        new_root: bool,
+    ) -> list[Entry]:
         now = self._now()
         if expected_head is not UNCHECKED and expected_head is not None:
             validate_id(expected_head, "expected_head")
@@ -246,6 +256,7 @@ class AsyncSession:
             now=now,
             expires_at=self._expiry(now),
             expected_head=expected_head,
+            new_root=new_root,
         )
         await self._auto_checkpoint(now)
         return entries
@@ -543,31 +554,19 @@ class AsyncSession:
         is removed: the old path stays a branch. ``expected_head`` makes it a
         compare-and-swap (``ConflictError``, nothing written). No messages:
         the head moves to ``None``, as :meth:`clear`."""
-        now = self._now()
-        if expected_head is not UNCHECKED and expected_head is not None:
-            validate_id(expected_head, "expected_head")
         items = list(messages)
-        check_batch(len(items), self._manager.max_batch)
-        prepared = await async_prepare(MESSAGE, items, now, self._manager.max_entry_bytes)
-        if not prepared:
-            revision = None
-            if expected_head is not UNCHECKED:
-                self._info = await self._store.get_session(self.id, now=now)
-                check_expected_head(self._info.head, expected_head)
-                revision = self._info.revision
-            self._info = await self._store.set_head(
-                self.id, None, now=now, expires_at=self._expiry(now), expected_revision=revision
-            )
-            return []
-        self._info, entries = await self._store.append(
-            self.id,
-            prepared,
-            now=now,
-            expires_at=self._expiry(now),
-            expected_head=expected_head,
-            new_root=True,
+        if items:
+            return await self._append(MESSAGE, items, expected_head, new_root=True)
+        now = self._now()
+        revision = None
+        if expected_head is not UNCHECKED:
+            self._info = await self._store.get_session(self.id, now=now)
+            check_expected_head(self._info.head, expected_head)
+            revision = self._info.revision
+        self._info = await self._store.set_head(
+            self.id, None, now=now, expires_at=self._expiry(now), expected_revision=revision
         )
-        return entries
+        return []
 
     @audited("compact", of_session)
     async def compact(self, summary: str | Mapping[str, Any], *, upto: str) -> Entry:

@@ -232,6 +232,16 @@ class Session:
         expected_head: str | Unchecked | None = UNCHECKED,
     ) -> list[Entry]:
         """Append ``items`` of one ``kind`` atomically; the primitive of the above."""
+        return self._append(kind, items, expected_head, new_root=False)
+
+    def _append(
+        self,
+        kind: str,
+        items: list[Mapping[str, Any]],
+        expected_head: str | Unchecked | None,
+        *,
+        new_root: bool,
+    ) -> list[Entry]:
         now = self._now()
         if expected_head is not UNCHECKED and expected_head is not None:
             validate_id(expected_head, "expected_head")
@@ -247,6 +257,7 @@ class Session:
             now=now,
             expires_at=self._expiry(now),
             expected_head=expected_head,
+            new_root=new_root,
         )
         self._auto_checkpoint(now)
         return entries
@@ -544,31 +555,19 @@ class Session:
         is removed: the old path stays a branch. ``expected_head`` makes it a
         compare-and-swap (``ConflictError``, nothing written). No messages:
         the head moves to ``None``, as :meth:`clear`."""
-        now = self._now()
-        if expected_head is not UNCHECKED and expected_head is not None:
-            validate_id(expected_head, "expected_head")
         items = list(messages)
-        check_batch(len(items), self._manager.max_batch)
-        prepared = sync_prepare(MESSAGE, items, now, self._manager.max_entry_bytes)
-        if not prepared:
-            revision = None
-            if expected_head is not UNCHECKED:
-                self._info = self._store.get_session(self.id, now=now)
-                check_expected_head(self._info.head, expected_head)
-                revision = self._info.revision
-            self._info = self._store.set_head(
-                self.id, None, now=now, expires_at=self._expiry(now), expected_revision=revision
-            )
-            return []
-        self._info, entries = self._store.append(
-            self.id,
-            prepared,
-            now=now,
-            expires_at=self._expiry(now),
-            expected_head=expected_head,
-            new_root=True,
+        if items:
+            return self._append(MESSAGE, items, expected_head, new_root=True)
+        now = self._now()
+        revision = None
+        if expected_head is not UNCHECKED:
+            self._info = self._store.get_session(self.id, now=now)
+            check_expected_head(self._info.head, expected_head)
+            revision = self._info.revision
+        self._info = self._store.set_head(
+            self.id, None, now=now, expires_at=self._expiry(now), expected_revision=revision
         )
-        return entries
+        return []
 
     @audited("compact", of_session)
     def compact(self, summary: str | Mapping[str, Any], *, upto: str) -> Entry:
