@@ -1,0 +1,422 @@
+"""The saver's operations, written once for the sync and the async manager.
+
+Each operation is a generator that yields the calls it makes -- on the
+manager (``mgr(...)``) or on its store (``store(...)``) -- and is sent their
+results; :func:`drive` runs it on a ``SessionManager``, :func:`adrive` on an
+``AsyncSessionManager``. So the sync and async savers cannot drift apart.
+
+The manager's API is used where it can say what is needed (owner checks,
+create, find, delete, export, import, list). Three things it cannot say, so
+the public store protocol (``agentsession.store``) is called directly:
+appending an entry under a *given* id (a checkpoint is found by its id with
+one ``get_entry``, as the core finds a turn's marker), reading one entry by
+id (``get_entry``), and moving the head to a given parent with a revision
+check (``set_head``), since a LangGraph fork hangs a checkpoint under an
+older one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Generator, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    PendingWrite,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from agentsession import (
+    UNCHECKED,
+    AsyncSessionManager,
+    ConflictError,
+    InvalidInput,
+    SessionInfo,
+    SessionManager,
+    SessionNotFound,
+    Unchecked,
+)
+from agentsession.store import (
+    Entry,
+    NewEntry,
+    SessionExport,
+    expiry_after_write,
+    place_entries,
+    prepare_entry,
+)
+
+from . import _entries as fmt
+
+T = TypeVar("T")
+Call = tuple[str, str, tuple[Any, ...], dict[str, Any]]
+Op = Generator[Call, Any, T]
+Owner = str | Unchecked | None
+
+_ATTEMPTS = 16
+
+
+def mgr(method: str, *args: Any, **kwargs: Any) -> Call:
+    return ("manager", method, args, kwargs)
+
+
+def store(method: str, *args: Any, **kwargs: Any) -> Call:
+    return ("store", method, args, kwargs)
+
+
+def drive(manager: SessionManager, op: Op[T]) -> T:
+    """Run ``op`` on a sync manager."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            call = op.throw(error) if error is not None else op.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        target = manager if call[0] == "manager" else manager.store
+        try:
+            value, error = getattr(target, call[1])(*call[2], **call[3]), None
+        except Exception as exc:
+            value, error = None, exc
+
+
+async def adrive(manager: AsyncSessionManager, op: Op[T]) -> T:
+    """Run ``op`` on an async manager."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            call = op.throw(error) if error is not None else op.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        target = manager if call[0] == "manager" else manager.store
+        try:
+            value = getattr(target, call[1])(*call[2], **call[3])
+            if inspect.isawaitable(value):
+                value = await value
+            error = None
+        except Exception as exc:
+            value, error = None, exc
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Found:
+    """A checkpoint read back: its entry, its holders' entries, its writes."""
+
+    entry: Entry
+    holders: dict[str, Entry]
+    writes: list[Entry]
+
+
+# -- finding the session -------------------------------------------------------
+
+
+def find(thread_id: str, owner: Owner) -> Op[SessionInfo | None]:
+    """The thread's session row; ``None`` when unknown or someone else's (the
+    same answer, from the same single read)."""
+    try:
+        session = yield mgr("find", fmt.session_id_for(thread_id), user_id=owner)
+    except SessionNotFound:  # AccessDenied: looks exactly like an unknown thread
+        return None
+    return None if session is None else session.info
+
+
+def attach(thread_id: str, owner: Owner, agent: str) -> Op[SessionInfo]:
+    """The thread's session row, the session created if there is none
+    (``AccessDenied`` when it is someone else's)."""
+    sid = fmt.session_id_for(thread_id)
+    for _ in range(_ATTEMPTS):
+        session = yield mgr("find", sid, user_id=owner)
+        if session is not None:
+            return session.info  # type: ignore[no-any-return]
+        try:
+            session = yield mgr(
+                "create",
+                agent,
+                user_id=None if owner is UNCHECKED else owner,
+                session_id=sid,
+                metadata={"langgraph": {"thread_id": thread_id}},
+            )
+        except ConflictError:  # a concurrent first write, or an expired row
+            continue
+        return session.info  # type: ignore[no-any-return]
+    raise ConflictError("the thread's session kept being taken while creating it")
+
+
+def _entry(sid: str, entry_id: str) -> Op[Entry | None]:
+    now = yield mgr("now")
+    try:
+        return (yield store("get_entry", sid, entry_id, now=now))  # type: ignore[no-any-return]
+    except InvalidInput:
+        return None
+
+
+def _append(info: SessionInfo, parent: str | None, new: NewEntry) -> Op[SessionInfo]:
+    """Append ``new`` under ``parent``: moving the head there first when it is
+    elsewhere (a fork); the head then is ``new``. Retried on a race."""
+    for _ in range(_ATTEMPTS):
+        now = yield mgr("now")
+        expires = expiry_after_write(now, info.idle_timeout, info.deadline)
+        try:
+            if info.head != parent:
+                info = yield store(
+                    "set_head",
+                    info.id,
+                    parent,
+                    now=now,
+                    expires_at=expires,
+                    expected_revision=info.revision,
+                )
+            info, _ = yield store(
+                "append", info.id, [new], now=now, expires_at=expires, expected_head=parent
+            )
+        except ConflictError:
+            info = yield store("get_session", info.id, now=now)
+            continue
+        return info
+    raise ConflictError("the thread kept changing while writing a checkpoint")
+
+
+def _prepared(manager_limit: int | None, kind: str, data: dict[str, Any], eid: str) -> Op[NewEntry]:
+    now: datetime = yield mgr("now")
+    return dataclasses.replace(prepare_entry(kind, data, now, manager_limit), id=eid)
+
+
+# -- reading -----------------------------------------------------------------
+
+
+def _writes_of(sid: str, checkpoint_entry: str) -> Op[list[Entry]]:
+    found: list[Entry] = []
+    while True:
+        entry = yield from _entry(sid, fmt.writes_entry_id(checkpoint_entry, len(found) + 1))
+        if entry is None:
+            return found
+        found.append(entry)
+
+
+def _latest(info: SessionInfo, ns: str) -> Op[Entry | None]:
+    """The newest checkpoint of namespace ``ns``: the head's when the head is
+    in it (the common case, two reads at most), else the newest among the
+    session's leaves (a writes entry stands for its checkpoint)."""
+    if info.head is not None:
+        entry = yield from _entry(info.id, info.head)
+        if entry is not None and entry.kind == fmt.WRITES:
+            entry = yield from _entry(info.id, entry.data["checkpoint_entry"])
+        if entry is not None and entry.kind == fmt.CHECKPOINT and entry.data["checkpoint_ns"] == ns:
+            return entry
+    now = yield mgr("now")
+    _, leaves = yield store("list_leaves", info.id, now=now)
+    best: tuple[str, str] | None = None
+    for leaf in leaves:
+        if leaf.kind == fmt.WRITES:
+            leaf = yield from _entry(info.id, leaf.data["checkpoint_entry"])
+        if leaf is None or leaf.kind != fmt.CHECKPOINT or leaf.data["checkpoint_ns"] != ns:
+            continue
+        if best is None or leaf.data["checkpoint_id"] > best[0]:
+            best = (leaf.data["checkpoint_id"], leaf.id)
+    if best is None:
+        return None
+    return (yield from _entry(info.id, best[1]))
+
+
+def get(thread_id: str, ns: str, checkpoint_id: str | None, owner: Owner) -> Op[Found | None]:
+    """One checkpoint (the newest of ``ns`` without an id), with what it needs."""
+    info = yield from find(thread_id, owner)
+    if info is None:
+        return None
+    if checkpoint_id is None:
+        entry = yield from _latest(info, ns)
+    else:
+        entry = yield from _entry(info.id, fmt.checkpoint_entry_id(ns, checkpoint_id))
+    if entry is None or entry.kind != fmt.CHECKPOINT:
+        return None
+    holders: dict[str, Entry] = {}
+    for holder_id in sorted(fmt.holders_to_read(entry)):
+        holder = yield from _entry(info.id, holder_id)
+        if holder is not None:
+            holders[holder_id] = holder
+    writes = yield from _writes_of(info.id, entry.id)
+    return Found(entry, holders, writes)
+
+
+def found_in(export: SessionExport) -> list[Found]:
+    """Every checkpoint of an exported thread (I/O-free)."""
+    by_id = {e.id: e for e in export.entries}
+    writes: dict[str, list[Entry]] = {}
+    for entry in export.entries:
+        if entry.kind == fmt.WRITES:
+            writes.setdefault(entry.data["checkpoint_entry"], []).append(entry)
+    found = []
+    for entry in export.entries:
+        if entry.kind == fmt.CHECKPOINT:
+            holders = {h: by_id[h] for h in fmt.holders_to_read(entry) if h in by_id}
+            ordered = sorted(writes.get(entry.id, []), key=lambda w: w.depth)
+            found.append(Found(entry, holders, ordered))
+    return found
+
+
+def export(thread_id: str, owner: Owner) -> Op[SessionExport | None]:
+    info = yield from find(thread_id, owner)
+    if info is None:
+        return None
+    try:
+        return (yield mgr("export_session", info.id))  # type: ignore[no-any-return]
+    except SessionNotFound:
+        return None
+
+
+def thread_ids(agent: str, owner: Owner) -> Op[list[str]]:
+    """Every live thread of this agent name visible to ``owner``."""
+    found: list[str] = []
+    while True:
+        rows = yield mgr("list", agent, user_id=owner, limit=100, offset=len(found))
+        found.extend(str(r.metadata.get("langgraph", {}).get("thread_id", r.id)) for r in rows)
+        if len(rows) < 100:
+            return found
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def put(
+    serde: SerializerProtocol,
+    limit: int | None,
+    agent: str,
+    *,
+    thread_id: str,
+    ns: str,
+    parent_id: str | None,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+    owner: Owner,
+) -> Op[None]:
+    info = yield from attach(thread_id, owner, agent)
+    parent = None
+    if parent_id is not None:
+        parent = yield from _entry(info.id, fmt.checkpoint_entry_id(ns, parent_id))
+    data = fmt.checkpoint_data(
+        serde,
+        checkpoint_ns=ns,
+        checkpoint=checkpoint,
+        metadata=metadata,
+        new_versions=new_versions,
+        parent=parent,
+        parent_id=parent_id,
+    )
+    eid = fmt.checkpoint_entry_id(ns, checkpoint["id"])
+    new = yield from _prepared(limit, fmt.CHECKPOINT, data, eid)
+    yield from _append(info, None if parent is None else parent.id, new)
+
+
+def put_writes(
+    serde: SerializerProtocol,
+    limit: int | None,
+    agent: str,
+    *,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str,
+    writes: Sequence[tuple[str, Any]],
+    task_id: str,
+    task_path: str,
+    owner: Owner,
+) -> Op[None]:
+    info = yield from attach(thread_id, owner, agent)
+    target = fmt.checkpoint_entry_id(ns, checkpoint_id)
+    if (yield from _entry(info.id, target)) is None:
+        raise InvalidInput("put_writes for a checkpoint that is not stored")
+    stored = yield from _writes_of(info.id, target)
+    data = fmt.writes_data(
+        serde,
+        checkpoint_entry=target,
+        writes=writes,
+        task_id=task_id,
+        task_path=task_path,
+        stored=stored,
+    )
+    if data is None:
+        return
+    parent = stored[-1].id if stored else target
+    new = yield from _prepared(
+        limit, fmt.WRITES, data, fmt.writes_entry_id(target, len(stored) + 1)
+    )
+    head = info.head
+    info = yield from _append(info, parent, new)
+    if head not in (target, parent):
+        # Writes to an older checkpoint: the head goes back where it was, so
+        # it keeps naming the newest checkpoint.
+        now = yield mgr("now")
+        expires = expiry_after_write(now, info.idle_timeout, info.deadline)
+        yield store("set_head", info.id, head, now=now, expires_at=expires)
+
+
+def delete(thread_id: str) -> Op[None]:
+    yield mgr("delete", fmt.session_id_for(thread_id))
+
+
+def copy(source: str, target: str) -> Op[None]:
+    """The source thread's session, whole, under the target thread's id."""
+    exported = yield from export(source, UNCHECKED)
+    if exported is None:
+        return
+    session = dataclasses.replace(
+        exported.session,
+        id=fmt.session_id_for(target),
+        metadata={**exported.session.metadata, "langgraph": {"thread_id": target}},
+    )
+    yield mgr("import_session", dataclasses.replace(exported, session=session))
+
+
+def keep_latest(serde: SerializerProtocol, limit: int | None, thread_id: str) -> Op[None]:
+    """Rewrite the thread with only the newest checkpoint of each namespace
+    (its values inlined, its writes kept)."""
+    exported = yield from export(thread_id, UNCHECKED)
+    if exported is None:
+        return
+    newest: dict[str, Found] = {}
+    for item in found_in(exported):
+        ns = item.entry.data["checkpoint_ns"]
+        if (
+            ns not in newest
+            or item.entry.data["checkpoint_id"] > newest[ns].entry.data["checkpoint_id"]
+        ):
+            newest[ns] = item
+    now = yield mgr("now")
+    entries: list[Entry] = []
+    for item in newest.values():
+        data = fmt.inline_values(item.entry, item.holders)
+        first = dataclasses.replace(
+            prepare_entry(fmt.CHECKPOINT, data, now, limit), id=item.entry.id
+        )
+        chain = [first] + [
+            dataclasses.replace(prepare_entry(fmt.WRITES, w.data, now, limit), id=w.id)
+            for w in item.writes
+        ]
+        entries.extend(_placed(chain))
+    head = next((e.id for e in entries if e.data.get("checkpoint_ns") == ""), None)
+    if head is None and entries:
+        head = entries[0].id
+    head_entry = next((e for e in entries if e.id == head), None)
+    session = dataclasses.replace(exported.session, head=head, message_count=0)
+    if head_entry is not None:
+        # the head: the newest of that namespace's chain (its last writes)
+        chain_end = [e for e in entries if e.data.get("checkpoint_entry") == head]
+        if chain_end:
+            session = dataclasses.replace(session, head=chain_end[-1].id)
+    yield mgr("delete", exported.session.id)
+    yield mgr("import_session", SessionExport(session, tuple(entries), ()))
+
+
+def _placed(chain: Iterable[NewEntry]) -> list[Entry]:
+    return place_entries(
+        list(chain), parent_id=None, parent_depth=0, message_count=0, max_messages=None
+    )
+
+
+def tuples_writes(serde: SerializerProtocol, item: Found) -> list[PendingWrite]:
+    return fmt.pending_writes(serde, item.writes)
