@@ -17,8 +17,12 @@ thread of another user reads as an unknown one. See ``docs/langgraph.md``.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
+from weakref import WeakValueDictionary
 
 from agentsession import UNCHECKED, AsyncSessionManager, SessionManager, Unchecked
 from agentsession.extras import missing_extra
@@ -46,6 +50,9 @@ from ._ops import Found, Op
 __all__ = ["AgentSessionSaver", "session_id_for"]
 
 session_id_for = fmt.session_id_for
+
+#: How long put_writes waits for its checkpoint, saved in the background.
+_WAIT_SECONDS = 10.0
 
 
 class AgentSessionSaver(BaseCheckpointSaver[int]):
@@ -82,6 +89,12 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
         self._async = manager if isinstance(manager, AsyncSessionManager) else None
         self.agent = agent
         self.user_key = user_key
+        # LangGraph saves a thread's checkpoints and writes from several
+        # background tasks at once; within a process they take turns per
+        # thread (across processes the store's compare-and-swap decides).
+        self._locks: WeakValueDictionary[str, threading.Lock] = WeakValueDictionary()
+        self._alocks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+        self._guard = threading.Lock()
 
     # -- configs -----------------------------------------------------------------
 
@@ -236,8 +249,13 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
             self._sync = SessionManager(self._url)
         return self._sync
 
-    def _run(self, op: Op[ops.T]) -> ops.T:
-        return ops.drive(self._manager(), op)
+    def _run(self, op: Op[ops.T], thread_id: str | None = None) -> ops.T:
+        if thread_id is None:
+            return ops.drive(self._manager(), op)
+        with self._guard:
+            lock = self._locks.setdefault(thread_id, threading.Lock())
+        with lock:
+            return ops.drive(self._manager(), op)
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         found = self._run(self._get_op(config))
@@ -261,7 +279,8 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         limit = self._manager().max_entry_bytes
-        self._run(self._put_op(config, checkpoint, metadata, new_versions, limit))
+        op = self._put_op(config, checkpoint, metadata, new_versions, limit)
+        self._run(op, str(config["configurable"]["thread_id"]))
         conf = config["configurable"]
         ns = conf.get("checkpoint_ns", "")
         return self._config(config, str(conf["thread_id"]), ns, checkpoint["id"])
@@ -274,7 +293,17 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
         task_path: str = "",
     ) -> None:
         limit = self._manager().max_entry_bytes
-        self._run(self._writes_op(config, writes, task_id, task_path, limit))
+        thread_id = str(config["configurable"]["thread_id"])
+        deadline = time.monotonic() + _WAIT_SECONDS
+        while True:
+            try:
+                return self._run(
+                    self._writes_op(config, writes, task_id, task_path, limit), thread_id
+                )
+            except ops.NotYet:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(ops.delete(str(thread_id)))
@@ -304,8 +333,13 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
             self._async = AsyncSessionManager(self._url)
         return self._async
 
-    async def _arun(self, op: Op[ops.T]) -> ops.T:
-        return await ops.adrive(self._amanager(), op)
+    async def _arun(self, op: Op[ops.T], thread_id: str | None = None) -> ops.T:
+        if thread_id is None:
+            return await ops.adrive(self._amanager(), op)
+        with self._guard:
+            lock = self._alocks.setdefault(thread_id, asyncio.Lock())
+        async with lock:
+            return await ops.adrive(self._amanager(), op)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         found = await self._arun(self._get_op(config))
@@ -332,7 +366,8 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         limit = self._amanager().max_entry_bytes
-        await self._arun(self._put_op(config, checkpoint, metadata, new_versions, limit))
+        op = self._put_op(config, checkpoint, metadata, new_versions, limit)
+        await self._arun(op, str(config["configurable"]["thread_id"]))
         conf = config["configurable"]
         ns = conf.get("checkpoint_ns", "")
         return self._config(config, str(conf["thread_id"]), ns, checkpoint["id"])
@@ -345,7 +380,16 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
         task_path: str = "",
     ) -> None:
         limit = self._amanager().max_entry_bytes
-        await self._arun(self._writes_op(config, writes, task_id, task_path, limit))
+        thread_id = str(config["configurable"]["thread_id"])
+        deadline = time.monotonic() + _WAIT_SECONDS
+        while True:
+            try:
+                op = self._writes_op(config, writes, task_id, task_path, limit)
+                return await self._arun(op, thread_id)
+            except ops.NotYet:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.005)
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._arun(ops.delete(str(thread_id)))

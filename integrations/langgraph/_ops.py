@@ -103,6 +103,11 @@ async def adrive(manager: AsyncSessionManager, op: Op[T]) -> T:
             value, error = None, exc
 
 
+class NotYet(InvalidInput):
+    """The checkpoint is not stored yet: LangGraph saves a checkpoint and its
+    tasks' writes in the background, so writes can arrive first."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Found:
     """A checkpoint read back: its entry, its holders' entries, its writes."""
@@ -329,7 +334,7 @@ def put_writes(
     info = yield from attach(thread_id, owner, agent)
     target = fmt.checkpoint_entry_id(ns, checkpoint_id)
     if (yield from _entry(info.id, target)) is None:
-        raise InvalidInput("put_writes for a checkpoint that is not stored")
+        raise NotYet("put_writes for a checkpoint that is not stored (yet)")
     stored = yield from _writes_of(info.id, target)
     data = fmt.writes_data(
         serde,
