@@ -235,7 +235,7 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
             if strategy == "delete":
                 yield from ops.delete(thread_id)
             else:
-                yield from ops.keep_latest(self.serde, limit, thread_id)
+                yield from ops.keep_latest(limit, thread_id)
 
     # -- sync --------------------------------------------------------------------
 
@@ -314,6 +314,10 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         limit = self._manager().max_entry_bytes
         self._run(self._prune_op(thread_ids, strategy, limit))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        limit = self._manager().max_entry_bytes
+        self._run(ops.delete_runs(self.serde, limit, self.agent, run_ids))
 
     def close(self) -> None:
         """Close the sync manager opened from a URL."""
@@ -400,6 +404,10 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         limit = self._amanager().max_entry_bytes
         await self._arun(self._prune_op(thread_ids, strategy, limit))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        limit = self._amanager().max_entry_bytes
+        await self._arun(ops.delete_runs(self.serde, limit, self.agent, run_ids))
 
     async def aclose(self) -> None:
         """Close the managers opened from a URL."""

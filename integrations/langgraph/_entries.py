@@ -169,7 +169,7 @@ def read_checkpoint(
         if blob is not None and blob["version"] == version and blob["value"] is not None:
             values[channel] = load_value(serde, blob["value"])
     checkpoint = cast("Checkpoint", {**skeleton, "channel_values": values})
-    return checkpoint, _unplain(serde, entry.data["metadata"])
+    return checkpoint, metadata_of(serde, entry)
 
 
 def writes_data(
@@ -213,11 +213,18 @@ def pending_writes(serde: SerializerProtocol, stored: Iterable[Entry]) -> list[P
     return [(row[0], row[2], load_value(serde, row[3])) for _, row in ordered]
 
 
-def inline_values(entry: Entry, holders: Mapping[str, Entry]) -> dict[str, Any]:
-    """``entry``'s data holding every blob it names itself (for a checkpoint
-    kept alone, once its ancestors are pruned)."""
+def inline_values(entry: Entry, gone: Mapping[str, Entry]) -> dict[str, Any]:
+    """``entry``'s data holding itself the blobs it found in the ``gone``
+    entries (by id), for a checkpoint whose holders are being erased."""
     blobs = dict(entry.data["blobs"])
+    holders = {}
     for channel, holder in entry.data["holders"].items():
-        if holder in holders and channel in holders[holder].data["blobs"]:
-            blobs[channel] = holders[holder].data["blobs"][channel]
-    return {**entry.data, "blobs": blobs, "holders": {}}
+        if holder not in gone:
+            holders[channel] = holder
+        elif channel in gone[holder].data["blobs"]:
+            blobs[channel] = gone[holder].data["blobs"][channel]
+    return {**entry.data, "blobs": blobs, "holders": holders}
+
+
+def metadata_of(serde: SerializerProtocol, entry: Entry) -> dict[str, Any]:
+    return _unplain(serde, entry.data["metadata"])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -27,7 +27,6 @@ from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
-    PendingWrite,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
@@ -377,51 +376,80 @@ def copy(source: str, target: str) -> Op[None]:
     yield mgr("import_session", dataclasses.replace(exported, session=session))
 
 
-def keep_latest(serde: SerializerProtocol, limit: int | None, thread_id: str) -> Op[None]:
-    """Rewrite the thread with only the newest checkpoint of each namespace
-    (its values inlined, its writes kept)."""
+def keep_latest(limit: int | None, thread_id: str) -> Op[None]:
+    """Keep only the newest checkpoint of each namespace (with its writes)."""
     exported = yield from export(thread_id, UNCHECKED)
     if exported is None:
         return
-    newest: dict[str, Found] = {}
-    for item in found_in(exported):
-        ns = item.entry.data["checkpoint_ns"]
-        if (
-            ns not in newest
-            or item.entry.data["checkpoint_id"] > newest[ns].entry.data["checkpoint_id"]
-        ):
-            newest[ns] = item
+    newest: dict[str, Entry] = {}
+    for entry in exported.entries:
+        if entry.kind == fmt.CHECKPOINT:
+            known = newest.get(entry.data["checkpoint_ns"])
+            if known is None or entry.data["checkpoint_id"] > known.data["checkpoint_id"]:
+                newest[entry.data["checkpoint_ns"]] = entry
+    yield from _rewrite(exported, {e.id for e in newest.values()}, limit)
+
+
+def delete_runs(
+    serde: SerializerProtocol, limit: int | None, agent: str, run_ids: Sequence[str]
+) -> Op[None]:
+    """Erase the checkpoints (and their writes) of these runs, in every thread."""
+    runs = set(run_ids)
+    if not runs:
+        return
+    for thread_id in (yield from thread_ids(agent, UNCHECKED)):
+        exported = yield from export(thread_id, UNCHECKED)
+        if exported is None:
+            continue
+        points = [e for e in exported.entries if e.kind == fmt.CHECKPOINT]
+        doomed = {e.id for e in points if fmt.metadata_of(serde, e).get("run_id") in runs}
+        if doomed:
+            yield from _rewrite(exported, {e.id for e in points} - doomed, limit)
+
+
+def _rewrite(exported: SessionExport, keep: set[str], limit: int | None) -> Op[None]:
+    """Replace the thread's session by one holding only the checkpoints in
+    ``keep`` (and their writes and the entries below them): each hangs under
+    its nearest kept ancestor and takes in the values it found in erased
+    ones. Entries are append-only, so this writes the session anew (erase,
+    then import): a reader meanwhile may find the thread empty."""
     now = yield mgr("now")
-    entries: list[Entry] = []
-    for item in newest.values():
-        data = fmt.inline_values(item.entry, item.holders)
-        first = dataclasses.replace(
-            prepare_entry(fmt.CHECKPOINT, data, now, limit), id=item.entry.id
+    by_id = {e.id: e for e in exported.entries}
+    gone = {e.id: e for e in exported.entries if e.kind == fmt.CHECKPOINT and e.id not in keep}
+    placed: dict[str, Entry] = {}
+    for entry in exported.entries:  # parents first
+        if entry.id in gone:
+            continue
+        parent = entry.parent_id
+        while parent is not None and parent not in placed:
+            parent = by_id[parent].parent_id if parent in by_id else None
+        data = dict(entry.data)
+        if entry.kind == fmt.CHECKPOINT:
+            data = fmt.inline_values(entry, gone)
+        elif entry.kind == fmt.WRITES and entry.data["checkpoint_entry"] in gone:
+            continue
+        new = prepare_entry(entry.kind, data, now, limit)
+        new = dataclasses.replace(new, id=entry.id, created_at=entry.created_at)
+        above = placed.get(parent) if parent is not None else None
+        [placed[entry.id]] = place_entries(
+            [new],
+            parent_id=None if above is None else above.id,
+            parent_depth=0 if above is None else above.depth,
+            message_count=0 if above is None else above.message_index,
+            max_messages=None,
         )
-        chain = [first] + [
-            dataclasses.replace(prepare_entry(fmt.WRITES, w.data, now, limit), id=w.id)
-            for w in item.writes
-        ]
-        entries.extend(_placed(chain))
-    head = next((e.id for e in entries if e.data.get("checkpoint_ns") == ""), None)
-    if head is None and entries:
-        head = entries[0].id
-    head_entry = next((e for e in entries if e.id == head), None)
-    session = dataclasses.replace(exported.session, head=head, message_count=0)
-    if head_entry is not None:
-        # the head: the newest of that namespace's chain (its last writes)
-        chain_end = [e for e in entries if e.data.get("checkpoint_entry") == head]
-        if chain_end:
-            session = dataclasses.replace(session, head=chain_end[-1].id)
     yield mgr("delete", exported.session.id)
-    yield mgr("import_session", SessionExport(session, tuple(entries), ()))
-
-
-def _placed(chain: Iterable[NewEntry]) -> list[Entry]:
-    return place_entries(
-        list(chain), parent_id=None, parent_depth=0, message_count=0, max_messages=None
+    if not placed:
+        return
+    head = exported.session.head
+    while head is not None and head not in placed:
+        head = by_id[head].parent_id if head in by_id else None
+    if head is None:
+        points = [e for e in placed.values() if e.kind == fmt.CHECKPOINT]
+        head = max(points, key=lambda e: e.data["checkpoint_id"]).id if points else None
+    session = dataclasses.replace(
+        exported.session,
+        head=head,
+        message_count=0 if head is None else placed[head].message_index,
     )
-
-
-def tuples_writes(serde: SerializerProtocol, item: Found) -> list[PendingWrite]:
-    return fmt.pending_writes(serde, item.writes)
+    yield mgr("import_session", SessionExport(session, tuple(placed.values()), ()))

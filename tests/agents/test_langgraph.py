@@ -172,6 +172,12 @@ def test_values_are_stored_once_per_version(manager: SessionManager) -> None:
     assert len(str(entries[1].data)) < 1000
     got = saver.get_tuple({"configurable": {"thread_id": "t", "checkpoint_ns": ""}})
     assert got is not None and got.checkpoint["channel_values"] == {"doc": big, "n": 2}
+    # Pruned to the newest checkpoint: the value it held elsewhere moves in.
+    saver.prune(["t"])
+    [kept] = manager.get("t").entries()
+    assert kept.parent_id is None and sorted(kept.data["blobs"]) == ["doc", "n"]
+    again = saver.get_tuple({"configurable": {"thread_id": "t", "checkpoint_ns": ""}})
+    assert again is not None and again.checkpoint == got.checkpoint
 
 
 def test_no_pickle() -> None:

@@ -24,7 +24,7 @@ from agentsession.integrations.langgraph import AgentSessionSaver
 # Extended capabilities this saver implements (the suite detects them by override).
 pytestmark = pytest.mark.asyncio
 
-IMPLEMENTED = {Capability.COPY_THREAD, Capability.PRUNE}
+IMPLEMENTED = {Capability.COPY_THREAD, Capability.DELETE_FOR_RUNS, Capability.PRUNE}
 
 
 def _check(report: Any) -> None:
@@ -71,6 +71,9 @@ class SyncFacade(AgentSessionSaver):
 
     async def acopy_thread(self, source: str, target: str) -> None:
         await asyncio.to_thread(self.copy_thread, source, target)
+
+    async def adelete_for_runs(self, run_ids: Any) -> None:
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
 
     async def aprune(self, thread_ids: Any, *, strategy: str = "keep_latest") -> None:
         await asyncio.to_thread(lambda: self.prune(thread_ids, strategy=strategy))
