@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Generator, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -102,6 +103,10 @@ async def adrive(manager: AsyncSessionManager, op: Op[T]) -> T:
             value, error = None, exc
 
 
+class Taken(ConflictError):
+    """The derived id is some other entry's: another writer came first."""
+
+
 class NotYet(InvalidInput):
     """The checkpoint is not stored yet: LangGraph saves a checkpoint and its
     tasks' writes in the background, so writes can arrive first."""
@@ -151,7 +156,9 @@ def attach(thread_id: str, owner: Owner, agent: str) -> Op[SessionInfo]:
     raise ConflictError("the thread's session kept being taken while creating it")
 
 
-def _entry(sid: str, entry_id: str) -> Op[Entry | None]:
+def _entry(sid: str, entry_id: str, known: dict[str, Entry] | None = None) -> Op[Entry | None]:
+    if known is not None and entry_id in known:
+        return known[entry_id]
     now = yield mgr("now")
     try:
         return (yield store("get_entry", sid, entry_id, now=now))  # type: ignore[no-any-return]
@@ -159,10 +166,41 @@ def _entry(sid: str, entry_id: str) -> Op[Entry | None]:
         return None
 
 
-def _append(info: SessionInfo, parent: str | None, new: NewEntry) -> Op[SessionInfo]:
+#: Entries read with the row: the head, its checkpoint and the writes between.
+_RECENT = 4
+
+
+def _recent(thread_id: str, owner: Owner) -> Op[tuple[SessionInfo, dict[str, Entry]] | None]:
+    """The thread's row and the last entries of its head's path, in one read;
+    ``None`` when unknown, expired or someone else's (the same answer from
+    the same single read). The owner rule is ``get``'s, applied here because
+    the row comes with the path (``read_path``) instead of alone."""
+    now = yield mgr("now")
+    try:
+        info, path = yield store("read_path", fmt.session_id_for(thread_id), now=now, limit=_RECENT)
+    except SessionNotFound:
+        return None
+    if owner is not UNCHECKED and info.user_id != owner:
+        return None
+    return info, {e.id: e for e in path}
+
+
+def _opened(thread_id: str, owner: Owner, agent: str) -> Op[tuple[SessionInfo, dict[str, Entry]]]:
+    """:func:`_recent`, the session created when there is none
+    (``AccessDenied`` when it is someone else's)."""
+    recent = yield from _recent(thread_id, owner)
+    if recent is not None:
+        return recent
+    info = yield from attach(thread_id, owner, agent)
+    return info, {}
+
+
+def _append(
+    info: SessionInfo, parent: str | None, new: NewEntry, attempts: int = _ATTEMPTS
+) -> Op[SessionInfo]:
     """Append ``new`` under ``parent``: moving the head there first when it is
     elsewhere (a fork); the head then is ``new``. Retried on a race."""
-    for _ in range(_ATTEMPTS):
+    for _ in range(attempts):
         now = yield mgr("now")
         expires = expiry_after_write(now, info.idle_timeout, info.deadline)
         try:
@@ -175,14 +213,20 @@ def _append(info: SessionInfo, parent: str | None, new: NewEntry) -> Op[SessionI
                     expires_at=expires,
                     expected_revision=info.revision,
                 )
-            info, _ = yield store(
+            info, placed = yield store(
                 "append", info.id, [new], now=now, expires_at=expires, expected_head=parent
             )
+            if placed[0].digest != new.digest:
+                # The id was taken: a store may answer a write of an id it
+                # holds as a replay of that write (the Redis store does).
+                raise Taken("an entry with this id is stored already")
+        except Taken:
+            raise
         except ConflictError:
             info = yield store("get_session", info.id, now=now)
             continue
         return info
-    raise ConflictError("the thread kept changing while writing a checkpoint")
+    raise ConflictError("the thread kept changing while writing to it")
 
 
 def _prepared(manager_limit: int | None, kind: str, data: dict[str, Any], eid: str) -> Op[NewEntry]:
@@ -193,23 +237,33 @@ def _prepared(manager_limit: int | None, kind: str, data: dict[str, Any], eid: s
 # -- reading -----------------------------------------------------------------
 
 
-def _writes_of(sid: str, checkpoint_entry: str) -> Op[list[Entry]]:
+def _writes_of(
+    info: SessionInfo, checkpoint_entry: str, known: dict[str, Entry]
+) -> Op[list[Entry]]:
+    """The checkpoint's writes entries, probed in order; the head ends the
+    chain when it is one of them (writes always move the head to the last)."""
     found: list[Entry] = []
+    if info.head == checkpoint_entry:
+        return found
     while True:
-        entry = yield from _entry(sid, fmt.writes_entry_id(checkpoint_entry, len(found) + 1))
+        entry = yield from _entry(
+            info.id, fmt.writes_entry_id(checkpoint_entry, len(found) + 1), known
+        )
         if entry is None:
             return found
         found.append(entry)
+        if entry.id == info.head:
+            return found
 
 
-def _latest(info: SessionInfo, ns: str) -> Op[Entry | None]:
+def _latest(info: SessionInfo, ns: str, known: dict[str, Entry]) -> Op[Entry | None]:
     """The newest checkpoint of namespace ``ns``: the head's when the head is
     in it (the common case, two reads at most), else the newest among the
     session's leaves (a writes entry stands for its checkpoint)."""
     if info.head is not None:
-        entry = yield from _entry(info.id, info.head)
+        entry = yield from _entry(info.id, info.head, known)
         if entry is not None and entry.kind == fmt.WRITES:
-            entry = yield from _entry(info.id, entry.data["checkpoint_entry"])
+            entry = yield from _entry(info.id, entry.data["checkpoint_entry"], known)
         if entry is not None and entry.kind == fmt.CHECKPOINT and entry.data["checkpoint_ns"] == ns:
             return entry
     now = yield mgr("now")
@@ -229,21 +283,22 @@ def _latest(info: SessionInfo, ns: str) -> Op[Entry | None]:
 
 def get(thread_id: str, ns: str, checkpoint_id: str | None, owner: Owner) -> Op[Found | None]:
     """One checkpoint (the newest of ``ns`` without an id), with what it needs."""
-    info = yield from find(thread_id, owner)
-    if info is None:
+    recent = yield from _recent(thread_id, owner)
+    if recent is None:
         return None
+    info, known = recent
     if checkpoint_id is None:
-        entry = yield from _latest(info, ns)
+        entry = yield from _latest(info, ns, known)
     else:
-        entry = yield from _entry(info.id, fmt.checkpoint_entry_id(ns, checkpoint_id))
+        entry = yield from _entry(info.id, fmt.checkpoint_entry_id(ns, checkpoint_id), known)
     if entry is None or entry.kind != fmt.CHECKPOINT:
         return None
     holders: dict[str, Entry] = {}
     for holder_id in sorted(fmt.holders_to_read(entry)):
-        holder = yield from _entry(info.id, holder_id)
+        holder = yield from _entry(info.id, holder_id, known)
         if holder is not None:
             holders[holder_id] = holder
-    writes = yield from _writes_of(info.id, entry.id)
+    writes = yield from _writes_of(info, entry.id, known)
     return Found(entry, holders, writes)
 
 
@@ -299,10 +354,10 @@ def put(
     new_versions: ChannelVersions,
     owner: Owner,
 ) -> Op[None]:
-    info = yield from attach(thread_id, owner, agent)
+    info, known = yield from _opened(thread_id, owner, agent)
     parent = None
     if parent_id is not None:
-        parent = yield from _entry(info.id, fmt.checkpoint_entry_id(ns, parent_id))
+        parent = yield from _entry(info.id, fmt.checkpoint_entry_id(ns, parent_id), known)
     data = fmt.checkpoint_data(
         serde,
         checkpoint_ns=ns,
@@ -314,7 +369,8 @@ def put(
     )
     eid = fmt.checkpoint_entry_id(ns, checkpoint["id"])
     new = yield from _prepared(limit, fmt.CHECKPOINT, data, eid)
-    yield from _append(info, None if parent is None else parent.id, new)
+    with suppress(Taken):  # a checkpoint is written once: the first put stays
+        yield from _append(info, None if parent is None else parent.id, new)
 
 
 def put_writes(
@@ -330,33 +386,55 @@ def put_writes(
     task_path: str,
     owner: Owner,
 ) -> Op[None]:
-    info = yield from attach(thread_id, owner, agent)
+    """One writes entry at the end of the checkpoint's chain. Its id is the
+    chain's next number, so a race for it starts over from the reads (the
+    compare-and-swap refuses the loser before it writes)."""
     target = fmt.checkpoint_entry_id(ns, checkpoint_id)
-    if (yield from _entry(info.id, target)) is None:
-        raise NotYet("put_writes for a checkpoint that is not stored (yet)")
-    stored = yield from _writes_of(info.id, target)
-    data = fmt.writes_data(
-        serde,
-        checkpoint_entry=target,
-        writes=writes,
-        task_id=task_id,
-        task_path=task_path,
-        stored=stored,
-    )
-    if data is None:
+    for _ in range(_ATTEMPTS):
+        info, known = yield from _opened(thread_id, owner, agent)
+        if (yield from _entry(info.id, target, known)) is None:
+            raise NotYet("put_writes for a checkpoint that is not stored (yet)")
+        stored = yield from _writes_of(info, target, known)
+        data = fmt.writes_data(
+            serde,
+            checkpoint_entry=target,
+            writes=writes,
+            task_id=task_id,
+            task_path=task_path,
+            stored=stored,
+        )
+        if data is None:
+            return
+        parent = stored[-1].id if stored else target
+        number = len(stored) + 1
+        new = yield from _prepared(limit, fmt.WRITES, data, fmt.writes_entry_id(target, number))
+        head = info.head
+        try:
+            info = yield from _append(info, parent, new, attempts=1)
+        except ConflictError:  # Taken too: read again, take the next number
+            continue
+        # Read back: a store that answers a write of an id it holds as a
+        # replay (Redis) reports success when a concurrent writer (another
+        # process) took this number first; the bytes then are not ours.
+        stored_now = yield from _entry(info.id, new.id)
+        if stored_now is None or stored_now.digest != new.digest:
+            continue
+        if head != target and head not in {w.id for w in stored}:
+            # Writes to an older checkpoint: the head goes back where it was,
+            # so it keeps naming the newest checkpoint (unless moved since).
+            now = yield mgr("now")
+            expires = expiry_after_write(now, info.idle_timeout, info.deadline)
+            with suppress(ConflictError):
+                yield store(
+                    "set_head",
+                    info.id,
+                    head,
+                    now=now,
+                    expires_at=expires,
+                    expected_revision=info.revision,
+                )
         return
-    parent = stored[-1].id if stored else target
-    new = yield from _prepared(
-        limit, fmt.WRITES, data, fmt.writes_entry_id(target, len(stored) + 1)
-    )
-    head = info.head
-    info = yield from _append(info, parent, new)
-    if head not in (target, parent):
-        # Writes to an older checkpoint: the head goes back where it was, so
-        # it keeps naming the newest checkpoint.
-        now = yield mgr("now")
-        expires = expiry_after_write(now, info.idle_timeout, info.deadline)
-        yield store("set_head", info.id, head, now=now, expires_at=expires)
+    raise ConflictError("the thread kept changing while writing to it")
 
 
 def delete(thread_id: str) -> Op[None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,34 @@ async def test_async_graph_interrupt_and_resume(store_url: str) -> None:
         states = [s async for s in graph.aget_state_history(config("a"))]
         assert len(states) == 6
         assert await saver.aget_tuple(config("a", "eve")) is None
+
+
+def test_concurrent_writers_without_a_shared_lock(durable_url: str) -> None:
+    # Four savers (four managers: no lock in common, as in four processes)
+    # write to one checkpoint at once: the compare-and-swap orders them.
+    with SessionManager(durable_url) as first:
+        saver = AgentSessionSaver(first, user_key=None)
+        cp: Any = {
+            "v": 4,
+            "id": "1",
+            "ts": datetime.now(UTC).isoformat(),
+            "channel_values": {},
+            "channel_versions": {},
+            "versions_seen": {},
+            "updated_channels": None,
+        }
+        stored = saver.put({"configurable": {"thread_id": "w", "checkpoint_ns": ""}}, cp, {}, {})
+
+        def write(i: int) -> None:
+            with SessionManager(durable_url) as manager:
+                other = AgentSessionSaver(manager, user_key=None)
+                for j in range(5):
+                    other.put_writes(stored, [("ch", f"{i}-{j}")], f"task-{i}-{j}")
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(write, range(4)))
+        got = saver.get_tuple(stored)
+        assert got is not None
+        assert sorted(w[2] for w in got.pending_writes or []) == sorted(
+            f"{i}-{j}" for i in range(4) for j in range(5)
+        )
