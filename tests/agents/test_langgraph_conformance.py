@@ -6,6 +6,7 @@ detects, async (what the suite drives) and sync (the same calls through a
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -47,6 +48,20 @@ async def test_conformance_async(store_url: str) -> None:
             await manager.close()
 
     _check(await validate(saver))
+
+
+async def test_conformance_redis_cluster() -> None:
+    # CI starts a cluster and names it (.ci/run); elsewhere, only when given.
+    url = os.environ.get("AGENTSESSION_TEST_REDIS_CLUSTER_URL")
+    if not url:
+        pytest.skip("no Redis Cluster: set AGENTSESSION_TEST_REDIS_CLUSTER_URL")
+    from tests.core.stores.redis.test_redis_support import purge, unique_prefix, with_prefix
+
+    prefix = unique_prefix()
+    try:
+        await test_conformance_async(with_prefix(url, prefix))
+    finally:
+        purge(url, prefix)
 
 
 class SyncFacade(AgentSessionSaver):
