@@ -164,11 +164,14 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
         limit: int | None,
     ) -> list[CheckpointTuple]:
         ns = None if config is None else config["configurable"].get("checkpoint_ns")
+        wanted = None if config is None else get_checkpoint_id(config)
         cursor = None if before is None else get_checkpoint_id(before)
         rows = []
         for scope, item in found:
             data = item.entry.data
             if ns is not None and data["checkpoint_ns"] != ns:
+                continue
+            if wanted is not None and data["checkpoint_id"] != wanted:
                 continue
             if cursor is not None and data["checkpoint_id"] >= cursor:
                 continue
