@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -22,7 +22,8 @@ need("langgraph.checkpoint.base", "langgraph")
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.types import Command
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
 
 from agentsession import AccessDenied, AsyncSessionManager, SessionManager
 from agentsession.integrations.langgraph import AgentSessionSaver, session_id_for
@@ -242,3 +243,36 @@ def test_concurrent_writers_without_a_shared_lock(durable_url: str) -> None:
         assert sorted(w[2] for w in got.pending_writes or []) == sorted(
             f"{i}-{j}" for i in range(4) for j in range(5)
         )
+
+
+class Notes(TypedDict):
+    notes: list[str]
+
+
+def test_a_subgraph_interrupt_resumes_in_its_namespace(manager: SessionManager) -> None:
+    # The subgraph keeps its own checkpoints (namespace "sub"): resuming finds
+    # its newest while the head is the parent graph's.
+    def ask(state: Notes) -> dict[str, Any]:
+        return {"notes": [*state["notes"], f"sub:{interrupt('more?')}"]}
+
+    def before(state: Notes) -> dict[str, Any]:
+        return {"notes": [*state["notes"], "before"]}
+
+    inner = StateGraph(Notes)
+    inner.add_node("ask", ask)
+    inner.add_edge(START, "ask")
+    outer = StateGraph(Notes)
+    outer.add_node("before", before)
+    outer.add_node("sub", inner.compile(checkpointer=True))
+    outer.add_edge(START, "before")
+    outer.add_edge("before", "sub")
+    outer.add_edge("sub", END)
+    graph = outer.compile(checkpointer=AgentSessionSaver(manager))
+    cfg = config("nested")
+    for turn in ("one", "two"):
+        paused = graph.invoke({"notes": [turn]}, cfg)
+        assert paused["__interrupt__"][0].value == "more?"
+        done = graph.invoke(Command(resume=turn.upper()), cfg)
+        assert done["notes"][-2:] == ["before", f"sub:{turn.upper()}"]
+    namespaces = {e.data.get("checkpoint_ns") for e in manager.export_session("nested").entries}
+    assert namespaces >= {"", "sub"}
