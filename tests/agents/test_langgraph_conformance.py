@@ -39,7 +39,6 @@ def _check(report: Any) -> None:
 
 
 async def test_conformance_async(store_url: str) -> None:
-    @checkpointer_test(name="AgentSessionSaver")
     async def saver() -> AsyncIterator[AgentSessionSaver]:
         manager = AsyncSessionManager(store_url)
         try:
@@ -47,7 +46,7 @@ async def test_conformance_async(store_url: str) -> None:
         finally:
             await manager.close()
 
-    _check(await validate(saver))
+    _check(await validate(checkpointer_test(name="AgentSessionSaver")(saver)))
 
 
 async def test_conformance_redis_cluster() -> None:
@@ -102,8 +101,7 @@ def sync_manager(store_url: str) -> Iterator[SessionManager]:
 
 @pytest.mark.parametrize("store_url", ["memory", "sqlite", "postgres"], indirect=True)
 async def test_conformance_sync(sync_manager: SessionManager) -> None:
-    @checkpointer_test(name="AgentSessionSaver (sync)")
     async def saver() -> AsyncIterator[AgentSessionSaver]:
         yield SyncFacade(sync_manager, user_key=None)
 
-    _check(await validate(saver))
+    _check(await validate(checkpointer_test(name="AgentSessionSaver (sync)")(saver)))
