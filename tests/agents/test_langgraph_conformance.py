@@ -99,7 +99,6 @@ def sync_manager(store_url: str) -> Iterator[SessionManager]:
         yield manager
 
 
-@pytest.mark.parametrize("store_url", ["memory", "sqlite", "postgres"], indirect=True)
 async def test_conformance_sync(sync_manager: SessionManager) -> None:
     async def saver() -> AsyncIterator[AgentSessionSaver]:
         yield SyncFacade(sync_manager, user_key=None)
