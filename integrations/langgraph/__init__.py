@@ -118,6 +118,12 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
                 configurable[self.user_key] = user
         return {"configurable": configurable}
 
+    def _stored(self, config: RunnableConfig, checkpoint: Checkpoint) -> RunnableConfig:
+        """What ``put`` returns: the config of the checkpoint just stored."""
+        conf = config["configurable"]
+        ns = conf.get("checkpoint_ns", "")
+        return self._config(config, str(conf["thread_id"]), ns, checkpoint["id"])
+
     def _tuple(self, config: RunnableConfig | None, found: Found) -> CheckpointTuple:
         data = found.entry.data
         thread_id = str((config or {}).get("configurable", {}).get("thread_id", ""))
@@ -284,9 +290,7 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
         limit = self._manager().max_entry_bytes
         op = self._put_op(config, checkpoint, metadata, new_versions, limit)
         self._run(op, str(config["configurable"]["thread_id"]))
-        conf = config["configurable"]
-        ns = conf.get("checkpoint_ns", "")
-        return self._config(config, str(conf["thread_id"]), ns, checkpoint["id"])
+        return self._stored(config, checkpoint)
 
     def put_writes(
         self,
@@ -375,9 +379,7 @@ class AgentSessionSaver(BaseCheckpointSaver[int]):
         limit = self._amanager().max_entry_bytes
         op = self._put_op(config, checkpoint, metadata, new_versions, limit)
         await self._arun(op, str(config["configurable"]["thread_id"]))
-        conf = config["configurable"]
-        ns = conf.get("checkpoint_ns", "")
-        return self._config(config, str(conf["thread_id"]), ns, checkpoint["id"])
+        return self._stored(config, checkpoint)
 
     async def aput_writes(
         self,
