@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import redis
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -146,10 +147,25 @@ def postgres_saver(schema: str) -> Iterator[Saver]:
         yield saver
 
 
+@contextmanager
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this run's own, its keys deleted afterwards."""
+    prefix = f"lgbench:{secrets.token_hex(4)}:"
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis.from_url(REDIS)
+        try:
+            for key in client.scan_iter(match=f"{prefix}*", count=1000):
+                client.delete(key)
+        finally:
+            client.close()
+
+
 def makers(
     folder: Path, stack: ExitStack
 ) -> dict[str, Callable[[], AbstractContextManager[Saver]]]:
-    prefix = f"lgbench:{secrets.token_hex(4)}:"
+    prefix = stack.enter_context(redis_prefix())
 
     def pg_ours() -> AbstractContextManager[Saver]:
         schema = stack.enter_context(postgres_schema())
