@@ -36,6 +36,9 @@ def undocumented(module_name: str) -> list[str]:
             routine = inspect.isfunction(member) or isinstance(
                 member, property | classmethod | staticmethod
             )
-            if routine and not _doc(member).strip():
+            # A method documented by the class it overrides (a framework's
+            # interface) counts: inspect.getdoc follows the MRO.
+            inherited = inspect.getdoc(getattr(value, attribute, None)) or ""
+            if routine and not (_doc(member).strip() or inherited.strip()):
                 missing.append(f"{module_name}.{name}.{attribute}")
     return missing

@@ -24,6 +24,7 @@ MODULES = [
     "agentsession.integrations.openai_agents",
     "agentsession.integrations.langchain",
     "agentsession.integrations.pydantic_ai",
+    "agentsession.integrations.langgraph",
 ]
 # agentsession.integrations.django: tests/integrations/django/test_docstrings.py
 # (it needs Django's settings).
@@ -35,6 +36,7 @@ DRIVERS = {
     "agentsession.integrations.openai_agents": "agents",
     "agentsession.integrations.langchain": "langchain_core",
     "agentsession.integrations.pydantic_ai": "pydantic_ai",
+    "agentsession.integrations.langgraph": "langgraph",
 }
 
 

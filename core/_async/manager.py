@@ -463,11 +463,17 @@ class AsyncSessionManager:
         return await self.store.export_session(session_id, now=self.now())
 
     @audited("import", of_session_result)
-    async def import_session(self, export: SessionExport) -> AsyncSession:
+    async def import_session(
+        self, export: SessionExport, *, expected_revision: int | None = None
+    ) -> AsyncSession:
         """Write an exported session into this manager's store, unchanged.
 
         The export is checked whole before the store is touched (see
         ``agentsession._exports``); a bad one stores nothing.
+        ``expected_revision``: replace the live session of that id instead,
+        whole and atomically, if it is still at that revision
+        (``ConflictError`` otherwise); the export must keep its agent and
+        owner (``InvalidInput``).
 
         Raises:
             InvalidInput: a malformed id, owner, JSON value, tree, head or
@@ -478,8 +484,12 @@ class AsyncSessionManager:
             ConflictError: a live session already has this id.
         """
         check_export(export, max_bytes=self.max_entry_bytes)
-        self.now()
-        await self.store.import_session(export)
+        now = self.now()
+        if expected_revision is not None:
+            there = await self.store.get_session(export.session.id, now=now)
+            if (there.agent, there.user_id) != (export.session.agent, export.session.user_id):
+                raise InvalidInput("a replacement must keep the session's agent and owner")
+        await self.store.import_session(export, expected_revision=expected_revision)
         # A copy: the caller's export must not be the session object's snapshot.
         return AsyncSession(self, copy_info(export.session))
 

@@ -490,8 +490,9 @@ def _rewrite(exported: SessionExport, keep: set[str], limit: int | None) -> Op[N
     """Replace the thread's session by one holding only the checkpoints in
     ``keep`` (and their writes and the entries below them): each hangs under
     its nearest kept ancestor and takes in the values it found in erased
-    ones. Entries are append-only, so this writes the session anew (erase,
-    then import): a reader meanwhile may find the thread empty."""
+    ones. Entries are append-only, so this writes the session anew, in one
+    atomic replacement at the revision exported (a write since makes it
+    fail with ``ConflictError``; nothing is lost)."""
     now = yield mgr("now")
     by_id = {e.id: e for e in exported.entries}
     gone = {e.id: e for e in exported.entries if e.kind == fmt.CHECKPOINT and e.id not in keep}
@@ -517,8 +518,9 @@ def _rewrite(exported: SessionExport, keep: set[str], limit: int | None) -> Op[N
             message_count=0 if above is None else above.message_index,
             max_messages=None,
         )
-    yield mgr("delete", exported.session.id)
+    revision = exported.session.revision
     if not placed:
+        yield store("delete_session", exported.session.id, expected_revision=revision)
         return
     head = exported.session.head
     while head is not None and head not in placed:
@@ -530,5 +532,7 @@ def _rewrite(exported: SessionExport, keep: set[str], limit: int | None) -> Op[N
         exported.session,
         head=head,
         message_count=0 if head is None else placed[head].message_index,
+        revision=revision + 1,
     )
-    yield mgr("import_session", SessionExport(session, tuple(placed.values()), ()))
+    replacement = SessionExport(session, tuple(placed.values()), ())
+    yield mgr("import_session", replacement, expected_revision=revision)

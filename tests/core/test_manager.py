@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from agentsession import InvalidInput, SessionManager, StoreClosed
+from agentsession import ConflictError, InvalidInput, SessionManager, StoreClosed
 from agentsession.testing import FakeClock
 
 
@@ -58,3 +59,25 @@ def test_clock_is_used_for_every_timestamp() -> None:
     assert session.expires_at == session.updated_at + timedelta(minutes=1)
     point = session.checkpoint()
     assert point.created_at > entry.created_at
+
+
+def test_import_replaces_a_session_only_as_the_same_owner_at_its_revision() -> None:
+    with SessionManager("memory://") as manager:
+        s = manager.create("assistant", user_id="alice")
+        s.append({"role": "user", "content": "first"})
+        export = manager.export_session(s.id)
+        s.append({"role": "user", "content": "second"})
+        stale, current = export.session.revision, s.refresh().revision
+        replacement = dataclasses.replace(
+            export, session=dataclasses.replace(export.session, revision=current + 1)
+        )
+        with pytest.raises(ConflictError):
+            manager.import_session(replacement, expected_revision=stale)
+        foreign = dataclasses.replace(
+            replacement, session=dataclasses.replace(replacement.session, user_id="mallory")
+        )
+        with pytest.raises(InvalidInput):
+            manager.import_session(foreign, expected_revision=current)
+        assert [m.data["content"] for m in manager.get(s.id).messages()] == ["first", "second"]
+        manager.import_session(replacement, expected_revision=current)
+        assert [m.data["content"] for m in manager.get(s.id).messages()] == ["first"]
