@@ -274,3 +274,4 @@ class ManagerOptions(TypedDict):
     clock: Callable[[], datetime] | None
     audit: Callable[[Any], None] | bool
     audit_ids: Literal["clear", "hashed"]
+    on_limit: Literal["refuse", "window"]

@@ -100,6 +100,11 @@ class SessionManager:
         idle_timeout: default inactivity timeout of new sessions (renewed by
             every write; reads do not renew).
         max_messages: default limit on messages on a session's path.
+        on_limit: what ``max_messages`` means: ``"refuse"`` (default) stores
+            it with each new session, and a write beyond it raises
+            ``LimitExceeded``; ``"window"`` stores no limit (writes go on)
+            and every session object of this manager reads at most the last
+            ``max_messages`` messages when ``messages()`` is given no limit.
         checkpoint_every: an append takes a checkpoint when the last one (or
             the creation) is older than this.
         max_entry_bytes: largest canonical JSON of one entry's data.
@@ -130,8 +135,12 @@ class SessionManager:
         clock: Callable[[], datetime] | None = None,
         audit: AuditSink | bool = False,
         audit_ids: Literal["clear", "hashed"] = "clear",
+        on_limit: Literal["refuse", "window"] = "refuse",
     ) -> None:
         # Every default is checked before a store is opened from a URL.
+        if on_limit not in ("refuse", "window"):
+            raise InvalidInput('on_limit must be "refuse" or "window"')
+        self.on_limit: Literal["refuse", "window"] = on_limit
         self.ttl = _positive_timedelta(ttl, "ttl")
         self.idle_timeout = _positive_timedelta(idle_timeout, "idle_timeout")
         self.max_messages = check_max_messages(max_messages)
@@ -168,6 +177,7 @@ class SessionManager:
             clock=self._tick,
             audit=self._audit,
             audit_ids=self._audit_ids,
+            on_limit=self.on_limit,
         )
 
     def with_store(self, store: Store) -> SessionManager:
@@ -238,7 +248,13 @@ class SessionManager:
             now=self.now(),
             ttl=self.ttl if ttl is _DEFAULT else ttl,
             idle_timeout=self.idle_timeout if idle_timeout is _DEFAULT else idle_timeout,
-            max_messages=self.max_messages if max_messages is _DEFAULT else max_messages,
+            max_messages=(
+                None
+                if self.on_limit == "window"
+                else self.max_messages
+                if max_messages is _DEFAULT
+                else max_messages
+            ),
             max_metadata_bytes=self.max_metadata_bytes,
         )
         self.store.create_session(info)

@@ -319,6 +319,8 @@ class Session:
             raise InvalidInput("limit must be a non-negative integer")
         if before is not None:
             validate_id(before, "entry id")
+        if limit is None and self._manager.on_limit == "window":
+            limit = self._manager.max_messages  # docs/design.md, "Semantics"
         if max_tokens is not None:
             if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
                 raise InvalidInput("max_tokens must be a non-negative integer")

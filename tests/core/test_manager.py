@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agentsession import ConflictError, InvalidInput, SessionManager, StoreClosed
+from agentsession import ConflictError, InvalidInput, LimitExceeded, SessionManager, StoreClosed
 from agentsession.testing import FakeClock
 
 
@@ -81,3 +81,20 @@ def test_import_replaces_a_session_only_as_the_same_owner_at_its_revision() -> N
         assert [m.data["content"] for m in manager.get(s.id).messages()] == ["first", "second"]
         manager.import_session(replacement, expected_revision=current)
         assert [m.data["content"] for m in manager.get(s.id).messages()] == ["first"]
+
+
+def test_a_window_policy_keeps_writing_and_reads_the_last_messages() -> None:
+    with SessionManager("memory://", max_messages=3, on_limit="window") as manager:
+        s = manager.create("assistant")
+        s.extend([{"role": "user", "content": str(n)} for n in range(5)])  # no LimitExceeded
+        assert s.info.max_messages is None and s.message_count == 5
+        assert [m.data["content"] for m in s.messages()] == ["2", "3", "4"]
+        assert len(s.messages(limit=10)) == 5  # an explicit limit wins
+        twin = SessionManager(manager.store, **manager.options())
+        assert [m.data["content"] for m in twin.get(s.id).messages()] == ["2", "3", "4"]
+    with SessionManager("memory://", max_messages=3) as refusing:
+        r = refusing.create("assistant")
+        with pytest.raises(LimitExceeded):
+            r.extend([{"role": "user", "content": str(n)} for n in range(4)])
+    with pytest.raises(InvalidInput):
+        SessionManager("memory://", on_limit="drop")  # type: ignore[arg-type]
