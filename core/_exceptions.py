@@ -10,6 +10,7 @@ Every error the library raises on purpose derives from :class:`AgentSessionError
     ├── LimitExceeded            max_messages or entry size reached
     ├── IntegrityError           stored history does not match its digests/checksum
     ├── InvalidInput             malformed id, non-JSON data, unknown entry id, ...
+    │   └── ConfigError          a configuration file's unknown key or bad value
     ├── StoreClosed              the store (or session object) was closed
     ├── StoreUnavailable         the back end cannot be reached (driver error chained)
     └── NoSessionInContext       current_session() outside use_session()
@@ -28,6 +29,7 @@ __all__ = [
     "AgentSessionError",
     "BlockingCallInEventLoop",
     "CheckpointNotFound",
+    "ConfigError",
     "ConflictError",
     "IntegrityError",
     "InvalidInput",
@@ -78,6 +80,19 @@ class IntegrityError(AgentSessionError):
 
 class InvalidInput(AgentSessionError, ValueError):
     """Malformed ids, data that is not canonical JSON, unknown entry ids."""
+
+
+class ConfigError(InvalidInput):
+    """A configuration file holds an unknown key or a bad value.
+
+    ``key`` is the dotted key (``None`` for the file as a whole) and ``path``
+    the file; both are in the message.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, path: str | None = None):
+        super().__init__(message)
+        self.key = key
+        self.path = path
 
 
 class StoreClosed(AgentSessionError):

@@ -28,6 +28,7 @@ EXPECTED = [
     "Checkpoint",
     "CheckpointNotFound",
     "Checkpointable",
+    "ConfigError",
     "ConflictError",
     "Entry",
     "IntegrityError",

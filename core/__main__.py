@@ -1,0 +1,5 @@
+"""``python -m agentsession``: the ``agentsession`` command (the ``cli`` extra)."""
+
+from agentsession.cli import main
+
+main()
