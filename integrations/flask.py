@@ -26,6 +26,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise missing_extra("agentsession.integrations.flask (Flask)", "flask") from exc
 
 
+from agentsession.retention import PRUNE_HELP, prune
+
 from ._web import (
     DEFAULT_MAX_AGE,
     DEFAULT_SALT,
@@ -39,7 +41,6 @@ from ._web import (
     begin,
     error_response,
 )
-from ._web.prune import PRUNE_HELP, prune
 from ._web.settings import warn_if_cookieless
 
 if TYPE_CHECKING:

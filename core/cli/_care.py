@@ -12,7 +12,7 @@ from rich.console import Console
 
 from agentsession import AgentSessionError, SessionNotFound
 from agentsession._exports import find_damage
-from agentsession.integrations._web.prune import PRUNE_HELP, prune_count
+from agentsession.retention import PRUNE_HELP, prune_count
 
 from ._app import EXIT_PROBLEMS, State, common, redact, table, walk
 
@@ -29,7 +29,7 @@ def register(cli: click.Group) -> None:
 
 @click.command()
 @click.option("--older-than", metavar="AGE", help=PRUNE_HELP["older_than"])
-@click.option("--keep-newest", type=click.IntRange(0), metavar="N", help=PRUNE_HELP["keep_newest"])
+@click.option("--keep-newest", type=click.IntRange(1), metavar="N", help=PRUNE_HELP["keep_newest"])
 @click.option("--per", type=click.Choice(["user", "agent", "user_agent"]), help=PRUNE_HELP["per"])
 @click.option("--agent", help=PRUNE_HELP["agent"])
 @click.option("--batch", type=click.IntRange(1), help=PRUNE_HELP["batch"])

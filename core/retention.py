@@ -1,15 +1,16 @@
-"""The ``prune`` command's options, the same for ``manage.py agentsession_prune``
-and ``flask agentsession prune``: parsed here, passed to ``manager.prune``."""
+"""The ``prune`` commands' options, the same for ``agentsession prune``,
+``manage.py agentsession_prune`` and ``flask agentsession prune``: parsed
+here, passed to ``manager.prune`` (``docs/design.md``, "Retention")."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agentsession.config import parse_duration
+from .config import parse_duration
 
 __all__ = ["PRUNE_HELP", "parse_duration", "prune", "prune_count", "summary"]
 
-#: option -> help text, for both frameworks' commands.
+#: option -> help text, for every prune command.
 PRUNE_HELP = {
     "batch": "sessions erased or listed per store call (default: 500)",
     "older_than": "also erase sessions not written for this long (90d, 12h, 30m, 45s)",
