@@ -5,8 +5,8 @@
 read by :func:`load_config`, used by ``SessionManager.from_config`` and the
 ``agentsession`` command. Unknown keys and bad values raise
 :class:`~agentsession.ConfigError` naming the key and the file. The keys and
-examples are in ``docs/cli.md``; the why in ``docs/design.md``, "Command line
-and configuration".
+examples are in ``docs/cli.md``; the why in
+``docs/design.md``, "Command line and configuration".
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape as _escape
 from rich.tree import Tree
 
-from agentsession import Entry, InvalidInput, SessionInfo
+from agentsession import Entry, InvalidInput, SessionInfo, SessionNotFound
 from agentsession._canonical import canonical_json
 from agentsession.config import parse_duration
 
@@ -76,7 +77,7 @@ def ls(
         grid = table("id", "agent", "user", "messages", "updated", "expires")
         for r in rows:
             grid.add_row(
-                r.id, r.agent, r.user_id or "-", str(r.message_count), _when(r.updated_at),
+                r.id, r.agent, _escape(r.user_id or "-"), str(r.message_count), _when(r.updated_at),
                 _when(r.expires_at),
             )  # fmt: skip
         out.print(grid)
@@ -117,10 +118,6 @@ def _tree(entries: tuple[Entry, ...], head: str | None) -> Tree:
     return root
 
 
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
-
-
 @click.command()
 @click.argument("session_id")
 @common
@@ -144,7 +141,8 @@ def show(state: State, session_id: str) -> None:
     }
 
     def human(out: Console) -> None:
-        out.print(f"[bold]session[/bold] {info.id}  agent {info.agent}  user {info.user_id or '-'}")
+        owner = _escape(info.user_id or "-")
+        out.print(f"[bold]session[/bold] {info.id}  agent {info.agent}  user {owner}")
         out.print(
             f"created {_when(info.created_at)}  updated {_when(info.updated_at)}  "
             f"revision {info.revision}  expires {_when(info.expires_at)}"
@@ -159,7 +157,7 @@ def show(state: State, session_id: str) -> None:
         grid = table("checkpoint", "name", "entry", "created")
         for point in export.checkpoints:
             grid.add_row(
-                point.id, point.name or "-", point.entry_id or "-", _when(point.created_at)
+                point.id, _escape(point.name or "-"), point.entry_id or "-", _when(point.created_at)
             )
         out.print(f"\n[bold]checkpoints[/bold] ({len(export.checkpoints)})")
         if export.checkpoints:
@@ -185,7 +183,10 @@ def stats(state: State, agent: str | None) -> None:
     )
     with state.progress("counting") as advance:
         for done, info in enumerate(walk(manager, agent=agent), 1):
-            export = manager.export_session(info.id)
+            try:
+                export = manager.export_session(info.id)
+            except SessionNotFound:
+                continue  # expired or deleted since it was listed
             counts = totals[info.agent]
             counts["sessions"] += 1
             counts["entries"] += len(export.entries)

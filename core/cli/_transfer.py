@@ -9,6 +9,7 @@ from typing import IO, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from agentsession import (
     UNCHECKED,
@@ -157,7 +158,7 @@ def _report(state: State, report: MigrationReport, bad: dict[str, str], verb: st
             for session_id in report.conflicts:
                 grid.add_row(session_id, "a different session has this id there: left alone")
             for where, why in bad.items():
-                grid.add_row(where, state.scrub(why))
+                grid.add_row(where, escape(state.scrub(why)))
             out.print(grid)
 
     state.emit(document, human)
