@@ -9,9 +9,11 @@ on stdout. Passwords in URLs and error texts are never printed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,10 +41,12 @@ __all__ = [
     "EXIT_PROBLEMS",
     "EXIT_USAGE",
     "State",
+    "add_commands",
     "cli",
     "common",
     "owner",
     "owner_option",
+    "pass_state",
     "redact",
     "table",
     "walk",
@@ -90,6 +94,7 @@ class State:
     config_option: str | None = None
     as_json: bool = False
     resume_hint: str | None = None
+    opener: Callable[[], SessionManager] | None = None
     _config: Config | None = None
     _manager: SessionManager | None = None
     _scrub: list[str] = field(default_factory=list)
@@ -118,8 +123,17 @@ class State:
         """Never print the secrets of ``url`` (see :meth:`scrub`)."""
         self._scrub += [s for s in _secrets(url) if s not in self._scrub]
 
+    def describe(self) -> str:
+        """Which store, for ``doctor`` (its password hidden)."""
+        if self.opener is not None and not self.store_option:
+            return "the app's store"
+        url, source = self.store_url()
+        return f"{redact(url)} (from {source})"
+
     def manager(self) -> SessionManager:
         if self._manager is None:
+            if self.opener is not None and not self.store_option:
+                return self.opener()  # the app's: it closes it, not us
             url, _ = self.store_url()
             self._manager = SessionManager(url, **self.config().manager_options())
         return self._manager
@@ -176,7 +190,14 @@ def table(*columns: str) -> Table:
 
 
 def _state(ctx: click.Context) -> State:
-    return ctx.ensure_object(State)
+    state = ctx.find_object(State)
+    if state is None:
+        state = ctx.ensure_object(State)
+        parent: click.Context | None = ctx
+        while parent is not None and state.opener is None:
+            state.opener = _OPENERS.get(parent.command)
+            parent = parent.parent
+    return state
 
 
 def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
@@ -219,13 +240,17 @@ _OPTIONS = (
 )
 
 
-class _Group(click.Group):
-    """Turns the library's errors and Ctrl+C into messages and exit codes."""
+def pass_state(command: Callable[..., None]) -> Callable[..., None]:
+    """Call ``command`` with the run's :class:`State`, and turn the library's
+    errors and Ctrl+C into messages and exit codes (under whatever group the
+    command is: ours, Flask's or Django's); the store is closed at the end."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        ctx = click.get_current_context()
         state = _state(ctx)
         try:
-            return super().invoke(ctx)
+            command(state, *args, **kwargs)
         except KeyboardInterrupt:
             hint = state.resume_hint or "run the same command again"
             click.echo(f"interrupted: the store is consistent; {hint}", err=True)
@@ -243,8 +268,10 @@ class _Group(click.Group):
         finally:
             state.close()
 
+    return run
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @common
 @click.version_option(package_name="agentsession")
 def cli() -> None:
@@ -255,6 +282,23 @@ def cli() -> None:
     that cannot be reached), 2 usage (bad options, bad config), 130
     interrupted (Ctrl+C).
     """
+
+
+#: Groups of web frameworks' command lines -> how they open their app's manager.
+_OPENERS: weakref.WeakKeyDictionary[click.Command, Callable[[], SessionManager]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def add_commands(group: click.Group, opener: Callable[[], SessionManager]) -> None:
+    """Add every command to ``group`` (those it has already stay), working on
+    the manager ``opener`` returns unless ``--store`` names another; that
+    manager is the caller's and is not closed. How ``flask agentsession``
+    and ``manage.py agentsession`` get the commands."""
+    _OPENERS[group] = opener
+    for name, command in cli.commands.items():
+        if name not in group.commands:
+            group.add_command(command)
 
 
 def walk(

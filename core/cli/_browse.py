@@ -16,7 +16,7 @@ from agentsession import Entry, InvalidInput, SessionInfo, SessionNotFound
 from agentsession._canonical import canonical_json
 from agentsession.config import parse_duration
 
-from ._app import State, common, owner, owner_option, table, walk
+from ._app import State, common, owner, owner_option, pass_state, table, walk
 from ._jsonl import record
 
 __all__ = ["register"]
@@ -56,7 +56,7 @@ def _row(info: SessionInfo) -> dict[str, Any]:
 @click.option("--limit", type=click.IntRange(0), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
 @common
-@click.pass_obj
+@pass_state
 def ls(
     state: State,
     agent: str | None,
@@ -121,7 +121,7 @@ def _tree(entries: tuple[Entry, ...], head: str | None) -> Tree:
 @click.command()
 @click.argument("session_id")
 @common
-@click.pass_obj
+@pass_state
 def show(state: State, session_id: str) -> None:
     """One session: its conversation, branches, checkpoints, state, expiry."""
     manager = state.manager()
@@ -174,7 +174,7 @@ def vars_of(item: Any) -> dict[str, Any]:
 @click.command()
 @click.option("--agent", help="only this agent's sessions")
 @common
-@click.pass_obj
+@pass_state
 def stats(state: State, agent: str | None) -> None:
     """Sessions, entries, checkpoints and bytes of entry data, by agent."""
     manager = state.manager()

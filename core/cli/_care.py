@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -14,7 +13,7 @@ from agentsession import AgentSessionError, SessionNotFound
 from agentsession._exports import find_damage
 from agentsession.retention import PRUNE_HELP, prune_count
 
-from ._app import EXIT_PROBLEMS, State, common, redact, table, walk
+from ._app import EXIT_PROBLEMS, State, common, pass_state, table, walk
 
 __all__ = ["register"]
 
@@ -35,7 +34,7 @@ def register(cli: click.Group) -> None:
 @click.option("--batch", type=click.IntRange(1), help=PRUNE_HELP["batch"])
 @click.option("--dry-run", is_flag=True, help=PRUNE_HELP["dry_run"])
 @common
-@click.pass_obj
+@pass_state
 def prune(state: State, /, **options: Any) -> None:
     """Erase expired sessions, and those the retention options name."""
     state.resume_hint = "each session is erased whole or kept; run the same command again"
@@ -51,7 +50,7 @@ def prune(state: State, /, **options: Any) -> None:
 @click.command()
 @click.option("--agent", help="only this agent's sessions")
 @common
-@click.pass_obj
+@pass_state
 def verify(state: State, agent: str | None) -> None:
     """Recompute every entry's digest and every checkpoint's checksum.
 
@@ -99,7 +98,7 @@ def verify(state: State, agent: str | None) -> None:
 
 @click.command()
 @common
-@click.pass_obj
+@pass_state
 def doctor(state: State) -> None:
     """Check the config, the store (reachable, schema current) and the clock."""
     checks: list[dict[str, str]] = []
@@ -107,18 +106,17 @@ def doctor(state: State) -> None:
     def check(name: str, status: str, detail: str) -> None:
         checks.append({"check": name, "status": status, "detail": state.scrub(detail)})
 
-    try:
-        config = state.config()
-    except AgentSessionError as exc:
-        check("config", "fail", str(exc))
+    if state.opener is not None and not state.store_option:
+        check("config", "ok", "the app's settings")
     else:
-        check("config", "ok", f"{config.path}" if config.path else "none found: defaults")
-    try:
-        url, source = state.store_url()
-    except AgentSessionError:
-        url, source = "", ""
-    if url:
-        _store_checks(state, url, source, check)
+        try:
+            config = state.config()
+        except AgentSessionError as exc:
+            check("config", "fail", str(exc))
+        else:
+            check("config", "ok", f"{config.path}" if config.path else "none found: defaults")
+    if not any(c["status"] == "fail" for c in checks):
+        _store_checks(state, check)
 
     def human(out: Console) -> None:
         grid = table("check", "status", "detail")
@@ -133,15 +131,16 @@ def doctor(state: State) -> None:
         raise click.exceptions.Exit(EXIT_PROBLEMS)
 
 
-def _store_checks(state: State, url: str, source: str, check: Any) -> None:
+def _store_checks(state: State, check: Any) -> None:
+    where = state.describe()
     try:
         manager = state.manager()
         newest = manager.list(limit=1)
     except (AgentSessionError, ImportError) as exc:
-        check("store", "fail", f"{redact(url)} (from {source}): {type(exc).__name__}: {exc}")
+        check("store", "fail", f"{where}: {type(exc).__name__}: {exc}")
         return
-    check("store", "ok", f"{redact(url)} (from {source}) answers")
-    version, latest = _schema(manager.store, url)
+    check("store", "ok", f"{where} answers")
+    version, latest = _schema(manager.store)
     if latest is None:
         check("schema", "skip", "this store keeps no schema version")
     elif version == latest:
@@ -160,17 +159,18 @@ def _store_checks(state: State, url: str, source: str, check: Any) -> None:
         check("clock", "ok", f"{now:%Y-%m-%d %H:%M:%S} UTC; no session written in the future")
 
 
-def _schema(store: Any, url: str) -> tuple[int | None, int | None]:
+def _schema(store: Any) -> tuple[int | None, int | None]:
     """(the store's schema version, the newest this release knows); (None,
     None) for a store without one."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "sqlite" and store.path != ":memory:":
+    from agentsession.stores import SQLiteStore
+
+    if isinstance(store, SQLiteStore) and store.path != ":memory:":
         from agentsession.stores.sqlite._schema import SCHEMA_VERSION, SCHEMA_VERSION_SQL
 
         with sqlite3.connect(f"file:{store.path}?mode=ro", uri=True) as conn:
             found: int | None = conn.execute(SCHEMA_VERSION_SQL).fetchone()[0]
         return found, SCHEMA_VERSION
-    if scheme in ("postgresql", "postgres"):
+    if type(store).__name__ == "PostgresStore":  # no import: psycopg may be missing
         from agentsession.stores.postgres._migrations import latest_version
         from agentsession.stores.postgres._sql import quote_schema
 

@@ -22,7 +22,7 @@ from agentsession import (
 from agentsession._exports import check_export
 from agentsession._sync.migrate import place_export
 
-from ._app import EXIT_PROBLEMS, State, common, owner, owner_option, redact, table, walk
+from ._app import EXIT_PROBLEMS, State, common, owner, owner_option, pass_state, redact, table, walk
 from ._jsonl import dump_line, load_line
 
 __all__ = ["register"]
@@ -39,7 +39,7 @@ def register(cli: click.Group) -> None:
 @owner_option
 @click.option("-o", "--output", metavar="FILE", help="write here (default: stdout)")
 @common
-@click.pass_obj
+@pass_state
 def export(
     state: State,
     session_id: str | None,
@@ -113,7 +113,7 @@ def _lines(source: IO[str]) -> Iterator[tuple[int, str]]:
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option("--check", is_flag=True, help="verify every line; write nothing")
 @common
-@click.pass_obj
+@pass_state
 def import_(state: State, file: IO[str], check: bool) -> None:
     """Read JSON lines (as ``export`` writes them; FILE or - for stdin).
 
@@ -172,7 +172,7 @@ def _report(state: State, report: MigrationReport, bad: dict[str, str], verb: st
 @click.option("--agent", help="only this agent's sessions")
 @owner_option
 @common
-@click.pass_obj
+@pass_state
 def migrate_(
     state: State,
     source: str,
