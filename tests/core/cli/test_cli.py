@@ -18,6 +18,7 @@ import pytest
 
 from agentsession import SessionManager
 from agentsession.store import same_export
+from tests.core.cli.seed import seed
 from tests.services import fresh_store_url
 
 pytest.importorskip("click", reason="the cli extra is not installed (pip install -e '.[cli]')")
@@ -58,25 +59,6 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def data(result: subprocess.CompletedProcess[str]) -> Any:
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-def seed(url: str) -> dict[str, str]:
-    """Three sessions: alice's with a branch, a checkpoint and state; bob's; an
-    anonymous one. Returns their ids by name."""
-    with SessionManager(url) as manager:
-        alice = manager.create("assistant", user_id="alice", metadata={"topic": "names"})
-        alice.append({"role": "user", "content": "My name is Alice."})
-        point = alice.checkpoint("named")
-        alice.append({"role": "assistant", "content": "Hello Alice!"})
-        alice.update_state({"greeted": True})
-        alice.restore(point.id)
-        alice.append({"role": "assistant", "content": "Hi there."})
-        alice.update_state({"step": 2})
-        bob = manager.create("helper", user_id="bob")
-        bob.extend([{"role": "user", "content": f"question {i}"} for i in range(3)])
-        anonymous = manager.create("assistant")
-        anonymous.append({"role": "user", "content": "hello"})
-        return {"alice": alice.id, "bob": bob.id, "anonymous": anonymous.id}
 
 
 @pytest.fixture(params=["sqlite", "file", "redis", "postgres"])
