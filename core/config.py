@@ -217,12 +217,16 @@ class _Reader:
                 raise self.fail(f"{prefix}base_dir", "goes with a store name, not a URL")
             return store
         if base_dir is None:
-            return None if store is None else _STORE_NAMES.get(store) or self.named(store, prefix)
-        if not isinstance(base_dir, str) or not base_dir:
+            if store is None:
+                return None
+            # The library's own default directory, as for the default store.
+            directory = Path(os.environ.get("AGENTSESSION_DIR") or Path.home() / ".agentsession")
+        elif not isinstance(base_dir, str) or not base_dir:
             raise self.fail(f"{prefix}base_dir", "must be a directory path")
-        directory = Path(base_dir).expanduser()
-        if not directory.is_absolute():  # relative to the file, not to wherever it is read from
-            directory = self.path.parent / directory
+        else:
+            directory = Path(base_dir).expanduser()
+            if not directory.is_absolute():  # relative to the file, not to the working directory
+                directory = self.path.parent / directory
         template = _STORE_NAMES.get(store or "sqlite") or self.named(str(store), prefix)
         return template.format(quote(str(directory.absolute())))
 

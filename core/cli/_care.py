@@ -66,7 +66,7 @@ def verify(state: State, agent: str | None) -> None:
                 export = manager.export_session(info.id)
             except SessionNotFound:
                 continue  # expired or deleted since it was listed
-            except AgentSessionError as exc:  # a record the store cannot even read
+            except Exception as exc:  # a record the store cannot even decode
                 damaged.append(
                     {"session_id": info.id, "record": "session", "id": info.id,
                      "reason": f"cannot be read: {type(exc).__name__}"}

@@ -92,7 +92,9 @@ def export(
 def _open(path: str | None) -> Any:
     if path is None:
         return _Stdout()
-    return open(path, "w", encoding="utf-8")
+    # Conversations are private: only the owner reads the file (as the file store does).
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    return open(descriptor, "w", encoding="utf-8")
 
 
 class _Stdout:

@@ -104,6 +104,19 @@ def test_yaml_seed_form_maps_onto_the_keys(tmp_path: Path) -> None:
     assert load_config(path).store == "memory://"
 
 
+def test_a_store_name_without_base_dir_uses_the_default_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTSESSION_DIR", str(tmp_path / "home"))
+    path = tmp_path / "agentsession.toml"
+    path.write_text('store = "sqlite"\n')
+    assert load_config().store == f"sqlite:///{tmp_path / 'home' / 'sessions.db'}"
+    path.write_text('store = "file"\n')
+    assert load_config().store == f"file://{tmp_path / 'home'}"
+    path.write_text('store = "memory"\n')
+    assert load_config().store == "memory://"
+
+
 def test_from_config_builds_both_managers(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     (tmp_path / "agentsession.toml").write_text(f'store = "sqlite:///{db}"\nttl = "1h"\n')

@@ -100,6 +100,7 @@ def test_every_command_on_every_store(store: str, tmp_path: Path) -> None:
     dump = tmp_path / "all.jsonl"
     assert data(run("export", "-o", str(dump), *at, cwd=tmp_path))["exported"] == 3
     assert len(dump.read_text().splitlines()) == 3
+    assert dump.stat().st_mode & 0o777 == 0o600  # conversations: the owner's eyes only
     copy = f"sqlite:///{tmp_path / 'copy.db'}"
     assert data(run("import", str(dump), "--store", copy, "--json", cwd=tmp_path))["imported"] == 3
     with SessionManager(store) as source, SessionManager(copy) as target:
