@@ -281,3 +281,28 @@ def test_passwords_are_never_printed(tmp_path: Path) -> None:
         assert secret not in result.stdout + result.stderr
     checks = json.loads(run("doctor", "--json", "--store", url, cwd=tmp_path).stdout)["checks"]
     assert "redis://user:***@127.0.0.1:1/0" in checks[1]["detail"]
+
+
+def test_verify_names_a_checkpoint_whose_checksum_is_wrong(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    ids = seed(f"sqlite:///{db}")
+    with sqlite3.connect(db) as conn:
+        point_id, checksum = conn.execute(
+            "SELECT id, checksum FROM agentsession_checkpoints"
+        ).fetchone()
+        flipped = ("B" if checksum[0] == "A" else "A") + checksum[1:]
+        conn.execute("UPDATE agentsession_checkpoints SET checksum = ?", (flipped,))
+    result = run("verify", "--store", f"sqlite:///{db}", "--json", cwd=tmp_path)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["damaged_sessions"] == [ids["alice"]]
+    assert [(d["record"], d["id"]) for d in report["damage"]] == [("checkpoint", point_id)]
+
+
+def test_ls_since(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    seed(url)
+    assert len(data(run("ls", "--since", "1h", "--store", url, "--json", cwd=tmp_path))) == 3
+    future = run("ls", "--since", "2999-01-01", "--store", url, "--json", cwd=tmp_path)
+    assert data(future) == []
+    assert run("ls", "--since", "whenever", "--store", url, cwd=tmp_path).returncode == 2
