@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 import weakref
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_PROBLEMS",
     "EXIT_USAGE",
+    "IdCommand",
     "State",
     "add_commands",
     "cli",
@@ -238,6 +240,39 @@ _OPTIONS = (
         help="print one JSON document instead of tables",
     ),
 )
+
+
+_ID_TOKEN = re.compile(r"-[A-Za-z0-9_-]{0,127}")
+
+
+class IdCommand(click.Command):
+    """A command taking a session id, which may start with ``-`` (ids are
+    base64url): a token that is none of the command's options is the id, as
+    if it came after ``--``. So ``show -hX...`` shows that session, and
+    ``export -oX...`` exports it, rather than reading ``-h`` or ``-o``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            return super().parse_args(ctx, args)
+        takes_value = {
+            name: not option.is_flag and not option.count
+            for option in self.get_params(ctx)
+            if isinstance(option, click.Option)
+            for name in (*option.opts, *option.secondary_opts)
+        }
+        kept: list[str] = []
+        ids: list[str] = []
+        tokens = iter(args)
+        for token in tokens:
+            name = token.split("=", 1)[0]
+            if name not in takes_value and _ID_TOKEN.fullmatch(token):
+                ids.append(token)
+                continue
+            kept.append(token)
+            value = next(tokens, None) if takes_value.get(token) else None
+            if value is not None:  # an option's value, whatever it looks like
+                kept.append(value)
+        return super().parse_args(ctx, [*kept, "--", *ids] if ids else kept)
 
 
 def pass_state(command: Callable[..., None]) -> Callable[..., None]:

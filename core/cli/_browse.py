@@ -16,7 +16,7 @@ from agentsession import Entry, InvalidInput, SessionInfo, SessionNotFound
 from agentsession._canonical import canonical_json
 from agentsession.config import parse_duration
 
-from ._app import State, common, owner, owner_option, pass_state, table, walk
+from ._app import IdCommand, State, common, owner, owner_option, pass_state, table, walk
 from ._jsonl import record
 
 __all__ = ["register"]
@@ -118,7 +118,7 @@ def _tree(entries: tuple[Entry, ...], head: str | None) -> Tree:
     return root
 
 
-@click.command()
+@click.command(cls=IdCommand)
 @click.argument("session_id")
 @common
 @pass_state

@@ -22,7 +22,18 @@ from agentsession import (
 from agentsession._exports import check_export
 from agentsession._sync.migrate import place_export
 
-from ._app import EXIT_PROBLEMS, State, common, owner, owner_option, pass_state, redact, table, walk
+from ._app import (
+    EXIT_PROBLEMS,
+    IdCommand,
+    State,
+    common,
+    owner,
+    owner_option,
+    pass_state,
+    redact,
+    table,
+    walk,
+)
 from ._jsonl import dump_line, load_line
 
 __all__ = ["register"]
@@ -33,7 +44,7 @@ def register(cli: click.Group) -> None:
         cli.add_command(command)
 
 
-@click.command()
+@click.command(cls=IdCommand)
 @click.argument("session_id", required=False)
 @click.option("--agent", help="only this agent's sessions")
 @owner_option

@@ -306,3 +306,26 @@ def test_ls_since(tmp_path: Path) -> None:
     future = run("ls", "--since", "2999-01-01", "--store", url, "--json", cwd=tmp_path)
     assert data(future) == []
     assert run("ls", "--since", "whenever", "--store", url, cwd=tmp_path).returncode == 2
+
+
+def test_an_id_starting_with_a_dash_is_an_id(tmp_path: Path) -> None:
+    # Generated ids are base64url: one in 32 starts with "-", some with "-h" or "-o".
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    names = ["-hV1wH9pPLOo1hIbfpIHC9Q", "-oV1wH9pPLOo1hIbfpIHC9Q", "-V1wH9pPLOo1hIbfpIHC9Q"]
+    with SessionManager(url) as manager:
+        for name in names:
+            manager.create("assistant", session_id=name).append({"role": "user", "content": name})
+    for name in names:
+        shown = data(run("show", name, "--store", url, "--json", cwd=tmp_path))
+        assert shown["session"]["id"] == name
+        exported = run("export", "--store", url, name, cwd=tmp_path)
+        assert json.loads(data_line(exported))["session"]["id"] == name
+    assert (tmp_path / "V1wH9pPLOo1hIbfpIHC9Q").exists() is False  # -o... was no output file
+    spelled = data(run("show", "--store", url, "--json", "--", names[0], cwd=tmp_path))
+    assert spelled["session"]["id"] == names[0]
+
+
+def data_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    return line
