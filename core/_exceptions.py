@@ -12,6 +12,7 @@ Every error the library raises on purpose derives from :class:`AgentSessionError
     │   └── DecryptionError      a sealed record does not open: wrong key, or altered or moved
     │       └── MissingKey       the record's key id is not in the key ring
     ├── InvalidInput             malformed id, non-JSON data, unknown entry id, ...
+    │   └── ConfigError          a configuration file's unknown key or bad value
     ├── StoreClosed              the store (or session object) was closed
     ├── StoreUnavailable         the back end cannot be reached (driver error chained)
     └── NoSessionInContext       current_session() outside use_session()
@@ -30,6 +31,7 @@ __all__ = [
     "AgentSessionError",
     "BlockingCallInEventLoop",
     "CheckpointNotFound",
+    "ConfigError",
     "ConflictError",
     "DecryptionError",
     "IntegrityError",
@@ -97,6 +99,19 @@ class MissingKey(DecryptionError):
 
 class InvalidInput(AgentSessionError, ValueError):
     """Malformed ids, data that is not canonical JSON, unknown entry ids."""
+
+
+class ConfigError(InvalidInput):
+    """A configuration file holds an unknown key or a bad value.
+
+    ``key`` is the dotted key (``None`` for the file as a whole) and ``path``
+    the file; both are in the message.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, path: str | None = None):
+        super().__init__(message)
+        self.key = key
+        self.path = path
 
 
 class StoreClosed(AgentSessionError):

@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TypeVar
 
-from ._canonical import canonical_json, checksum_matches, entry_digest
+from ._canonical import canonical_json, checksum_matches, entry_digest, recompute_digest
 from ._exceptions import IntegrityError, InvalidInput
 from ._ids import validate_id, validate_user_id
 from ._models import Checkpoint, Entry, SessionExport, SessionInfo
 from ._rules import check_checkpoint_name, check_max_messages
 
-__all__ = ["check_export"]
+__all__ = ["check_export", "find_damage"]
 
 R = TypeVar("R", Entry, Checkpoint)
 
@@ -57,6 +57,34 @@ def check_export(export: SessionExport, *, max_bytes: int | None) -> SessionExpo
         raise InvalidInput("the export's message_count does not match its head")
     _check_checkpoints(export.checkpoints, info.id, entries)
     return export
+
+
+def find_damage(export: SessionExport) -> list[tuple[str, str, str]]:
+    """Every record of a session read from a store that does not match what it
+    recorded: ``("entry", id, why)`` for data that is not its digest's,
+    ``("checkpoint", id, why)`` for a path that is not its checksum's.
+
+    Unlike :func:`check_export`, which stops at the first fault of an
+    untrusted export, this reports them all (``agentsession verify``)."""
+    found: list[tuple[str, str, str]] = []
+    entries: dict[str, Entry] = {}
+    for entry in export.entries:
+        entries[entry.id] = entry
+        try:
+            digest = recompute_digest(entry.kind, entry.data)
+        except (TypeError, ValueError):
+            digest = ""
+        if digest != entry.digest:
+            found.append(("entry", entry.id, "its data does not match its digest"))
+    for point in export.checkpoints:
+        try:
+            path = _path_digests(point.entry_id, entries)
+        except KeyError:
+            found.append(("checkpoint", point.id, "an entry of its path is missing"))
+            continue
+        if not checksum_matches(path, point.checksum):
+            found.append(("checkpoint", point.id, "its path does not match its checksum"))
+    return found
 
 
 def _check_info(info: SessionInfo) -> None:

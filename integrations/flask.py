@@ -18,13 +18,23 @@ from agentsession.extras import missing_extra
 
 try:
     import click
-    from flask import Flask, Response, appcontext_pushed, current_app, g, request
-    from flask.cli import AppGroup
+    from flask import (
+        Flask,
+        Response,
+        appcontext_pushed,
+        current_app,
+        g,
+        has_app_context,
+        request,
+    )
+    from flask.cli import AppGroup, ScriptInfo
     from flask.views import MethodView
     from werkzeug.local import LocalProxy
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise missing_extra("agentsession.integrations.flask (Flask)", "flask") from exc
 
+
+from agentsession.retention import PRUNE_HELP, prune
 
 from ._web import (
     DEFAULT_MAX_AGE,
@@ -39,7 +49,6 @@ from ._web import (
     begin,
     error_response,
 )
-from ._web.prune import PRUNE_HELP, prune
 from ._web.settings import warn_if_cookieless
 
 if TYPE_CHECKING:
@@ -317,3 +326,19 @@ def _prune(**options: Any) -> None:
         click.echo(prune(_sessions().manager, **options))
     except InvalidInput as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _command_line_manager() -> SessionManager:
+    """The app's manager for ``flask agentsession <command>`` (ls, show, ...)."""
+    if not has_app_context():  # commands added here are not wrapped by Flask
+        ctx = click.get_current_context()
+        ctx.with_resource(ctx.ensure_object(ScriptInfo).load_app().app_context())
+    return _sessions().manager
+
+
+try:  # the other commands need the cli extra; prune is always there
+    from agentsession.cli import add_commands
+except ImportError:
+    pass
+else:
+    add_commands(_cli, _command_line_manager)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import inspect
+import os
 import threading
 import warnings
 from collections import OrderedDict
@@ -60,6 +61,7 @@ from .._rules import (
 )
 from .._turns import CallOptions, Turn, TurnOptions, invoke, turn_options
 from .._turns import agent_name as default_agent_name
+from ..config import load_config
 from .protocol import AsyncStore
 from .session import AsyncSession
 from .turn_stream import AsyncTurnStream
@@ -178,6 +180,22 @@ class AsyncSessionManager:
             audit_ids=self._audit_ids,
             on_limit=self.on_limit,
         )
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None) -> AsyncSessionManager:
+        """A manager made from a configuration file (``agentsession.config``).
+
+        Args:
+            path: the file; ``None`` searches ``$AGENTSESSION_CONFIG``, then
+                ``agentsession.toml``, ``agentsession.yaml`` and
+                ``pyproject.toml`` (``[tool.agentsession]``) in the working
+                directory. With no file found, the defaults.
+
+        Raises:
+            ConfigError: an unknown key or a bad value (named, with the file).
+        """
+        config = load_config(path)
+        return cls(config.store, **config.manager_options())
 
     def with_store(self, store: AsyncStore) -> AsyncSessionManager:
         """A manager over ``store`` with this one's options and clock.

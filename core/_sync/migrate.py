@@ -24,7 +24,7 @@ from .._models import UNCHECKED, MigrationReport, SessionExport, Unchecked, same
 from .manager import SessionManager
 from .protocol import Store
 
-__all__ = ["migrate"]
+__all__ = ["migrate", "place_export"]
 
 _PAGE = 500
 
@@ -101,6 +101,18 @@ def _one(
     except AgentSessionError as exc:
         report.failed[session_id] = f"{type(exc).__name__}: {exc}"
         return
+    place_export(destination, export, report)
+
+
+def place_export(
+    destination: SessionManager, export: SessionExport, report: MigrationReport
+) -> None:
+    """Import ``export`` unless ``destination`` holds its id, and count it in
+    ``report``: copied (read back identical), skipped (identical already
+    there), a conflict (a different session there) or failed (with why: a
+    session there that cannot be read, a wrong key say, is never touched).
+    ``agentsession import`` places each session of a file this way."""
+    session_id = export.session.id
     try:
         there = _export_or_none(destination, session_id)
     except AgentSessionError as exc:  # there, but unreadable (a wrong key): never touched

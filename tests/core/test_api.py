@@ -28,6 +28,7 @@ EXPECTED = [
     "Checkpoint",
     "CheckpointNotFound",
     "Checkpointable",
+    "ConfigError",
     "ConflictError",
     "DecryptionError",
     "Entry",

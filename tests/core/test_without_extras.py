@@ -61,6 +61,7 @@ CASES = [
     ("langchain_core", "agentsession[langchain]", _import("agentsession.integrations.langchain")),
     ("pydantic_ai", "agentsession[pydantic-ai]", _import("agentsession.integrations.pydantic_ai")),
     ("langgraph", "agentsession[langgraph]", _import("agentsession.integrations.langgraph")),
+    ("click", "agentsession[cli]", _import("agentsession.cli")),
 ]
 
 
@@ -109,3 +110,13 @@ def test_the_install_hint_fits_the_installation() -> None:
     editable = "-e '.[redis]'" in hint
     assert editable == ("site-packages" not in str(__import__("agentsession").__file__))
     assert "agentsession[redis]" in str(missing_extra("the Redis store", "redis"))
+
+
+def test_the_command_without_its_extra_names_it() -> None:
+    if all(importlib.util.find_spec(m) is not None for m in ("click", "rich")):
+        pytest.skip("the cli extra is installed here; the `core` tox env runs this without it")
+    out = subprocess.run(
+        [sys.executable, "-m", "agentsession", "ls"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 2
+    assert "pip install 'agentsession[cli]'" in out.stderr

@@ -16,8 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agentsession import InvalidInput
 from agentsession.integrations.django.conf import agentsession_settings
-
-from ...._web.prune import PRUNE_HELP, prune
+from agentsession.retention import PRUNE_HELP, prune
 
 
 class Command(BaseCommand):
