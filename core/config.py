@@ -71,9 +71,12 @@ class Config:
         store: the store URL (``None``: the library's default).
         ttl / idle_timeout / max_messages / checkpoint_every: the managers'
             defaults of the same names.
-        compression / encryption: reserved: checked for shape only, applied
-            by no code yet. ``encryption`` names environment variables that
-            hold keys, never keys.
+        compression: ``algorithm`` (``zlib``, ``zstd`` or ``auto``) and
+            ``min_bytes`` (records smaller are stored as they are).
+        encryption: ``keys_env``, the environment variable that holds the key
+            ring (``id:base64-key`` pairs, newest first: never keys in a
+            file), and ``read_plaintext``. With either, managers made from
+            the file use a sealed store (``agentsession.sealed``).
     """
 
     path: Path | None = None
@@ -84,6 +87,24 @@ class Config:
     checkpoint_every: timedelta | None = None
     compression: Mapping[str, Any] | None = None
     encryption: Mapping[str, Any] | None = None
+
+    def sealing(self) -> dict[str, Any] | None:
+        """The sealed store's options this file asks for (its key ring read
+        from the environment now), or ``None`` for a plain store."""
+        if self.compression is None and self.encryption is None:
+            return None
+        from .sealed import KeyRing
+
+        options: dict[str, Any] = {}
+        if self.compression is not None:
+            options["compression"] = self.compression.get("algorithm", "auto")
+            if "min_bytes" in self.compression:
+                options["threshold"] = self.compression["min_bytes"]
+        if self.encryption is not None:
+            options["keys"] = KeyRing.from_env(self.encryption.get("keys_env", "AGENTSESSION_KEYS"))
+            if "read_plaintext" in self.encryption:
+                options["read_plaintext"] = self.encryption["read_plaintext"]
+        return options
 
     def manager_options(self) -> dict[str, Any]:
         """The options a manager takes from this file."""
@@ -269,28 +290,23 @@ class _Reader:
     def compression(self, value: Any, key: str) -> Mapping[str, Any] | None:
         if value is None:
             return None
-        table = self.table(value, key, ("algorithm", "level", "min_bytes"))
+        table = self.table(value, key, ("algorithm", "min_bytes"))
         algorithm = table.get("algorithm")
-        if algorithm is not None and not (isinstance(algorithm, str) and algorithm):
-            raise self.fail(f"{key}.algorithm", "must be a name, such as zlib")
-        self.count(table, f"{key}.", "level", minimum=0)
+        if algorithm is not None and algorithm not in ("zlib", "zstd", "auto"):
+            raise self.fail(f"{key}.algorithm", "must be zlib, zstd or auto")
         self.count(table, f"{key}.", "min_bytes", minimum=0)
         return dict(table)
 
     def encryption(self, value: Any, key: str) -> Mapping[str, Any] | None:
         if value is None:
             return None
-        table = self.table(value, key, ("key_env", "previous_key_envs"))
-        names = table.get("previous_key_envs", [])
-        if not isinstance(names, list):
-            raise self.fail(f"{key}.previous_key_envs", "must be a list of variable names")
-        for sub, name in [
-            ("key_env", table.get("key_env")),
-            *[("previous_key_envs", n) for n in names],
-        ]:
-            if name is not None and not (isinstance(name, str) and _ENV_NAME.fullmatch(name)):
-                raise self.fail(
-                    f"{key}.{sub}",
-                    "must name an environment variable (A-Z, 0-9, _); a key never goes in a file",
-                )
+        table = self.table(value, key, ("keys_env", "read_plaintext"))
+        name = table.get("keys_env")
+        if name is not None and not (isinstance(name, str) and _ENV_NAME.fullmatch(name)):
+            raise self.fail(
+                f"{key}.keys_env",
+                "must name an environment variable (A-Z, 0-9, _); a key never goes in a file",
+            )
+        if not isinstance(table.get("read_plaintext", True), bool):
+            raise self.fail(f"{key}.read_plaintext", "must be true or false")
         return dict(table)

@@ -14,6 +14,8 @@ MODULES = [
     "agentsession.store",
     "agentsession.stores",
     "agentsession.sealed",
+    "agentsession.config",
+    "agentsession.retention",
     "agentsession.testing",
     "agentsession.audit",
     "agentsession.context",

@@ -16,12 +16,11 @@ except ImportError:  # pragma: no cover - exercised by the core env's test
 
     raise missing_extra("the agentsession command line", "cli") from None
 
-from . import _browse, _care, _transfer
+from . import _browse, _care, _keys, _transfer
 from ._app import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, add_commands, cli
 
-# Each module adds its commands to ``cli``. Encryption's ``rekey`` is to
-# register here too, from its own module (see docs/cli.md, "Reserved").
-for _module in (_browse, _transfer, _care):
+# Each module adds its commands to ``cli``.
+for _module in (_browse, _transfer, _care, _keys):
     _module.register(cli)
 
 __all__ = [

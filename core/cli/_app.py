@@ -35,6 +35,7 @@ from agentsession import (
     Unchecked,
 )
 from agentsession.config import Config, load_config
+from agentsession.sealed import SealedStore
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -137,7 +138,10 @@ class State:
             if self.opener is not None and not self.store_option:
                 return self.opener()  # the app's: it closes it, not us
             url, _ = self.store_url()
-            self._manager = SessionManager(url, **self.config().manager_options())
+            config = self.config()
+            sealing = config.sealing()
+            store = url if sealing is None else SealedStore(url, **sealing)
+            self._manager = SessionManager(store, **config.manager_options())
         return self._manager
 
     def close(self) -> None:

@@ -21,12 +21,11 @@ checkpoint_every = "10m"
 
 [compression]
 algorithm = "zlib"
-level = 6
 min_bytes = 1024
 
 [encryption]
-key_env = "AGENTSESSION_KEY"
-previous_key_envs = ["AGENTSESSION_KEY_2025"]
+keys_env = "AGENTSESSION_TEST_KEYS"
+read_plaintext = false
 """
 
 
@@ -43,11 +42,8 @@ def _full(config: Config, db: Path) -> None:
     assert config.idle_timeout == timedelta(hours=2)
     assert config.max_messages == 500
     assert config.checkpoint_every == timedelta(minutes=10)
-    assert config.compression == {"algorithm": "zlib", "level": 6, "min_bytes": 1024}
-    assert config.encryption == {
-        "key_env": "AGENTSESSION_KEY",
-        "previous_key_envs": ["AGENTSESSION_KEY_2025"],
-    }
+    assert config.compression == {"algorithm": "zlib", "min_bytes": 1024}
+    assert config.encryption == {"keys_env": "AGENTSESSION_TEST_KEYS", "read_plaintext": False}
 
 
 def test_agentsession_toml_gives_every_key(tmp_path: Path) -> None:
@@ -76,9 +72,8 @@ def test_yaml_flat_form_gives_the_same(tmp_path: Path) -> None:
     (tmp_path / "agentsession.yaml").write_text(
         f"store: sqlite:///{db}\nttl: 30d\nidle_timeout: 7200\nmax_messages: 500\n"
         "checkpoint_every: 10m\n"
-        "compression: {algorithm: zlib, level: 6, min_bytes: 1024}\n"
-        "encryption:\n  key_env: AGENTSESSION_KEY\n"
-        "  previous_key_envs: [AGENTSESSION_KEY_2025]\n"
+        "compression: {algorithm: zlib, min_bytes: 1024}\n"
+        "encryption:\n  keys_env: AGENTSESSION_TEST_KEYS\n  read_plaintext: false\n"
     )
     _full(load_config(), db)
 
@@ -171,13 +166,14 @@ BAD = [
     ('[checkpoint]\nauto_save = "yes"\ninterval = 60\n', "checkpoint.auto_save"),
     ("[checkpoint]\nevery = 60\n", "checkpoint.every"),
     ('compression = "zlib"\n', "compression"),
-    ("[compression]\nlevel = -1\n", "compression.level"),
+    ("[compression]\nmin_bytes = -1\n", "compression.min_bytes"),
     ("[compression]\nalgorithm = 1\n", "compression.algorithm"),
+    ('[compression]\nalgorithm = "lz4"\n', "compression.algorithm"),
     ("[compression]\nratio = 2\n", "compression.ratio"),
     ('[encryption]\nkey = "c2VjcmV0LWtleS1ieXRlcw=="\n', "encryption.key"),
-    ('[encryption]\nkey_env = "c2VjcmV0LWtleS1ieXRlcw=="\n', "encryption.key_env"),
-    ('[encryption]\nkey_env = "OK"\nprevious_key_envs = "OLD"\n', "encryption.previous_key_envs"),
-    ('[encryption]\nprevious_key_envs = ["OK", "not a name"]\n', "encryption.previous_key_envs"),
+    ('[encryption]\nkeys_env = "c2VjcmV0LWtleS1ieXRlcw=="\n', "encryption.keys_env"),
+    ('[encryption]\nkeys_env = "OK"\nread_plaintext = "no"\n', "encryption.read_plaintext"),
+    ('[encryption]\nkey_env = "OK"\n', "encryption.key_env"),
 ]
 
 
@@ -197,7 +193,7 @@ def test_a_bad_key_or_value_names_the_key_and_the_file(tmp_path: Path, body: str
 
 def test_a_key_is_never_echoed(tmp_path: Path) -> None:
     path = tmp_path / "agentsession.toml"
-    path.write_text('[encryption]\nkey_env = "sk-live-0123456789"\n')
+    path.write_text('[encryption]\nkeys_env = "sk-live-0123456789"\n')
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "sk-live-0123456789" not in str(caught.value)
@@ -239,3 +235,23 @@ def test_yaml_without_pyyaml_names_the_extra(
     monkeypatch.setitem(sys.modules, "yaml", None)
     with pytest.raises(ImportError, match=r"pip install 'agentsession\[yaml\]'"):
         load_config()
+
+
+def test_compression_and_encryption_make_a_sealed_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("cryptography", reason="the crypto extra is not installed")
+    from agentsession.sealed import KeyRing, SealedStore
+
+    db = tmp_path / "s.db"
+    (tmp_path / "agentsession.toml").write_text(FULL_TOML.format(db=db))
+    monkeypatch.setenv("AGENTSESSION_TEST_KEYS", f"k1:{KeyRing.generate()}")
+    with SessionManager.from_config() as manager:
+        assert isinstance(manager.store, SealedStore)
+        assert manager.store.keys is not None and manager.store.keys.ids == ("k1",)
+        s = manager.create("bot")
+        s.append({"role": "user", "content": "kept sealed " * 200})
+    assert b"kept sealed" not in db.read_bytes()
+    monkeypatch.delenv("AGENTSESSION_TEST_KEYS")
+    with pytest.raises(InvalidInput):  # the ring's variable is empty: said, not guessed
+        SessionManager.from_config()

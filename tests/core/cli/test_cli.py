@@ -329,3 +329,39 @@ def data_line(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr
     (line,) = result.stdout.splitlines()
     return line
+
+
+def test_rekey_through_the_config_file(store: str, tmp_path: Path) -> None:
+    pytest.importorskip("cryptography", reason="the crypto extra is not installed")
+    from agentsession.sealed import MARK, KeyRing, SealedStore
+
+    old, new = KeyRing.generate(), KeyRing.generate()
+    (tmp_path / "agentsession.toml").write_text(
+        f'store = "{store}"\n'
+        '[encryption]\nkeys_env = "TEST_RING"\n'
+        '[compression]\nalgorithm = "zlib"\n'
+    )
+    ring = {"TEST_RING": f"k1:{old}"}
+    with SessionManager(SealedStore(store, keys=KeyRing([("k1", old)]))) as manager:
+        ids = [manager.create("bot").id for _ in range(3)]
+        for session_id in ids:
+            manager.get(session_id).extend([{"role": "user", "content": "secret words"}] * 2)
+    # Read through the config: the ring from the environment.
+    listed = data(run("ls", "--json", cwd=tmp_path, env=ring))
+    assert sorted(r["id"] for r in listed) == sorted(ids)
+    rotated = {"TEST_RING": f"k2:{new},k1:{old}"}
+    first = data(run("rekey", "--json", cwd=tmp_path, env=rotated))
+    assert (first["resealed"], first["current"], first["failed"]) == (3, 0, {})
+    again = data(run("rekey", "--json", cwd=tmp_path, env=rotated))
+    assert (again["resealed"], again["current"]) == (0, 3)
+    # k1 may now leave the ring.
+    only_new = {"TEST_RING": f"k2:{new}"}
+    assert data(run("verify", "--json", cwd=tmp_path, env=only_new))["ok"]
+    sealed = SealedStore(store, keys=KeyRing([("k2", new)]))
+    with SessionManager(sealed) as m:
+        stored = sealed.inner.export_session(ids[0], now=m.now())
+        assert {e.data[MARK].split(".")[1] for e in stored.entries} == {"k2"}
+    missing = run("rekey", "--json", cwd=tmp_path, env={"TEST_RING": f"k3:{new}"})
+    assert missing.returncode == 1 and len(json.loads(missing.stdout)["failed"]) == 3
+    (tmp_path / "agentsession.toml").write_text(f'store = "{store}"\n')
+    assert run("rekey", cwd=tmp_path).returncode == 2  # usage: no encryption configured
