@@ -158,3 +158,27 @@ def test_the_apps_own_handlers_are_kept(
         assert (reply.status_code, reply.json()) == (418, {"mine": "SessionNotFound"})
         # Errors the app's handlers do not cover still get ours.
         assert client.post("/conflict").status_code == conflict_status
+
+
+def test_a_session_sealed_under_another_key_is_a_500_and_a_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("cryptography", reason="the crypto extra is not installed")
+    from agentsession import SessionManager
+    from agentsession.sealed import AsyncSealedStore, KeyRing, SealedStore
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with SessionManager(SealedStore(url, keys=KeyRing([("k1", b"1" * 32)]))) as manager:
+        sealed = manager.create("chat")
+        sealed.append({"role": "user", "content": "under k1"})
+        before = manager.export_session(sealed.id)
+    app = placed("add_middleware", AsyncSealedStore(url, keys=KeyRing([("k2", b"2" * 32)])))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for method, path in (("GET", "/read"), ("POST", "/write")):
+            r = client.request(method, path, headers={"X-Session-ID": sealed.id})
+            assert r.status_code == 500, (path, r.text)
+            assert r.json()["error"] == "integrity_error"
+            assert "k1" not in r.text and sealed.id not in r.text
+    assert any("MissingKey" in record.getMessage() for record in caplog.records)
+    with SessionManager(SealedStore(url, keys=KeyRing([("k1", b"1" * 32)]))) as manager:
+        assert manager.export_session(sealed.id) == before  # nothing written
