@@ -16,6 +16,7 @@ MODULES = [
     "agentsession.sealed",
     "agentsession.config",
     "agentsession.retention",
+    "agentsession.exports",
     "agentsession.testing",
     "agentsession.audit",
     "agentsession.context",

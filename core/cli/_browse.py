@@ -15,9 +15,9 @@ from rich.tree import Tree
 from agentsession import Entry, InvalidInput, SessionInfo, SessionNotFound
 from agentsession._canonical import canonical_json
 from agentsession.config import parse_duration
+from agentsession.exports import record
 
 from ._app import IdCommand, State, common, owner, owner_option, pass_state, table, walk
-from ._jsonl import record
 
 __all__ = ["register"]
 

@@ -21,6 +21,7 @@ from agentsession import (
 )
 from agentsession._exports import check_export
 from agentsession._sync.migrate import place_export
+from agentsession.exports import dump_line, load_line
 
 from ._app import (
     EXIT_PROBLEMS,
@@ -34,7 +35,6 @@ from ._app import (
     table,
     walk,
 )
-from ._jsonl import dump_line, load_line
 
 __all__ = ["register"]
 

@@ -1,5 +1,9 @@
 """A read-only admin for the ORM store: sessions, their branches, messages and tree.
 
+A session's page links to its export: the session whole (entries and
+checkpoints) as one line of the export file format (``agentsession.exports``,
+what ``agentsession import`` reads).
+
 Nothing can be added, changed or deleted here (history is append-only and
 written through the session API). Session ids are bearer tokens, so they are
 shown nowhere and never put in a URL: pages are addressed by the row's
@@ -15,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+from agentsession import SessionManager, SessionNotFound
+from agentsession.exports import dump_line
 
 from ._queries import MESSAGE, leaves_query, path_query
 from .models import StoredCheckpoint, StoredEntry, StoredSession
@@ -94,6 +101,7 @@ class StoredSessionAdmin(ReadOnlyMixin, SessionAdminBase):
         "branches",
         "conversation",
         "tree",
+        "export",
     )
     readonly_fields = (
         "agent",
@@ -109,9 +117,40 @@ class StoredSessionAdmin(ReadOnlyMixin, SessionAdminBase):
         "branches",
         "conversation",
         "tree",
+        "export",
     )
     actions = None
     inlines = (CheckpointInline,)
+
+    def get_urls(self) -> list[URLPattern]:
+        export = path(
+            "<int:pk>/export/",
+            self.admin_site.admin_view(self.export_view),
+            name="agentsession_storedsession_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The session whole, as one line of the export file (a download)."""
+        row = self.get_object(request, str(pk))
+        if row is None or not self.has_view_permission(request, row):
+            raise Http404("no such session")
+        from .store import DjangoStore  # the app registry is ready by now
+
+        with SessionManager(DjangoStore(row._state.db or "default")) as manager:
+            try:
+                exported = manager.export_session(row.session_id)
+            except SessionNotFound:  # expired since the page was shown
+                raise Http404("no such session") from None
+        response = HttpResponse(dump_line(exported) + "\n", content_type="application/x-ndjson")
+        response["Content-Disposition"] = f'attachment; filename="session-{pk}.jsonl"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    @admin.display(description="export")
+    def export(self, obj: StoredSession) -> SafeString:
+        url = reverse("admin:agentsession_storedsession_export", args=(obj.pk,))
+        return format_html("<a href='{}'>{}</a>", url, "download (JSON lines)")
 
     @admin.display(boolean=True)
     def live(self, obj: StoredSession) -> bool:

@@ -189,3 +189,24 @@ def test_session_page_draws_the_history_as_a_tree(admin_client: Client, branched
     assert "second &lt;b&gt;answer&lt;/b&gt;" in second and "(head)" in second
     assert "\u25cf" in second
     assert branched.id not in page
+
+
+def test_session_page_offers_its_export(
+    admin_client: Client, branched: Session, manager: SessionManager
+) -> None:
+    from agentsession.exports import load_line
+
+    page = admin_client.get(f"{SESSIONS}{pk_of(branched)}/change/").content.decode()
+    link = f"{SESSIONS}{pk_of(branched)}/export/"
+    assert link in page and branched.id not in page
+    response = admin_client.get(link)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-ndjson"
+    assert "attachment" in response["Content-Disposition"]
+    assert load_line(response.content.decode()) == manager.export_session(branched.id)
+    assert admin_client.get(f"{SESSIONS}999999/export/").status_code == 404
+
+
+def test_export_needs_the_admin(client: Client, branched: Session) -> None:
+    response = client.get(f"{SESSIONS}{pk_of(branched)}/export/")
+    assert response.status_code == 302 and "/login/" in response["Location"]

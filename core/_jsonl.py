@@ -1,4 +1,4 @@
-"""The export file: one session a line, as JSON (I/O-free).
+"""The export file: one session a line, as JSON (I/O-free; public as ``agentsession.exports``).
 
 Each line is an object ``{"format": 1, "session": {...}, "entries": [...],
 "checkpoints": [...]}`` with the records' fields by name, times as ISO 8601
