@@ -1,7 +1,7 @@
 """The saver's operations, written once for the sync and the async manager.
 
 Each operation is a generator that yields the calls it makes -- on the
-manager (``mgr(...)``) or on its store (``store(...)``) -- and is sent their
+manager (``MGR.find(...)``) or on its store (``STORE.get_entry(...)``) -- and is sent their
 results; :func:`drive` runs it on a ``SessionManager``, :func:`adrive` on an
 ``AsyncSessionManager``. So the sync and async savers cannot drift apart.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any, TypeVar
@@ -60,12 +60,22 @@ Owner = str | Unchecked | None
 _ATTEMPTS = 16
 
 
-def mgr(method: str, *args: Any, **kwargs: Any) -> Call:
-    return ("manager", method, args, kwargs)
+class _Calls:
+    """``STORE.get_entry(...)`` / ``MGR.get(...)``: the call an op yields, made
+    by attribute (no call is named here by a string: adding a store call
+    changes nothing in this module)."""
+
+    def __init__(self, target: str) -> None:
+        self._target = target
+
+    def __getattr__(self, method: str) -> Callable[..., Call]:
+        def call(*args: Any, **kwargs: Any) -> Call:
+            return (self._target, method, args, kwargs)
+
+        return call
 
 
-def store(method: str, *args: Any, **kwargs: Any) -> Call:
-    return ("store", method, args, kwargs)
+MGR, STORE = _Calls("manager"), _Calls("store")
 
 
 def drive(manager: SessionManager, op: Op[T]) -> T:
@@ -128,7 +138,7 @@ def find(thread_id: str, owner: Owner) -> Op[SessionInfo | None]:
     """The thread's session row; ``None`` when unknown or someone else's (the
     same answer, from the same single read)."""
     try:
-        session = yield mgr("find", fmt.session_id_for(thread_id), user_id=owner)
+        session = yield MGR.find(fmt.session_id_for(thread_id), user_id=owner)
     except SessionNotFound:  # AccessDenied: looks exactly like an unknown thread
         return None
     return None if session is None else session.info
@@ -139,12 +149,11 @@ def attach(thread_id: str, owner: Owner, agent: str) -> Op[SessionInfo]:
     (``AccessDenied`` when it is someone else's)."""
     sid = fmt.session_id_for(thread_id)
     for _ in range(_ATTEMPTS):
-        session = yield mgr("find", sid, user_id=owner)
+        session = yield MGR.find(sid, user_id=owner)
         if session is not None:
             return session.info  # type: ignore[no-any-return]
         try:
-            session = yield mgr(
-                "create",
+            session = yield MGR.create(
                 agent,
                 user_id=None if owner is UNCHECKED else owner,
                 session_id=sid,
@@ -159,9 +168,9 @@ def attach(thread_id: str, owner: Owner, agent: str) -> Op[SessionInfo]:
 def _entry(sid: str, entry_id: str, known: dict[str, Entry] | None = None) -> Op[Entry | None]:
     if known is not None and entry_id in known:
         return known[entry_id]
-    now = yield mgr("now")
+    now = yield MGR.now()
     try:
-        return (yield store("get_entry", sid, entry_id, now=now))  # type: ignore[no-any-return]
+        return (yield STORE.get_entry(sid, entry_id, now=now))  # type: ignore[no-any-return]
     except InvalidInput:
         return None
 
@@ -175,9 +184,9 @@ def _recent(thread_id: str, owner: Owner) -> Op[tuple[SessionInfo, dict[str, Ent
     ``None`` when unknown, expired or someone else's (the same answer from
     the same single read). The owner rule is ``get``'s, applied here because
     the row comes with the path (``read_path``) instead of alone."""
-    now = yield mgr("now")
+    now = yield MGR.now()
     try:
-        info, path = yield store("read_path", fmt.session_id_for(thread_id), now=now, limit=_RECENT)
+        info, path = yield STORE.read_path(fmt.session_id_for(thread_id), now=now, limit=_RECENT)
     except SessionNotFound:
         return None
     if owner is not UNCHECKED and info.user_id != owner:
@@ -201,20 +210,19 @@ def _append(
     """Append ``new`` under ``parent``: moving the head there first when it is
     elsewhere (a fork); the head then is ``new``. Retried on a race."""
     for _ in range(attempts):
-        now = yield mgr("now")
+        now = yield MGR.now()
         expires = expiry_after_write(now, info.idle_timeout, info.deadline)
         try:
             if info.head != parent:
-                info = yield store(
-                    "set_head",
+                info = yield STORE.set_head(
                     info.id,
                     parent,
                     now=now,
                     expires_at=expires,
                     expected_revision=info.revision,
                 )
-            info, placed = yield store(
-                "append", info.id, [new], now=now, expires_at=expires, expected_head=parent
+            info, placed = yield STORE.append(
+                info.id, [new], now=now, expires_at=expires, expected_head=parent
             )
             if placed[0].digest != new.digest:
                 # The id was taken: a store may answer a write of an id it
@@ -223,14 +231,14 @@ def _append(
         except Taken:
             raise
         except ConflictError:
-            info = yield store("get_session", info.id, now=now)
+            info = yield STORE.get_session(info.id, now=now)
             continue
         return info
     raise ConflictError("the thread kept changing while writing to it")
 
 
 def _prepared(manager_limit: int | None, kind: str, data: dict[str, Any], eid: str) -> Op[NewEntry]:
-    now: datetime = yield mgr("now")
+    now: datetime = yield MGR.now()
     return dataclasses.replace(prepare_entry(kind, data, now, manager_limit), id=eid)
 
 
@@ -264,8 +272,8 @@ def _latest(info: SessionInfo, ns: str, known: dict[str, Entry]) -> Op[Entry | N
             entry = yield from _entry(info.id, entry.data["checkpoint_entry"], known)
         if entry is not None and entry.kind == fmt.CHECKPOINT and entry.data["checkpoint_ns"] == ns:
             return entry
-    now = yield mgr("now")
-    _, leaves = yield store("list_leaves", info.id, now=now)
+    now = yield MGR.now()
+    _, leaves = yield STORE.list_leaves(info.id, now=now)
     best: tuple[str, str] | None = None
     for leaf in leaves:
         if leaf.kind == fmt.WRITES:
@@ -321,7 +329,7 @@ def export(thread_id: str, owner: Owner) -> Op[SessionExport | None]:
     if info is None:
         return None
     try:
-        return (yield mgr("export_session", info.id))  # type: ignore[no-any-return]
+        return (yield MGR.export_session(info.id))  # type: ignore[no-any-return]
     except SessionNotFound:
         return None
 
@@ -330,7 +338,7 @@ def thread_ids(agent: str, owner: Owner) -> Op[list[str]]:
     """Every live thread of this agent name visible to ``owner``."""
     found: list[str] = []
     while True:
-        rows = yield mgr("list", agent, user_id=owner, limit=100, offset=len(found))
+        rows = yield MGR.list(agent, user_id=owner, limit=100, offset=len(found))
         found.extend(str(r.metadata.get("langgraph", {}).get("thread_id", r.id)) for r in rows)
         if len(rows) < 100:
             return found
@@ -423,11 +431,10 @@ def put_writes(
         if head != target and head not in {w.id for w in stored}:
             # Writes to an older checkpoint: the head goes back where it was,
             # so it keeps naming the newest checkpoint (unless moved since).
-            now = yield mgr("now")
+            now = yield MGR.now()
             expires = expiry_after_write(now, info.idle_timeout, info.deadline)
             with suppress(ConflictError):
-                yield store(
-                    "set_head",
+                yield STORE.set_head(
                     info.id,
                     head,
                     now=now,
@@ -439,7 +446,7 @@ def put_writes(
 
 
 def delete(thread_id: str) -> Op[None]:
-    yield mgr("delete", fmt.session_id_for(thread_id))
+    yield MGR.delete(fmt.session_id_for(thread_id))
 
 
 def copy(source: str, target: str) -> Op[None]:
@@ -452,7 +459,7 @@ def copy(source: str, target: str) -> Op[None]:
         id=fmt.session_id_for(target),
         metadata={**exported.session.metadata, "langgraph": {"thread_id": target}},
     )
-    yield mgr("import_session", dataclasses.replace(exported, session=session))
+    yield MGR.import_session(dataclasses.replace(exported, session=session))
 
 
 def keep_latest(limit: int | None, thread_id: str) -> Op[None]:
@@ -493,7 +500,7 @@ def _rewrite(exported: SessionExport, keep: set[str], limit: int | None) -> Op[N
     ones. Entries are append-only, so this writes the session anew, in one
     atomic replacement at the revision exported (a write since makes it
     fail with ``ConflictError``; nothing is lost)."""
-    now = yield mgr("now")
+    now = yield MGR.now()
     by_id = {e.id: e for e in exported.entries}
     gone = {e.id: e for e in exported.entries if e.kind == fmt.CHECKPOINT and e.id not in keep}
     placed: dict[str, Entry] = {}
@@ -520,7 +527,7 @@ def _rewrite(exported: SessionExport, keep: set[str], limit: int | None) -> Op[N
         )
     revision = exported.session.revision
     if not placed:
-        yield store("delete_session", exported.session.id, expected_revision=revision)
+        yield STORE.delete_session(exported.session.id, expected_revision=revision)
         return
     head = exported.session.head
     while head is not None and head not in placed:
@@ -535,4 +542,4 @@ def _rewrite(exported: SessionExport, keep: set[str], limit: int | None) -> Op[N
         revision=revision + 1,
     )
     replacement = SessionExport(session, tuple(placed.values()), ())
-    yield mgr("import_session", replacement, expected_revision=revision)
+    yield MGR.import_session(replacement, expected_revision=revision)
