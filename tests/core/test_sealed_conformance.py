@@ -63,9 +63,10 @@ class AsyncSealed(Sealed):
 for _kind in KINDS:
     for _mode in MODES:
         _name = f"TestSealed_{_kind}_{_mode}"
-        # The server stores' runs are "slow": the full py311 env runs them,
-        # the newer Pythons' quicker envs run the embedded stores'.
-        marks = [pytest.mark.slow] if _kind in ("redis", "postgres") else []
+        # The server stores' runs, and every mode but "both" (compressed and
+        # encrypted), are "slow": the full py311 env runs them all, the newer
+        # Pythons' quicker envs the embedded stores' "both".
+        marks = [pytest.mark.slow] if _kind in ("redis", "postgres") or _mode != "both" else []
         globals()[_name] = type(
             _name,
             (SyncSealed, StoreConformance),
@@ -73,6 +74,9 @@ for _kind in KINDS:
         )
     for _mode in MODES if _kind in ("memory", "sqlite") else ():
         _name = f"TestAsyncSealed_{_kind}_{_mode}"
+        marks = [pytest.mark.slow] if _mode != "both" else []
         globals()[_name] = type(
-            _name, (AsyncSealed, AsyncStoreConformance), {"kind": _kind, "mode": _mode}
+            _name,
+            (AsyncSealed, AsyncStoreConformance),
+            {"kind": _kind, "mode": _mode, "pytestmark": [*marks, pytest.mark.asyncio]},
         )
