@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from agentsession import AsyncSessionManager, SessionManager
+from agentsession import AsyncSessionManager, SessionManager, open_async_store, open_store
+from agentsession.config import load_config
+from agentsession.sealed import AsyncSealedStore, SealedStore
 from agentsession.store import validate_id
 
 from .. import CookiesDisabledWarning
@@ -167,21 +169,42 @@ class WebSettings:
             "audit_ids": self.audit_ids,
         }
 
+    def _plan(self, *, asynchronous: bool) -> tuple[Any, dict[str, Any]]:
+        """The store (a URL, an object, ``None``) and the options a manager is
+        made with. With no store given, the configuration file's, if there
+        is one (the file the command line and ``from_config`` read: sealed
+        when it asks for compression or encryption), and its options under
+        the ones given here."""
+        options = self._manager_options()
+        if self.store is not None:
+            return self.store, options
+        config = load_config()
+        if config.path is None:
+            return None, options
+        options = {
+            **config.manager_options(),
+            **{k: v for k, v in options.items() if v is not None},
+        }
+        sealing = config.sealing()
+        if sealing is None:
+            return config.store, options
+        if asynchronous:
+            return AsyncSealedStore(open_async_store(config.store), **sealing), options
+        return SealedStore(open_store(config.store), **sealing), options
+
     def async_manager(self) -> AsyncSessionManager:
         """A manager over ``store`` for async frameworks (no I/O yet)."""
-        if self.store is not None and not isinstance(self.store, str):
-            if not _is_async_store(self.store):
-                raise TypeError("this integration needs an async store (AsyncStore) or a URL")
-            return AsyncSessionManager(self.store, **self._manager_options())  # type: ignore[arg-type]
-        return AsyncSessionManager(self.store, **self._manager_options())
+        store, options = self._plan(asynchronous=True)
+        if store is not None and not isinstance(store, str) and not _is_async_store(store):
+            raise TypeError("this integration needs an async store (AsyncStore) or a URL")
+        return AsyncSessionManager(store, **options)
 
     def sync_manager(self) -> SessionManager:
         """A manager over ``store`` for sync (WSGI) frameworks (no I/O yet)."""
-        if self.store is not None and not isinstance(self.store, str):
-            if _is_async_store(self.store):
-                raise TypeError("this integration needs a sync store (Store) or a URL")
-            return SessionManager(self.store, **self._manager_options())  # type: ignore[arg-type]
-        return SessionManager(self.store, **self._manager_options())
+        store, options = self._plan(asynchronous=False)
+        if store is not None and not isinstance(store, str) and _is_async_store(store):
+            raise TypeError("this integration needs a sync store (Store) or a URL")
+        return SessionManager(store, **options)
 
 
 def _is_async_store(store: object) -> bool:

@@ -9,6 +9,8 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -534,3 +536,23 @@ def test_one_rule_for_user_ids() -> None:
     for bad in (True, 4.2, object(), b"alice"):
         with pytest.raises(TypeError, match="get_user_id must return"):
             user_id_of(bad)
+
+
+def test_with_no_store_the_configuration_file_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGENTSESSION_CONFIG", raising=False)
+    db = tmp_path / "configured.db"
+    (tmp_path / "agentsession.toml").write_text(
+        f'store = "sqlite:///{db}"\nttl = "1h"\nmax_messages = 50\n[compression]\nmin_bytes = 64\n'
+    )
+    with WebSettings(agent="chat").sync_manager() as manager:
+        assert manager.ttl == timedelta(hours=1) and manager.max_messages == 50
+        manager.create("chat").append({"role": "user", "content": "compressible " * 40})
+    assert db.exists() and b"compressible compressible" not in db.read_bytes()
+    explicit = WebSettings(agent="chat", ttl=timedelta(minutes=5)).sync_manager()
+    assert explicit.ttl == timedelta(minutes=5) and explicit.max_messages == 50  # given wins
+    explicit.close()
+    with SessionManager(f"sqlite:///{db}") as plain:  # a store given: no file read
+        assert WebSettings(agent="chat", store=plain.store).sync_manager().ttl is None
