@@ -47,6 +47,7 @@ CASES = [
     ("agents", "agentsession[openai-agents]", _import("agentsession.integrations.openai_agents")),
     ("langchain_core", "agentsession[langchain]", _import("agentsession.integrations.langchain")),
     ("pydantic_ai", "agentsession[pydantic-ai]", _import("agentsession.integrations.pydantic_ai")),
+    ("google", "agentsession[adk]", _import("agentsession.integrations.adk")),
 ]
 
 
