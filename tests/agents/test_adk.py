@@ -10,8 +10,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from google.adk.tools.tool_context import ToolContext
 from google.genai import types
 from pydantic import Field
 
-from agentsession import AsyncSessionManager
+from agentsession import AsyncSessionManager, InvalidInput
 from agentsession.integrations.adk import AgentSessionService, session_key
 from agentsession.testing import FakeClock
 
@@ -336,19 +336,27 @@ async def test_a_stale_copy_is_refused(service: AgentSessionService) -> None:
 
 
 class Crash(Exception):
-    pass
+    """The process dies at this store call."""
 
 
-class CrashingService(AgentSessionService):
-    """Dies at a chosen point of a write: before the event's append (after
-    the intents), or after it (before the intents are folded)."""
+def dying_store(manager: AsyncSessionManager, dies: Callable[[str], bool]) -> Callable[[], None]:
+    """Make the store's ``append`` die once, at the first call that ``dies``
+    picks by session id; returns a function that heals it."""
+    real = manager.store.append
+    died: list[str] = []
 
-    crash_at: str = ""
-
-    async def _settle(self, key: str, **kw: Any) -> None:
-        if self.crash_at == "confirm" and not kw:
+    async def append(session_id: str, entries: Any, **kw: Any) -> Any:
+        if not died and dies(session_id):
+            died.append(session_id)
             raise Crash
-        await super()._settle(key, **kw)
+        return await real(session_id, entries, **kw)
+
+    manager.store.append = append  # type: ignore[method-assign]
+
+    def heal() -> None:
+        manager.store.append = real  # type: ignore[method-assign]
+
+    return heal
 
 
 def shared_event(value: int) -> Event:
@@ -360,11 +368,22 @@ def shared_event(value: int) -> Event:
 @pytest.mark.asyncio
 async def test_a_crash_after_the_event_keeps_its_state_change(store_url: str) -> None:
     async with AsyncSessionManager(store_url) as manager:
-        dying = CrashingService(manager)
-        made = await dying.create_session(app_name=APP, user_id="ann")
-        dying.crash_at = "confirm"
+        service = AgentSessionService(manager)
+        made = await service.create_session(app_name=APP, user_id="ann")
+        key = session_key(APP, "ann", made.id)
+        committed: list[bool] = []
+
+        def after_the_commit(session_id: str) -> bool:
+            """The first append after the event's own (a ledger's fold)."""
+            if committed:
+                return True
+            committed.extend([True] if session_id == key else [])
+            return False
+
+        heal = dying_store(manager, after_the_commit)
         with pytest.raises(Crash):
-            await dying.append_event(made, shared_event(1))
+            await service.append_event(made, shared_event(1))
+        heal()
         # Another process: the event is recorded, so its change is seen everywhere.
         other = AgentSessionService(manager)
         got = await other.get_session(app_name=APP, user_id="ann", session_id=made.id)
@@ -384,19 +403,10 @@ async def test_a_crash_before_the_event_leaves_no_state_change(store_url: str) -
         made = await service.create_session(app_name=APP, user_id="ann")
         writer = await service.get_session(app_name=APP, user_id="ann", session_id=made.id)
         assert writer is not None
-        real = manager.store.append
-        calls: list[str] = []
-
-        async def dies_at_the_event(session_id: str, entries: Any, **kw: Any) -> Any:
-            if session_id == session_key(APP, "ann", made.id) and not calls:
-                calls.append(session_id)
-                raise Crash  # the process dies before the event's write
-            return await real(session_id, entries, **kw)
-
-        manager.store.append = dies_at_the_event  # type: ignore[method-assign]
+        heal = dying_store(manager, lambda sid: sid == session_key(APP, "ann", made.id))
         with pytest.raises(Crash):
             await service.append_event(writer, shared_event(1))
-        manager.store.append = real  # type: ignore[method-assign]
+        heal()
         # The intent is open: no reader applies it.
         other = AgentSessionService(manager, pending_timeout=timedelta(seconds=30))
         got = await other.get_session(app_name=APP, user_id="ann", session_id=made.id)
@@ -505,3 +515,22 @@ async def test_concurrent_shared_writes_lose_nothing(service: AgentSessionServic
     assert await service.get_user_state(app_name=APP, user_id="u1") == {
         f"k{i}": i for i in (1, 3, 5)
     }
+
+
+@pytest.mark.asyncio
+async def test_state_values_are_stored_as_json_data(service: AgentSessionService) -> None:
+    made = await service.create_session(app_name=APP, user_id="ann")
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    event = Event(author="user", content=user_text("when"))
+    event.actions = EventActions(state_delta={"at": when, "user:at": when})
+    await service.append_event(made, event)
+    got = await service.get_session(app_name=APP, user_id="ann", session_id=made.id)
+    assert got is not None
+    assert got.state["at"] == got.state["user:at"] == "2026-01-02T03:04:05Z"
+    bad = Event(author="user", content=user_text("nan"))
+    for delta in ({"x": float("nan")}, {"app:x": 1, "user:x": float("inf")}):
+        bad.actions = EventActions(state_delta=delta)
+        with pytest.raises(InvalidInput):
+            await service.append_event(got, bad)
+    again = await service.get_session(app_name=APP, user_id="ann", session_id=made.id)
+    assert again is not None and len(again.events) == 1

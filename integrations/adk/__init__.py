@@ -16,7 +16,8 @@ even learn that another's id exists. The ADK ids are kept in the metadata.
 Each event is one ``"message"`` entry holding ``Event.model_dump(mode="json")``
 (no pickle), so ``num_recent_events=N`` reads N entries. A change of the
 session's own state is a ``"state"`` entry holding the whole state, written in
-the same atomic append as its event; it is read back with ``limit=1``.
+the same atomic append as its event; every event entry names the state entry
+current at it, so the state costs one ``get_entry`` however old it is.
 
 ``app:`` and ``user:`` state is shared by sessions that live under different
 ids (different Redis Cluster slots), which no store call writes together. It
@@ -34,9 +35,6 @@ writer's own compare-and-swap fail, so it can never commit later.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -48,12 +46,11 @@ from agentsession import (
     AsyncSessionManager,
     ConflictError,
     Entry,
-    InvalidInput,
     SessionInfo,
     SessionNotFound,
 )
 from agentsession.extras import missing_extra
-from agentsession.store import NewEntry, expiry_after_write, prepare_entry, validate_id
+from agentsession.store import NewEntry, canonical_json, expiry_after_write, prepare_entry
 
 try:
     from google.adk.errors import StaleSessionError
@@ -67,79 +64,17 @@ try:
     )
     from google.adk.sessions.session import Session
     from google.adk.sessions.state import State
+    from pydantic_core import to_jsonable_python
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise missing_extra("agentsession.integrations.adk (Google ADK)", "adk") from exc
 
+from ._names import agent_name, ledger_key, owner, session_key, split_delta
+from ._shared import SharedState
+
 __all__ = ["AgentSessionService", "session_key"]
 
-LEDGER_AGENT: Final = "adk-state"
-_LEDGER_KIND: Final = "adk_ledger"
-_FENCE_KIND: Final = "adk_fence"
-_HASHED: Final = "adk-h-"
 _PAGE: Final = 500
-_ATTEMPTS: Final = 64
-_USER_ID_MAX: Final = 256
 _SHARED: Final = (State.APP_PREFIX, State.USER_PREFIX, State.TEMP_PREFIX)
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def agent_name(app_name: str) -> str:
-    """The agent name of an ADK app: the name itself when agentsession takes
-    it, else ``adk-h-`` + 48 hex digits of SHA-256 of ``["app"]``."""
-    try:
-        validate_id(app_name, "agent name")
-    except InvalidInput:
-        return _HASHED + _digest(app_name)[:48]
-    return _HASHED + _digest(app_name)[:48] if app_name.startswith(_HASHED) else app_name
-
-
-def owner(user_id: str) -> str:
-    """The agentsession owner of an ADK user id: itself when it is 1-256
-    characters without NUL (and not ``adk-h-``...), else ``adk-h-`` + its hash."""
-    if (
-        isinstance(user_id, str)
-        and 0 < len(user_id) <= _USER_ID_MAX
-        and "\x00" not in user_id
-        and not user_id.startswith(_HASHED)
-    ):
-        try:
-            user_id.encode()
-        except UnicodeEncodeError:
-            pass
-        else:
-            return user_id
-    return _HASHED + _digest(str(user_id))[:48]
-
-
-def session_key(app_name: str, user_id: str, session_id: str) -> str:
-    """The agentsession id of an ADK session: ``adk-`` + 60 hex digits of
-    SHA-256 over the JSON array ``[app_name, user_id, session_id]``."""
-    return "adk-" + _digest(app_name, user_id, session_id)[:60]
-
-
-def _ledger_key(app_name: str, user_id: str | None) -> str:
-    if user_id is None:
-        return "adk-app-" + _digest("app", app_name)[:56]
-    return "adk-user-" + _digest("user", app_name, user_id)[:56]
-
-
-def split_delta(delta: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(app, user, session) parts of a state delta, prefixes removed; ``temp:``
-    keys are dropped (ADK never persists them)."""
-    app: dict[str, Any] = {}
-    user: dict[str, Any] = {}
-    own: dict[str, Any] = {}
-    for key, value in delta.items():
-        if key.startswith(State.APP_PREFIX):
-            app[key.removeprefix(State.APP_PREFIX)] = value
-        elif key.startswith(State.USER_PREFIX):
-            user[key.removeprefix(State.USER_PREFIX)] = value
-        elif not key.startswith(State.TEMP_PREFIX):
-            own[key] = value
-    return app, user, own
 
 
 def _event_data(event: Event) -> dict[str, Any]:
@@ -159,13 +94,21 @@ def _events(entries: Sequence[Entry]) -> list[Event]:
     return [Event.model_validate(e.data["adk"]) for e in entries if "adk" in e.data]
 
 
-class _Ledger:
-    """One ledger's last entry, read: its state and pending intents."""
+class _Mark:
+    """What an ADK session object loaded here carries in its storage marker:
+    the head it was read at (the next append's compare-and-swap) and the
+    entry holding the session's own state then (``None``: the metadata's)."""
 
-    def __init__(self, info: SessionInfo | None, data: Mapping[str, Any]) -> None:
-        self.info = info
-        self.state: dict[str, Any] = dict(data.get("state", {}))
-        self.pending: list[dict[str, Any]] = [dict(p) for p in data.get("pending", [])]
+    def __init__(self, head: str | None, state: str | None) -> None:
+        self.head, self.state = head, state
+
+    def __str__(self) -> str:
+        return f"{self.head or ''}/{self.state or ''}"
+
+    @classmethod
+    def parse(cls, marker: str) -> _Mark:
+        head, _, state = marker.partition("/")
+        return cls(head or None, state or None)
 
 
 class AgentSessionService(BaseSessionService):
@@ -190,7 +133,7 @@ class AgentSessionService(BaseSessionService):
         self.manager = (
             manager if isinstance(manager, AsyncSessionManager) else AsyncSessionManager(manager)
         )
-        self.pending_timeout = pending_timeout
+        self.shared = SharedState(self.manager, pending_timeout)
         # (idle timeout, deadline) of the sessions seen: what an append's
         # expiry needs, fixed for a session's life.
         self._limits: dict[str, tuple[float | None, datetime | None]] = {}
@@ -223,14 +166,11 @@ class AgentSessionService(BaseSessionService):
         except ConflictError:
             raise AlreadyExistsError(f"Session with id {sid} already exists.") from None
         self._remember(s.info)
-        head = s.head
+        mark = _Mark(None, None)
         if app or user:
             # The initial shared state is committed like an event's: by a
             # state entry of the new session (see the module docstring).
-            info = await self._commit(
-                s.info, app_name, user_id, app, user, own, [], expected_head=head
-            )
-            head = info.head
+            mark, _ = await self._commit(s.info, app_name, user_id, app, user, own, [], mark)
         session = Session(
             id=sid,
             app_name=app_name,
@@ -238,7 +178,7 @@ class AgentSessionService(BaseSessionService):
             state=await self._merged(app_name, user_id, own),
             last_update_time=s.updated_at.timestamp(),
         )
-        session._storage_update_marker = head or ""
+        session._storage_update_marker = str(mark)
         return session
 
     async def get_session(
@@ -254,10 +194,9 @@ class AgentSessionService(BaseSessionService):
             return None
         limit = config.num_recent_events if config else None
         after = config.after_timestamp if config else None
-        events: list[Event] = []
-        if limit != 0:
-            events = await self._read_events(s, limit, after)
-        own = await self._own_state(s)
+        events, newest = await self._read_events(s, limit, after)
+        mark = _Mark(s.head, newest.data.get("state") if newest is not None else None)
+        own = await self._state_at(s.info, mark)
         session = Session(
             id=session_id.strip(),
             app_name=app_name,
@@ -266,7 +205,7 @@ class AgentSessionService(BaseSessionService):
             events=events,
             last_update_time=s.updated_at.timestamp(),
         )
-        session._storage_update_marker = s.head or ""
+        session._storage_update_marker = str(mark)
         return session
 
     async def list_sessions(
@@ -309,13 +248,13 @@ class AgentSessionService(BaseSessionService):
             return
         # Settle every open intent of this session first: once it is gone, an
         # intent's event could no longer be found, and its change would be lost.
-        for key in (_ledger_key(app_name, None), _ledger_key(app_name, user_id)):
-            await self._settle(key, fence=s.id)
+        for key in (ledger_key(app_name, None), ledger_key(app_name, user_id)):
+            await self.shared.settle(key, fence=s.id)
         await self.manager.delete(s.id)
         self._limits.pop(s.id, None)
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
-        return await self._shared(_ledger_key(app_name, user_id))
+        return await self.shared.state(ledger_key(app_name, user_id))
 
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
@@ -328,26 +267,30 @@ class AgentSessionService(BaseSessionService):
             s = await self._find(session.app_name, session.user_id, session.id)
             if s is None:
                 raise SessionNotFoundError(f"Session {session.id} not found.")
-            head = s.head if marker is None else marker or None
             info = s.info
+            if marker is None:  # a session not loaded here: the stored state goes on
+                _, newest = await self._read_events(s, 0, None)
+                marker = str(_Mark(s.head, newest.data.get("state") if newest else None))
         else:
-            head, info = marker or None, self._info(key)
+            info = self._info(key)
+        mark = _Mark.parse(marker)
         app, user, own = split_delta(event.actions.state_delta if event.actions else {})
         state = None
         if own:
             # A session loaded here holds its own state as stored at the head
             # the write expects (the compare-and-swap refuses anything else).
             base = (
-                await self._own_state_of(key, info)
-                if marker is None
+                await self._state_at(info, mark)
+                if session._storage_update_marker is None
                 else {k: v for k, v in session.state.items() if not k.startswith(_SHARED)}
             )
+            base = to_jsonable_python(base)
             state = {**base, **own}
-        info = await self._commit(
-            info, session.app_name, session.user_id, app, user, state, [event], expected_head=head
+        mark, row = await self._commit(
+            info, session.app_name, session.user_id, app, user, state, [event], mark
         )
-        session._storage_update_marker = info.head or ""
-        session.last_update_time = info.updated_at.timestamp()
+        session._storage_update_marker = str(mark)
+        session.last_update_time = row.updated_at.timestamp()
         return self._commit_event_to_session(session, event)
 
     # -- the session's own parts -------------------------------------------------
@@ -377,16 +320,22 @@ class AgentSessionService(BaseSessionService):
 
     async def _read_events(
         self, s: AsyncSession, limit: int | None, after: float | None
-    ) -> list[Event]:
-        if after is None:
-            return _events(await s.messages(limit=limit))
+    ) -> tuple[list[Event], Entry | None]:
+        """The events asked for, and the newest message entry (it names the
+        entry holding the session's state)."""
+        if after is None or limit == 0:
+            entries = await s.messages(limit=1 if limit == 0 else limit)
+            newest = entries[-1] if entries else None
+            return ([] if limit == 0 else _events(entries)), newest
         # Page backwards until an event older than ``after``: the cost
         # follows the events returned, not the history.
         found: list[Event] = []
+        newest = None
         before: str | None = None
-        page = 64 if limit is None else min(limit, 64) or 64
+        page = 64 if limit is None else min(limit, 64)
         while True:
             entries = await s.messages(limit=page, before=before)
+            newest = newest or (entries[-1] if entries else None)
             events = _events(entries)
             kept = [e for e in events if e.timestamp >= after]
             found[:0] = kept
@@ -396,29 +345,25 @@ class AgentSessionService(BaseSessionService):
                 break
             before = entries[0].id
             page = min(page * 4, 1024)
-        return found[-limit:] if limit is not None else found
+        return (found[-limit:] if limit is not None else found), newest
 
-    async def _own_state(self, s: AsyncSession) -> dict[str, Any]:
-        return await self._own_state_of(s.id, s.info)
-
-    async def _own_state_of(self, key: str, info: SessionInfo) -> dict[str, Any]:
-        # The manager reads state by merging every "state" entry; the last
-        # one holds the whole state here, so the store is asked for it alone.
-        row, last = await self.manager.store.read_path(
-            key, now=self.manager.now(), kind="state", limit=1
-        )
-        if last:
-            return dict(last[0].data)
-        base = row.metadata.get("adk_state")
+    async def _state_at(self, info: SessionInfo, mark: _Mark) -> dict[str, Any]:
+        """The session's own state: the entry the newest event names, else
+        the state it was created with (its metadata)."""
+        if mark.state is not None:
+            # AsyncSession has no read of one entry: the store's get_entry.
+            entry = await self.manager.store.get_entry(info.id, mark.state, now=self.manager.now())
+            return dict(entry.data)
+        base = info.metadata.get("adk_state")
         return dict(base) if isinstance(base, Mapping) else {}
 
     async def _merged(self, app_name: str, user_id: str, own: dict[str, Any]) -> dict[str, Any]:
         merged = dict(own)
         for prefix, key in (
-            (State.APP_PREFIX, _ledger_key(app_name, None)),
-            (State.USER_PREFIX, _ledger_key(app_name, user_id)),
+            (State.APP_PREFIX, ledger_key(app_name, None)),
+            (State.USER_PREFIX, ledger_key(app_name, user_id)),
         ):
-            for name, value in (await self._shared(key)).items():
+            for name, value in (await self.shared.state(key)).items():
                 merged[prefix + name] = value
         return merged
 
@@ -433,155 +378,60 @@ class AgentSessionService(BaseSessionService):
         user: dict[str, Any],
         state: dict[str, Any] | None,
         events: list[Event],
-        *,
-        expected_head: str | None,
-    ) -> SessionInfo:
+        mark: _Mark,
+    ) -> tuple[_Mark, SessionInfo]:
         """Append ``events`` (and the session's new ``state``) to the session
-        in one write, with the shared changes around it as the module
-        docstring describes. ``StaleSessionError`` if the head moved."""
+        in one write under ``mark.head``, with the shared changes around it
+        as the module docstring describes. ``StaleSessionError`` if the head
+        moved. Returns the new mark and row."""
         now = self.manager.now()
-        entries: list[NewEntry] = [
-            prepare_entry("message", _event_data(e), now, self.manager.max_entry_bytes)
-            for e in events
-        ]
-        if state is not None or not entries:
-            entries.append(prepare_entry("state", state or {}, now, self.manager.max_entry_bytes))
+        limit = self.manager.max_entry_bytes
+        entries: list[NewEntry] = []
+        pointer = mark.state
+        if state is not None:
+            entries.append(prepare_entry("state", state, now, limit))
+            pointer = entries[0].id = "adk-" + secrets.token_hex(16)
+        for event in events:
+            data = _event_data(event)
+            if pointer is not None:
+                data["state"] = pointer
+            entries.append(prepare_entry("message", data, now, limit))
         # Known before the write, so the intents can name it.
-        entry_id = entries[0].id = "adk-" + secrets.token_hex(16)
+        entry_id = entries[-1].id = "adk-" + secrets.token_hex(16)
         shared = [
             (key, delta)
             for key, delta in (
-                (_ledger_key(app_name, None), app),
-                (_ledger_key(app_name, user_id), user),
+                (ledger_key(app_name, None), app),
+                (ledger_key(app_name, user_id), user),
             )
             if delta
         ]
-        intent = {
-            "s": info.id,
-            "e": entry_id,
-            "h": expected_head,
-            "at": now.timestamp(),
-        }
+        for _key, delta in shared:
+            canonical_json(delta)  # refused here (InvalidInput), before any intent
+        intent = {"s": info.id, "e": entry_id, "h": mark.head, "at": now.timestamp()}
         for key, delta in shared:
-            await self._settle(key, add={**intent, "d": delta})
+            await self.shared.settle(key, add={**intent, "d": delta})
         try:
-            # The store call, not AsyncSession.append_entries: the event's
-            # entry id must be chosen before the write, for the intents.
+            # The store call, not AsyncSession.append_entries: the entry ids
+            # must be chosen before the write, for the intents and the
+            # events' state pointers.
             row, _ = await self.manager.store.append(
                 info.id,
                 entries,
                 now=now,
                 expires_at=expiry_after_write(now, info.idle_timeout, info.deadline),
-                expected_head=expected_head,
+                expected_head=mark.head,
             )
         except (ConflictError, SessionNotFound) as exc:
             for key, _delta in shared:
-                await self._settle(key, drop=entry_id)
+                await self.shared.settle(key, drop=entry_id)
             if isinstance(exc, ConflictError):
                 raise StaleSessionError(
                     "The session has been modified in storage since it was loaded."
                 ) from None
             raise SessionNotFoundError("Session not found.") from None
         for key, _delta in shared:
-            await self._settle(key)
-        return row
+            await self.shared.settle(key)
+        return _Mark(row.head, pointer), row
 
     # -- the app and user state ledgers ------------------------------------------
-
-    async def _read_ledger(self, key: str) -> _Ledger:
-        # One store call for the row and the last entry: the manager's
-        # session reads have no "last entry of this kind" for other kinds
-        # than messages.
-        try:
-            row, last = await self.manager.store.read_path(
-                key, now=self.manager.now(), kind=_LEDGER_KIND, limit=1
-            )
-        except SessionNotFound:
-            return _Ledger(None, {})
-        return _Ledger(row, last[0].data if last else {})
-
-    async def _shared(self, key: str) -> dict[str, Any]:
-        """The ledger's state with every committed intent applied."""
-        ledger = await self._read_ledger(key)
-        if not ledger.pending:
-            return ledger.state
-        state, _ = await self._resolve(ledger, fence=None)
-        return state
-
-    async def _resolve(
-        self, ledger: _Ledger, *, fence: str | None
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """(state with the committed intents applied, the intents still
-        open). An open intent older than ``pending_timeout``, or of the
-        session ``fence``, is fenced first."""
-        state = dict(ledger.state)
-        still: list[dict[str, Any]] = []
-        for intent in ledger.pending:
-            committed = await self._committed(intent)
-            if committed is None:
-                aged = self.manager.now().timestamp() - intent["at"]
-                if fence == intent["s"] or aged >= self.pending_timeout.total_seconds():
-                    await self._fence(intent)
-                    committed = bool(await self._committed(intent))
-            if committed:
-                state.update(intent["d"])
-            elif committed is None:
-                still.append(intent)
-        return state, still
-
-    async def _committed(self, intent: Mapping[str, Any]) -> bool | None:
-        """True: its entry exists. False: its session is gone. None: open."""
-        try:
-            await self.manager.store.get_entry(intent["s"], intent["e"], now=self.manager.now())
-        except InvalidInput:
-            return None
-        except SessionNotFound:
-            return False
-        return True
-
-    async def _fence(self, intent: Mapping[str, Any]) -> None:
-        """Make the intent's writer unable to commit: an entry under the head
-        it expects moves that head (or the head has moved already)."""
-        now = self.manager.now()
-        fence = prepare_entry(_FENCE_KIND, {"entry": intent["e"]}, now, None)
-        with contextlib.suppress(ConflictError, SessionNotFound):
-            await self.manager.store.append(
-                intent["s"], [fence], now=now, expires_at=None, expected_head=intent["h"]
-            )
-
-    async def _settle(
-        self,
-        key: str,
-        *,
-        add: dict[str, Any] | None = None,
-        drop: str | None = None,
-        fence: str | None = None,
-    ) -> None:
-        """Rewrite the ledger by compare-and-swap: committed intents folded
-        into its state, ``drop`` removed, ``add`` appended."""
-        for _ in range(_ATTEMPTS):
-            ledger = await self._read_ledger(key)
-            if ledger.info is None:
-                await self._create_ledger(key)
-                continue
-            state, pending = await self._resolve(ledger, fence=fence)
-            pending = [p for p in pending if p["e"] != drop]
-            if add is not None:
-                pending.append(add)
-            if state == ledger.state and pending == ledger.pending:
-                return
-            s = AsyncSession(self.manager, ledger.info)
-            try:
-                await s.append_entry(
-                    _LEDGER_KIND,
-                    {"state": state, "pending": pending},
-                    expected_head=ledger.info.head,
-                )
-            except ConflictError:
-                continue
-            return
-        raise ConflictError("the shared state kept changing while it was written")
-
-    async def _create_ledger(self, key: str) -> None:
-        with contextlib.suppress(ConflictError):  # another writer made it
-            await self.manager.create(LEDGER_AGENT, session_id=key, ttl=None, idle_timeout=None)
