@@ -6,31 +6,17 @@
     service = AgentSessionService("sqlite:///chat.db")
     runner = Runner(agent=agent, app_name="weather", session_service=service)
 
-Mapping (``docs/adk.md``): the app is the agent name (or ``adk-h-`` + a hash
-when the name is not an agentsession agent name), the ADK user id is the
-owner (hashed likewise when too long), and the agentsession session id is a
-hash of ``(app, user, session id)``: ADK's session ids are per user, the
-store's are global, so two users' ``"s1"`` stay two sessions and no user can
-even learn that another's id exists. The ADK ids are kept in the metadata.
-
-Each event is one ``"message"`` entry holding ``Event.model_dump(mode="json")``
-(no pickle), so ``num_recent_events=N`` reads N entries. A change of the
-session's own state is a ``"state"`` entry holding the whole state, written in
-the same atomic append as its event; every event entry names the state entry
-current at it, so the state costs one ``get_entry`` however old it is.
-
-``app:`` and ``user:`` state is shared by sessions that live under different
-ids (different Redis Cluster slots), which no store call writes together. It
-lives in a ledger session per app and per (app, user): each ledger entry holds
-the whole state and the *pending* changes. An event that changes it is written
-in three steps: (1) a pending intent naming the event's entry is added to each
-ledger, by compare-and-swap; (2) the event is appended to its session by
-compare-and-swap on the head (that append is the commit); (3) the intents are
-folded into the ledgers' state. A reader folds an intent only once its event
-entry exists, so a crash after (1) or (2) shows the state change exactly when
-the event is recorded. An intent left open longer than ``pending_timeout`` is
-fenced: an entry appended under the head the writer expected makes the
-writer's own compare-and-swap fail, so it can never commit later.
+The app is the agent name, the ADK user the owner, and the session id a hash
+of (app, user, session id), since ADK's ids are per user (``docs/adk.md``,
+"Mapping"). Each event is one ``"message"`` entry holding the Event model's
+JSON dump, so ``num_recent_events=N`` reads N entries; a change of the
+session's own state is a ``"state"`` entry with the whole state, in the same
+atomic append as its event, and every event names the state entry current
+at it. ``app:`` and ``user:`` state live in ledger sessions (``_shared``):
+an event that changes them writes pending intents there, then commits by its
+own append, then folds the intents; readers apply an intent only once its
+event exists, so a crash never splits an event from its state change
+(``docs/adk.md``, "State and atomicity").
 """
 
 from __future__ import annotations
