@@ -142,31 +142,30 @@ async def main(stores: list[str], sessions: int, users: int, events: int, sample
         name, url = ours(kind, folder)
         urls.append(url)
         systems[name] = lambda url=url: AgentSessionService(url)  # type: ignore[misc]
-    results: dict[str, tuple[float, float, float]] = {}
-    for name, make in systems.items():
-        service = make()
-        try:
-            results[name] = await measure(service, sessions, users, events, samples)
-        finally:
-            close = getattr(service, "close", None)
-            if close is not None:
-                await close()
-    for url in urls:
-        drop(url)
-    db = results["ADK DatabaseSessionService SQLite"]
-    mem = results["ADK InMemorySessionService"]
     per_user = sessions // users
     print(
         f"| service | list one user's {per_user} (of {sessions:,}) | list the app's {sessions:,}"
         f" | get_session(num_recent_events=20) at {events:,} events |"
         " ratios to ADK Database (SQLite) | ratios to ADK InMemory |"
     )
-    print("|---|---|---|---|---|---|")
-    for name, figures in results.items():
+    print("|---|---|---|---|---|---|", flush=True)
+    results: dict[str, tuple[float, float, float]] = {}
+    for name, make in systems.items():
+        service = make()
+        try:
+            results[name] = figures = await measure(service, sessions, users, events, samples)
+        finally:
+            close = getattr(service, "close", None)
+            if close is not None:
+                await close()
+        db = results["ADK DatabaseSessionService SQLite"]
+        mem = results.get("ADK InMemorySessionService", figures)
         to_db = " / ".join(f"{f / d:.2f}" for f, d in zip(figures, db, strict=True))
         to_mem = " / ".join(f"{f / m:.2f}" for f, m in zip(figures, mem, strict=True))
         cells = " | ".join(fmt_time(f) for f in figures)
-        print(f"| {name} | {cells} | {to_db} | {to_mem} |")
+        print(f"| {name} | {cells} | {to_db} | {to_mem} |", flush=True)
+    for url in urls:
+        drop(url)
 
 
 if __name__ == "__main__":

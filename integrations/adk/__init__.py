@@ -199,18 +199,21 @@ class AgentSessionService(BaseSessionService):
     ) -> ListSessionsResponse:
         """The app's sessions (of ``user_id``, or of every user), oldest
         update first, without events or state (as the base class documents).
-        Read a page of the store's listing (indexed by agent and owner) at a
-        time: the cost follows the sessions listed, not the store's size."""
+        Read the store's listing (indexed by agent and owner) in pages of
+        500, 2 000, 8 000...: the cost follows the sessions listed, not the
+        store's size."""
         agent = agent_name(app_name)
         who = UNCHECKED if user_id is None else owner(user_id)
         rows: list[SessionInfo] = []
-        offset = 0
+        size = _PAGE
         while True:
-            page = await self.manager.list(agent, user_id=who, limit=_PAGE, offset=offset)
+            # Pages grow 4x: a store that pages by skipping (file) reads the
+            # listing a few times, not once per page.
+            page = await self.manager.list(agent, user_id=who, limit=size, offset=len(rows))
             rows.extend(page)
-            offset += len(page)
-            if len(page) < _PAGE:
+            if len(page) < size:
                 break
+            size *= 4
         sessions = []
         for info in reversed(rows):
             adk = info.metadata.get("adk")
