@@ -28,6 +28,7 @@ MODULES = [
     "agentsession.integrations.langchain",
     "agentsession.integrations.pydantic_ai",
     "agentsession.integrations.langgraph",
+    "agentsession.integrations.adk",
 ]
 # agentsession.integrations.django: tests/integrations/django/test_docstrings.py
 # (it needs Django's settings).
@@ -40,6 +41,7 @@ DRIVERS = {
     "agentsession.integrations.langchain": "langchain_core",
     "agentsession.integrations.pydantic_ai": "pydantic_ai",
     "agentsession.integrations.langgraph": "langgraph",
+    "agentsession.integrations.adk": "google.adk",
 }
 
 
