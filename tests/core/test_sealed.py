@@ -305,6 +305,7 @@ def test_rekey_leaves_what_does_not_open_and_loses_no_write(tmp_path: Path) -> N
     before = picture("sqlite", url)
     store = SealedStore(open_store(url), keys=ring("k2", "k1"))
     report = rekey(store)
+    store.close()
     assert list(report.failed) == [lost] and "MissingKey" in report.failed[lost]
     assert report.resealed == 1
     # The session that did not open is byte for byte as it was.

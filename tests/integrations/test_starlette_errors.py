@@ -5,6 +5,7 @@ without the exception handlers the middleware installs)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -172,13 +173,15 @@ def test_a_session_sealed_under_another_key_is_a_500_and_a_log_line(
         sealed = manager.create("chat")
         sealed.append({"role": "user", "content": "under k1"})
         before = manager.export_session(sealed.id)
-    app = placed("add_middleware", AsyncSealedStore(url, keys=KeyRing([("k2", b"2" * 32)])))
+    wrong = AsyncSealedStore(url, keys=KeyRing([("k2", b"2" * 32)]))
+    app = placed("add_middleware", wrong)
     with TestClient(app, raise_server_exceptions=False) as client:
         for method, path in (("GET", "/read"), ("POST", "/write")):
             r = client.request(method, path, headers={"X-Session-ID": sealed.id})
             assert r.status_code == 500, (path, r.text)
             assert r.json()["error"] == "integrity_error"
             assert "k1" not in r.text and sealed.id not in r.text
+    asyncio.run(wrong.close())  # a store passed in is the caller's to close
     assert any("MissingKey" in record.getMessage() for record in caplog.records)
     with SessionManager(SealedStore(url, keys=KeyRing([("k1", b"1" * 32)]))) as manager:
         assert manager.export_session(sealed.id) == before  # nothing written
