@@ -18,7 +18,7 @@ from __future__ import annotations
 from ._async.manager import AsyncSessionManager
 from ._async.migrate import migrate as migrate_async
 from ._async.protocol import AsyncStore
-from ._async.session import AsyncSession
+from ._async.session import AsyncMemoryReader, AsyncSession
 from ._async.turn_stream import AsyncTurnStream
 from ._audit import AuditEvent
 from ._context import current_session, use_session
@@ -35,6 +35,7 @@ from ._exceptions import (
     LimitExceeded,
     MissingKey,
     NoSessionInContext,
+    SearchUnavailable,
     SessionNotFound,
     StoreClosed,
     StoreUnavailable,
@@ -46,6 +47,7 @@ from ._models import (
     Entry,
     ManagerOptions,
     MigrationReport,
+    SearchHit,
     SessionInfo,
     Unchecked,
 )
@@ -53,9 +55,9 @@ from ._registry import default_store_url, open_async_store, open_store, register
 from ._sync.manager import SessionManager
 from ._sync.migrate import migrate
 from ._sync.protocol import Store
-from ._sync.session import Session
+from ._sync.session import MemoryReader, Session
 from ._sync.turn_stream import TurnStream
-from ._turns import CallOptions, Checkpointable, SessionAware, Turn, TurnOptions
+from ._turns import CallOptions, Checkpointable, MemoryAware, SessionAware, Turn, TurnOptions
 from ._windows import TokenCounter, approx_tokens
 
 __version__ = "0.1.0"
@@ -64,6 +66,7 @@ __all__ = [
     "UNCHECKED",
     "AccessDenied",
     "AgentSessionError",
+    "AsyncMemoryReader",
     "AsyncSession",
     "AsyncSessionManager",
     "AsyncStore",
@@ -83,9 +86,13 @@ __all__ = [
     "InvalidInput",
     "LimitExceeded",
     "ManagerOptions",
+    "MemoryAware",
+    "MemoryReader",
     "MigrationReport",
     "MissingKey",
     "NoSessionInContext",
+    "SearchHit",
+    "SearchUnavailable",
     "Session",
     "SessionAware",
     "SessionInfo",

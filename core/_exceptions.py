@@ -39,6 +39,7 @@ __all__ = [
     "LimitExceeded",
     "MissingKey",
     "NoSessionInContext",
+    "SearchUnavailable",
     "SessionNotFound",
     "StoreClosed",
     "StoreUnavailable",
@@ -112,6 +113,10 @@ class ConfigError(InvalidInput):
         super().__init__(message)
         self.key = key
         self.path = path
+
+
+class SearchUnavailable(AgentSessionError):
+    """This store cannot search (an encrypted store: see ``docs/design.md``, "Search")."""
 
 
 class StoreClosed(AgentSessionError):

@@ -24,6 +24,7 @@ __all__ = [
     "Entry",
     "MigrationReport",
     "NewEntry",
+    "SearchHit",
     "SessionExport",
     "SessionInfo",
     "Unchecked",
@@ -209,6 +210,23 @@ class Branch:
     message_count: int
     updated_at: datetime
     is_current: bool
+
+
+@dataclass(slots=True)
+class SearchHit:
+    """One message a search found.
+
+    ``snippet`` is plain text around the first matching word. ``rank``:
+    higher is better; it orders one result list and means nothing across
+    lists or stores. ``role`` is the message's ``role`` when it has one.
+    """
+
+    session_id: str
+    entry_id: str
+    snippet: str
+    rank: float
+    created_at: datetime
+    role: str | None = None
 
 
 @dataclass(slots=True)

@@ -37,6 +37,7 @@ __all__ = [
     "TURN",
     "CallOptions",
     "Checkpointable",
+    "MemoryAware",
     "OnConflict",
     "SessionAware",
     "Turn",
@@ -104,6 +105,21 @@ class SessionAware(Protocol):
 
     def execute_with_session(self, input: Any, session: Any) -> Any:
         """Run one turn with ``session`` (sync or async): return or yield the output."""
+        ...
+
+
+@runtime_checkable
+class MemoryAware(Protocol):
+    """An agent object that searches its user's past conversations.
+
+    Before each of its turns it is handed ``set_memory(reader)``: a
+    :class:`~agentsession.MemoryReader` (an ``AsyncMemoryReader`` for an
+    async session) whose ``search(query, limit=5)`` finds messages in the
+    sessions of the user whose turn is running, and only theirs.
+    """
+
+    def set_memory(self, reader: Any) -> None:
+        """Keep ``reader`` to search with during turns."""
         ...
 
 

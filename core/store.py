@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._async.bridge import STORE_METHODS, AsyncBridge, AsyncCallRunner
 from ._async.protocol import AsyncStore
+from ._async.scan import scan_search as async_scan_search
 from ._canonical import StoredJSON, canonical_json, checksum, entry_digest, load_json_object
 from ._exceptions import map_exceptions
 from ._ids import validate_id
@@ -30,10 +31,13 @@ from ._rules import (
     place_entries,
     prepare_entry,
 )
+from ._search import SCAN_SESSIONS, HitCollector, SearchQuery, message_text
 from ._sync.bridge import Bridge, CallRunner
 from ._sync.protocol import Store
+from ._sync.scan import scan_search
 
 __all__ = [
+    "SCAN_SESSIONS",
     "STORE_METHODS",
     "AsyncBridge",
     "AsyncCallRunner",
@@ -42,12 +46,15 @@ __all__ = [
     "CallRunner",
     "Checkpoint",
     "Entry",
+    "HitCollector",
     "NewEntry",
+    "SearchQuery",
     "SessionExport",
     "SessionInfo",
     "Store",
     "StoredJSON",
     "Unchecked",
+    "async_scan_search",
     "canonical_json",
     "check_expected_head",
     "check_revision",
@@ -58,10 +65,12 @@ __all__ = [
     "is_expired",
     "load_json_object",
     "map_exceptions",
+    "message_text",
     "new_session_info",
     "place_entries",
     "prepare_entry",
     "register_store",
     "same_export",
+    "scan_search",
     "validate_id",
 ]

@@ -44,6 +44,7 @@ from .._models import (
     UNCHECKED,
     Checkpoint,
     ManagerOptions,
+    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
@@ -59,6 +60,7 @@ from .._rules import (
     new_session_info,
     retention_policy,
 )
+from .._search import check_limit, parse_query
 from .._turns import CallOptions, Turn, TurnOptions, invoke, turn_options
 from .._turns import agent_name as default_agent_name
 from ..config import load_config
@@ -381,6 +383,38 @@ class AsyncSessionManager:
         owner = None if user_id is UNCHECKED else user_id
         name = options.get("agent_name") or default_agent_name(agent)
         return await self.create(name, user_id=owner), turn
+
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | Unchecked | None,
+        agent: str | None = None,
+        limit: int = 10,
+    ) -> list[SearchHit]:
+        """Messages of live sessions that hold every word of ``query``.
+
+        Best first, then newest first; each hit names its session and entry
+        and carries a snippet. Owner rules as :meth:`list`, but ``user_id``
+        has no default: pass a user id (that user's sessions only), ``None``
+        (unowned sessions only) or ``UNCHECKED`` (any owner, trusted code).
+        Every message of a session is searched, on every branch; a message
+        repeated in one session (a compaction copies what it keeps) is one
+        hit. See ``docs/design.md``, "Search".
+
+        Raises:
+            InvalidInput: a query of no words, over 1,000 characters or 32
+                words; a limit outside 1..100.
+            SearchUnavailable: the store cannot search (an encrypted store).
+        """
+        words = parse_query(query)
+        check_limit(limit)
+        if agent is not None:
+            validate_id(agent, "agent name")
+        check_user_filter(user_id)
+        return await self.store.search(
+            words, user_id=user_id, agent=agent, limit=limit, now=self.now()
+        )
 
     async def list(
         self,

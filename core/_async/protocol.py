@@ -34,10 +34,12 @@ from .._models import (
     Checkpoint,
     Entry,
     NewEntry,
+    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
 )
+from .._search import SearchQuery
 
 __all__ = ["AsyncStore"]
 
@@ -77,6 +79,27 @@ class AsyncStore(Protocol):
         a string = owned by that user only. ``agent=None`` = every agent.
         """
         raise _unimplemented(self, "list_sessions")
+
+    async def search(
+        self,
+        query: SearchQuery,
+        *,
+        user_id: str | Unchecked | None,
+        agent: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[SearchHit]:
+        """Messages of live sessions holding every word of ``query``, on any
+        branch; owner and agent filters as :meth:`list_sessions`.
+
+        At most ``limit`` hits, best first, then newest first; one hit per
+        distinct message of a session (``(session, digest)``), its newest
+        copy. :class:`~agentsession.store.HitCollector` ranks, dedupes and
+        makes snippets; :func:`~agentsession.store.scan_search` is the whole
+        search for a store without an engine. A store that cannot search
+        raises ``SearchUnavailable``.
+        """
+        raise _unimplemented(self, "search")
 
     async def delete_session(
         self, session_id: str, *, expected_revision: int | None = None

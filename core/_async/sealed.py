@@ -18,12 +18,19 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .._exceptions import AgentSessionError, ConflictError, InvalidInput, SessionNotFound
+from .._exceptions import (
+    AgentSessionError,
+    ConflictError,
+    InvalidInput,
+    SearchUnavailable,
+    SessionNotFound,
+)
 from .._models import (
     UNCHECKED,
     Checkpoint,
     Entry,
     NewEntry,
+    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
@@ -33,7 +40,9 @@ from .._models import (
 )
 from .._registry import open_async_store
 from .._sealing import Codec, Compression, KeyRing, RekeyReport, Sealer
+from .._search import SCAN_SESSIONS, SearchQuery
 from .protocol import AsyncStore
+from .scan import scan_search
 
 __all__ = ["AsyncSealedStore", "rekey"]
 
@@ -136,6 +145,32 @@ class AsyncSealedStore(AsyncStore):
             agent=agent, user_id=user_id, limit=limit, offset=offset, now=now
         )
         return [self._sealer.open_info(row) for row in rows]
+
+    async def search(
+        self,
+        query: SearchQuery,
+        *,
+        user_id: str | Unchecked | None,
+        agent: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[SearchHit]:
+        """Encrypted: ``SearchUnavailable`` (no index holds the text, and a scan
+        would decrypt every session). Compressed only: a scan of the newest
+        sessions the filters allow (``docs/design.md``, "Search")."""
+        if self.keys is not None:
+            raise SearchUnavailable(
+                "an encrypted store cannot be searched: its messages are never indexed"
+            )
+        return await scan_search(
+            self,
+            query,
+            user_id=user_id,
+            agent=agent,
+            limit=limit,
+            now=now,
+            max_sessions=SCAN_SESSIONS,
+        )
 
     async def delete_session(
         self, session_id: str, *, expected_revision: int | None = None

@@ -13,16 +13,17 @@ from collections.abc import Generator, Callable, Iterable, Mapping
 from contextlib import closing, suppress
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 from .._audit import Auditor, audited, of_session
 from .._canonical import canonical_json, chain_checksum, chained_form
-from .._context import use_session
+from .._context import peek_session, use_session
 from .._exceptions import (
     AgentSessionError,
     ConflictError,
     IntegrityError,
     InvalidInput,
+    NoSessionInContext,
     StoreClosed,
 )
 from .._ids import new_id, validate_id
@@ -34,6 +35,7 @@ from .._models import (
     Checkpoint,
     Entry,
     NewEntry,
+    SearchHit,
     SessionInfo,
     Unchecked,
 )
@@ -60,6 +62,7 @@ from .._turns import (
     ERROR,
     TURN,
     Checkpointable,
+    MemoryAware,
     OnConflict,
     Turn,
     TurnOptions,
@@ -77,7 +80,7 @@ from .turn_stream import TurnStream
 if TYPE_CHECKING:
     from .manager import SessionManager
 
-__all__ = ["Session"]
+__all__ = ["MemoryReader", "Session"]
 
 _POP_ATTEMPTS = 16
 _TURN_ATTEMPTS = 16
@@ -657,6 +660,8 @@ class Session:
         messages. The input is checked here, before anything runs.
         """
         call = invoke(agent)
+        if isinstance(agent, MemoryAware):
+            agent.set_memory(_READER)
         on_conflict = check_on_conflict(options.get("on_conflict", "raise"))
         turn_id = options.get("turn_id")
         if turn_id is not None:
@@ -795,6 +800,38 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class MemoryReader:
+    """Search the past conversations of the user whose turn is running.
+
+    What a :class:`~agentsession.MemoryAware` agent is handed. It holds no
+    user: each search reads the session of the turn it runs in
+    (:func:`~agentsession.current_session`), so one agent object serving
+    many users at once searches each turn's own user's sessions only.
+    """
+
+    def search(self, query: str, limit: int = 5) -> list[SearchHit]:
+        """The user's messages holding every word of ``query``, best first
+        (``SessionManager.search`` with the session's owner). A turn
+        in an anonymous session finds nothing: anonymous sessions share no
+        owner.
+
+        Raises:
+            NoSessionInContext: called outside a turn.
+            TypeError: the turn's session is not an ``Session``.
+        """
+        session = peek_session()
+        if session is None:
+            raise NoSessionInContext("a memory reader searches during a turn only")
+        if not isinstance(session, Session):
+            raise TypeError(f"{type(self).__name__} needs an Session's turn")
+        if session.user_id is None:
+            return []
+        return session._manager.search(query, user_id=session.user_id, limit=limit)
+
+
+_READER: Final = MemoryReader()
 
 
 def _checkpointable(agent: object) -> Checkpointable:

@@ -38,14 +38,17 @@ from agentsession import (
     CheckpointNotFound,
     ConflictError,
     InvalidInput,
+    SearchHit,
     SessionNotFound,
     StoreClosed,
     StoreUnavailable,
 )
 from agentsession.store import (
+    SCAN_SESSIONS,
     Checkpoint,
     Entry,
     NewEntry,
+    SearchQuery,
     SessionExport,
     SessionInfo,
     Unchecked,
@@ -56,6 +59,7 @@ from agentsession.store import (
     load_json_object,
     map_exceptions,
     place_entries,
+    scan_search,
 )
 
 from .._offload import SyncToAsyncStore
@@ -217,6 +221,27 @@ class DjangoStore:
             tie = F("session_id") if collation is None else Collate("session_id", collation)
             rows = rows.order_by(F("updated_at").desc(), tie.desc())
             return [info_of(r) for r in rows[offset : offset + limit]]
+
+    def search(
+        self,
+        query: SearchQuery,
+        *,
+        user_id: str | Unchecked | None,
+        agent: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[SearchHit]:
+        """A bounded scan: the newest sessions the filters allow
+        (``docs/design.md``, "Search")."""
+        return scan_search(
+            self,
+            query,
+            user_id=user_id,
+            agent=agent,
+            limit=limit,
+            now=now,
+            max_sessions=SCAN_SESSIONS,
+        )
 
     def delete_session(self, session_id: str, *, expected_revision: int | None = None) -> bool:
         with self._guard(atomic=True):

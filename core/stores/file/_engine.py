@@ -44,6 +44,7 @@ from agentsession._models import (
     Checkpoint,
     Entry,
     NewEntry,
+    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
@@ -54,6 +55,8 @@ from agentsession._models import (
     json_copy,
 )
 from agentsession._rules import check_expected_head, check_revision, is_expired, place_entries
+from agentsession._search import SearchQuery
+from agentsession._sync.scan import scan_search
 from agentsession.stores.file._format import (
     NO_DATA,
     checkpoint_line,
@@ -300,6 +303,18 @@ class FileEngine:
         except (SessionNotFound, IntegrityError):
             return None  # erased meanwhile, a leftover, or damaged (get() says which)
         return copy_info(info) if info.id == session_id else None
+
+    def search(
+        self,
+        query: SearchQuery,
+        *,
+        user_id: str | Unchecked | None,
+        agent: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[SearchHit]:
+        """A scan of every session the filters allow (``docs/design.md``, "Search")."""
+        return scan_search(self, query, user_id=user_id, agent=agent, limit=limit, now=now)
 
     def delete_session(self, session_id: str, *, expected_revision: int | None = None) -> bool:
         with self._id_ops():

@@ -86,8 +86,44 @@ CREATE TABLE {p}agentsession_checkpoint (
 );
 """
 
+# Full-text search. ``agentsession_text`` is the searchable text of a
+# message, the same strings ``agentsession._search.message_text`` takes: those
+# under a content/text/parts key (through lists; in a nested object, again
+# only under those keys). Each message's ``tsvector`` is a stored generated
+# column in the text search configuration ``{lang}`` (the store's
+# ``search_language`` when this migration runs: a rewrite of the entry
+# table), recorded in ``agentsession_search_config`` for the queries.
+_SEARCH: Final = """
+CREATE FUNCTION {p}agentsession_text(doc jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    WITH RECURSIVE walk(v, under, depth) AS (
+        SELECT doc, false, 0
+        UNION ALL
+        SELECT c.v, c.under, w.depth + 1 FROM walk AS w, LATERAL (
+            SELECT o.value AS v, o.key IN ('content', 'text', 'parts') AS under
+            FROM jsonb_each(CASE WHEN jsonb_typeof(w.v) = 'object' THEN w.v END) AS o
+            UNION ALL
+            SELECT a.value, w.under
+            FROM jsonb_array_elements(CASE WHEN jsonb_typeof(w.v) = 'array' THEN w.v END) AS a
+        ) AS c WHERE w.depth < 24
+    )
+    SELECT string_agg(v #>> ARRAY[]::text[], E'\\n') FROM walk
+    WHERE under AND jsonb_typeof(v) = 'string'
+$$;
+CREATE TABLE {p}agentsession_search_config (language regconfig NOT NULL);
+INSERT INTO {p}agentsession_search_config VALUES ('{lang}');
+ALTER TABLE {p}agentsession_entry ADD COLUMN search tsvector
+    GENERATED ALWAYS AS (CASE WHEN kind = 'message'
+        THEN to_tsvector('{lang}'::regconfig, coalesce({p}agentsession_text(data), '')) END)
+    STORED;
+CREATE INDEX agentsession_entry_search ON {p}agentsession_entry USING gin (search);
+"""
+
 #: ``(version, name, sql)``, oldest first; versions are 1, 2, 3, ...
-MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = ((1, "initial schema", _INITIAL),)
+MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
+    (1, "initial schema", _INITIAL),
+    (2, "full-text search", _SEARCH),
+)
 
 
 def latest_version() -> int:

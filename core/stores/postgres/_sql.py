@@ -391,6 +391,26 @@ class Statements:
 
     def list_sessions(self, *, agent: bool, user: str) -> str:
         """``user``: ``"any"``, ``"none"`` (unowned only) or ``"eq"``."""
-        where = " AND s.agent = %(agent)s" if agent else ""
-        owner = {"any": "", "none": " AND s.user_id IS NULL", "eq": " AND s.user_id = %(user)s"}
-        return self._list.format(where=where + owner[user])
+        return self._list.format(where=_filters(agent, user))
+
+    def search(self, *, agent: bool, user: str) -> str:
+        """Matching messages of live sessions, best first then newest (paged:
+        the caller collapses repeated messages). Filters as :meth:`list_sessions`."""
+        p = self.prefix
+        return f"""
+            WITH q AS (
+                SELECT plainto_tsquery(c.language, %(query)s) AS q
+                FROM {p}agentsession_search_config AS c LIMIT 1)
+            SELECT s.id, e.id, e.digest, e.created_at, {p}agentsession_text(e.data),
+                e.data ->> 'role', ts_rank(e.search, q.q) AS rank
+            FROM q, {p}agentsession_entry AS e
+            JOIN {p}agentsession_session AS s ON s.pk = e.session_pk
+            WHERE e.search @@ q.q AND {_LIVE}{_filters(agent, user)}
+            ORDER BY rank DESC, e.created_at DESC
+            LIMIT %(limit)s OFFSET %(offset)s"""
+
+
+def _filters(agent: bool, user: str) -> str:
+    where = " AND s.agent = %(agent)s" if agent else ""
+    owner = {"any": "", "none": " AND s.user_id IS NULL", "eq": " AND s.user_id = %(user)s"}
+    return where + owner[user]

@@ -11,6 +11,7 @@ opens its own instead of sharing it.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -20,6 +21,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from agentsession._exceptions import InvalidInput, StoreUnavailable, map_exceptions
+from agentsession._search import message_text
 from agentsession.stores._blocking import WouldBlock
 from agentsession.stores.sqlite._schema import (
     CREATE_SCHEMA_TABLE,
@@ -28,6 +30,7 @@ from agentsession.stores.sqlite._schema import (
     SCHEMA_VERSION,
     SCHEMA_VERSION_SQL,
     SYNCHRONOUS_LEVELS,
+    search_scope,
 )
 
 __all__ = ["Database", "is_quick", "migrate", "parse_sqlite_url", "transaction"]
@@ -161,6 +164,7 @@ class Database:
                 _use_wal(conn, self.busy_timeout)
                 if self.defer is not None:
                     conn.execute("PRAGMA wal_autocheckpoint = 0")
+            register_functions(conn)
             migrate(conn)
         except BaseException:
             conn.close()
@@ -168,6 +172,20 @@ class Database:
         self._conn, self._pid = conn, os.getpid()
         self._waits, self._mark = True, conn.total_changes
         return conn
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions migration 3 indexes existing messages with."""
+    conn.create_function("agentsession_text", 1, _stored_text, deterministic=True)
+    conn.create_function("agentsession_scope", 3, search_scope, deterministic=True)
+
+
+def _stored_text(data: str) -> str:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return ""
+    return message_text(value) if isinstance(value, dict) else ""
 
 
 def _wal_checkpoint(conn: sqlite3.Connection) -> None:

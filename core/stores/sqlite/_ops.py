@@ -11,7 +11,7 @@ database lock instead of failing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -24,19 +24,23 @@ from agentsession._exceptions import (
     SessionNotFound,
 )
 from agentsession._models import (
+    MESSAGE,
     UNCHECKED,
     Checkpoint,
     Entry,
     NewEntry,
+    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
     evolve,
 )
 from agentsession._rules import check_expected_head, check_revision, place_entries
+from agentsession._search import HitCollector, SearchQuery, message_text
 from agentsession.stores.sqlite import _schema as sql
 from agentsession.stores.sqlite._db import transaction
 from agentsession.stores.sqlite._schema import (
+    at_us,
     opt_us,
     row_to_checkpoint,
     row_to_entry,
@@ -61,6 +65,7 @@ __all__ = [
     "read_path",
     "rotate_id",
     "save_checkpoint",
+    "search",
     "set_head",
     "update_session",
 ]
@@ -195,6 +200,8 @@ def rotate_id(
         owner = info.user_id if user_id is UNCHECKED else user_id
         new = _bumped(info, now, expires_at, id=new_id, user_id=owner)
         conn.execute(sql.UPDATE_ID, (new.revision, now_us, opt_us(expires_at), new_id, owner, pk))
+        if owner != info.user_id:
+            conn.execute(sql.UPDATE_SCOPE, (sql.search_scope(pk, info.agent, owner), pk))
     return new
 
 
@@ -204,6 +211,44 @@ def prune_expired(conn: Connection, *, now: datetime, batch: int) -> int:
         for pk in doomed:
             _erase(conn, pk)
     return len(doomed)
+
+
+def search(
+    conn: Connection,
+    query: SearchQuery,
+    *,
+    user_id: str | Unchecked | None,
+    agent: str | None,
+    limit: int,
+    now: datetime,
+) -> list[SearchHit]:
+    found = HitCollector(query, limit)
+    match = sql.match_expression(query.words, user_id, agent)
+    page, offset = 2 * limit, 0
+    with _read(conn):
+        while True:
+            rows = conn.execute(sql.SEARCH, (match, to_us(now), page, offset)).fetchall()
+            for session_id, entry_id, digest, created_at, body, role, bm25 in rows:
+                role = role if isinstance(role, str) else None
+                found.add(session_id, digest, -bm25, at_us(created_at), entry_id, body, role)
+            offset += page
+            if len(rows) < page or len(found.hits()) >= limit:
+                return found.hits()
+
+
+def _index(
+    conn: Connection, pk: int, info: SessionInfo, entries: Iterable[tuple[str, str, Any]]
+) -> None:
+    """Add the messages among ``entries`` (id, kind, data) to the search index."""
+    scope = sql.search_scope(pk, info.agent, info.user_id)
+    rows = []
+    for entry_id, kind, data in entries:
+        if kind == MESSAGE:
+            text = message_text(data)
+            if text:
+                rows.append((text, scope, pk, entry_id))
+    if rows:
+        conn.executemany(sql.INSERT_SEARCH, rows)
 
 
 # -- history -----------------------------------------------------------------
@@ -249,6 +294,7 @@ def append(
                 for e, new in zip(placed, entries, strict=True)
             ],
         )  # fmt: skip
+        _index(conn, pk, info, ((new.id, new.kind, new.data) for new in entries))
         last = placed[-1]
         info = _bumped(info, now, expires_at, head=last.id, message_count=last.message_index)
         conn.execute(
@@ -429,7 +475,7 @@ def import_session(
             _taken(conn, info.id, to_us(info.updated_at))
         elif not _erased(conn, info.id, expected_revision):
             raise SessionNotFound()
-        pk = conn.execute(sql.INSERT_SESSION, session_params).lastrowid
+        pk: int = conn.execute(sql.INSERT_SESSION, session_params).lastrowid  # type: ignore[assignment]
         conn.executemany(
             sql.INSERT_ENTRY,
             [
@@ -438,6 +484,7 @@ def import_session(
                 for e, line in zip(export.entries, lines, strict=True)
             ],
         )  # fmt: skip
+        _index(conn, pk, info, ((e.id, e.kind, e.data) for e in export.entries))
         conn.executemany(
             sql.SAVE_CHECKPOINT,
             [

@@ -22,6 +22,7 @@ ordered the same way as the datetimes they encode.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -36,12 +37,15 @@ __all__ = [
     "SCHEMA_VERSION",
     "SYNCHRONOUS_LEVELS",
     "assign_lines",
+    "at_us",
     "from_us",
     "list_sessions_sql",
+    "match_expression",
     "row_to_checkpoint",
     "row_to_entry",
     "row_to_info",
     "rows_to_entries",
+    "search_scope",
     "to_us",
 ]
 
@@ -113,6 +117,24 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX agentsession_sessions_user_agent"
         " ON agentsession_sessions (user_id, agent, updated_at, id)",
     ),
+    # 3: full-text search (FTS5). One row per message with text: its text
+    # (``body``) and its ``scope``, the tokens ``s<session pk>``, ``u<owner
+    # hash>`` (``unone`` unowned) and ``a<agent hash>``, so a user's search,
+    # a session's erase and an owner change are index lookups. The FTS rowid
+    # is its own (the entries' implicit rowid may change on VACUUM); a row
+    # names its entry by (session_pk, entry_id). Existing messages are
+    # indexed here, through the functions the connection registers.
+    (
+        "CREATE VIRTUAL TABLE agentsession_search USING fts5("
+        "body, scope, session_pk UNINDEXED, entry_id UNINDEXED,"
+        " tokenize = 'unicode61 remove_diacritics 2')",
+        """INSERT INTO agentsession_search (body, scope, session_pk, entry_id)
+        SELECT body, agentsession_scope(pk, agent, user_id), pk, id FROM (
+            SELECT agentsession_text(e.data) AS body, s.pk, s.agent, s.user_id, e.id
+            FROM agentsession_entries e JOIN agentsession_sessions s ON s.pk = e.session_pk
+            WHERE e.kind = 'message')
+        WHERE body != ''""",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -146,7 +168,10 @@ INSERT_SESSION: Final = (
     " last_checkpoint_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 SELECT_PK: Final = "SELECT pk, expires_at, revision FROM agentsession_sessions WHERE id = ?"
+# A session's search rows, found by the scope token of its pk.
+_OF_SESSION: Final = "agentsession_search MATCH 'scope : \"s' || ? || '\"'"
 DELETE_SESSION: Final = (
+    f"DELETE FROM agentsession_search WHERE {_OF_SESSION}",
     "DELETE FROM agentsession_entries WHERE session_pk = ?",
     "DELETE FROM agentsession_checkpoints WHERE session_pk = ?",
     "DELETE FROM agentsession_sessions WHERE pk = ?",
@@ -159,6 +184,50 @@ UPDATE_HEAD: Final = _BUMP + ", head = ?, message_count = ? WHERE pk = ?"
 UPDATE_METADATA: Final = _BUMP + ", metadata = ? WHERE pk = ?"
 UPDATE_CHECKPOINTED: Final = _BUMP + ", last_checkpoint_at = ? WHERE pk = ?"
 UPDATE_ID: Final = _BUMP + ", id = ?, user_id = ? WHERE pk = ?"
+UPDATE_SCOPE: Final = f"UPDATE agentsession_search SET scope = ? WHERE {_OF_SESSION}"
+INSERT_SEARCH: Final = (
+    "INSERT INTO agentsession_search (body, scope, session_pk, entry_id) VALUES (?, ?, ?, ?)"
+)
+# The best matches first (bm25: lower is better), then the newest; the
+# session must be live. Paged: repeated messages collapse into one hit.
+SEARCH: Final = """
+    SELECT s.id, e.id, e.digest, e.created_at, f.body, json_extract(e.data, '$.role'),
+        bm25(agentsession_search)
+    FROM agentsession_search f
+    JOIN agentsession_sessions s ON s.pk = f.session_pk
+    JOIN agentsession_entries e ON e.session_pk = f.session_pk AND e.id = f.entry_id
+    WHERE agentsession_search MATCH ? AND (s.expires_at IS NULL OR s.expires_at > ?)
+    ORDER BY bm25(agentsession_search), e.created_at DESC
+    LIMIT ? OFFSET ?"""
+
+
+def search_scope(pk: int, agent: str, user_id: str | None) -> str:
+    """The ``scope`` column of a session's search rows (migration 3)."""
+    return f"s{pk} {owner_token(user_id)} {_token('a', agent)}"
+
+
+def owner_token(user_id: str | None) -> str:
+    return "unone" if user_id is None else _token("u", user_id)
+
+
+def _token(prefix: str, value: str) -> str:
+    # Hashed: an opaque value never reaches the tokenizer (only hex does).
+    return prefix + hashlib.sha256(value.encode()).hexdigest()[:24]
+
+
+def match_expression(
+    words: Sequence[str], user_id: str | Unchecked | None, agent: str | None
+) -> str:
+    """The FTS5 query: every word in the body, the owner and agent in scope.
+    Words hold letters and digits only (``agentsession._search``), so quoting
+    them is safe."""
+    terms = " AND ".join(f'"{word}"' for word in words)
+    parts = [f"body : ({terms})"]
+    if user_id is not UNCHECKED:
+        parts.append(f'scope : "{owner_token(user_id)}"')
+    if agent is not None:
+        parts.append(f'scope : "{_token("a", agent)}"')
+    return " AND ".join(parts)
 
 
 # (by user, by agent) -> the index serving that listing.
@@ -342,14 +411,14 @@ _FAST_BELOW: Final = 2**31 * 1_000_000
 _from_timestamp = datetime.fromtimestamp
 
 
-def _at(value: int) -> datetime:
+def at_us(value: int) -> datetime:
     if 0 <= value < _FAST_BELOW:
         return _from_timestamp(value / 1e6, UTC)
     return _EPOCH + timedelta(0, 0, value)
 
 
 def from_us(value: int | None) -> datetime | None:
-    return None if value is None else _at(value)
+    return None if value is None else at_us(value)
 
 
 # The scanner json.loads itself ends up in (typeshed does not declare it).
@@ -381,8 +450,8 @@ def row_to_info(row: Sequence[Any]) -> SessionInfo:
         id=row[1],
         agent=row[2],
         user_id=row[3],
-        created_at=_at(row[4]),
-        updated_at=_at(row[5]),
+        created_at=at_us(row[4]),
+        updated_at=at_us(row[5]),
         metadata=load_object(row[6]),
         head=row[7],
         message_count=row[8],
@@ -427,7 +496,7 @@ def row_to_entry(row: Sequence[Any], lazy: bool = False) -> Entry:
         row[0],  # id
         row[1],  # parent_id
         row[2],  # kind
-        _at(row[3]),  # created_at
+        at_us(row[3]),  # created_at
         _NO_DATA if text is None else StoredJSON(text) if lazy else load_object(text),  # data
         row[4],  # depth
         row[5],  # message_index
@@ -458,7 +527,7 @@ def rows_to_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
     for row, data in zip(rows, datas, strict=True):
         when = times.get(row[3])
         if when is None:
-            when = times[row[3]] = _at(row[3])
+            when = times[row[3]] = at_us(row[3])
         entries.append(Entry(row[0], row[1], row[2], when, data, row[4], row[5], row[6]))
     return entries
 
@@ -468,7 +537,7 @@ def row_to_checkpoint(row: Sequence[Any], session_id: str) -> Checkpoint:
         id=row[0],
         session_id=session_id,
         entry_id=row[1],
-        created_at=_at(row[2]),
+        created_at=at_us(row[2]),
         name=row[3],
         metadata=load_object(row[4]),
         checksum=row[5],

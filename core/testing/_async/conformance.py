@@ -27,6 +27,7 @@ from .history import AsyncHistoryTests
 from .imports import AsyncImportTests
 from .lifecycle import AsyncLifecycleTests
 from .limits import AsyncLimitTests
+from .search import AsyncSearchTests
 from .store_calls import AsyncStoreCallTests
 
 __all__ = ["AsyncStoreConformance"]
@@ -37,6 +38,7 @@ class AsyncStoreConformance(
     AsyncHistoryTests,
     AsyncLimitTests,
     AsyncImportTests,
+    AsyncSearchTests,
     AsyncStoreCallTests,
 ):
     """Every behaviour of ``docs/design.md``, "Semantics", checked against the store under test."""

@@ -26,6 +26,7 @@ from .history import HistoryTests
 from .imports import ImportTests
 from .lifecycle import LifecycleTests
 from .limits import LimitTests
+from .search import SearchTests
 from .store_calls import StoreCallTests
 
 __all__ = ["StoreConformance"]
@@ -36,6 +37,7 @@ class StoreConformance(
     HistoryTests,
     LimitTests,
     ImportTests,
+    SearchTests,
     StoreCallTests,
 ):
     """Every behaviour of ``docs/design.md``, "Semantics", checked against the store under test."""

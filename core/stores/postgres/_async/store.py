@@ -12,6 +12,7 @@ settings, PgBouncer, migrations and failure behaviour: ``docs/stores/postgres.md
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -31,11 +32,13 @@ from agentsession._models import (
     Checkpoint,
     Entry,
     NewEntry,
+    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
 )
 from agentsession._rules import check_expected_head
+from agentsession._search import HitCollector, SearchQuery
 from agentsession.extras import missing_extra
 from agentsession.stores.postgres._link import dropped
 from agentsession.stores.postgres._migrations import MIGRATIONS, MIGRATIONS_TABLE, latest_version
@@ -61,6 +64,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 __all__ = ["AsyncPostgresStore"]
 
+
+def _owner_filter(user_id: str | Unchecked | None) -> str:
+    return "any" if user_id is UNCHECKED else "none" if user_id is None else "eq"
+
+
 _SESSION_OPTIONS = "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
 _TAKEN = "a session with this id already exists"
 
@@ -75,6 +83,10 @@ class AsyncPostgresStore:
         migrate: apply pending migrations on first use (default True).
         close_pool: close ``pool`` in :meth:`close` (default: only a pool the
             store created itself, as :meth:`from_url` does).
+        search_language: the text search configuration (``"simple"``,
+            ``"english"``, ...) the search index is built with, when the
+            migration that creates it runs; the database keeps the one it
+            was built with (``docs/design.md``, "Search").
     """
 
     def __init__(
@@ -84,7 +96,11 @@ class AsyncPostgresStore:
         schema: str | None = None,
         migrate: bool = True,
         close_pool: bool = False,
+        search_language: str = "simple",
     ) -> None:
+        if not re.fullmatch(r"[a-z_]{1,63}", search_language):
+            raise InvalidInput("search_language must name a text search configuration")
+        self._search_language = search_language
         self._pool = pool
         self._schema = schema
         self._sql = Statements(quote_schema(schema))
@@ -103,15 +119,15 @@ class AsyncPostgresStore:
     ) -> AsyncPostgresStore:
         """``postgresql://user:password@host:port/db?schema=name`` (``postgres://`` too).
 
-        Every query parameter except ``schema`` goes to libpq (``sslmode``,
+        Every query parameter except ``schema`` and ``search_language`` goes to libpq (``sslmode``,
         ``connect_timeout``, ...). The pool is created closed; it opens on the
         first call. ``timeout``: seconds to wait for a connection before
         ``StoreUnavailable``.
         """
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
-        schema = next((v for k, v in query if k == "schema"), None)
-        rest = urlencode([(k, v) for k, v in query if k != "schema"])
+        ours = {k: v for k, v in query if k in ("schema", "search_language")}
+        rest = urlencode([(k, v) for k, v in query if k not in ours])
         conninfo = urlunsplit(parts._replace(scheme="postgresql", query=rest))
         # Sessions in UTC: psycopg then returns datetime.UTC itself, and rows
         # need no conversion. Generic plans: the statements are large, and a
@@ -126,7 +142,12 @@ class AsyncPostgresStore:
             kwargs={"autocommit": True, "options": f"{options} {_SESSION_OPTIONS}".strip()},
             name="agentsession",
         )
-        return cls(pool, schema=schema, close_pool=True)
+        return cls(
+            pool,
+            schema=ours.get("schema"),
+            close_pool=True,
+            search_language=ours.get("search_language", "simple"),
+        )
 
     @property
     def schema(self) -> str | None:
@@ -209,7 +230,7 @@ class AsyncPostgresStore:
                 for version, name, sql in MIGRATIONS:
                     if version in done:
                         continue
-                    await conn.execute(sql.format(p=prefix))
+                    await conn.execute(sql.format(p=prefix, lang=self._search_language))
                     await conn.execute(
                         f"INSERT INTO {prefix}agentsession_migration (version, name) "
                         "VALUES (%s, %s)",
@@ -325,10 +346,37 @@ class AsyncPostgresStore:
         offset: int,
         now: datetime,
     ) -> list[SessionInfo]:
-        user = "any" if user_id is UNCHECKED else "none" if user_id is None else "eq"
-        sql = self._sql.list_sessions(agent=agent is not None, user=user)
+        sql = self._sql.list_sessions(agent=agent is not None, user=_owner_filter(user_id))
         params = {"agent": agent, "user": user_id, "limit": limit, "offset": offset, "now": now}
         return [session_from_row(r) for r in await self._rows(sql, params)]
+
+    async def search(
+        self,
+        query: SearchQuery,
+        *,
+        user_id: str | Unchecked | None,
+        agent: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[SearchHit]:
+        """``tsvector`` matches through the GIN index (``docs/design.md``, "Search")."""
+        sql = self._sql.search(agent=agent is not None, user=_owner_filter(user_id))
+        found = HitCollector(query, limit)
+        params: dict[str, Any] = {
+            "query": query.text,
+            "agent": agent,
+            "user": user_id,
+            "now": now,
+            "limit": 2 * limit,
+            "offset": 0,
+        }
+        while True:
+            rows = await self._rows(sql, params)
+            for session_id, entry_id, digest, created_at, text, role, rank in rows:
+                found.add(session_id, digest, rank, created_at, entry_id, text or "", role)
+            params["offset"] += params["limit"]
+            if len(rows) < params["limit"] or len(found.hits()) >= limit:
+                return found.hits()
 
     async def delete_session(
         self, session_id: str, *, expected_revision: int | None = None

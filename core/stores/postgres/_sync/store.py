@@ -13,6 +13,7 @@ settings, PgBouncer, migrations and failure behaviour: ``docs/stores/postgres.md
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -32,11 +33,13 @@ from agentsession._models import (
     Checkpoint,
     Entry,
     NewEntry,
+    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
 )
 from agentsession._rules import check_expected_head
+from agentsession._search import HitCollector, SearchQuery
 from agentsession.extras import missing_extra
 from agentsession.stores.postgres._link import dropped
 from agentsession.stores.postgres._migrations import MIGRATIONS, MIGRATIONS_TABLE, latest_version
@@ -62,6 +65,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 __all__ = ["PostgresStore"]
 
+
+def _owner_filter(user_id: str | Unchecked | None) -> str:
+    return "any" if user_id is UNCHECKED else "none" if user_id is None else "eq"
+
+
 _SESSION_OPTIONS = "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
 _TAKEN = "a session with this id already exists"
 
@@ -76,6 +84,10 @@ class PostgresStore:
         migrate: apply pending migrations on first use (default True).
         close_pool: close ``pool`` in :meth:`close` (default: only a pool the
             store created itself, as :meth:`from_url` does).
+        search_language: the text search configuration (``"simple"``,
+            ``"english"``, ...) the search index is built with, when the
+            migration that creates it runs; the database keeps the one it
+            was built with (``docs/design.md``, "Search").
     """
 
     def __init__(
@@ -85,7 +97,11 @@ class PostgresStore:
         schema: str | None = None,
         migrate: bool = True,
         close_pool: bool = False,
+        search_language: str = "simple",
     ) -> None:
+        if not re.fullmatch(r"[a-z_]{1,63}", search_language):
+            raise InvalidInput("search_language must name a text search configuration")
+        self._search_language = search_language
         self._pool = pool
         self._schema = schema
         self._sql = Statements(quote_schema(schema))
@@ -104,15 +120,15 @@ class PostgresStore:
     ) -> PostgresStore:
         """``postgresql://user:password@host:port/db?schema=name`` (``postgres://`` too).
 
-        Every query parameter except ``schema`` goes to libpq (``sslmode``,
+        Every query parameter except ``schema`` and ``search_language`` goes to libpq (``sslmode``,
         ``connect_timeout``, ...). The pool is created closed; it opens on the
         first call. ``timeout``: seconds to wait for a connection before
         ``StoreUnavailable``.
         """
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
-        schema = next((v for k, v in query if k == "schema"), None)
-        rest = urlencode([(k, v) for k, v in query if k != "schema"])
+        ours = {k: v for k, v in query if k in ("schema", "search_language")}
+        rest = urlencode([(k, v) for k, v in query if k not in ours])
         conninfo = urlunsplit(parts._replace(scheme="postgresql", query=rest))
         # Sessions in UTC: psycopg then returns datetime.UTC itself, and rows
         # need no conversion. Generic plans: the statements are large, and a
@@ -127,7 +143,12 @@ class PostgresStore:
             kwargs={"autocommit": True, "options": f"{options} {_SESSION_OPTIONS}".strip()},
             name="agentsession",
         )
-        return cls(pool, schema=schema, close_pool=True)
+        return cls(
+            pool,
+            schema=ours.get("schema"),
+            close_pool=True,
+            search_language=ours.get("search_language", "simple"),
+        )
 
     @property
     def schema(self) -> str | None:
@@ -210,7 +231,7 @@ class PostgresStore:
                 for version, name, sql in MIGRATIONS:
                     if version in done:
                         continue
-                    conn.execute(sql.format(p=prefix))
+                    conn.execute(sql.format(p=prefix, lang=self._search_language))
                     conn.execute(
                         f"INSERT INTO {prefix}agentsession_migration (version, name) "
                         "VALUES (%s, %s)",
@@ -326,10 +347,37 @@ class PostgresStore:
         offset: int,
         now: datetime,
     ) -> list[SessionInfo]:
-        user = "any" if user_id is UNCHECKED else "none" if user_id is None else "eq"
-        sql = self._sql.list_sessions(agent=agent is not None, user=user)
+        sql = self._sql.list_sessions(agent=agent is not None, user=_owner_filter(user_id))
         params = {"agent": agent, "user": user_id, "limit": limit, "offset": offset, "now": now}
         return [session_from_row(r) for r in self._rows(sql, params)]
+
+    def search(
+        self,
+        query: SearchQuery,
+        *,
+        user_id: str | Unchecked | None,
+        agent: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[SearchHit]:
+        """``tsvector`` matches through the GIN index (``docs/design.md``, "Search")."""
+        sql = self._sql.search(agent=agent is not None, user=_owner_filter(user_id))
+        found = HitCollector(query, limit)
+        params: dict[str, Any] = {
+            "query": query.text,
+            "agent": agent,
+            "user": user_id,
+            "now": now,
+            "limit": 2 * limit,
+            "offset": 0,
+        }
+        while True:
+            rows = self._rows(sql, params)
+            for session_id, entry_id, digest, created_at, text, role, rank in rows:
+                found.add(session_id, digest, rank, created_at, entry_id, text or "", role)
+            params["offset"] += params["limit"]
+            if len(rows) < params["limit"] or len(found.hits()) >= limit:
+                return found.hits()
 
     def delete_session(
         self, session_id: str, *, expected_revision: int | None = None

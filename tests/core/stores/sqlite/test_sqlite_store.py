@@ -25,15 +25,18 @@ from agentsession import (
 )
 from agentsession.store import Unchecked
 from agentsession.stores.sqlite import _db as _sqlite_db
+from agentsession.stores.sqlite import _ops as _sqlite_ops
 from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
 from agentsession.stores.sqlite._schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     from_us,
     list_sessions_sql,
+    search_scope,
     to_us,
 )
 from agentsession.stores.sqlite._sync.store import SQLiteStore
+from agentsession.testing import FakeClock
 
 
 def mode(path: Path) -> int:
@@ -214,8 +217,8 @@ def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
     for _ in range(3):
         with SessionManager(SQLiteStore(path)) as manager:
             manager.create("assistant")
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 2
-    assert schema_rows(path) == [(1,), (2,)]
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 3
+    assert schema_rows(path) == [(1,), (2,), (3,)]
 
 
 def test_forward_migration_applies_once_and_keeps_data(
@@ -246,6 +249,7 @@ def test_a_version_1_file_migrates_to_2_keeping_data(
     with monkeypatch.context() as v1:  # the store as released with schema 1
         v1.setattr(_sqlite_db, "MIGRATIONS", MIGRATIONS[:1])
         v1.setattr(_sqlite_db, "SCHEMA_VERSION", 1)
+        v1.setattr(_sqlite_ops, "_index", lambda *args: None)  # it had no search index
         with SessionManager(SQLiteStore(path)) as manager:
             for n in range(12):
                 agent, user = ("bot", "helper")[n % 2], ("alice", "bob", None)[n % 3]
@@ -278,7 +282,13 @@ def test_a_version_1_file_migrates_to_2_keeping_data(
         assert [m.data["content"] for m in found.messages()] == ["hello 11", "after"]
         found.restore(point.id)
         assert [m.data["content"] for m in found.messages()] == ["hello 11"]
-    assert schema_rows(path) == [(1,), (2,)]
+        # Migration 3 indexed the messages written before it.
+        hits = manager.search("hello", user_id="alice", limit=100)
+        assert sorted(h.snippet for h in hits) == sorted(
+            f"hello {n}" for n, (_, _, user) in enumerate(made) if user == "alice"
+        )
+        assert [h.snippet for h in manager.search("after", user_id=None)] == ["after"]
+    assert schema_rows(path) == [(1,), (2,), (3,)]
     assert {"agentsession_sessions_agent", "agentsession_sessions_user_agent"} <= index_names(path)
 
 
@@ -377,3 +387,57 @@ def test_timestamps_round_trip_exactly() -> None:
         assert moment == epoch + timedelta(microseconds=value)
         assert moment is not None and moment.utcoffset() == timedelta(0)
         assert to_us(moment) == value
+
+
+def _index_matches_the_entries(path: Path) -> None:
+    """Every message has its one search row, in its session's current scope,
+    and no row outlives its message."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT f.session_pk, f.entry_id, f.scope FROM agentsession_search f"
+        ).fetchall()
+        messages = conn.execute(
+            "SELECT e.session_pk, e.id, s.agent, s.user_id FROM agentsession_entries e"
+            " JOIN agentsession_sessions s ON s.pk = e.session_pk WHERE e.kind = 'message'"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert sorted((pk, eid) for pk, eid, _ in rows) == sorted((pk, eid) for pk, eid, *_ in messages)
+    scopes = {(pk, eid): scope for pk, eid, scope in rows}
+    for pk, eid, agent, user_id in messages:
+        assert scopes[pk, eid] == search_scope(pk, agent, user_id)
+
+
+def test_the_search_index_follows_every_write(tmp_path: Path) -> None:
+    path = tmp_path / "index.db"
+    clock = FakeClock()
+    with SessionManager(SQLiteStore(path), clock=clock) as manager:
+        a = manager.create("bot")
+        a.extend([{"role": "user", "content": f"note {n}"} for n in range(4)])
+        a.update_state({"seen": True})
+        a.compact("summary of notes", upto=a.messages()[1].id)
+        b = manager.create("bot", user_id="bob")
+        b.append({"role": "user", "content": "bob's note"})
+        brief = manager.create("bot", user_id="bob", ttl=timedelta(minutes=1))
+        brief.append({"role": "user", "content": "a brief note"})
+        _index_matches_the_entries(path)
+
+        claimed = manager.rotate_id(a.id, user_id="alice")
+        _index_matches_the_entries(path)
+        assert {h.session_id for h in manager.search("note", user_id="alice")} == {claimed.id}
+
+        export = manager.export_session(b.id)
+        export.entries = export.entries[:0]
+        export.session.head, export.session.message_count = None, 0
+        manager.import_session(export, expected_revision=b.revision)
+        _index_matches_the_entries(path)
+        assert manager.search("bob", user_id="bob") == []
+
+        clock.advance(timedelta(minutes=2))
+        assert manager.prune() == 1
+        manager.delete(claimed.id)
+        _index_matches_the_entries(path)
+        conn = sqlite3.connect(path)
+        assert conn.execute("SELECT count(*) FROM agentsession_search").fetchone() == (0,)
+        conn.close()
