@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._async.bridge import STORE_METHODS, AsyncBridge, AsyncCallRunner
 from ._async.protocol import AsyncStore
+from ._async.scan import AsyncScanSearch
 from ._async.scan import scan_search as async_scan_search
 from ._canonical import StoredJSON, canonical_json, checksum, entry_digest, load_json_object
 from ._exceptions import map_exceptions
@@ -34,13 +35,14 @@ from ._rules import (
 from ._search import SCAN_SESSIONS, HitCollector, SearchQuery, message_text
 from ._sync.bridge import Bridge, CallRunner
 from ._sync.protocol import Store
-from ._sync.scan import scan_search
+from ._sync.scan import ScanSearch, scan_search
 
 __all__ = [
     "SCAN_SESSIONS",
     "STORE_METHODS",
     "AsyncBridge",
     "AsyncCallRunner",
+    "AsyncScanSearch",
     "AsyncStore",
     "Bridge",
     "CallRunner",
@@ -48,6 +50,7 @@ __all__ = [
     "Entry",
     "HitCollector",
     "NewEntry",
+    "ScanSearch",
     "SearchQuery",
     "SessionExport",
     "SessionInfo",

@@ -6,13 +6,14 @@ Async source of truth. ``scripts/unasync.py`` writes the ``_sync`` twin.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar, cast
 
 from .._exceptions import SessionNotFound
 from .._models import MESSAGE, SearchHit, Unchecked
 from .._search import HitCollector, SearchQuery, in_scope
 from .protocol import AsyncStore
 
-__all__ = ["scan_search"]
+__all__ = ["AsyncScanSearch", "scan_search"]
 
 #: Sessions a scan asks the store for at a time.
 _PAGE = 100
@@ -55,3 +56,33 @@ async def scan_search(
         if len(rows) < page:
             break
     return found.hits()
+
+
+class AsyncScanSearch:
+    """``search`` by scanning, for a store without a search engine to mix in.
+
+    ``scan_sessions``: the most sessions one search reads (the newest the
+    filters allow); ``None`` reads them all.
+    """
+
+    scan_sessions: ClassVar[int | None] = None
+
+    async def search(
+        self,
+        query: SearchQuery,
+        *,
+        user_id: str | Unchecked | None,
+        agent: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[SearchHit]:
+        """A scan of the sessions the filters allow (``docs/design.md``, "Search")."""
+        return await scan_search(
+            cast(AsyncStore, self),
+            query,
+            user_id=user_id,
+            agent=agent,
+            limit=limit,
+            now=now,
+            max_sessions=self.scan_sessions,
+        )

@@ -38,7 +38,6 @@ from agentsession import (
     CheckpointNotFound,
     ConflictError,
     InvalidInput,
-    SearchHit,
     SessionNotFound,
     StoreClosed,
     StoreUnavailable,
@@ -48,7 +47,7 @@ from agentsession.store import (
     Checkpoint,
     Entry,
     NewEntry,
-    SearchQuery,
+    ScanSearch,
     SessionExport,
     SessionInfo,
     Unchecked,
@@ -59,7 +58,6 @@ from agentsession.store import (
     load_json_object,
     map_exceptions,
     place_entries,
-    scan_search,
 )
 
 from .._offload import SyncToAsyncStore
@@ -84,12 +82,16 @@ _ERRORS: dict[type[BaseException], type[AgentSessionError]] = {
 }
 
 
-class DjangoStore:
+class DjangoStore(ScanSearch):
     """A store on the Django ORM (thread-safe: each thread uses its own connection).
 
     Args:
         using: the database alias from ``settings.DATABASES``.
     """
+
+    #: Search reads the newest sessions the filters allow, up to this many
+    #: (``docs/design.md``, "Search").
+    scan_sessions = SCAN_SESSIONS
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
         self.using = using
@@ -221,27 +223,6 @@ class DjangoStore:
             tie = F("session_id") if collation is None else Collate("session_id", collation)
             rows = rows.order_by(F("updated_at").desc(), tie.desc())
             return [info_of(r) for r in rows[offset : offset + limit]]
-
-    def search(
-        self,
-        query: SearchQuery,
-        *,
-        user_id: str | Unchecked | None,
-        agent: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[SearchHit]:
-        """A bounded scan: the newest sessions the filters allow
-        (``docs/design.md``, "Search")."""
-        return scan_search(
-            self,
-            query,
-            user_id=user_id,
-            agent=agent,
-            limit=limit,
-            now=now,
-            max_sessions=SCAN_SESSIONS,
-        )
 
     def delete_session(self, session_id: str, *, expected_revision: int | None = None) -> bool:
         with self._guard(atomic=True):

@@ -44,7 +44,6 @@ from agentsession._models import (
     Checkpoint,
     Entry,
     NewEntry,
-    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
@@ -55,8 +54,7 @@ from agentsession._models import (
     json_copy,
 )
 from agentsession._rules import check_expected_head, check_revision, is_expired, place_entries
-from agentsession._search import SearchQuery
-from agentsession._sync.scan import scan_search
+from agentsession._sync.scan import ScanSearch
 from agentsession.stores.file._format import (
     NO_DATA,
     checkpoint_line,
@@ -100,7 +98,7 @@ def _order(info: SessionInfo) -> tuple[int, str]:
     return time_ns(info.updated_at), info.id
 
 
-class FileEngine:
+class FileEngine(ScanSearch):
     """Every store call on one base directory, as blocking functions."""
 
     def __init__(self, base: str, *, fsync: bool = False, max_open: int = 128) -> None:
@@ -159,48 +157,43 @@ class FileEngine:
         self.layout.unlink(info.agent, info.id, info.user_id)
         self._files.forget(handle)
 
-    def _install(self, info: SessionInfo, lines: Sequence[bytes]) -> None:
-        """Write a new session file whole, then publish it."""
+    def _install(
+        self, info: SessionInfo, lines: Sequence[bytes], replacing: Handle | None = None
+    ) -> None:
+        """Write a session file whole, then publish it.
+
+        ``replacing``: the session's open file, which the new one is written
+        beside and renamed over (so the path holds the old file or the new
+        one, never neither). Other processes' handles see the old file
+        unlinked and open the path again; the links name the path, and the
+        snapshot names the old inode."""
         payload = b"".join(lines)
-        fd = self.layout.create_file(info.agent, info.id)
+        path = self.layout.session_file(info.agent, info.id)
+        if replacing is None:
+            written, fd = path, self.layout.create_file(info.agent, info.id)
+        else:
+            written = path + ".replacing"
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+            fd = os.open(written, flags, FILE_MODE)
         try:
             write_all(fd, payload)
             if self.fsync:
                 os.fsync(fd)
             set_mtime(fd, info.updated_at)
             self.recent.note(info.agent, info.user_id, info.id, info.updated_at)
-            self.layout.link(info.agent, info.id, info.user_id)
+            if replacing is None:
+                self.layout.link(info.agent, info.id, info.user_id)
+            else:
+                os.replace(written, path)
+                self.layout.sync_dir(os.path.dirname(path))
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):  # unpublished: a leftover at worst
-                os.unlink(self.layout.session_file(info.agent, info.id))
+                os.unlink(written)
             raise
-        self._files.adopt(Handle.written(info.id, fd, payload))
-
-    def _swap(self, handle: Handle, info: SessionInfo, lines: Sequence[bytes]) -> None:
-        """Replace a session's file whole: written beside it, renamed over it
-        (so the path holds the old file or the new one, never neither).
-        Other processes' handles see the old file unlinked and open the path
-        again; the links name the path, and the snapshot names the old inode."""
-        payload = b"".join(lines)
-        path = self.layout.session_file(info.agent, info.id)
-        temporary = path + ".replacing"
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        fd = os.open(temporary, flags, FILE_MODE)
-        try:
-            write_all(fd, payload)
-            if self.fsync:
-                os.fsync(fd)
-            set_mtime(fd, info.updated_at)
-            self.recent.note(info.agent, info.user_id, info.id, info.updated_at)
-            os.replace(temporary, path)
-            self.layout.sync_dir(os.path.dirname(path))
-        except BaseException:
-            os.close(fd)
-            unlink_quietly(temporary)
-            raise
-        unlink_quietly(self.layout.snapshot_file(info.id))
-        self._files.forget(handle)
+        if replacing is not None:
+            unlink_quietly(self.layout.snapshot_file(info.id))
+            self._files.forget(replacing)
         self._files.adopt(Handle.written(info.id, fd, payload))
 
     def _write(self, handle: Handle, lines: Sequence[bytes], now: datetime) -> list[int]:
@@ -303,18 +296,6 @@ class FileEngine:
         except (SessionNotFound, IntegrityError):
             return None  # erased meanwhile, a leftover, or damaged (get() says which)
         return copy_info(info) if info.id == session_id else None
-
-    def search(
-        self,
-        query: SearchQuery,
-        *,
-        user_id: str | Unchecked | None,
-        agent: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[SearchHit]:
-        """A scan of every session the filters allow (``docs/design.md``, "Search")."""
-        return scan_search(self, query, user_id=user_id, agent=agent, limit=limit, now=now)
 
     def delete_session(self, session_id: str, *, expected_revision: int | None = None) -> bool:
         with self._id_ops():
@@ -529,7 +510,7 @@ class FileEngine:
                 return
             with self._files.session(info.id, write=True) as handle:
                 check_revision(handle.log.info.revision, expected_revision)
-                self._swap(handle, info, lines)
+                self._install(info, lines, replacing=handle)
 
     def close(self) -> None:
         self._files.close()

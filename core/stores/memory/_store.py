@@ -34,7 +34,6 @@ from agentsession._models import (
     Checkpoint,
     Entry,
     NewEntry,
-    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
@@ -45,8 +44,7 @@ from agentsession._models import (
     json_copy,
 )
 from agentsession._rules import check_expected_head, check_revision, is_expired, place_entries
-from agentsession._search import SearchQuery
-from agentsession._sync.scan import scan_search
+from agentsession._sync.scan import ScanSearch
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
@@ -95,7 +93,7 @@ def _bump(
     )
 
 
-class MemoryStore:
+class MemoryStore(ScanSearch):
     """A thread-safe store that keeps everything in this process's memory."""
 
     def __init__(self) -> None:
@@ -212,18 +210,6 @@ class MemoryStore:
                 rows = (s.info for s in self._owned.get(user_id, {}).values() if keep(s.info))
                 top = heapq.nlargest(offset + limit, rows, key=lambda i: (i.updated_at, i.id))
             return [copy_info(info) for info in top[offset:]]
-
-    def search(
-        self,
-        query: SearchQuery,
-        *,
-        user_id: str | Unchecked | None,
-        agent: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[SearchHit]:
-        """A scan of every session the filters allow (``docs/design.md``, "Search")."""
-        return scan_search(self, query, user_id=user_id, agent=agent, limit=limit, now=now)
 
     def delete_session(self, session_id: str, *, expected_revision: int | None = None) -> bool:
         with self._lock:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agentsession._async.scan import scan_search
+from agentsession._async.scan import AsyncScanSearch
 from agentsession._canonical import canonical_json
 from agentsession._exceptions import SessionNotFound
 from agentsession._models import (
@@ -27,7 +27,6 @@ from agentsession._models import (
     Checkpoint,
     Entry,
     NewEntry,
-    SearchHit,
     SessionExport,
     SessionInfo,
     Unchecked,
@@ -35,7 +34,7 @@ from agentsession._models import (
     json_copy,
 )
 from agentsession._rules import is_expired, place_entries
-from agentsession._search import SCAN_SESSIONS, SearchQuery
+from agentsession._search import SCAN_SESSIONS
 from agentsession.stores.redis._async.link import AsyncRedisLink, parse_url
 from agentsession.stores.redis._records import (
     DEFAULT_PREFIX,
@@ -73,7 +72,7 @@ def _nonce() -> str:
 Entries = list[Entry]
 
 
-class AsyncRedisStore:
+class AsyncRedisStore(AsyncScanSearch):
     """Sessions in Redis or Redis Cluster (see the module docstring).
 
     Args:
@@ -82,6 +81,10 @@ class AsyncRedisStore:
         connection_pool: a ``redis.asyncio.ConnectionPool`` to make the client from.
         key_prefix: the start of every key name (no ``{`` or ``}``).
     """
+
+    #: Search reads the newest sessions the filters allow, up to this many
+    #: (``docs/design.md``, "Search").
+    scan_sessions = SCAN_SESSIONS
 
     def __init__(
         self,
@@ -166,27 +169,6 @@ class AsyncRedisStore:
         found = [info for info in found if keep(info)]  # the script compared user hashes
         found.sort(key=lambda i: (i.updated_at, i.id), reverse=True)
         return found
-
-    async def search(
-        self,
-        query: SearchQuery,
-        *,
-        user_id: str | Unchecked | None,
-        agent: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[SearchHit]:
-        """A bounded scan: the newest sessions the filters allow
-        (``docs/design.md``, "Search"; this store uses no query engine)."""
-        return await scan_search(
-            self,
-            query,
-            user_id=user_id,
-            agent=agent,
-            limit=limit,
-            now=now,
-            max_sessions=SCAN_SESSIONS,
-        )
 
     async def delete_session(
         self, session_id: str, *, expected_revision: int | None = None
