@@ -18,8 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from ._async.protocol import AsyncStore
+    from ._sync.protocol import Store
 
 from ._exceptions import ConfigError, InvalidInput
 from .extras import missing_extra
@@ -105,6 +109,30 @@ class Config:
             if "read_plaintext" in self.encryption:
                 options["read_plaintext"] = self.encryption["read_plaintext"]
         return options
+
+    def sync_store(self, url: str | None = None) -> Store | str | None:
+        """The store this file asks for: its URL (``None``: the default), or
+        with compression or encryption that store opened and sealed.
+        ``url``: that store instead of the file's."""
+        url = self.store if url is None else url
+        sealing = self.sealing()
+        if sealing is None:
+            return url
+        from ._registry import open_store
+        from ._sync.sealed import SealedStore
+
+        return SealedStore(open_store(url), **sealing)
+
+    def async_store(self, url: str | None = None) -> AsyncStore | str | None:
+        """:meth:`sync_store`, for an async manager."""
+        url = self.store if url is None else url
+        sealing = self.sealing()
+        if sealing is None:
+            return url
+        from ._async.sealed import AsyncSealedStore
+        from ._registry import open_async_store
+
+        return AsyncSealedStore(open_async_store(url), **sealing)
 
     def manager_options(self) -> dict[str, Any]:
         """The options a manager takes from this file."""

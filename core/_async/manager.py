@@ -65,7 +65,6 @@ from .._turns import CallOptions, Turn, TurnOptions, invoke, turn_options
 from .._turns import agent_name as default_agent_name
 from ..config import load_config
 from .protocol import AsyncStore
-from .sealed import AsyncSealedStore
 from .session import AsyncSession
 from .turn_stream import AsyncTurnStream
 
@@ -198,11 +197,7 @@ class AsyncSessionManager:
             ConfigError: an unknown key or a bad value (named, with the file).
         """
         config = load_config(path)
-        store: AsyncStore | str | None = config.store
-        sealing = config.sealing()
-        if sealing is not None:
-            store = AsyncSealedStore(open_async_store(config.store), **sealing)
-        return cls(store, **config.manager_options())
+        return cls(config.async_store(), **config.manager_options())
 
     def with_store(self, store: AsyncStore) -> AsyncSessionManager:
         """A manager over ``store`` with this one's options and clock.

@@ -66,7 +66,6 @@ from .._turns import CallOptions, Turn, TurnOptions, invoke, turn_options
 from .._turns import agent_name as default_agent_name
 from ..config import load_config
 from .protocol import Store
-from .sealed import SealedStore
 from .session import Session
 from .turn_stream import TurnStream
 
@@ -199,11 +198,7 @@ class SessionManager:
             ConfigError: an unknown key or a bad value (named, with the file).
         """
         config = load_config(path)
-        store: Store | str | None = config.store
-        sealing = config.sealing()
-        if sealing is not None:
-            store = SealedStore(open_store(config.store), **sealing)
-        return cls(store, **config.manager_options())
+        return cls(config.sync_store(), **config.manager_options())
 
     def with_store(self, store: Store) -> SessionManager:
         """A manager over ``store`` with this one's options and clock.

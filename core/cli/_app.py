@@ -35,7 +35,6 @@ from agentsession import (
     Unchecked,
 )
 from agentsession.config import Config, load_config
-from agentsession.sealed import SealedStore
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -139,9 +138,7 @@ class State:
                 return self.opener()  # the app's: it closes it, not us
             url, _ = self.store_url()
             config = self.config()
-            sealing = config.sealing()
-            store = url if sealing is None else SealedStore(url, **sealing)
-            self._manager = SessionManager(store, **config.manager_options())
+            self._manager = SessionManager(config.sync_store(url), **config.manager_options())
         return self._manager
 
     def close(self) -> None:

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from agentsession import AsyncSessionManager, SessionManager, open_async_store, open_store
+from agentsession import AsyncSessionManager, SessionManager
 from agentsession.config import load_config
-from agentsession.sealed import AsyncSealedStore, SealedStore
 from agentsession.store import validate_id
 
 from .. import CookiesDisabledWarning
@@ -185,12 +184,7 @@ class WebSettings:
             **config.manager_options(),
             **{k: v for k, v in options.items() if v is not None},
         }
-        sealing = config.sealing()
-        if sealing is None:
-            return config.store, options
-        if asynchronous:
-            return AsyncSealedStore(open_async_store(config.store), **sealing), options
-        return SealedStore(open_store(config.store), **sealing), options
+        return (config.async_store() if asynchronous else config.sync_store()), options
 
     def async_manager(self) -> AsyncSessionManager:
         """A manager over ``store`` for async frameworks (no I/O yet)."""
