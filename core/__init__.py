@@ -58,7 +58,7 @@ from ._sync.protocol import Store
 from ._sync.session import MemoryReader, Session
 from ._sync.turn_stream import TurnStream
 from ._turns import CallOptions, Checkpointable, MemoryAware, SessionAware, Turn, TurnOptions
-from ._windows import TokenCounter, approx_tokens
+from ._windows import TokenCounter, approx_tokens, tiktoken_counter
 
 __version__ = "0.1.0"
 
@@ -114,5 +114,6 @@ __all__ = [
     "open_async_store",
     "open_store",
     "register_store",
+    "tiktoken_counter",
     "use_session",
 ]

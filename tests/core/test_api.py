@@ -65,6 +65,7 @@ EXPECTED = [
     "open_async_store",
     "open_store",
     "register_store",
+    "tiktoken_counter",
     "use_session",
 ]
 

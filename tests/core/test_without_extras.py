@@ -62,6 +62,7 @@ CASES = [
     ("pydantic_ai", "agentsession[pydantic-ai]", _import("agentsession.integrations.pydantic_ai")),
     ("langgraph", "agentsession[langgraph]", _import("agentsession.integrations.langgraph")),
     ("click", "agentsession[cli]", _import("agentsession.cli")),
+    ("tiktoken", "agentsession[tiktoken]", lambda: __import__("agentsession").tiktoken_counter()),
     ("google", "agentsession[adk]", _import("agentsession.integrations.adk")),
 ]
 
