@@ -4,6 +4,7 @@ forged cookies, and a framework-neutral view of a test client."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import socket
 import sqlite3
 import subprocess
@@ -26,6 +27,16 @@ HAVE_SQLITE = importlib.util.find_spec("agentsession.stores.sqlite._sync.store")
 KEY = "newest-secret-key"
 OLD_KEY = "older-secret-key"
 USER_HEADER = "X-Test-User"  # the test apps' get_user_id reads it
+
+
+_FTS_SHADOW = re.compile(r"agentsession_search_(config|content|data|docsize|idx)")
+
+
+def _data_tables(db: sqlite3.Connection) -> list[str]:
+    """The tables holding data, by name: not the schema-version table, nor
+    FTS5's shadow tables (derived; the search table itself lists its rows)."""
+    names = db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
+    return [n for (n,) in names if "schema" not in n and not _FTS_SHADOW.fullmatch(n)]
 
 
 @dataclass
@@ -73,23 +84,23 @@ class Backend:
         if not self.path.exists():
             return 0
         with closing(sqlite3.connect(self.path)) as db:
-            names = db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            tables = [r[0] for r in names if "schema" not in r[0]]
+            tables = _data_tables(db)
             return sum(db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
 
     def dump(self) -> list[Any]:
         """Everything stored, to compare before and after a request: the rows
         of the SQLite file's data tables (those with rows; the schema-version
-        table aside); every session row for the memory store."""
+        table and the search index's shadow tables aside); every session row
+        for the memory store."""
         if self.path is None:
             with self.manager() as manager:
                 return sorted(repr(info) for info in manager.list(limit=100_000))
         if not self.path.exists():
             return []
         with closing(sqlite3.connect(self.path)) as db:
-            names = db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
-            tables = [r[0] for r in names if "schema" not in r[0]]
-            dumped = [(t, sorted(map(repr, db.execute(f'SELECT * FROM "{t}"')))) for t in tables]
+            dumped = [
+                (t, sorted(map(repr, db.execute(f'SELECT * FROM "{t}"')))) for t in _data_tables(db)
+            ]
             return [(t, rows) for t, rows in dumped if rows]
 
     def entries(self, session_id: str) -> list[Entry]:
