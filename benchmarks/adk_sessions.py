@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import tempfile
 import time
@@ -36,40 +35,17 @@ from google.genai import types
 from agentsession.integrations.adk import AgentSessionService
 
 from .report import fmt_time
+from .scratch import drop, scratch_url
 
 APP = "bench"
-REDIS = "redis://127.0.0.1:6379/0"
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def ours(kind: str, folder: Path) -> tuple[str, str]:
     """(name, URL) of a fresh agentsession store of ``kind``."""
-    tag = secrets.token_hex(4)
-    urls = {
-        "memory": "memory://",
-        "sqlite": f"sqlite:///{folder / 'ours.db'}",
-        "file": f"file://{folder / 'ours-files'}",
-        "redis": f"{REDIS}?key_prefix=adkbench:{tag}:",
-        "postgres": f"{POSTGRES}?schema=adkbench_{tag}",
-    }
     names = {"memory": "memory", "sqlite": "SQLite", "file": "file", "redis": "Redis"}
-    return f"agentsession {names.get(kind, 'PostgreSQL')}", urls[kind]
-
-
-def drop(url: str) -> None:
-    """Remove what the run stored on a server (Redis keys, a PostgreSQL schema)."""
-    if url.startswith("redis"):
-        import redis
-
-        client = redis.Redis.from_url(REDIS)
-        for key in client.scan_iter(match=url.split("key_prefix=")[1] + "*", count=1000):
-            client.delete(key)
-        client.close()
-    elif url.startswith("postgresql"):
-        import psycopg
-
-        with psycopg.connect(POSTGRES, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{url.split("schema=")[1]}" CASCADE')
+    return f"agentsession {names.get(kind, 'PostgreSQL')}", scratch_url(
+        kind, folder, "ours", "adkbench"
+    )
 
 
 async def fill(service: BaseSessionService, sessions: int, users: int, events: int) -> str:

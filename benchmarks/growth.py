@@ -126,9 +126,14 @@ def url_of(name: str, folder: Path, tag: str) -> str:
     return "memory://"
 
 
-def _fill(session: Session, history: int) -> None:
+def _short(n: int) -> dict[str, Any]:
+    return {"role": "user", "content": f"message {n}"}
+
+
+def fill(session: Session, history: int, make: Callable[[int], dict[str, Any]] = _short) -> None:
+    """Append messages ``make(0)`` to ``make(history - 1)``, 1,000 per write."""
     for start in range(0, history, 1000):
-        session.extend([{"role": "user", "content": f"message {start + i}"} for i in range(1000)])
+        session.extend([make(n) for n in range(start, min(start + 1000, history))])
 
 
 def session_tier(name: str, url: str, history: int, repeat: int) -> dict[str, Any]:
@@ -137,7 +142,7 @@ def session_tier(name: str, url: str, history: int, repeat: int) -> dict[str, An
     figures: dict[str, Any] = {}
     with SessionManager(store) as manager:
         s = manager.create("growth")
-        _fill(s, history)
+        fill(s, history)
         extra = iter(range(10**9))
 
         others: list[SessionManager] = []

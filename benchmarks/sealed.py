@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sqlite3
 import statistics
 import tempfile
@@ -32,11 +31,11 @@ from typing import Any
 
 from agentsession import SessionManager, Store, open_store
 from agentsession.sealed import KeyRing, SealedStore
+from benchmarks.groups import POSTGRES_DSN, REDIS_URL
+from benchmarks.scratch import drop, pg_schema, scratch_url
 from benchmarks.workload import message
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS = "redis://127.0.0.1:6379/0"
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 SESSIONS, PER_SESSION, WINDOW = 20, 50, 20
 KEYS = KeyRing([("bench", os.urandom(32))])
 MODES: dict[str, dict[str, Any]] = {
@@ -97,15 +96,15 @@ def _size(kind: str, url: str) -> int:
         import redis
 
         prefix = url.split("key_prefix=", 1)[1]
-        client = redis.Redis.from_url(REDIS)
+        client = redis.Redis.from_url(REDIS_URL)
         total = sum(client.memory_usage(k) or 0 for k in client.scan_iter(f"{prefix}*"))
         client.close()
         return int(total)
     if kind == "postgres":
         import psycopg
 
-        schema = url.split("schema=", 1)[1]
-        with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        schema = pg_schema(url)
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
             conn.execute(f'VACUUM "{schema}".agentsession_entry')
             row = conn.execute(
                 "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
@@ -117,36 +116,8 @@ def _size(kind: str, url: str) -> int:
     return 0
 
 
-def _url(kind: str, directory: Path, tag: str) -> str:
-    if kind == "memory":
-        return "memory://"
-    if kind == "sqlite":
-        return f"sqlite:///{directory / (tag + '.db')}"
-    if kind == "file":
-        return f"file://{directory / tag}"
-    if kind == "redis":
-        return f"{REDIS}?key_prefix=bench-sealed:{secrets.token_hex(4)}:"
-    return f"{POSTGRES}?schema=bench_sealed_{secrets.token_hex(4)}"
-
-
-def _drop(kind: str, url: str) -> None:
-    if kind == "redis":
-        import redis
-
-        prefix = url.split("key_prefix=", 1)[1]
-        client = redis.Redis.from_url(REDIS)
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
-        client.close()
-    elif kind == "postgres":
-        import psycopg
-
-        with psycopg.connect(POSTGRES, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{url.split("schema=", 1)[1]}" CASCADE')
-
-
 def measure(kind: str, mode: str, directory: Path) -> dict[str, float]:
-    url = _url(kind, directory, mode.replace(" ", "").replace("+", "-"))
+    url = scratch_url(kind, directory, mode.replace(" ", "").replace("+", "-"), "bench_sealed")
     store: Store = open_store(url)
     if MODES[mode]:
         store = SealedStore(store, **MODES[mode])
@@ -166,7 +137,7 @@ def measure(kind: str, mode: str, directory: Path) -> dict[str, float]:
                     reads.append(time.perf_counter() - t0)
             size = _size(kind, url)
     finally:
-        _drop(kind, url)
+        drop(url)
     return {
         "bytes": size,
         "append_us": statistics.median(appends) * 1e6,
