@@ -225,12 +225,15 @@ def search(
     found = HitCollector(query, limit)
     match = sql.match_expression(query.words, user_id, agent)
     page, offset = 2 * limit, 0
+    now_us = to_us(now)
     with _read(conn):
         while True:
-            rows = conn.execute(sql.SEARCH, (match, to_us(now), page, offset)).fetchall()
-            for session_id, entry_id, digest, created_at, body, role, bm25 in rows:
+            rows = conn.execute(sql.SEARCH, (match, page, offset)).fetchall()
+            for session_id, entry_id, digest, created_at, body, role, rank, expires in rows:
+                if _expired(expires, now_us):
+                    continue
                 role = role if isinstance(role, str) else None
-                found.add(session_id, digest, -bm25, at_us(created_at), entry_id, body, role)
+                found.add(session_id, digest, -rank, at_us(created_at), entry_id, body, role)
             offset += page
             if len(rows) < page or len(found.hits()) >= limit:
                 return found.hits()

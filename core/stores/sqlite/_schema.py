@@ -188,17 +188,20 @@ UPDATE_SCOPE: Final = f"UPDATE agentsession_search SET scope = ? WHERE {_OF_SESS
 INSERT_SEARCH: Final = (
     "INSERT INTO agentsession_search (body, scope, session_pk, entry_id) VALUES (?, ?, ?, ?)"
 )
-# The best matches first (bm25: lower is better), then the newest; the
-# session must be live. Paged: repeated messages collapse into one hit.
+# The best matches first (bm25: lower is better), then the newest. Ranked
+# reading only rowids and scores (bm25() by name: FTS5's own "ORDER BY rank"
+# path costs twice as much); the page's rows alone are then read whole and
+# joined. Paged: repeated messages collapse
+# into one hit, and the caller skips expired sessions (by expires_at).
 SEARCH: Final = """
     SELECT s.id, e.id, e.digest, e.created_at, f.body, json_extract(e.data, '$.role'),
-        bm25(agentsession_search)
-    FROM agentsession_search f
-    JOIN agentsession_sessions s ON s.pk = f.session_pk
-    JOIN agentsession_entries e ON e.session_pk = f.session_pk AND e.id = f.entry_id
-    WHERE agentsession_search MATCH ? AND (s.expires_at IS NULL OR s.expires_at > ?)
-    ORDER BY bm25(agentsession_search), e.created_at DESC
-    LIMIT ? OFFSET ?"""
+        top.rank, s.expires_at
+    FROM (SELECT rowid, bm25(agentsession_search) AS rank FROM agentsession_search
+          WHERE agentsession_search MATCH ? ORDER BY rank LIMIT ? OFFSET ?) AS top
+    JOIN agentsession_search AS f ON f.rowid = top.rowid
+    JOIN agentsession_sessions AS s ON s.pk = f.session_pk
+    JOIN agentsession_entries AS e ON e.session_pk = f.session_pk AND e.id = f.entry_id
+    ORDER BY top.rank, e.created_at DESC"""
 
 
 def search_scope(pk: int, agent: str, user_id: str | None) -> str:
