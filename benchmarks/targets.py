@@ -69,6 +69,12 @@ REASONS = {
         "expiry renewal); ours is one atomic chain step with listing indexes (see the "
         "floor row)."
     ),
+    "append-peer:LangChain SQLChatMessageHistory": (
+        "Since search, a message append also computes the entry's generated `tsvector` "
+        "(the text walked out of the `jsonb`, then `to_tsvector`) and adds it to the GIN "
+        "index, about 200 µs (docs/benchmarks.md, Search); before, ours was the faster. "
+        "Its append is a bare INSERT: no session row, head, counts, expiry or index."
+    ),
     "last100-peer:OpenAI Agents RedisSession": (
         "Its `get_items(limit=100)` is an LRANGE and `json.loads`, i.e. the floor itself: "
         "no store can be twice as fast as the floor; ours is at the floor."
