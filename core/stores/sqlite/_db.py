@@ -25,10 +25,13 @@ from agentsession._search import message_text
 from agentsession.stores._blocking import WouldBlock
 from agentsession.stores.sqlite._schema import (
     CREATE_SCHEMA_TABLE,
+    CREATE_SEARCH,
+    DROP_SEARCH,
     MIGRATIONS,
     RECORD_MIGRATION,
     SCHEMA_VERSION,
     SCHEMA_VERSION_SQL,
+    SEARCH_EXISTS,
     SYNCHRONOUS_LEVELS,
     search_scope,
 )
@@ -51,11 +54,23 @@ _SQLITE_BUSY = 5  # the primary result code of every "database is locked"
 _CHECKPOINT_EVERY = 250
 
 
+class StoreConnection(sqlite3.Connection):
+    """A store's connection: ``searchable`` says whether the file has its
+    search table (set once the connection is open; ``docs/design.md``, "Search")."""
+
+    searchable: bool = False
+
+
 class Database:
     """The lazily opened connection of one store (callers serialise access)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, synchronous: str, busy_timeout: float
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str,
+        busy_timeout: float,
+        search: bool = True,
     ) -> None:
         level = str(synchronous).upper()
         if level not in SYNCHRONOUS_LEVELS:
@@ -69,7 +84,8 @@ class Database:
         self.path = _MEMORY if raw in ("", _MEMORY) else os.path.abspath(raw)
         self.synchronous = level
         self.busy_timeout = float(busy_timeout)
-        self._conn: sqlite3.Connection | None = None
+        self.search = bool(search)
+        self._conn: StoreConnection | None = None
         self._pid = 0
         # Set by an async store (its runner's ``defer``): calls may then be
         # attempted on the event loop, and WAL checkpoints are this object's
@@ -81,7 +97,7 @@ class Database:
 
     def call(
         self,
-        op: Callable[Concatenate[sqlite3.Connection, P], T],
+        op: Callable[Concatenate[StoreConnection, P], T],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
@@ -148,7 +164,7 @@ class Database:
             _INHERITED.append(self._conn)
             self._conn = None
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> StoreConnection:
         if self.path != _MEMORY:
             _prepare_file(self.path)
         conn = sqlite3.connect(
@@ -157,6 +173,7 @@ class Database:
             isolation_level=None,  # transactions are explicit
             check_same_thread=False,  # the runner serialises access
             cached_statements=64,
+            factory=StoreConnection,
         )
         try:
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
@@ -166,6 +183,7 @@ class Database:
                     conn.execute("PRAGMA wal_autocheckpoint = 0")
             register_functions(conn)
             migrate(conn)
+            conn.searchable = prepare_search(conn, self.search)
         except BaseException:
             conn.close()
             raise
@@ -174,8 +192,29 @@ class Database:
         return conn
 
 
+def prepare_search(conn: sqlite3.Connection, wanted: bool) -> bool:
+    """Make the file's search table exist if ``wanted`` (indexing the messages
+    already there), else not; whether it exists now. A SQLite built without
+    FTS5 has none: search then raises ``SearchUnavailable``."""
+    if (conn.execute(SEARCH_EXISTS).fetchone() is not None) is wanted:
+        return wanted
+    try:
+        with transaction(conn, "BEGIN IMMEDIATE"):
+            there = conn.execute(SEARCH_EXISTS).fetchone() is not None
+            if wanted and not there:
+                for statement in CREATE_SEARCH:
+                    conn.execute(statement)
+            elif there and not wanted:
+                conn.execute(DROP_SEARCH)
+    except sqlite3.OperationalError as exc:
+        if "fts5" not in str(exc):
+            raise
+        return False  # no FTS5 in this SQLite
+    return wanted
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
-    """The SQL functions migration 3 indexes existing messages with."""
+    """The SQL functions the search table indexes existing messages with."""
     conn.create_function("agentsession_text", 1, _stored_text, deterministic=True)
     conn.create_function("agentsession_scope", 3, search_scope, deterministic=True)
 
@@ -317,12 +356,22 @@ def migrate(conn: sqlite3.Connection) -> int:
 # -- URLs --------------------------------------------------------------------
 
 
+_SWITCH: dict[str, bool] = {
+    "on": True,
+    "true": True,
+    "1": True,
+    "off": False,
+    "false": False,
+    "0": False,
+}
+
+
 def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
     """``sqlite:///relative.db`` / ``sqlite:////absolute.db`` -> (path, options).
 
-    Query options: ``synchronous`` (OFF, NORMAL, FULL, EXTRA) and
-    ``busy_timeout`` (seconds). ``sqlite://`` or ``sqlite:///:memory:`` is a
-    private in-memory database.
+    Query options: ``synchronous`` (OFF, NORMAL, FULL, EXTRA),
+    ``busy_timeout`` (seconds) and ``search`` (``on`` or ``off``).
+    ``sqlite://`` or ``sqlite:///:memory:`` is a private in-memory database.
     """
     parts = urlsplit(url)
     if parts.scheme.lower() != "sqlite" or parts.netloc:
@@ -332,6 +381,10 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "synchronous":
             options[key] = value
+        elif key == "search":
+            if value.lower() not in _SWITCH:
+                raise InvalidInput("search must be on or off")
+            options[key] = _SWITCH[value.lower()]
         elif key == "busy_timeout":
             try:
                 options[key] = float(value)

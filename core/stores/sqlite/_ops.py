@@ -10,7 +10,6 @@ database lock instead of failing.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -21,6 +20,7 @@ from agentsession._exceptions import (
     CheckpointNotFound,
     ConflictError,
     InvalidInput,
+    SearchUnavailable,
     SessionNotFound,
 )
 from agentsession._models import (
@@ -38,7 +38,7 @@ from agentsession._models import (
 from agentsession._rules import check_expected_head, check_revision, place_entries
 from agentsession._search import HitCollector, SearchQuery, message_text
 from agentsession.stores.sqlite import _schema as sql
-from agentsession.stores.sqlite._db import transaction
+from agentsession.stores.sqlite._db import StoreConnection, transaction
 from agentsession.stores.sqlite._schema import (
     at_us,
     opt_us,
@@ -70,7 +70,7 @@ __all__ = [
     "update_session",
 ]
 
-Connection = sqlite3.Connection
+Connection = StoreConnection
 
 
 def _write(conn: Connection) -> AbstractContextManager[None]:
@@ -94,6 +94,8 @@ def _live(conn: Connection, session_id: str, now: int) -> tuple[int, SessionInfo
 
 
 def _erase(conn: Connection, pk: int) -> None:
+    if conn.searchable:
+        conn.execute(sql.DELETE_SEARCH_ROWS, (pk,))
     for statement in sql.DELETE_SESSION:
         conn.execute(statement, (pk,))
 
@@ -200,7 +202,7 @@ def rotate_id(
         owner = info.user_id if user_id is UNCHECKED else user_id
         new = _bumped(info, now, expires_at, id=new_id, user_id=owner)
         conn.execute(sql.UPDATE_ID, (new.revision, now_us, opt_us(expires_at), new_id, owner, pk))
-        if owner != info.user_id:
+        if owner != info.user_id and conn.searchable:
             conn.execute(sql.UPDATE_SCOPE, (sql.search_scope(pk, info.agent, owner), pk))
     return new
 
@@ -222,6 +224,10 @@ def search(
     limit: int,
     now: datetime,
 ) -> list[SearchHit]:
+    if not conn.searchable:
+        raise SearchUnavailable(
+            "this SQLite store has search off (search=False), or its SQLite lacks FTS5"
+        )
     found = HitCollector(query, limit)
     match = sql.match_expression(query.words, user_id, agent)
     page, offset = 2 * limit, 0
@@ -243,6 +249,8 @@ def _index(
     conn: Connection, pk: int, info: SessionInfo, entries: Iterable[tuple[str, str, Any]]
 ) -> None:
     """Add the messages among ``entries`` (id, kind, data) to the search index."""
+    if not conn.searchable:
+        return
     scope = sql.search_scope(pk, info.agent, info.user_id)
     rows = []
     for entry_id, kind, data in entries:

@@ -117,24 +117,6 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX agentsession_sessions_user_agent"
         " ON agentsession_sessions (user_id, agent, updated_at, id)",
     ),
-    # 3: full-text search (FTS5). One row per message with text: its text
-    # (``body``) and its ``scope``, the tokens ``s<session pk>``, ``u<owner
-    # hash>`` (``unone`` unowned) and ``a<agent hash>``, so a user's search,
-    # a session's erase and an owner change are index lookups. The FTS rowid
-    # is its own (the entries' implicit rowid may change on VACUUM); a row
-    # names its entry by (session_pk, entry_id). Existing messages are
-    # indexed here, through the functions the connection registers.
-    (
-        "CREATE VIRTUAL TABLE agentsession_search USING fts5("
-        "body, scope, session_pk UNINDEXED, entry_id UNINDEXED,"
-        " tokenize = 'unicode61 remove_diacritics 2')",
-        """INSERT INTO agentsession_search (body, scope, session_pk, entry_id)
-        SELECT body, agentsession_scope(pk, agent, user_id), pk, id FROM (
-            SELECT agentsession_text(e.data) AS body, s.pk, s.agent, s.user_id, e.id
-            FROM agentsession_entries e JOIN agentsession_sessions s ON s.pk = e.session_pk
-            WHERE e.kind = 'message')
-        WHERE body != ''""",
-    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -168,10 +150,7 @@ INSERT_SESSION: Final = (
     " last_checkpoint_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 SELECT_PK: Final = "SELECT pk, expires_at, revision FROM agentsession_sessions WHERE id = ?"
-# A session's search rows, found by the scope token of its pk.
-_OF_SESSION: Final = "agentsession_search MATCH 'scope : \"s' || ? || '\"'"
 DELETE_SESSION: Final = (
-    f"DELETE FROM agentsession_search WHERE {_OF_SESSION}",
     "DELETE FROM agentsession_entries WHERE session_pk = ?",
     "DELETE FROM agentsession_checkpoints WHERE session_pk = ?",
     "DELETE FROM agentsession_sessions WHERE pk = ?",
@@ -184,6 +163,37 @@ UPDATE_HEAD: Final = _BUMP + ", head = ?, message_count = ? WHERE pk = ?"
 UPDATE_METADATA: Final = _BUMP + ", metadata = ? WHERE pk = ?"
 UPDATE_CHECKPOINTED: Final = _BUMP + ", last_checkpoint_at = ? WHERE pk = ?"
 UPDATE_ID: Final = _BUMP + ", id = ?, user_id = ? WHERE pk = ?"
+# -- search --------------------------------------------------------------------
+#
+# Not a migration: the search table exists while the stores opening the file
+# have search on (the default). A store with search on creates it, and
+# indexes the messages already there, when the file lacks it (a file written
+# before search, or by a store with search off); one with search off drops
+# it. Its rows carry the message's text (``body``) and its ``scope``: the
+# tokens ``s<session pk>``, ``u<owner hash>`` (``unone`` unowned) and
+# ``a<agent hash>``, so a user's search, a session's erase and an owner
+# change are index lookups. The FTS rowid is its own (the entries' implicit
+# rowid may change on VACUUM); a row names its entry by (session_pk,
+# entry_id). Existing messages are indexed through the functions the
+# connection registers.
+SEARCH_EXISTS: Final = (
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agentsession_search'"
+)
+CREATE_SEARCH: Final = (
+    "CREATE VIRTUAL TABLE agentsession_search USING fts5("
+    "body, scope, session_pk UNINDEXED, entry_id UNINDEXED,"
+    " tokenize = 'unicode61 remove_diacritics 2')",
+    """INSERT INTO agentsession_search (body, scope, session_pk, entry_id)
+    SELECT body, agentsession_scope(pk, agent, user_id), pk, id FROM (
+        SELECT agentsession_text(e.data) AS body, s.pk, s.agent, s.user_id, e.id
+        FROM agentsession_entries e JOIN agentsession_sessions s ON s.pk = e.session_pk
+        WHERE e.kind = 'message')
+    WHERE body != ''""",
+)
+DROP_SEARCH: Final = "DROP TABLE IF EXISTS agentsession_search"
+# A session's search rows, found by the scope token of its pk.
+_OF_SESSION: Final = "agentsession_search MATCH 'scope : \"s' || ? || '\"'"
+DELETE_SEARCH_ROWS: Final = f"DELETE FROM agentsession_search WHERE {_OF_SESSION}"
 UPDATE_SCOPE: Final = f"UPDATE agentsession_search SET scope = ? WHERE {_OF_SESSION}"
 INSERT_SEARCH: Final = (
     "INSERT INTO agentsession_search (body, scope, session_pk, entry_id) VALUES (?, ?, ?, ?)"
@@ -205,7 +215,7 @@ SEARCH: Final = """
 
 
 def search_scope(pk: int, agent: str, user_id: str | None) -> str:
-    """The ``scope`` column of a session's search rows (migration 3)."""
+    """The ``scope`` column of a session's search rows (see ``CREATE_SEARCH``)."""
     return f"s{pk} {owner_token(user_id)} {_token('a', agent)}"
 
 

@@ -31,6 +31,10 @@ class AsyncSQLiteStore(AsyncBridge):
             ``":memory:"`` for a private in-memory database.
         synchronous: ``"NORMAL"`` (default), ``"FULL"``, ``"EXTRA"`` or ``"OFF"``.
         busy_timeout: seconds a write waits for another writer's lock.
+        search: keep the full-text search index (default). ``False`` drops
+            it: appends skip it and ``search`` raises ``SearchUnavailable``;
+            every store opening the file should agree (``docs/design.md``,
+            "Search").
 
     Nothing is opened until the first call.
     """
@@ -41,8 +45,11 @@ class AsyncSQLiteStore(AsyncBridge):
         *,
         synchronous: str = "NORMAL",
         busy_timeout: float = 10.0,
+        search: bool = True,
     ) -> None:
-        self._db = db = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self._db = db = Database(
+            path, synchronous=synchronous, busy_timeout=busy_timeout, search=search
+        )
         runner = AsyncRunner("agentsession-sqlite", db.attempt)
         db.defer = runner.defer
         super().__init__(
@@ -55,7 +62,7 @@ class AsyncSQLiteStore(AsyncBridge):
     @classmethod
     def from_url(cls, url: str) -> AsyncSQLiteStore:
         """``sqlite:///relative.db`` or ``sqlite:////absolute.db``, with optional
-        ``?synchronous=FULL&busy_timeout=30``."""
+        ``?synchronous=FULL&busy_timeout=30&search=off``."""
         path, options = parse_sqlite_url(url)
         return cls(path, **options)
 

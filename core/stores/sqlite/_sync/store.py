@@ -32,6 +32,10 @@ class SQLiteStore(Bridge):
             ``":memory:"`` for a private in-memory database.
         synchronous: ``"NORMAL"`` (default), ``"FULL"``, ``"EXTRA"`` or ``"OFF"``.
         busy_timeout: seconds a write waits for another writer's lock.
+        search: keep the full-text search index (default). ``False`` drops
+            it: appends skip it and ``search`` raises ``SearchUnavailable``;
+            every store opening the file should agree (``docs/design.md``,
+            "Search").
 
     Nothing is opened until the first call.
     """
@@ -42,8 +46,11 @@ class SQLiteStore(Bridge):
         *,
         synchronous: str = "NORMAL",
         busy_timeout: float = 10.0,
+        search: bool = True,
     ) -> None:
-        self._db = db = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self._db = db = Database(
+            path, synchronous=synchronous, busy_timeout=busy_timeout, search=search
+        )
         runner = Runner("agentsession-sqlite", db.attempt)
         db.defer = runner.defer
         super().__init__(
@@ -56,7 +63,7 @@ class SQLiteStore(Bridge):
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
         """``sqlite:///relative.db`` or ``sqlite:////absolute.db``, with optional
-        ``?synchronous=FULL&busy_timeout=30``."""
+        ``?synchronous=FULL&busy_timeout=30&search=off``."""
         path, options = parse_sqlite_url(url)
         return cls(path, **options)
 

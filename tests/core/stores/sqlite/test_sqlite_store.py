@@ -7,6 +7,7 @@ import os
 import random
 import sqlite3
 import stat
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from agentsession import (
     AsyncSessionManager,
     IntegrityError,
     InvalidInput,
+    SearchUnavailable,
     SessionManager,
     StoreClosed,
     StoreUnavailable,
@@ -25,7 +27,6 @@ from agentsession import (
 )
 from agentsession.store import Unchecked
 from agentsession.stores.sqlite import _db as _sqlite_db
-from agentsession.stores.sqlite import _ops as _sqlite_ops
 from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
 from agentsession.stores.sqlite._schema import (
     MIGRATIONS,
@@ -217,8 +218,8 @@ def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
     for _ in range(3):
         with SessionManager(SQLiteStore(path)) as manager:
             manager.create("assistant")
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 3
-    assert schema_rows(path) == [(1,), (2,), (3,)]
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert schema_rows(path) == [(1,), (2,)]
 
 
 def test_forward_migration_applies_once_and_keeps_data(
@@ -249,8 +250,7 @@ def test_a_version_1_file_migrates_to_2_keeping_data(
     with monkeypatch.context() as v1:  # the store as released with schema 1
         v1.setattr(_sqlite_db, "MIGRATIONS", MIGRATIONS[:1])
         v1.setattr(_sqlite_db, "SCHEMA_VERSION", 1)
-        v1.setattr(_sqlite_ops, "_index", lambda *args: None)  # it had no search index
-        with SessionManager(SQLiteStore(path)) as manager:
+        with SessionManager(SQLiteStore(path, search=False)) as manager:  # none then
             for n in range(12):
                 agent, user = ("bot", "helper")[n % 2], ("alice", "bob", None)[n % 3]
                 session = manager.create(agent, user_id=user)
@@ -282,13 +282,13 @@ def test_a_version_1_file_migrates_to_2_keeping_data(
         assert [m.data["content"] for m in found.messages()] == ["hello 11", "after"]
         found.restore(point.id)
         assert [m.data["content"] for m in found.messages()] == ["hello 11"]
-        # Migration 3 indexed the messages written before it.
+        # Opened with search on, the store indexed the messages written before.
         hits = manager.search("hello", user_id="alice", limit=100)
         assert sorted(h.snippet for h in hits) == sorted(
             f"hello {n}" for n, (_, _, user) in enumerate(made) if user == "alice"
         )
         assert [h.snippet for h in manager.search("after", user_id=None)] == ["after"]
-    assert schema_rows(path) == [(1,), (2,), (3,)]
+    assert schema_rows(path) == [(1,), (2,)]
     assert {"agentsession_sessions_agent", "agentsession_sessions_user_agent"} <= index_names(path)
 
 
@@ -441,3 +441,43 @@ def test_the_search_index_follows_every_write(tmp_path: Path) -> None:
         conn = sqlite3.connect(path)
         assert conn.execute("SELECT count(*) FROM agentsession_search").fetchone() == (0,)
         conn.close()
+
+
+def _tables(path: Path) -> set[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_search_off_drops_the_index_and_search_on_rebuilds_it(tmp_path: Path) -> None:
+    path = tmp_path / "switch.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        s = manager.create("bot", user_id="alice")
+        s.append({"role": "user", "content": "an otter before"})
+    with SessionManager(f"sqlite:///{path}?search=off") as manager:
+        with pytest.raises(SearchUnavailable):
+            manager.search("otter", user_id="alice")
+        manager.get(s.id).append({"role": "user", "content": "an otter while off"})
+    assert "agentsession_search" not in _tables(path)
+    with SessionManager(SQLiteStore(path)) as manager:
+        hits = manager.search("otter", user_id="alice")
+        assert sorted(h.snippet for h in hits) == ["an otter before", "an otter while off"]
+    _index_matches_the_entries(path)
+    with pytest.raises(InvalidInput, match="search must be on or off"):
+        open_store(f"sqlite:///{path}?search=maybe")
+
+
+def test_a_sqlite_without_fts5_stores_everything_and_refuses_search(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # What SQLite says when a build lacks FTS5: "no such module: fts5".
+    monkeypatch.setattr(
+        _sqlite_db, "CREATE_SEARCH", ("CREATE VIRTUAL TABLE agentsession_search USING fts5x(b)",)
+    )
+    path = tmp_path / "plain.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        s = manager.create("bot", user_id="alice")
+        s.append({"role": "user", "content": "kept all the same"})
+        with pytest.raises(SearchUnavailable, match="FTS5"):
+            manager.search("kept", user_id="alice")
+        manager.delete(s.id)
+    assert "agentsession_search" not in _tables(path)
