@@ -20,7 +20,21 @@ if TYPE_CHECKING:
     from ._async.protocol import AsyncStore
     from ._sync.protocol import Store
 
-__all__ = ["default_store_url", "open_async_store", "open_store", "register_store"]
+__all__ = ["default_store_url", "open_async_store", "open_store", "register_store", "url_switch"]
+
+_ON = frozenset({"1", "true", "yes", "on"})
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+def url_switch(value: str, option: str) -> bool:
+    """A store URL's on/off option (``true``/``false``, ``on``/``off``,
+    ``yes``/``no``, ``1``/``0``); anything else is ``InvalidInput``."""
+    if value.lower() in _ON:
+        return True
+    if value.lower() in _OFF:
+        return False
+    raise InvalidInput(f"{option} must be true or false (on or off)")
+
 
 Factory = Callable[[str], Any]
 

@@ -32,12 +32,11 @@ from collections.abc import Iterator
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from agentsession._exceptions import InvalidInput
+from agentsession._registry import url_switch
 from agentsession.stores.file._format import owner_key
 
 __all__ = ["Layout", "parse_file_url"]
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -52,9 +51,9 @@ def parse_file_url(url: str) -> tuple[str, bool]:
         raise InvalidInput("a file store URL needs an absolute path: file:///absolute/directory")
     fsync = False
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key != "fsync" or value.lower() not in _TRUE | _FALSE:
+        if key != "fsync":
             raise InvalidInput("the only file store URL option is fsync=true|false")
-        fsync = value.lower() in _TRUE
+        fsync = url_switch(value, "fsync")
     return path, fsync
 
 

@@ -11,7 +11,6 @@ opens its own instead of sharing it.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -20,7 +19,13 @@ from contextlib import contextmanager, suppress
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from agentsession._exceptions import InvalidInput, StoreUnavailable, map_exceptions
+from agentsession._exceptions import (
+    IntegrityError,
+    InvalidInput,
+    StoreUnavailable,
+    map_exceptions,
+)
+from agentsession._registry import url_switch
 from agentsession._search import message_text
 from agentsession.stores._blocking import WouldBlock
 from agentsession.stores.sqlite._schema import (
@@ -33,6 +38,7 @@ from agentsession.stores.sqlite._schema import (
     SCHEMA_VERSION_SQL,
     SEARCH_EXISTS,
     SYNCHRONOUS_LEVELS,
+    load_object,
     search_scope,
 )
 
@@ -221,10 +227,9 @@ def register_functions(conn: sqlite3.Connection) -> None:
 
 def _stored_text(data: str) -> str:
     try:
-        value = json.loads(data)
-    except ValueError:
-        return ""
-    return message_text(value) if isinstance(value, dict) else ""
+        return message_text(load_object(data))
+    except IntegrityError:
+        return ""  # not indexed; reading it fails as it always has
 
 
 def _wal_checkpoint(conn: sqlite3.Connection) -> None:
@@ -356,16 +361,6 @@ def migrate(conn: sqlite3.Connection) -> int:
 # -- URLs --------------------------------------------------------------------
 
 
-_SWITCH: dict[str, bool] = {
-    "on": True,
-    "true": True,
-    "1": True,
-    "off": False,
-    "false": False,
-    "0": False,
-}
-
-
 def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
     """``sqlite:///relative.db`` / ``sqlite:////absolute.db`` -> (path, options).
 
@@ -382,9 +377,7 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
         if key == "synchronous":
             options[key] = value
         elif key == "search":
-            if value.lower() not in _SWITCH:
-                raise InvalidInput("search must be on or off")
-            options[key] = _SWITCH[value.lower()]
+            options[key] = url_switch(value, "search")
         elif key == "busy_timeout":
             try:
                 options[key] = float(value)

@@ -462,7 +462,7 @@ def test_search_off_drops_the_index_and_search_on_rebuilds_it(tmp_path: Path) ->
         hits = manager.search("otter", user_id="alice")
         assert sorted(h.snippet for h in hits) == ["an otter before", "an otter while off"]
     _index_matches_the_entries(path)
-    with pytest.raises(InvalidInput, match="search must be on or off"):
+    with pytest.raises(InvalidInput, match="search must be true or false"):
         open_store(f"sqlite:///{path}?search=maybe")
 
 
