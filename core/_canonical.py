@@ -261,6 +261,18 @@ def chain_checksum(digests: Iterable[str], base: str | None = None) -> str:
     return base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")
 
 
+def chain_steps(digests: Iterable[str], base: str | None) -> list[str]:
+    """The chained checksum after each of ``digests``, going on from ``base``
+    (``None``: from nothing, for a root): what a store keeps with each entry
+    it appends, so a checkpoint reads its head's instead of the path."""
+    value = _CHAIN_START if base is None else _unb64(base)
+    out = []
+    for digest in digests:
+        value = hashlib.sha256(value + digest.encode("ascii")).digest()
+        out.append(base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii"))
+    return out
+
+
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=")
 

@@ -121,6 +121,7 @@ def carrying(entry: Entry, data: Mapping[str, Any]) -> Entry:
         entry.depth,
         entry.message_index,
         entry.digest,
+        entry.checksum,
     )
 
 
@@ -161,6 +162,9 @@ class Entry:
         depth: position on its path, root = 1.
         message_index: messages on its path up to and including it.
         digest: SHA-256 of the canonical JSON of ``kind`` + ``data``.
+        checksum: the chained checksum of the path root → this entry, what a
+            checkpoint of it records; ``None`` where the store does not keep
+            it (a store of another release, or data written before it did).
     """
 
     id: str
@@ -171,6 +175,9 @@ class Entry:
     depth: int
     message_index: int
     digest: str
+    #: Derived from the path: two stores holding the same entry are equal
+    #: whether or not they keep it.
+    checksum: str | None = field(default=None, compare=False)
 
     @property
     def is_message(self) -> bool:

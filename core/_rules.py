@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
-from ._canonical import canonical_json, checksum_matches, entry_digest, recompute_digest
+from ._canonical import (
+    canonical_json,
+    chain_steps,
+    checksum_matches,
+    entry_digest,
+    recompute_digest,
+)
 from ._exceptions import (
     AccessDenied,
     CheckpointNotFound,
@@ -43,6 +50,7 @@ __all__ = [
     "prepare_entry",
     "retention_policy",
     "verify_path",
+    "with_checksums",
 ]
 
 
@@ -78,14 +86,26 @@ def place_entries(
     parent_depth: int,
     message_count: int,
     max_messages: int | None,
+    parent_checksum: str | None = None,
 ) -> list[Entry]:
-    """Chain ``new`` under ``parent_id``: parents, depths and message indexes.
+    """Chain ``new`` under ``parent_id``: parents, depths, message indexes and
+    path checksums.
+
+    ``parent_checksum``: the parent's path checksum (``Entry.checksum``). The
+    new entries get theirs from it; under a parent whose checksum is not known
+    (``None``), they get ``None``. Under no parent they start from nothing.
 
     Raises:
         LimitExceeded: the path would hold more than ``max_messages`` messages.
     """
     placed: list[Entry] = []
-    for item in new:
+    sums: list[str | None]
+    if parent_id is None or parent_checksum is not None:
+        base = None if parent_id is None else parent_checksum
+        sums = list(chain_steps([item.digest for item in new], base))
+    else:
+        sums = [None] * len(new)
+    for item, checksum in zip(new, sums, strict=True):
         message_count += item.is_message
         parent_depth += 1
         placed.append(
@@ -98,12 +118,25 @@ def place_entries(
                 depth=parent_depth,
                 message_index=message_count,
                 digest=item.digest,
+                checksum=checksum,
             )
         )
         parent_id = item.id
     if max_messages is not None and message_count > max_messages:
         raise LimitExceeded(f"the session is limited to {max_messages} messages")
     return placed
+
+
+def with_checksums(entries: Sequence[Entry]) -> list[Entry]:
+    """``entries`` (a whole session's, as an import brings them) with the
+    path checksum of each computed from its parent's, in the same order.
+    Whatever checksums they carried are not trusted."""
+    ordered = sorted(entries, key=lambda e: e.depth)
+    sums: dict[str, str] = {}
+    for entry in ordered:
+        base = None if entry.parent_id is None else sums[entry.parent_id]
+        [sums[entry.id]] = chain_steps([entry.digest], base)
+    return [replace(e, checksum=sums[e.id]) for e in entries]
 
 
 def check_expected_head(current: str | None, expected: str | Unchecked | None) -> None:

@@ -534,6 +534,7 @@ class Sealer:
                 text = self.codec.open_text(token, place)
             opened = carrying(entry, load_json_object(text))
             opened.digest = entry_digest(entry.kind, text)
+            opened.checksum = None  # chained over the sealed digests: not these
             entries.append(opened)
             digests[entry.id] = opened.digest
         points = _rechecked(stored, {e.id: e.digest for e in stored.entries}, digests)
@@ -556,6 +557,7 @@ class Sealer:
             )
             sealed = carrying(entry, new.data)
             sealed.digest = new.digest
+            sealed.checksum = None  # the store chains the sealed digests itself
             entries.append(sealed)
         digests = {e.id: e.digest for e in entries}
         points = _rechecked(plain, {e.id: e.digest for e in plain.entries}, digests)

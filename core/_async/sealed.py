@@ -322,6 +322,7 @@ class AsyncSealedStore(AsyncStore):
                 e.depth,
                 e.message_index,
                 e.digest,
+                e.checksum,
             )
             for e in placed
         ]

@@ -323,6 +323,7 @@ class SealedStore(Store):
                 e.depth,
                 e.message_index,
                 e.digest,
+                e.checksum,
             )
             for e in placed
         ]

@@ -524,6 +524,7 @@ def _rewrite(exported: SessionExport, keep: set[str], limit: int | None) -> Op[N
             parent_depth=0 if above is None else above.depth,
             message_count=0 if above is None else above.message_index,
             max_messages=None,
+            parent_checksum=None if above is None else above.checksum,
         )
     revision = exported.session.revision
     if not placed:

@@ -30,6 +30,16 @@ def options(mode: str) -> dict[str, Any]:
     return made
 
 
+#: Whether the store under the sealed one keeps each entry's path checksum.
+PATH_CHECKSUMS = {
+    "memory": True,
+    "file": False,
+    "sqlite": False,
+    "redis": False,
+    "postgres": False,
+}
+
+
 class Sealed:
     kind: ClassVar[str]
     mode: ClassVar[str]
@@ -70,7 +80,12 @@ for _kind in KINDS:
         globals()[_name] = type(
             _name,
             (SyncSealed, StoreConformance),
-            {"kind": _kind, "mode": _mode, "pytestmark": marks},
+            {
+                "kind": _kind,
+                "mode": _mode,
+                "pytestmark": marks,
+                "path_checksums": PATH_CHECKSUMS[_kind],
+            },
         )
     for _mode in MODES if _kind in ("memory", "sqlite") else ():
         _name = f"TestAsyncSealed_{_kind}_{_mode}"
@@ -78,5 +93,10 @@ for _kind in KINDS:
         globals()[_name] = type(
             _name,
             (AsyncSealed, AsyncStoreConformance),
-            {"kind": _kind, "mode": _mode, "pytestmark": [*marks, pytest.mark.asyncio]},
+            {
+                "kind": _kind,
+                "mode": _mode,
+                "pytestmark": [*marks, pytest.mark.asyncio],
+                "path_checksums": PATH_CHECKSUMS[_kind],
+            },
         )

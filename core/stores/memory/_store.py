@@ -43,7 +43,13 @@ from agentsession._models import (
     evolve,
     json_copy,
 )
-from agentsession._rules import check_expected_head, check_revision, is_expired, place_entries
+from agentsession._rules import (
+    check_expected_head,
+    check_revision,
+    is_expired,
+    place_entries,
+    with_checksums,
+)
 from agentsession._sync.scan import ScanSearch
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
@@ -241,6 +247,7 @@ class MemoryStore(ScanSearch):
                 parent_depth=parent.depth if parent else 0,
                 message_count=info.message_count if head is not None else 0,
                 max_messages=info.max_messages,
+                parent_checksum=parent.checksum if parent else None,
             )
             for entry, new in zip(placed, entries, strict=True):
                 stored.add(entry, new.data_json)
@@ -412,7 +419,7 @@ class MemoryStore(ScanSearch):
             elif existing is not None and not is_expired(existing.info, info.updated_at):
                 raise ConflictError("a session with this id already exists")
             stored = _Stored(info=copy_info(info))
-            for entry in export.entries:
+            for entry in with_checksums(export.entries):
                 stored.add(entry, canonical_json(dict(entry.data)))
             stored.checkpoints = {c.id: copy_checkpoint(c) for c in export.checkpoints}
             self._put(stored)

@@ -62,10 +62,14 @@ class AsyncSuiteBase:
     set ``thread_safe = False`` if one store object must not be shared
     between threads. Async suite only: set ``shared_across_loops = True`` if
     one store object may be used from several event loops at once (threads
-    each running their own loop), to run the test that needs it.
+    each running their own loop), to run the test that needs it. Set
+    ``path_checksums = False`` for a store that does not keep each entry's
+    path checksum (its entries then carry ``None``, and a checkpoint reads
+    more of the path).
     """
 
     thread_safe: ClassVar[bool] = True
+    path_checksums: ClassVar[bool] = True
     shared_across_loops: ClassVar[bool] = False  # unasync: remove
     manager_class: ClassVar[type[AsyncSessionManager]] = AsyncSessionManager
 

@@ -337,6 +337,61 @@ class AsyncHistoryTests(AsyncSuiteBase):
         assert row.head == root.id and row.message_count == 1
         assert len(await (await manager.get(session.id)).branches()) == 2
 
+    async def test_entries_keep_their_path_checksum(
+        self, manager: AsyncSessionManager, clock: FakeClock
+    ) -> None:
+        store = manager.store
+        session = await manager.create("assistant")
+        seen = [await session.append(msg(0))]
+        seen += await session.extend([msg(1), msg(2)])
+        point = await session.checkpoint()
+        seen += await session.extend([msg(3), msg(4)])
+        await session.restore(point.id)
+        seen += await session.extend([msg("fork a"), msg("fork b")])  # a branch under 2
+        seen.append(await session.compact("a summary", upto=seen[2].id))  # a new root
+        seen += await session.extend([msg(5)])
+        _, leaves = await store.list_leaves(session.id, now=clock())
+        seen += leaves
+        for leaf in leaves:
+            await session.switch(leaf.id)
+            seen += await session.entries()
+            _, head = await store.read_path(session.id, now=clock(), limit=1, with_data=False)
+            seen += head
+        seen += (await store.get_checkpoint(session.id, point.id, now=clock(), with_path=True))[1]
+        seen += [await store.get_entry(session.id, e.id, now=clock()) for e in leaves]
+        self.check_path_checksums(seen)
+        export = await manager.export_session(session.id)
+        await manager.delete(session.id)
+        await manager.import_session(export)  # an import computes them afresh
+        moved = await manager.get(session.id)
+        # A sealed store seals the records again: digests (and so checksums)
+        # may differ from the first copy's, and are checked on their own.
+        again: list[Entry] = []
+        for leaf in leaves:
+            await moved.switch(leaf.id)
+            again += await moved.entries()
+        self.check_path_checksums(again)
+        # What a checkpoint records, read from the head: the same value.
+        tip = {e.id: e for e in again}[moved.head or ""]
+        assert (await moved.checkpoint()).checksum == tip.checksum or not self.path_checksums
+
+    def check_path_checksums(self, seen: list[Entry]) -> None:
+        """Each of ``seen`` carries the chained checksum of its path (found
+        among ``seen``), or, where the store keeps none, ``None``."""
+        by_id = {e.id: e for e in seen}
+
+        def path_checksum(entry: Entry) -> str:
+            digests: list[str] = []
+            at: Entry | None = entry
+            while at is not None:
+                digests.append(at.digest)
+                at = by_id[at.parent_id] if at.parent_id is not None else None
+            return chain_checksum(reversed(digests))
+
+        for entry in seen:
+            if self.path_checksums or entry.checksum is not None:
+                assert entry.checksum == path_checksum(entry), entry
+
     async def test_pop_is_non_destructive(self, manager: AsyncSessionManager) -> None:
         session = await manager.create("assistant")
         assert await session.pop() is None

@@ -62,10 +62,12 @@ def prefix(server: str) -> Iterator[str]:
 
 
 class TestRedisStore(RedisSuite, StoreConformance):
+    path_checksums = False  # not kept yet
     pass
 
 
 class TestAsyncRedisStore(AsyncRedisSuite, AsyncStoreConformance):
+    path_checksums = False  # not kept yet
     pass
 
 
