@@ -1,11 +1,14 @@
 """How checkpoint, restore, cold open and listing grow: 1k, 10k and 100k.
 
-Per embedded store (memory, file, SQLite), on one session of H messages
-(H = 1,000 / 10,000 / 100,000, appended in batches of 1,000):
+Per store (memory, file, SQLite; Redis and PostgreSQL on the servers of
+``benchmarks.groups``, each in a scratch key prefix or schema dropped
+afterwards), on one session of H messages (H = 1,000 / 10,000 / 100,000,
+appended in batches of 1,000):
 
 - *first checkpoint*: a checkpoint on a path that holds none, taken by a
-  manager that knows no earlier one (a new manager on the same store), so it
-  reads the whole path. Each sample first moves the head to a new branch of
+  manager that knows no earlier one (a new manager on the same store): it
+  reads the head's path checksum (``docs/design.md``, "Model"), where it
+  once read the whole path. Each sample first moves the head to a new branch of
   the same length (the head's parent, plus one message; untimed), so no
   earlier sample's checkpoint is on the path;
 - *checkpoint*: the next checkpoint after 10 more appends, by the manager
@@ -18,17 +21,19 @@ Per embedded store (memory, file, SQLite), on one session of H messages
   child's own time from its first line (imports, open, read), and the open
   and read alone;
 
-and, per store, the listing of 20 among N sessions (N = 1k / 10k / 100k, one
+and, per embedded store, the listing of 20 among N sessions (N = 1k / 10k / 100k, one
 agent, one message each, 100 sessions a user): every session's, one user's, and
 (file and SQLite) one user's as the first ``list()`` of a fresh process
 (opening the store included, interpreter start and imports not).
 
 Every figure is the median of ``--repeat`` samples (default 20), each timed
 on its own; garbage collection stays on. The whole run takes about 6 minutes
-on the 2-core machine (``--tiers 1000,10000`` about 1 minute):
+on the 2-core machine for the embedded stores (``--tiers 1000,10000`` about
+1 minute); the server stores add their fills (100,000 messages in batches):
 
     python -m benchmarks.growth [--tiers 1000,10000,100000] [--repeat 20]
                                 [--only sessions,listing]
+                                [--stores memory,file,sqlite,redis,postgres]
 
 Tables in Markdown on stdout, raw figures in ``.bench/results-growth.json``;
 ``docs/benchmarks.md``, "Growth", quotes them.
@@ -52,8 +57,11 @@ from typing import Any
 from agentsession import Session, SessionManager
 from agentsession.stores import MemoryStore
 
+from .scratch import drop, scratch_url
+
 ROOT = Path(__file__).resolve().parent.parent
-STORES = ("memory", "file", "sqlite")
+STORES = ("memory", "file", "sqlite", "redis", "postgres")
+EMBEDDED = ("memory", "file", "sqlite")
 PER_USER = 100  # the listing tiers' sessions: this many a user
 
 # A fresh interpreter: opens the store and reads the last 20 messages. Prints
@@ -116,14 +124,6 @@ def ms(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def url_of(name: str, folder: Path, tag: str) -> str:
-    if name == "file":
-        return f"file://{folder / f'file-{tag}'}"
-    if name == "sqlite":
-        return f"sqlite:///{folder / f'sqlite-{tag}.db'}"
-    return "memory://"
 
 
 def _short(n: int) -> dict[str, Any]:
@@ -235,14 +235,22 @@ PARTS: dict[
 }
 
 
-def run_part(part: str, tiers: list[int], repeat: int, folder: Path) -> list[dict[str, Any]]:
+def run_part(
+    part: str, tiers: list[int], repeat: int, folder: Path, stores: list[str]
+) -> list[dict[str, Any]]:
     tier, measure, columns = PARTS[part]
     print(f"| store | {tier} | " + " | ".join(heading for heading, _ in columns) + " |")
     print("|---|---|" + "---|" * len(columns))
     rows = []
-    for name in STORES:
+    for name in stores:
+        if part == "listing" and name not in EMBEDDED:
+            continue  # the servers' listings: benchmarks.run
         for n in tiers:
-            figures = measure(name, url_of(name, folder, f"{part}-{n}"), n, repeat)
+            url = scratch_url(name, folder, f"{name}-{part}-{n}", "growth")
+            try:
+                figures = measure(name, url, n, repeat)
+            finally:
+                drop(url)
             rows.append({"store": name, tier: n, **figures})
             cells = [ms(median(figures.get(key))) for _, key in columns]
             print(f"| {name} | {n:,} | " + " | ".join(cells) + " |", flush=True)
@@ -251,13 +259,13 @@ def run_part(part: str, tiers: list[int], repeat: int, folder: Path) -> list[dic
     return rows
 
 
-def main(tiers: list[int], repeat: int, parts: list[str]) -> None:
+def main(tiers: list[int], repeat: int, parts: list[str], stores: list[str]) -> None:
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="growth-"))
     results: dict[str, Any] = {"repeat": repeat}
     try:
         for part in parts:
-            results[part] = run_part(part, tiers, repeat, folder)
+            results[part] = run_part(part, tiers, repeat, folder, stores)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     elapsed = time.perf_counter() - started
@@ -273,8 +281,12 @@ if __name__ == "__main__":
     parser.add_argument("--tiers", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--only", default="sessions,listing", help="sessions, listing or both")
+    parser.add_argument("--stores", default=",".join(STORES))
     args = parser.parse_args()
     chosen = [p.strip() for p in args.only.split(",") if p.strip()]
     if not set(chosen) <= PARTS.keys():
         parser.error("--only takes sessions, listing or both")
-    main([int(t) for t in args.tiers.split(",")], args.repeat, chosen)
+    kinds = [k.strip() for k in args.stores.split(",") if k.strip()]
+    if not set(kinds) <= set(STORES):
+        parser.error(f"--stores takes {', '.join(STORES)}")
+    main([int(t) for t in args.tiers.split(",")], args.repeat, chosen, kinds)
