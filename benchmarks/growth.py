@@ -259,6 +259,40 @@ def run_part(
     return rows
 
 
+def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    """The speed targets the session tiers decide: (target, figure, met).
+
+    A checkpoint ≤ 1 ms at every H on the embedded stores, and flat on every
+    store (the largest H's at most 1.5x the smallest's), for the first
+    checkpoint too; a verified restore ≤ 5 ms at 1,000 and ≤ 40 ms at 10,000
+    on memory, file and SQLite; the open + read of a cold open ≤ 50 ms at
+    every H."""
+    out: list[tuple[str, str, bool]] = []
+    by_store: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        by_store.setdefault(row["store"], {})[row["H"]] = row
+    for store, tiers in by_store.items():
+        low, high = min(tiers), max(tiers)
+        for key, label in (("first_checkpoint", "first checkpoint"), ("checkpoint", "checkpoint")):
+            worst = max(median(t[key]) or 0.0 for t in tiers.values())
+            if store in EMBEDDED:
+                out.append((f"{store}: {label} ≤ 1 ms at every H", ms(worst), worst <= 1e-3))
+            if high > low:
+                a, b = median(tiers[low][key]) or 0.0, median(tiers[high][key]) or 0.0
+                figure = f"{ms(b)} at {high:,} vs {ms(a)} at {low:,} = {b / a:.2f}x"
+                out.append((f"{store}: {label} flat (≤ 1.5x)", figure, b <= 1.5 * a))
+        for h, limit in ((1000, 5e-3), (10000, 40e-3)):
+            if store in EMBEDDED and h in tiers:
+                got = median(tiers[h]["restore"]) or 0.0
+                label = f"{store}: verified restore ≤ {ms(limit)} at H = {h:,}"
+                out.append((label, ms(got), got <= limit))
+        if "cold_open_read" in tiers[high]:
+            got = median(tiers[high]["cold_open_read"]) or 0.0
+            label = f"{store}: cold open + last 20 (open + read) ≤ 50 ms at H = {high:,}"
+            out.append((label, ms(got), got <= 50e-3))
+    return out
+
+
 def main(tiers: list[int], repeat: int, parts: list[str], stores: list[str]) -> None:
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="growth-"))
@@ -268,6 +302,11 @@ def main(tiers: list[int], repeat: int, parts: list[str], stores: list[str]) -> 
             results[part] = run_part(part, tiers, repeat, folder, stores)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    if "sessions" in results:
+        print("| target | figure | verdict |\n|---|---|---|")
+        for target, figure, met in targets(results["sessions"]):
+            print(f"| {target} | {figure} | {'met' if met else '**missed**'} |")
+        print()
     elapsed = time.perf_counter() - started
     print(f"({elapsed / 60:.1f} min; medians of {repeat} samples)")
     results["elapsed_s"] = elapsed
