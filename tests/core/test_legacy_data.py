@@ -10,19 +10,24 @@ from pathlib import Path
 import pytest
 
 from agentsession import SessionManager
-from agentsession._canonical import chain_checksum, is_chained
+from agentsession._canonical import chain_checksum, chain_steps, is_chained
 
 LEGACY = Path(__file__).parent / "legacy"
 
 
+def copied(kind: str, tmp_path: Path, suffix: str = "") -> str:
+    """A copy of the legacy data of ``kind`` (``suffix``: which release's),
+    as a store URL."""
+    if kind == "sqlite":
+        shutil.copy(LEGACY / f"sessions{suffix}.db", tmp_path / "sessions.db")
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    shutil.copytree(LEGACY / f"files{suffix}", tmp_path / "files")
+    return f"file://{tmp_path / 'files'}"
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "file"])
 def test_an_earlier_releases_data_opens_and_verifies(tmp_path: Path, kind: str) -> None:
-    if kind == "sqlite":
-        shutil.copy(LEGACY / "sessions.db", tmp_path / "sessions.db")
-        url = f"sqlite:///{tmp_path / 'sessions.db'}"
-    else:
-        shutil.copytree(LEGACY / "files", tmp_path / "files")
-        url = f"file://{tmp_path / 'files'}"
+    url = copied(kind, tmp_path)
     with SessionManager(url) as manager:
         s = manager.get("legacy-session", user_id="alice")
         contents = [m.data["content"] for m in s.messages()]
@@ -38,3 +43,31 @@ def test_an_earlier_releases_data_opens_and_verifies(tmp_path: Path, kind: str) 
         s.append({"role": "user", "content": "new"})
         s.restore(new.id)
         s.restore(old.id)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "file"])
+def test_the_release_before_path_checksums_opens_and_gets_them(tmp_path: Path, kind: str) -> None:
+    # Written by tests/core/legacy/make_release2.py with the code of commit
+    # ec44eb8: SQLite schema version 2, file lines without checksums, and a
+    # file-store snapshot.
+    url = copied(kind, tmp_path, "-v2")
+    with SessionManager(url) as manager:
+        s = manager.get("release2", user_id="alice")
+        assert len(s.messages()) == 404 and s.messages(limit=1)[0].data["content"] == "the end"
+        # Every entry of every branch carries its path checksum.
+        for branch in s.branches():
+            s.switch(branch.leaf_id)
+            path = s.entries()
+            assert [e.checksum for e in path] == chain_steps([e.digest for e in path], None)
+        (old,) = s.checkpoints()
+        assert is_chained(old.checksum)
+        s.restore(old.id)  # verifies the path against the old checksum
+        assert [m.data["content"] for m in s.messages()] == ["My name is Alice.", "Hello Alice!"]
+        assert s.checkpoint("again").checksum == old.checksum  # read from the head
+        s.append({"role": "user", "content": "new"})
+        new = s.checkpoint("after")
+        assert new.checksum == chain_checksum(e.digest for e in s.entries())
+        s.restore(new.id)
+    with SessionManager(url) as manager:  # and again, from what the first run left
+        s = manager.get("release2", user_id="alice")
+        assert s.entries()[-1].checksum == new.checksum

@@ -33,8 +33,8 @@ def options(mode: str) -> dict[str, Any]:
 #: Whether the store under the sealed one keeps each entry's path checksum.
 PATH_CHECKSUMS = {
     "memory": True,
-    "file": False,
-    "sqlite": False,
+    "file": True,
+    "sqlite": True,
     "redis": False,
     "postgres": False,
 }

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from agentsession._canonical import canonical_json, load_json_object
+from agentsession._canonical import canonical_json, chain_checksum, load_json_object
 from agentsession._exceptions import (
     AgentSessionError,
     CheckpointNotFound,
@@ -53,7 +53,13 @@ from agentsession._models import (
     evolve,
     json_copy,
 )
-from agentsession._rules import check_expected_head, check_revision, is_expired, place_entries
+from agentsession._rules import (
+    check_expected_head,
+    check_revision,
+    is_expired,
+    place_entries,
+    with_checksums,
+)
 from agentsession._sync.scan import ScanSearch
 from agentsession.stores.file._format import (
     NO_DATA,
@@ -67,7 +73,7 @@ from agentsession.stores.file._format import (
 )
 from agentsession.stores.file._handles import Handle, Handles, Snapshots, set_mtime, write_all
 from agentsession.stores.file._layout import FILE_MODE, Layout, unlink_quietly
-from agentsession.stores.file._log import Stale
+from agentsession.stores.file._log import SessionLog, Stale
 from agentsession.stores.file._recent import Damaged, Recent
 
 __all__ = ["FileEngine", "guarded"]
@@ -208,7 +214,9 @@ class FileEngine(ScanSearch):
         entries: Sequence[Entry],
         checkpoints: Sequence[Checkpoint],
     ) -> list[bytes]:
-        """A new file holding everything at once (import, rotation)."""
+        """A new file holding everything at once (import, rotation), every
+        entry with its path checksum computed afresh."""
+        entries = with_checksums(entries)
         texts = [canonical_json(dict(e.data)) for e in entries]
         return [
             session_line(info, more=True),
@@ -330,6 +338,7 @@ class FileEngine(ScanSearch):
                 parent_depth=parent.depth if parent else 0,
                 message_count=info.message_count if head is not None else 0,
                 max_messages=info.max_messages,
+                parent_checksum=None if parent is None else _checksum_of(log, parent),
             )
             if not placed:
                 return info, []
@@ -519,3 +528,12 @@ class FileEngine(ScanSearch):
             if self._lock_fd >= 0:
                 os.close(self._lock_fd)
                 self._lock_fd = -1
+
+
+def _checksum_of(log: SessionLog, entry: Entry) -> str:
+    """``entry``'s path checksum: its own, or for one whose line was written
+    before the store kept them (and that no replay computed), from its path,
+    read once: the entries appended under it then carry theirs."""
+    if entry.checksum is not None:
+        return entry.checksum
+    return chain_checksum(e.digest for e in log.walk(entry.id))

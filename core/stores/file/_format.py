@@ -7,7 +7,9 @@ with one JSON object per line, replayed when the file is opened. Records
 ============  ==============================================================
 ``session``   the whole row: the first line, and the last line of an import
               or a rotation
-``entry``     one tree entry; ``data`` is its canonical JSON text, verbatim
+``entry``     one tree entry; ``data`` is its canonical JSON text, verbatim;
+              ``checksum`` its path checksum (absent on lines written
+              before the store kept it)
 ``head``      the head moved (restore, switch, pop, clear)
 ``checkpoint`` a checkpoint was taken
 ``metadata``  a metadata patch, shallow-merged into the row
@@ -114,10 +116,11 @@ def session_line(info: SessionInfo, *, more: bool = False) -> bytes:
 
 
 def _entry_line(entry: Entry, data_json: str, tail: str) -> bytes:
+    checksum = "" if entry.checksum is None else f',"checksum":{_j(entry.checksum)}'
     return (
         f'{{"op":"entry","id":{_j(entry.id)},"parent_id":{_j(entry.parent_id)},'
         f'"kind":{_j(entry.kind)},"created_at":{_t(entry.created_at)},"depth":{entry.depth},'
-        f'"message_index":{entry.message_index},"digest":{_j(entry.digest)}{tail},'
+        f'"message_index":{entry.message_index},"digest":{_j(entry.digest)}{checksum}{tail},'
         f'"data":{data_json}}}\n'
     ).encode(*_UTF8)
 
@@ -267,7 +270,9 @@ def commit_times(record: Mapping[str, Any]) -> tuple[datetime, datetime | None]:
 
 
 def decode_entry(record: Mapping[str, Any]) -> Entry:
-    """The entry of an ``entry`` record, without its data (read on demand)."""
+    """The entry of an ``entry`` record, without its data (read on demand).
+    A line written before path checksums has no ``checksum``: ``None``."""
+    checksum = record.get("checksum")
     return Entry(
         id=record["id"],
         parent_id=record["parent_id"],
@@ -277,6 +282,7 @@ def decode_entry(record: Mapping[str, Any]) -> Entry:
         depth=int(record["depth"]),
         message_index=int(record["message_index"]),
         digest=record["digest"],
+        checksum=checksum if isinstance(checksum, str) else None,
     )
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from agentsession._canonical import chain_steps
 from agentsession._exceptions import IntegrityError, InvalidInput
 from agentsession._models import Checkpoint, Entry, SessionInfo, carrying, evolve
 from agentsession.stores.file._format import (
@@ -280,6 +281,16 @@ class SessionLog:
                 self._orphans[n] = parent
             self._parents.append(UNPLACED if found is None else found)
             self.leaves.pop(parent, None)
+            if entry.checksum is None and found is not None:
+                # A line written before path checksums: its checksum from
+                # its parent's, when the replay holds that.
+                above = self._cache.get(found)
+                if above is not None and above.checksum is not None:
+                    [checksum] = chain_steps([entry.digest], above.checksum)
+                    entry = dataclasses.replace(entry, checksum=checksum)
+        if parent is None and entry.checksum is None:
+            [checksum] = chain_steps([entry.digest], None)
+            entry = dataclasses.replace(entry, checksum=checksum)
         kind = self._kind_numbers.get(entry.kind)
         if kind is None:
             kind = self._kind_numbers[entry.kind] = len(self._kind_names)

@@ -352,8 +352,11 @@ def migrate(conn: sqlite3.Connection) -> int:
                 f"up to {SCHEMA_VERSION}: upgrade agentsession"
             )
         for number in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
+            for step in MIGRATIONS[number - 1]:
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
             conn.execute(RECORD_MIGRATION, (number, time.time_ns() // 1000))
     return SCHEMA_VERSION
 

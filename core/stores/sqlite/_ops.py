@@ -35,7 +35,12 @@ from agentsession._models import (
     Unchecked,
     evolve,
 )
-from agentsession._rules import check_expected_head, check_revision, place_entries
+from agentsession._rules import (
+    check_expected_head,
+    check_revision,
+    place_entries,
+    with_checksums,
+)
 from agentsession._search import HitCollector, SearchQuery, message_text
 from agentsession.stores.sqlite import _schema as sql
 from agentsession.stores.sqlite._db import StoreConnection, transaction
@@ -288,6 +293,7 @@ def append(
             parent_depth=0 if new_root else row[16] or 0,
             message_count=0 if new_root else info.message_count,
             max_messages=info.max_messages,
+            parent_checksum=None if new_root else row[18],
         )
         if not placed:
             return info, []
@@ -301,7 +307,7 @@ def append(
             sql.INSERT_ENTRY,
             [
                 (pk, e.id, e.parent_id, line, e.depth, e.message_index, e.kind,
-                 to_us(e.created_at), e.digest, new.data_json)
+                 to_us(e.created_at), e.digest, e.checksum, new.data_json)
                 for e, new in zip(placed, entries, strict=True)
             ],
         )  # fmt: skip
@@ -491,8 +497,8 @@ def import_session(
             sql.INSERT_ENTRY,
             [
                 (pk, e.id, e.parent_id, line, e.depth, e.message_index, e.kind,
-                 to_us(e.created_at), e.digest, canonical_json(dict(e.data)))
-                for e, line in zip(export.entries, lines, strict=True)
+                 to_us(e.created_at), e.digest, e.checksum, canonical_json(dict(e.data)))
+                for e, line in zip(with_checksums(export.entries), lines, strict=True)
             ],
         )  # fmt: skip
         _index(conn, pk, info, ((e.id, e.kind, e.data) for e in export.entries))

@@ -1,11 +1,13 @@
-"""The SQLite store's schema, SQL text and row conversions (no I/O here).
+"""The SQLite store's schema, SQL text and row conversions.
 
 Layout (every table prefixed ``agentsession_`` so the file can be shared with
 an application's own tables):
 
 * ``sessions``: one row per session; ``pk`` is an integer key the other
   tables refer to, so ``rotate_id`` rewrites one row, not the history.
-* ``entries``: the tree. ``data`` holds the canonical JSON text verbatim.
+* ``entries``: the tree. ``data`` holds the canonical JSON text verbatim;
+  ``checksum`` the chained checksum of the entry's path (``docs/design.md``,
+  "Model"), written with the entry from its parent's.
   ``line`` cuts the tree into chains: an entry continues its parent's line
   when the parent has no child yet, else it starts a new line. So a line's
   deepest entry is a leaf and every leaf is a line's deepest entry, and a
@@ -17,7 +19,8 @@ an application's own tables):
   applied inside the transaction that records it.
 
 Timestamps are integer microseconds since the Unix epoch (UTC): exact, and
-ordered the same way as the datetimes they encode.
+ordered the same way as the datetimes they encode. This module does no I/O
+of its own; migration 3's backfill is a function the migration runs.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from agentsession._canonical import StoredJSON
+from agentsession._canonical import StoredJSON, chain_steps
 from agentsession._exceptions import IntegrityError
 from agentsession._models import UNCHECKED, Checkpoint, Entry, SessionInfo, Unchecked
 
@@ -38,6 +41,7 @@ __all__ = [
     "SYNCHRONOUS_LEVELS",
     "assign_lines",
     "at_us",
+    "chain_existing",
     "from_us",
     "list_sessions_sql",
     "match_expression",
@@ -54,9 +58,52 @@ _US: Final = timedelta(microseconds=1)
 
 SYNCHRONOUS_LEVELS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 
+
+def chain_existing(conn: Any) -> None:
+    """Migration 3's backfill: each entry's path checksum from its parent's,
+    session by session, parents first (by depth). An entry whose parent is
+    missing (damage) keeps none; reading it fails as it always has."""
+    rows = conn.execute(
+        "SELECT rowid, session_pk, id, parent_id, digest FROM agentsession_entries"
+        " ORDER BY session_pk, depth"
+    )
+    sums: dict[str, str] = {}
+    pk = None
+    batch: list[tuple[str, int]] = []
+    for rowid, session_pk, entry_id, parent_id, digest in rows:
+        if session_pk != pk:
+            pk, sums = session_pk, {}
+        if parent_id is not None and parent_id not in sums:
+            continue
+        [sums[entry_id]] = chain_steps([digest], sums.get(parent_id or ""))
+        batch.append((sums[entry_id], rowid))
+    conn.executemany("UPDATE agentsession_entries SET checksum = ? WHERE rowid = ?", batch)
+
+
+_ENTRIES_TABLE: Final = """CREATE TABLE {name} (
+            session_pk INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            parent_id TEXT,
+            line INTEGER NOT NULL,
+            depth INTEGER NOT NULL,
+            message_index INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            digest TEXT NOT NULL,{checksum}
+            data TEXT NOT NULL
+        )"""
+_ENTRIES_INDEXES: Final = (
+    "CREATE UNIQUE INDEX agentsession_entries_id ON agentsession_entries (session_pk, id)",
+    "CREATE INDEX agentsession_entries_line ON agentsession_entries (session_pk, line, depth)",
+)
+_KEPT_COLUMNS: Final = (
+    "rowid, session_pk, id, parent_id, line, depth, message_index, kind, created_at, digest, data"
+)
+
 # Migration n brings the schema from version n-1 to n. Never edit a released
-# migration: append a new one.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+# migration: append a new one. A step is a statement, or a function of the
+# connection (run in the same transaction).
+MIGRATIONS: Final[tuple[tuple[str | Callable[[Any], None], ...], ...]] = (
     (
         """CREATE TABLE agentsession_sessions (
             pk INTEGER PRIMARY KEY,
@@ -82,20 +129,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         " WHERE expires_at IS NOT NULL",
         # data is the last column: reading the others never touches the
         # overflow pages of a large entry.
-        """CREATE TABLE agentsession_entries (
-            session_pk INTEGER NOT NULL,
-            id TEXT NOT NULL,
-            parent_id TEXT,
-            line INTEGER NOT NULL,
-            depth INTEGER NOT NULL,
-            message_index INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            digest TEXT NOT NULL,
-            data TEXT NOT NULL
-        )""",
-        "CREATE UNIQUE INDEX agentsession_entries_id ON agentsession_entries (session_pk, id)",
-        "CREATE INDEX agentsession_entries_line ON agentsession_entries (session_pk, line, depth)",
+        _ENTRIES_TABLE.format(name="agentsession_entries", checksum=""),
+        *_ENTRIES_INDEXES,
         """CREATE TABLE agentsession_checkpoints (
             session_pk INTEGER NOT NULL,
             id TEXT NOT NULL,
@@ -116,6 +151,21 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX agentsession_sessions_agent ON agentsession_sessions (agent, updated_at, id)",
         "CREATE INDEX agentsession_sessions_user_agent"
         " ON agentsession_sessions (user_id, agent, updated_at, id)",
+    ),
+    # 3: each entry's path checksum, so a checkpoint reads the head alone. The
+    # table is rebuilt (rowids kept) to put it before ``data``: a column after
+    # the data would be read past a large entry's overflow pages. Then the
+    # entries already there get theirs.
+    (
+        _ENTRIES_TABLE.format(
+            name="agentsession_entries_3", checksum="\n            checksum TEXT,"
+        ),
+        f"INSERT INTO agentsession_entries_3 ({_KEPT_COLUMNS})"
+        f" SELECT {_KEPT_COLUMNS} FROM agentsession_entries",
+        "DROP TABLE agentsession_entries",
+        "ALTER TABLE agentsession_entries_3 RENAME TO agentsession_entries",
+        *_ENTRIES_INDEXES,
+        chain_existing,
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -140,7 +190,8 @@ SELECT_FOR_APPEND: Final = f"""
     SELECT {", ".join("s." + c.strip() for c in SESSION_COLUMNS.split(","))},
         h.line, h.depth,
         EXISTS (SELECT 1 FROM agentsession_entries c
-                WHERE c.session_pk = s.pk AND c.line = h.line AND c.depth > h.depth)
+                WHERE c.session_pk = s.pk AND c.line = h.line AND c.depth > h.depth),
+        h.checksum
     FROM agentsession_sessions s
     LEFT JOIN agentsession_entries h ON h.session_pk = s.pk AND h.id = s.head
     WHERE s.id = ?"""
@@ -284,10 +335,10 @@ def list_sessions_sql(
 
 # -- entries -----------------------------------------------------------------
 
-ENTRY_COLUMNS: Final = "id, parent_id, kind, created_at, depth, message_index, digest"
+ENTRY_COLUMNS: Final = "id, parent_id, kind, created_at, depth, message_index, digest, checksum"
 INSERT_ENTRY: Final = (
     "INSERT INTO agentsession_entries (session_pk, id, parent_id, line, depth, message_index,"
-    " kind, created_at, digest, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " kind, created_at, digest, checksum, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 NEXT_LINE: Final = (
     "SELECT coalesce(max(line), 0) + 1 FROM agentsession_entries WHERE session_pk = ?"
@@ -371,7 +422,7 @@ def path_sql(*, with_data: bool, last: bool) -> str:
         WHERE p.depth > st.dfloor AND p.message_index > st.mfloor
     )
     SELECT e.id, e.parent_id, e.kind, e.created_at, e.depth, e.message_index, e.digest,
-        {data}
+        e.checksum, {data}
     FROM st CROSS JOIN seg CROSS JOIN agentsession_entries e
     WHERE e.session_pk = :pk AND e.line = seg.line
         AND e.depth <= seg.top AND e.depth > st.dfloor
@@ -503,7 +554,7 @@ _NO_DATA: Final[Mapping[str, Any]] = {}
 def row_to_entry(row: Sequence[Any], lazy: bool = False) -> Entry:
     """An ``ENTRY_COLUMNS, data`` row; a NULL data column gives empty data.
     ``lazy``: the data as the stored text, decoded on first use."""
-    text = row[7]
+    text = row[8]
     # Positional: this runs once per entry of a path, keywords cost 25% more.
     return Entry(
         row[0],  # id
@@ -514,6 +565,7 @@ def row_to_entry(row: Sequence[Any], lazy: bool = False) -> Entry:
         row[4],  # depth
         row[5],  # message_index
         row[6],  # digest
+        row[7],  # checksum
     )
 
 
@@ -523,7 +575,7 @@ def rows_to_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
     and rows written together share their ``created_at`` conversion. A page
     that does not decode that way (NULL data, damage) goes row by row, which
     says which row is wrong."""
-    texts = [row[7] for row in rows]
+    texts = [row[8] for row in rows]
     datas: Any = None
     if texts and None not in texts:
         joined = "[" + ",".join(texts) + "]"
@@ -541,7 +593,7 @@ def rows_to_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
         when = times.get(row[3])
         if when is None:
             when = times[row[3]] = at_us(row[3])
-        entries.append(Entry(row[0], row[1], row[2], when, data, row[4], row[5], row[6]))
+        entries.append(Entry(row[0], row[1], row[2], when, data, row[4], row[5], row[6], row[7]))
     return entries
 
 

@@ -16,8 +16,6 @@ from ._file_support import EditsFiles, eager
 
 
 class TestFileStore(EditsFiles, StoreConformance):
-    path_checksums = False  # not kept yet
-
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[FileStore]:
         store = FileStore(tmp_path / "sessions")
@@ -26,7 +24,6 @@ class TestFileStore(EditsFiles, StoreConformance):
 
 
 class TestAsyncFileStore(EditsFiles, AsyncStoreConformance):
-    path_checksums = False  # not kept yet
     shared_across_loops = True  # file locks and threads: no loop-bound connection
 
     @pytest_asyncio.fixture
@@ -39,8 +36,6 @@ class TestAsyncFileStore(EditsFiles, AsyncStoreConformance):
 class TestFileStoreFromSnapshots(EditsFiles, StoreConformance):
     """Every session reopened from its snapshot at almost every call: one open
     file at a time, a snapshot after every write, journals compacted often."""
-
-    path_checksums = False  # not kept yet
 
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[FileStore]:

@@ -213,8 +213,6 @@ async def test_async_calls_leave_the_event_loop_free(base: Path) -> None:
 
 
 class TestFileStoreWithFsync(EditsFiles, StoreConformance):
-    path_checksums = False  # not kept yet
-
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[FileStore]:
         store = FileStore(f"{tmp_path}/durable", fsync=True)

@@ -406,3 +406,39 @@ def test_a_long_history_reads_only_the_blocks_it_reaches(base: Path) -> None:
         assert path.exists()  # (nothing read the damaged block yet)
         assert describe(store, session_id) == replayed(base, session_id)
         assert not path.exists()  # dropped when found damaged, then written anew
+
+
+def test_lines_without_path_checksums_behind_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lines as the release before path checksums wrote them, with a snapshot
+    # over them; reopened in place (same file, same inode), the snapshot is
+    # used and the older entries come from their lines: without checksums.
+    from agentsession import _rules
+    from agentsession._canonical import chain_checksum
+    from agentsession.stores.file import _engine
+
+    placed = _rules.place_entries
+
+    def without_checksums(*args: Any, **kwargs: Any) -> Any:
+        return [dataclasses.replace(e, checksum=None) for e in placed(*args, **kwargs)]
+
+    with monkeypatch.context() as old:
+        old.setattr(_engine, "place_entries", without_checksums)
+        with SessionManager(eager(FileStore(tmp_path))) as manager:
+            s = manager.create("bot")
+            s.extend([msg(n) for n in range(20)])
+            session_id = s.id
+    assert snapshots(tmp_path)
+    with SessionManager(eager(FileStore(tmp_path))) as manager:
+        s = manager.get(session_id)
+        before = s.entries()
+        assert {e.checksum for e in before[1:]} == {None}
+        # A checkpoint of such a head reads the path; the value is the same.
+        digests = [e.digest for e in before]
+        assert s.checkpoint().checksum == chain_checksum(digests)
+        # An append under it computes the head's once: what it writes carries theirs.
+        s.append(msg("new"))
+        new = s.entries()[-1]
+        assert new.checksum == chain_checksum([*digests, new.digest])
+        assert s.checkpoint().checksum == new.checksum

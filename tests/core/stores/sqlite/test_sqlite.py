@@ -30,8 +30,6 @@ def tamper(path: str, session_id: str, entry_id: str, data: dict[str, Any]) -> N
 
 
 class TestSQLiteStore(StoreConformance):
-    path_checksums = False  # not kept yet
-
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SQLiteStore]:
         store = SQLiteStore(tmp_path / "sessions.db")
@@ -45,7 +43,6 @@ class TestSQLiteStore(StoreConformance):
 
 
 class TestAsyncSQLiteStore(AsyncStoreConformance):
-    path_checksums = False  # not kept yet
     shared_across_loops = True  # its own worker thread: no loop-bound connection
 
     @pytest_asyncio.fixture
@@ -88,10 +85,21 @@ def test_a_page_decodes_as_its_rows_would() -> None:
     from agentsession.stores.sqlite._schema import row_to_entry, rows_to_entries
 
     def row(i: int, text: str | None, created: int = 1_700_000_000_000_000) -> tuple[Any, ...]:
-        return (f"e{i}", f"e{i - 1}" if i else None, "message", created, i + 1, i + 1, "d", text)
+        return (
+            f"e{i}",
+            f"e{i - 1}" if i else None,
+            "message",
+            created,
+            i + 1,
+            i + 1,
+            "d",
+            "c",
+            text,
+        )
 
     page = [row(i, canonical_json({"n": i, "s": "a,b]"}), created=10 + i // 2) for i in range(6)]
     assert rows_to_entries(page) == [row_to_entry(r) for r in page]
+    assert {e.checksum for e in rows_to_entries(page)} == {"c"}
     assert rows_to_entries([row(0, None)])[0].data == {}
     # Text that would shift the page (two objects in one row, none in another)
     # or is no object at all: decoded row by row, which names the damage.

@@ -25,11 +25,14 @@ from agentsession import (
     open_async_store,
     open_store,
 )
+from agentsession._canonical import chain_steps
 from agentsession.store import Unchecked
 from agentsession.stores.sqlite import _db as _sqlite_db
 from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
 from agentsession.stores.sqlite._schema import (
+    CREATE_SCHEMA_TABLE,
     MIGRATIONS,
+    RECORD_MIGRATION,
     SCHEMA_VERSION,
     from_us,
     list_sessions_sql,
@@ -218,8 +221,8 @@ def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
     for _ in range(3):
         with SessionManager(SQLiteStore(path)) as manager:
             manager.create("assistant")
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 2
-    assert schema_rows(path) == [(1,), (2,)]
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 3
+    assert schema_rows(path) == [(1,), (2,), (3,)]
 
 
 def test_forward_migration_applies_once_and_keeps_data(
@@ -242,24 +245,21 @@ def test_forward_migration_applies_once_and_keeps_data(
     conn.close()
 
 
-def test_a_version_1_file_migrates_to_2_keeping_data(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_version_1_file_migrates_to_the_newest_keeping_data(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     made: list[tuple[str, str, str | None]] = []  # oldest first
-    with monkeypatch.context() as v1:  # the store as released with schema 1
-        v1.setattr(_sqlite_db, "MIGRATIONS", MIGRATIONS[:1])
-        v1.setattr(_sqlite_db, "SCHEMA_VERSION", 1)
-        with SessionManager(SQLiteStore(path, search=False)) as manager:  # none then
-            for n in range(12):
-                agent, user = ("bot", "helper")[n % 2], ("alice", "bob", None)[n % 3]
-                session = manager.create(agent, user_id=user)
-                session.append({"role": "user", "content": f"hello {n}"})
-                made.append((session.id, agent, user))
-            point = session.checkpoint("kept", {"n": 11})
-            session.append({"role": "user", "content": "after"})
-            before = manager.get(session.id).info
+    with SessionManager(SQLiteStore(tmp_path / "now.db", search=False)) as manager:
+        for n in range(12):
+            agent, user = ("bot", "helper")[n % 2], ("alice", "bob", None)[n % 3]
+            session = manager.create(agent, user_id=user)
+            session.append({"role": "user", "content": f"hello {n}"})
+            made.append((session.id, agent, user))
+        point = session.checkpoint("kept", {"n": 11})
+        session.append({"role": "user", "content": "after"})
+        before = manager.get(session.id).info
+    as_version_1(tmp_path / "now.db", path)  # the rows, in the schema as released first
     assert schema_rows(path) == [(1,)]
+    assert "agentsession_sessions_agent" not in index_names(path)
     assert "agentsession_sessions_agent" not in index_names(path)
 
     newest = made[::-1]
@@ -288,8 +288,36 @@ def test_a_version_1_file_migrates_to_2_keeping_data(
             f"hello {n}" for n, (_, _, user) in enumerate(made) if user == "alice"
         )
         assert [h.snippet for h in manager.search("after", user_id=None)] == ["after"]
-    assert schema_rows(path) == [(1,), (2,)]
+        # Migration 3 gave the entries already there their path checksums.
+        assert [e.checksum for e in found.entries()] == chain_steps(
+            [e.digest for e in found.entries()], None
+        )
+    assert schema_rows(path) == [(1,), (2,), (3,)]
     assert {"agentsession_sessions_agent", "agentsession_sessions_user_agent"} <= index_names(path)
+
+
+def as_version_1(source: Path, target: Path) -> None:
+    """``source``'s rows in a new file of schema version 1 (``MIGRATIONS[0]``)."""
+    conn = sqlite3.connect(target)
+    try:
+        for statement in MIGRATIONS[0]:
+            assert isinstance(statement, str)
+            conn.execute(statement)
+        conn.execute(CREATE_SCHEMA_TABLE)
+        conn.execute(RECORD_MIGRATION, (1, 0))
+        conn.execute("ATTACH DATABASE ? AS now", (str(source),))
+        columns = "session_pk, id, parent_id, line, depth, message_index, kind, created_at"
+        conn.execute("INSERT INTO agentsession_sessions SELECT * FROM now.agentsession_sessions")
+        conn.execute(
+            f"INSERT INTO agentsession_entries ({columns}, digest, data)"
+            f" SELECT {columns}, digest, data FROM now.agentsession_entries"
+        )
+        conn.execute(
+            "INSERT INTO agentsession_checkpoints SELECT * FROM now.agentsession_checkpoints"
+        )
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def index_names(path: Path) -> set[str]:
