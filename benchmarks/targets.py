@@ -30,27 +30,34 @@ UNEXPLAINED = (
 # Why a target is missed, by "<kind>" or "<kind>:<group or peer>" (the most
 # specific key wins). The published figures behind them are in the docs.
 REASONS = {
-    "sqlite-3x": (
-        "SQLiteSession's append (INSERT + UPDATE on its own connection) runs through "
-        "`asyncio.to_thread`; the thread hop and its lock are most of its time. Our async "
-        "append is our sync append plus the same kind of hop, so 3x would need less than "
-        "one thread hop plus the floor: only an event-loop-native SQLite driver could. "
-        "At synchronous=FULL the WAL fsync dominates and all systems converge."
+    "sqlite-2x": (
+        "Async SQLite runs a short append on the event loop while its worker is idle, so "
+        "it costs our sync append (the session row, the entry, its search row and path "
+        "checksum in one transaction): the FTS5 row alone is about 45 µs, which 2x "
+        "would leave no room for. SQLiteSession's append is an INSERT + UPDATE through "
+        "`asyncio.to_thread`. At synchronous=FULL the WAL fsync dominates and all systems "
+        "converge."
+    ),
+    "sqlite-throughput": (
+        "Sixteen clients on one store object take turns on one connection: each append is "
+        "its own transaction (and FTS5 segment), run on the loop or the worker, under one "
+        "GIL on a 2-core machine. SQLiteSession's appends run in parallel threads on "
+        "connections of their own. Grouping queued appends into one transaction (group "
+        "commit) is not built."
     ),
     "checkpoint": (
-        "A checkpoint's checksum is SHA-256 over the digests of the whole path "
-        "(docs/design.md, Model), so it reads every path row (≈ 1.7 µs per row on SQLite); O(1) "
-        "would need a running path hash stored with each entry."
+        "A checkpoint records the head's path checksum (docs/design.md, Model), one "
+        "read and one write; over the target, those two round trips are the cost."
     ),
     "restore": (
-        "Verification recomputes every digest on the path, decoding each entry's JSON and "
-        "re-encoding it canonically before hashing (≈ 6 µs per entry, in the shared core: "
-        "`_rules.verify_path`, `_canonical.recompute_digest`); hashing the stored canonical "
-        "text directly would roughly halve it."
+        "A verified restore reads the whole path and hashes every entry's stored text "
+        "(digest and chain), linear by design; PostgreSQL keeps `jsonb`, whose text is "
+        "not the canonical one, so it re-encodes each entry."
     ),
     "list-cold:file": (
-        "The file store has no index: listing stats every session file of the agent and "
-        "sorts by mtime, O(sessions) on every call."
+        "A cold listing reads the listing journals and stats the newest sessions' files "
+        "(docs/design.md, File store indexes); over the target, a fresh process's first "
+        "file opens are the cost."
     ),
     "floor-append:redis": (
         "The floor is one RPUSH. Our append is one EVALSHA whose script reads the head and "
@@ -274,12 +281,23 @@ def _embedded(look: _Lookup) -> list[str]:
         differs = _level_differs(g, mine, peer)
         out.append(
             _line(
-                w.ratio >= 3.0 and not differs,
-                f"{mine} append ≥ 3x faster than {peer} (same synchronous level)",
+                w.ratio >= 2.0 and not differs,
+                f"{mine} append ≥ 2x faster than {peer} (same synchronous level)",
                 w.figure("peer", "ours", digits=1),
-                differs or _reason("sqlite-3x"),
+                differs or _reason("sqlite-2x"),
             )
         )
+        ours_tp, peer_tp = g.get(mine, "throughput16", 16), g.get(peer, "throughput16", 16)
+        if ours_tp and peer_tp:
+            ratio = ours_tp / peer_tp
+            out.append(
+                _line(
+                    ratio >= 3.0 and not differs,
+                    f"{mine} throughput with 16 clients ≥ 3x {peer} (same synchronous level)",
+                    f"{ratio:.2f}x ({ours_tp:,.0f} vs {peer_tp:,.0f} appends/s)",
+                    differs or _reason("sqlite-throughput"),
+                )
+            )
     for group in ("sqlite", "sqlite-full"):
         g = look.of(group)
         s_, a_ = g.ours(group, "sync"), g.ours(group, "async")
