@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from agentsession._canonical import canonical_json
+from agentsession._canonical import canonical_json, chain_checksum
 from agentsession._exceptions import (
     CheckpointNotFound,
     ConflictError,
@@ -287,17 +287,24 @@ def append(
             raise SessionNotFound()
         info = row_to_info(row)
         check_expected_head(info.head, expected_head)
+        pk = row[0]
+        parent_id = None if new_root else info.head
+        parent_checksum = row[18]
+        if parent_checksum is None and parent_id is not None and row[15] is not None:
+            # A head stored without one (by a process of the release before,
+            # which had the file open when it was migrated): from its path.
+            above = _path_rows(conn, pk, parent_id, None, None, False)
+            parent_checksum = chain_checksum(r[6] for r in above)
         placed = place_entries(
             entries,
-            parent_id=None if new_root else info.head,
+            parent_id=parent_id,
             parent_depth=0 if new_root else row[16] or 0,
             message_count=0 if new_root else info.message_count,
             max_messages=info.max_messages,
-            parent_checksum=None if new_root else row[18],
+            parent_checksum=parent_checksum,
         )
         if not placed:
             return info, []
-        pk = row[0]
         # Continue the head's line while the head has no child yet.
         if not new_root and info.head is not None and row[15] is not None and not row[17]:
             line = row[15]

@@ -8,6 +8,7 @@ import random
 import sqlite3
 import stat
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from agentsession import (
     open_async_store,
     open_store,
 )
-from agentsession._canonical import chain_steps
+from agentsession._canonical import chain_checksum, chain_steps
 from agentsession.store import Unchecked
 from agentsession.stores.sqlite import _db as _sqlite_db
 from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
@@ -318,6 +319,57 @@ def as_version_1(source: Path, target: Path) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+def test_an_append_reads_the_parents_checksum_with_the_head(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "a.db")
+    with SessionManager(store) as manager:
+        session = manager.create("bot")
+        session.append({"role": "user", "content": "first"})
+        statements: list[str] = []
+        conn = store._db._conn
+        assert conn is not None
+        conn.set_trace_callback(statements.append)
+        try:
+            added = session.extend([{"role": "user", "content": f"{n}"} for n in range(3)])
+        finally:
+            conn.set_trace_callback(None)
+        reads = [q for q in statements if q.lstrip().upper().startswith(("SELECT", "WITH"))]
+        assert len(reads) == 1, reads  # the row, with the head's line, depth and checksum
+        assert [e.checksum for e in added] == [
+            chain_checksum(e.digest for e in session.entries()[: n + 2]) for n in range(3)
+        ]
+
+
+def test_a_head_stored_without_its_checksum_gets_it_from_its_path(tmp_path: Path) -> None:
+    """Rows a process of an earlier release writes (it had the file open when
+    it was migrated) carry no checksum: a checkpoint of such a head reads the
+    path, and the next append computes the head's from it."""
+    path = tmp_path / "old-writer.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        session = manager.create("bot")
+        session.extend([{"role": "user", "content": f"{n}"} for n in range(3)])
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("UPDATE agentsession_entries SET checksum = NULL")
+        assert [e.checksum for e in session.entries()] == [None] * 3
+        point = session.checkpoint()
+        assert point.checksum == chain_checksum(e.digest for e in session.entries())
+        added = session.append({"role": "user", "content": "3"})
+        assert added.checksum == chain_checksum(e.digest for e in session.entries())
+        assert session.checkpoint().checksum == added.checksum
+        session.restore(point.id)
+
+
+def test_an_import_computes_the_checksums_it_brings_afresh(tmp_path: Path) -> None:
+    with SessionManager(SQLiteStore(tmp_path / "i.db")) as manager:
+        session = manager.create("bot")
+        session.extend([{"role": "user", "content": f"{n}"} for n in range(3)])
+        export = manager.export_session(session.id)
+        right = [e.checksum for e in export.entries]
+        manager.delete(session.id)
+        forged = [replace(e, checksum="A" * 43) for e in export.entries]
+        manager.store.import_session(replace(export, entries=tuple(forged)))
+        assert [e.checksum for e in manager.get(session.id).entries()] == right
 
 
 def index_names(path: Path) -> set[str]:
