@@ -36,7 +36,7 @@ PATH_CHECKSUMS = {
     "file": False,
     "sqlite": False,
     "redis": False,
-    "postgres": False,
+    "postgres": True,
 }
 
 
