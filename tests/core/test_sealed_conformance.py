@@ -36,7 +36,7 @@ PATH_CHECKSUMS = {
     "file": True,
     "sqlite": True,
     "redis": False,
-    "postgres": False,
+    "postgres": True,
 }
 
 

@@ -119,10 +119,75 @@ ALTER TABLE {p}agentsession_entry ADD COLUMN search tsvector
 CREATE INDEX agentsession_entry_search ON {p}agentsession_entry USING gin (search);
 """
 
+# Path checksums (``docs/design.md``, "Store protocol", "Path checksums").
+# ``agentsession_chain(parent, digest)`` is one step of the chained checksum
+# (``agentsession._canonical.chain_steps``), in the text form the store keeps
+# (43 base64url characters): ``parent`` NULL starts from SHA-256 of nothing.
+# ``agentsession_chains`` steps through a batch, carrying the raw value (half
+# the cost of calling the step each time). STABLE, as ``convert_to`` is: a
+# SQL function is inlined into the statement that calls it only when its body
+# is no less volatile than it says (run as a function of its own, a step
+# costs about 40 us instead of 5). Each entry keeps its own
+# (``checksum``); the session row keeps its head's (``head_checksum``) with
+# the head it belongs to (``head_checksum_for``), because the append reads
+# the row it locks, not the head entry: an entry committed by a concurrent
+# appender after the statement's snapshot would not be visible, the row's
+# latest version is. A release that does not keep checksums moves ``head``
+# without touching them, so the pair disagrees and the next entries get NULL
+# (not known) instead of a checksum chained on another entry.
+#
+# The backfill computes every entry already there, parents before children:
+# a walk down from the roots, level by level. Its step is a LATERAL lookup
+# (``OFFSET 0`` keeps it one) through a temporary index on the parent links,
+# dropped at the end, so that no level can scan the whole table.
+_CHECKSUMS: Final = """
+CREATE FUNCTION {p}agentsession_chain(parent text, digest text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT rtrim(translate(encode(sha256(
+        coalesce(decode(translate(parent, '-_', '+/') || '=', 'base64'), sha256(''::bytea))
+        || convert_to(digest, 'UTF8')), 'base64'), '+/', '-_'), '=')
+$$;
+CREATE FUNCTION {p}agentsession_chains(parent text, digests text[]) RETURNS text[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    value bytea := coalesce(decode(translate(parent, '-_', '+/') || '=', 'base64'),
+        sha256(''::bytea));
+    sums text[] := ARRAY[]::text[];
+    digest text;
+BEGIN
+    FOREACH digest IN ARRAY digests LOOP
+        value := sha256(value || convert_to(digest, 'UTF8'));
+        sums := sums || rtrim(translate(encode(value, 'base64'), '+/', '-_'), '=');
+    END LOOP;
+    RETURN sums;
+END
+$$;
+ALTER TABLE {p}agentsession_entry ADD COLUMN checksum text;
+ALTER TABLE {p}agentsession_session
+    ADD COLUMN head_checksum text, ADD COLUMN head_checksum_for text;
+CREATE INDEX agentsession_entry_parent_backfill
+    ON {p}agentsession_entry (session_pk, parent_id);
+WITH RECURSIVE walk(session_pk, id, checksum) AS (
+    SELECT e.session_pk, e.id, {p}agentsession_chain(NULL, e.digest)
+    FROM {p}agentsession_entry AS e WHERE e.parent_id IS NULL
+  UNION ALL
+    SELECT c.session_pk, c.id, {p}agentsession_chain(w.checksum, c.digest)
+    FROM walk AS w CROSS JOIN LATERAL (
+        SELECT e.session_pk, e.id, e.digest FROM {p}agentsession_entry AS e
+        WHERE e.session_pk = w.session_pk AND e.parent_id = w.id OFFSET 0) AS c
+)
+UPDATE {p}agentsession_entry AS e SET checksum = walk.checksum
+FROM walk WHERE e.session_pk = walk.session_pk AND e.id = walk.id;
+DROP INDEX {p}agentsession_entry_parent_backfill;
+UPDATE {p}agentsession_session AS s SET head_checksum = e.checksum, head_checksum_for = s.head
+FROM {p}agentsession_entry AS e WHERE e.session_pk = s.pk AND e.id = s.head;
+"""
+
 #: ``(version, name, sql)``, oldest first; versions are 1, 2, 3, ...
 MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
     (1, "initial schema", _INITIAL),
     (2, "full-text search", _SEARCH),
+    (3, "path checksums", _CHECKSUMS),
 )
 
 

@@ -18,7 +18,7 @@ from agentsession._models import (
     SessionInfo,
     Unchecked,
 )
-from agentsession._rules import place_entries
+from agentsession._rules import place_entries, with_checksums
 from agentsession.stores.postgres._rows import load_pg_json, pg_json, session_from_row
 
 __all__ = [
@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 UNKNOWN_ENTRY: Final = "unknown entry id for this session"
+# The parent ``append_params`` places a batch under: the statement puts the
+# head it reads there. A parent (not a root) whose checksum is not known, so
+# that nothing is hashed here: the statement chains the checksums.
+_STAND_IN: Final = ""
 _STATUS: Final[dict[str, tuple[type[Exception], str]]] = {
     "missing": (SessionNotFound, "session not found"),
     "conflict": (ConflictError, "the session changed since it was read (head or revision)"),
@@ -73,6 +77,7 @@ def session_params(info: SessionInfo, entries: Sequence[Entry] = ()) -> dict[str
         "idle_timeout": info.idle_timeout,
         "max_messages": info.max_messages,
         "last_checkpoint_at": info.last_checkpoint_at,
+        "head_checksum": head.checksum if head else None,
     }
 
 
@@ -87,11 +92,12 @@ def append_params(
 ) -> tuple[bool, dict[str, Any]]:
     """``(one, params)`` for the append statement (``one``: its single-entry form).
 
-    Entries are placed under an empty parent here; the statement adds the
-    depth and message count of the head it reads under its row lock.
+    Entries are placed under a stand-in parent here; the statement adds the
+    depth and message count of the head it reads under its row lock, and
+    chains their path checksums on the head's.
     """
     relative = place_entries(
-        entries, parent_id=None, parent_depth=0, message_count=0, max_messages=None
+        entries, parent_id=_STAND_IN, parent_depth=0, message_count=0, max_messages=None
     )
     params: dict[str, Any] = {
         "sid": session_id,
@@ -116,7 +122,7 @@ def append_params(
         }
     return False, params | {
         "ids": [e.id for e in entries],
-        "parents": [e.parent_id for e in relative],
+        "parents": [e.parent_id or None for e in relative],
         "kinds": [e.kind for e in entries],
         "created": [e.created_at for e in entries],
         "data": [pg_json(e.data, e.data_json) for e in entries],
@@ -129,14 +135,20 @@ def appended(
     entries: Sequence[NewEntry], row: Sequence[Any] | None
 ) -> tuple[SessionInfo, list[Entry]]:
     """The append statement's row -- status, the head it wrote under (id,
-    depth, message count), the new session row -- as the protocol's result."""
+    depth, message count, path checksum), the new session row -- as the
+    protocol's result."""
     check_status(None if row is None else row[0])
     assert row is not None
     placed = place_entries(
-        entries, parent_id=row[1], parent_depth=row[2], message_count=row[3], max_messages=None
+        entries,
+        parent_id=row[1],
+        parent_depth=row[2],
+        message_count=row[3],
+        max_messages=None,
+        parent_checksum=row[4],
     )
     # Fresh copies of the data, as a read would give: callers never alias it.
-    return session_from_row(row, 4), [
+    return session_from_row(row, 5), [
         dataclasses.replace(e, data=load_pg_json(new.data_json))
         for e, new in zip(placed, entries, strict=True)
     ]
@@ -159,7 +171,8 @@ def checkpoint_params(
 
 
 def import_params(export: SessionExport) -> dict[str, Any]:
-    entries, checkpoints = export.entries, export.checkpoints
+    """An import's rows; path checksums computed afresh (none brought is trusted)."""
+    entries, checkpoints = with_checksums(export.entries), export.checkpoints
     return session_params(export.session, entries) | {
         "now": export.session.updated_at,
         "ids": [e.id for e in entries],
@@ -170,6 +183,7 @@ def import_params(export: SessionExport) -> dict[str, Any]:
         "depths": [e.depth for e in entries],
         "mis": [e.message_index for e in entries],
         "digests": [e.digest for e in entries],
+        "checksums": [e.checksum for e in entries],
         "c_ids": [c.id for c in checkpoints],
         "c_entries": [c.entry_id for c in checkpoints],
         "c_created": [c.created_at for c in checkpoints],

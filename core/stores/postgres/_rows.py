@@ -10,7 +10,8 @@ recomputes digests from the JSONB itself.
 
 Result rows share one layout (``agentsession.stores.postgres._sql`` builds it):
 ``part, ord, flag``, then eight *slots* that hold an entry, a checkpoint or
-the first eight session columns, then the six remaining session columns.
+the first eight session columns, then the six remaining session columns,
+then an entry's path checksum.
 Part 0 is the session, 1 an entry, 2 a checkpoint (see :class:`Rows`).
 """
 
@@ -150,14 +151,19 @@ def _entry_factory() -> Callable[..., Entry]:
     # of decoding 100 entries. Filling the slots directly gives an equal
     # object at a third of the cost; any other shape of Entry falls back.
     names = tuple(f.name for f in dataclasses.fields(Entry))
-    expected = ("id", "parent_id", "kind", "created_at", "data", "depth", "message_index", "digest")
+    expected = (
+        "id", "parent_id", "kind", "created_at", "data", "depth", "message_index", "digest",
+        "checksum",
+    )  # fmt: skip
     slots = [Entry.__dict__.get(name) for name in names]
     if names != expected or not all(type(s).__name__ == "member_descriptor" for s in slots):
         return Entry
-    s0, s1, s2, s3, s4, s5, s6, s7 = (s.__set__ for s in slots)  # type: ignore[union-attr]
+    s0, s1, s2, s3, s4, s5, s6, s7, s8 = (s.__set__ for s in slots)  # type: ignore[union-attr]
     new = object.__new__
 
-    def make(i: str, p: str | None, k: str, c: datetime, d: Any, de: int, m: int, g: str) -> Entry:
+    def make(
+        i: str, p: str | None, k: str, c: datetime, d: Any, de: int, m: int, g: str, x: str | None
+    ) -> Entry:
         entry: Entry = new(Entry)
         s0(entry, i)
         s1(entry, p)
@@ -167,6 +173,7 @@ def _entry_factory() -> Callable[..., Entry]:
         s5(entry, de)
         s6(entry, m)
         s7(entry, g)
+        s8(entry, x)
         return entry
 
     return make
@@ -179,7 +186,7 @@ def entry_from_slots(row: Sequence[Any]) -> Entry:
     i, p, k, c, d, de, m, g = row[3:11]
     if c.tzinfo is not UTC:
         c = c.astimezone(UTC)
-    return make_entry(i, p, k, c, load_pg_json(d), de, m, g)
+    return make_entry(i, p, k, c, load_pg_json(d), de, m, g, row[17])
 
 
 def _checkpoint_from_slots(row: Sequence[Any], session_id: str) -> Checkpoint:

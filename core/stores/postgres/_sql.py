@@ -18,7 +18,7 @@ for. Either way the cost follows ``limit``, not the history.
 
 Results that carry a session with entries or checkpoints use the row layout
 of ``agentsession.stores.postgres._rows``: ``part, ord, flag``, eight shared slots,
-six more session columns.
+six more session columns, and an entry's path checksum.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def _row(
     data: bool = True,
 ) -> str:
     """A SELECT list of the row layout: ``alias``'s columns in the slots (and
-    the extra session columns when ``slots`` is the session's), NULLs elsewhere."""
+    the extra session columns when ``slots`` is the session's, the checksum
+    when they are an entry's), NULLs elsewhere."""
     cols = [f"{part} AS part", f"{ord_}::bigint AS ord", f"{flag}::text AS flag"]
     for n, (name, kind) in enumerate(zip(slots, _SLOT_TYPES, strict=True), 1):
         empty = name is None or (name == "data::text" and not data)
@@ -88,6 +89,7 @@ def _row(
     session = slots is _SESSION_SLOTS
     for n, (name, kind) in enumerate(_SESSION_EXTRA, 1):
         cols.append(f"{f'{alias}.{name}' if session else 'NULL'}::{kind} AS y{n}")
+    cols.append(f"{f'{alias}.checksum' if slots is _ENTRY_SLOTS else 'NULL'}::text AS z1")
     return "SELECT " + ", ".join(cols)
 
 
@@ -118,11 +120,12 @@ _REPLACED: Final = (
 _SESSION_INSERT: Final = """
 INSERT INTO {T} (id, agent, user_id, created_at, updated_at, metadata, head, head_depth,
     max_depth, tip, linear, message_count, revision, expires_at, deadline, idle_timeout,
-    max_messages, last_checkpoint_at)
+    max_messages, last_checkpoint_at, head_checksum, head_checksum_for)
 SELECT %(sid)s, %(agent)s, %(user_id)s, %(created_at)s, %(updated_at)s,
     %(metadata)s::jsonb, %(head)s, %(head_depth)s, %(max_depth)s, %(tip)s, %(linear)s,
     %(message_count)s, %(revision)s, %(expires_at)s, %(deadline)s,
-    %(idle_timeout)s::float8, %(max_messages)s, %(last_checkpoint_at)s
+    %(idle_timeout)s::float8, %(max_messages)s, %(last_checkpoint_at)s,
+    %(head_checksum)s::text, %(head)s
 WHERE (SELECT count(*) FROM gone) >= 0"""
 _ONE_ROW: Final = """(SELECT %(id)s::text AS id, NULL::text AS parent_id, %(kind)s::text AS kind,
     %(created)s::timestamptz AS created_at, %(data)s::text AS data, %(mi)s::int AS mi,
@@ -181,14 +184,21 @@ class Statements:
 
         # append: lock, decide, insert under the base (the head, or nothing for
         # a new root), advance the row. The chain stays linear only while the
-        # head is the deepest entry, and a second root ends it.
+        # head is the deepest entry, and a second root ends it. Path checksums
+        # chain on the base's, read from the locked row (the latest version,
+        # whatever the statement's snapshot): kept there for the head it names
+        # and well formed, else not known (b_sum NULL under a base), and then
+        # the new entries get none either, as ``place_entries`` does.
         append = f"""
             WITH cur AS (
                 SELECT pk, head, head_depth, max_depth, tip, linear, message_count,
                     max_messages, expires_at,
                     CASE WHEN %(root)s::boolean THEN NULL ELSE head END AS b_head,
                     CASE WHEN %(root)s::boolean THEN 0 ELSE head_depth END AS b_depth,
-                    CASE WHEN %(root)s::boolean THEN 0 ELSE message_count END AS b_count
+                    CASE WHEN %(root)s::boolean THEN 0 ELSE message_count END AS b_count,
+                    CASE WHEN NOT %(root)s::boolean AND head_checksum_for = head
+                        AND length(head_checksum) = 43 AND head_checksum !~ '[^A-Za-z0-9_-]'
+                        THEN head_checksum END AS b_sum
                 FROM {T} WHERE id = %(sid)s FOR NO KEY UPDATE
             ), st AS (
                 SELECT cur.*, CASE {_MISSING}
@@ -196,13 +206,16 @@ class Statements:
                         THEN 'conflict'
                     WHEN cur.max_messages IS NOT NULL
                         AND cur.b_count + %(added)s > cur.max_messages THEN 'limit'
-                    ELSE 'ok' END AS status
+                    ELSE 'ok' END AS status,
+                    CASE WHEN cur.b_head IS NULL OR cur.b_sum IS NOT NULL
+                        THEN {{sums}} END AS sums
                 FROM cur
             ), ins AS (
                 INSERT INTO {E} (session_pk, id, parent_id, kind, created_at, data, depth,
-                    message_index, digest)
+                    message_index, digest, checksum)
                 SELECT st.pk, u.id, coalesce(u.parent_id, st.b_head), u.kind, u.created_at,
-                    u.data::jsonb, st.b_depth + u.ord, st.b_count + u.mi, u.digest
+                    u.data::jsonb, st.b_depth + u.ord, st.b_count + u.mi, u.digest,
+                    st.sums[u.ord]
                 FROM st, {{rows}}
                 WHERE st.status = 'ok'
             ), upd AS (
@@ -212,22 +225,27 @@ class Statements:
                         ELSE st.tip END,
                     linear = st.linear AND st.head_depth = st.max_depth
                         AND NOT %(root)s::boolean,
-                    message_count = st.b_count + %(added)s, {bump}
+                    message_count = st.b_count + %(added)s,
+                    head_checksum = st.sums[%(count)s], head_checksum_for = %(last)s, {bump}
                 FROM st WHERE s.pk = st.pk AND st.status = 'ok'
                 RETURNING s.*
             )
-            SELECT st.status, st.b_head, st.b_depth, st.b_count, {S}
+            SELECT st.status, st.b_head, st.b_depth, st.b_count, st.b_sum, {S}
             FROM st LEFT JOIN upd AS s ON true"""
         # One entry (the hot path) binds scalars: arrays cost the client and
         # the server more than the rest of the statement.
-        self.append_one = append.format(rows=_ONE_ROW)
-        self.append = append.format(rows=_MANY_ROWS)
+        self.append_one = append.format(
+            rows=_ONE_ROW, sums=f"ARRAY[{prefix}agentsession_chain(cur.b_sum, %(digest)s::text)]"
+        )
+        self.append = append.format(
+            rows=_MANY_ROWS, sums=f"{prefix}agentsession_chains(cur.b_sum, %(digests)b::text[])"
+        )
 
         self.set_head = f"""
             WITH cur AS (
                 SELECT pk, revision, expires_at FROM {T} WHERE id = %(sid)s FOR NO KEY UPDATE
             ), t AS (
-                SELECT e.depth, e.message_index FROM {E} AS e, cur
+                SELECT e.depth, e.message_index, e.checksum FROM {E} AS e, cur
                 WHERE e.session_pk = cur.pk AND e.id = %(entry)s::text
             ), st AS (
                 SELECT cur.pk, CASE {_MISSING}
@@ -240,7 +258,9 @@ class Statements:
             ), upd AS (
                 UPDATE {T} AS s SET head = %(entry)s::text,
                     head_depth = coalesce((SELECT depth FROM t), 0),
-                    message_count = coalesce((SELECT message_index FROM t), 0), {bump}
+                    message_count = coalesce((SELECT message_index FROM t), 0),
+                    head_checksum = (SELECT checksum FROM t), head_checksum_for = %(entry)s::text,
+                    {bump}
                 FROM st WHERE s.pk = st.pk AND st.status = 'ok'
                 RETURNING s.*
             ) {status}"""
@@ -371,13 +391,13 @@ class Statements:
             WITH {gone.format(T=T)}, s AS ({_SESSION_INSERT.format(T=T)} RETURNING pk
             ), e AS (
                 INSERT INTO {E} (session_pk, id, parent_id, kind, created_at, data, depth,
-                    message_index, digest)
+                    message_index, digest, checksum)
                 SELECT s.pk, u.id, u.parent_id, u.kind, u.created_at, u.data::jsonb, u.depth,
-                    u.mi, u.digest
+                    u.mi, u.digest, u.checksum
                 FROM s, unnest(%(ids)b::text[], %(parents)b::text[], %(kinds)b::text[],
                     %(created)b::timestamptz[], %(data)b::text[], %(depths)b::int[],
-                    %(mis)b::int[], %(digests)b::text[])
-                    AS u(id, parent_id, kind, created_at, data, depth, mi, digest)
+                    %(mis)b::int[], %(digests)b::text[], %(checksums)b::text[])
+                    AS u(id, parent_id, kind, created_at, data, depth, mi, digest, checksum)
             ), c AS (
                 INSERT INTO {C} (session_pk, id, entry_id, created_at, name, metadata, checksum)
                 SELECT s.pk, u.id, u.entry_id, u.created_at, u.name, u.metadata::jsonb,

@@ -60,8 +60,6 @@ def tamper(dsn: str, schema: str | None, session_id: str, entry_id: str, data: A
 
 
 class TestPostgresStore(StoreConformance):
-    path_checksums = False  # not kept yet
-
     @pytest.fixture
     def store(self, pg_url: str) -> Iterator[PostgresStore]:
         store = PostgresStore.from_url(pg_url)
@@ -75,8 +73,6 @@ class TestPostgresStore(StoreConformance):
 
 
 class TestAsyncPostgresStore(AsyncStoreConformance):
-    path_checksums = False  # not kept yet
-
     @pytest_asyncio.fixture
     async def store(self, pg_url: str) -> AsyncIterator[AsyncPostgresStore]:
         store = AsyncPostgresStore.from_url(pg_url)

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from agentsession import SessionManager, StoreUnavailable
+from agentsession._canonical import chain_steps
 from agentsession.stores.postgres._migrations import MIGRATIONS
 from agentsession.stores.postgres._sync.store import PostgresStore
 from agentsession.testing import assert_one_chain, process_appends
@@ -105,3 +106,6 @@ def test_processes_appending_to_one_session_form_one_chain(pg_url: str) -> None:
         assert session.message_count == 1000
         assert [m.message_index for m in path] == list(range(1, 1001))
         assert len({m.data["content"] for m in path}) == 1000
+        # Each chained its path checksum on the head it locked, not on the
+        # one its statement's snapshot saw.
+        assert [m.checksum for m in path] == chain_steps([m.digest for m in path], None)

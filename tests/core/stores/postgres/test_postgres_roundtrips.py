@@ -37,7 +37,7 @@ BUDGET = {
     "append": 1,
     "extend(50)": 1,
     "messages(limit=100)": 1,
-    "checkpoint": 3,  # 2 (the head, the save) once the store keeps path checksums
+    "checkpoint": 2,  # the head, the save
     "restore": 2,
     "list": 1,
     "update_metadata": 1,

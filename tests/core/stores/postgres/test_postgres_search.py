@@ -20,9 +20,18 @@ def test_a_version_1_database_is_indexed_by_the_migration(dsn: str, pg_schema: s
         alice.extend([{"role": "user", "content": "kept before the upgrade"}] * 2)
         bob = manager.create("bot", user_id="bob")
         bob.append({"role": "user", "content": "bob also kept this"})
-    # Back to the schema the previous release made: version 1, no search.
+    # Back to the schema the previous release made: version 1, no search (and
+    # none of the later versions' path checksums).
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"SET search_path = {pg_schema}")
+        conn.execute("ALTER TABLE agentsession_entry DROP COLUMN checksum")
+        conn.execute(
+            "ALTER TABLE agentsession_session DROP COLUMN head_checksum, "
+            "DROP COLUMN head_checksum_for"
+        )
+        conn.execute("DROP FUNCTION agentsession_chains(text, text[])")
+        conn.execute("DROP FUNCTION agentsession_chain(text, text)")
+        conn.execute("DELETE FROM agentsession_migration WHERE version = 3")
         conn.execute("ALTER TABLE agentsession_entry DROP COLUMN search")
         conn.execute("DROP TABLE agentsession_search_config")
         conn.execute("DROP FUNCTION agentsession_text(jsonb)")
@@ -37,7 +46,7 @@ def test_a_version_1_database_is_indexed_by_the_migration(dsn: str, pg_schema: s
         assert manager.get(alice.id).messages()[0].data["content"] == "kept before the upgrade"
     with psycopg.connect(dsn, autocommit=True) as conn:
         versions = conn.execute(f"SELECT version FROM {pg_schema}.agentsession_migration")
-        assert sorted(v for (v,) in versions) == [1, 2]
+        assert sorted(v for (v,) in versions) == [1, 2, 3]
 
 
 @pytest.mark.parametrize(("language", "found"), [("simple", False), ("english", True)])
