@@ -271,7 +271,8 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     store (the largest H's at most 1.5x the smallest's), for the first
     checkpoint too; a verified restore ≤ 5 ms at 1,000 and ≤ 40 ms at 10,000
     on memory, file and SQLite; the open + read of a cold open ≤ 50 ms at
-    every H."""
+    the largest H on file and SQLite (a server store's is its connection's
+    setup: reported, not judged)."""
     out: list[tuple[str, str, bool]] = []
     by_store: dict[str, dict[int, dict[str, Any]]] = {}
     for row in rows:
@@ -291,7 +292,7 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
                 got = median(tiers[h]["restore"]) or 0.0
                 label = f"{store}: verified restore ≤ {ms(limit)} at H = {h:,}"
                 out.append((label, ms(got), got <= limit))
-        if "cold_open_read" in tiers[high]:
+        if store in EMBEDDED and "cold_open_read" in tiers[high]:
             got = median(tiers[high]["cold_open_read"]) or 0.0
             label = f"{store}: cold open + last 20 (open + read) ≤ 50 ms at H = {high:,}"
             out.append((label, ms(got), got <= 50e-3))
