@@ -31,6 +31,7 @@ from ._rules import (
     new_session_info,
     place_entries,
     prepare_entry,
+    with_checksums,
 )
 from ._search import SCAN_SESSIONS, HitCollector, SearchQuery, message_text
 from ._sync.bridge import Bridge, CallRunner
@@ -76,4 +77,5 @@ __all__ = [
     "same_export",
     "scan_search",
     "validate_id",
+    "with_checksums",
 ]

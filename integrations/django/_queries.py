@@ -144,6 +144,7 @@ def entry_of(row: StoredEntry, *, with_data: bool = True) -> Entry:
         depth=row.depth,
         message_index=row.message_index,
         digest=row.digest,
+        checksum=row.checksum,
     )
 
 
@@ -189,6 +190,7 @@ def entry_row(session: StoredSession, entry: Entry, data_json: str) -> StoredEnt
         depth=entry.depth,
         message_index=entry.message_index,
         digest=entry.digest,
+        checksum=entry.checksum,
     )
 
 

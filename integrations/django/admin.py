@@ -328,6 +328,7 @@ class StoredEntryAdmin(ReadOnlyMixin, EntryAdminBase):
         ("depth", "message_index"),
         "created_at",
         "digest",
+        "checksum",
         "pretty_data",
     )
     readonly_fields = (
@@ -339,6 +340,7 @@ class StoredEntryAdmin(ReadOnlyMixin, EntryAdminBase):
         "message_index",
         "created_at",
         "digest",
+        "checksum",
         "pretty_data",
     )
     actions = None

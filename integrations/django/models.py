@@ -82,6 +82,12 @@ class StoredEntry(models.Model):
     depth: models.PositiveIntegerField[int, int] = models.PositiveIntegerField()
     message_index: models.PositiveIntegerField[int, int] = models.PositiveIntegerField()
     digest: models.CharField[str, str] = models.CharField(max_length=64)
+    #: The chained checksum of the path root -> this entry (``Entry.checksum``,
+    #: what a checkpoint of it records); ``NULL`` only on a row an earlier
+    #: release wrote after migration 0003 filled the others in.
+    checksum: models.CharField[str | None, str | None] = models.CharField(
+        max_length=43, null=True, blank=True
+    )
 
     class Meta:
         db_table = "agentsession_entry"

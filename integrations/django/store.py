@@ -58,9 +58,11 @@ from agentsession.store import (
     load_json_object,
     map_exceptions,
     place_entries,
+    with_checksums,
 )
 
 from .._offload import SyncToAsyncStore
+from ._checksums import fill_in_checksums
 from ._queries import (
     binary_collation,
     checkpoint_of,
@@ -248,15 +250,20 @@ class DjangoStore(ScanSearch):
             row, info = self._live(session_id, now, lock=True)
             check_expected_head(info.head, expected_head)
             head = None if new_root else info.head
-            depth = 0
+            depth, checksum = 0, None
             if head is not None:
-                depth = self._entries(row).values_list("depth", flat=True).get(entry_id=head)
+                # The parent's checksum comes with its depth: no query more.
+                read = self._entries(row).values_list("depth", "checksum")
+                depth, checksum = read.get(entry_id=head)
+                if checksum is None:  # written by an earlier release (a rolling deploy)
+                    checksum = fill_in_checksums(path_query(self.using, row, head))[head]
             placed = place_entries(
                 entries,
                 parent_id=head,
                 parent_depth=depth,
                 message_count=info.message_count if head is not None else 0,
                 max_messages=info.max_messages,
+                parent_checksum=checksum,
             )
             if not placed:
                 return info, []
@@ -428,7 +435,8 @@ class DjangoStore(ScanSearch):
                 raise SessionNotFound()
             row = self._new_row(export.session)
             StoredEntry.objects.using(self.using).bulk_create(
-                entry_row(row, e, canonical_json(dict(e.data))) for e in export.entries
+                entry_row(row, e, canonical_json(dict(e.data)))
+                for e in with_checksums(export.entries)
             )
             StoredCheckpoint.objects.using(self.using).bulk_create(
                 checkpoint_row(row, c) for c in export.checkpoints

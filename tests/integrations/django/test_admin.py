@@ -95,6 +95,7 @@ def test_entry_page_renders(admin_client: Client, branched: Session) -> None:
     assert response.status_code == 200
     page = response.content.decode()
     assert entry.digest in page and "hello" in page
+    assert entry.checksum is not None and entry.checksum in page
 
 
 @pytest.mark.parametrize("path", ["add/", "{pk}/delete/"])

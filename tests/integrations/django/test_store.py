@@ -17,7 +17,6 @@ from .ormstore import DATABASES, ThreadTidyStore, tamper
 
 @pytest.mark.django_db(transaction=True, databases=DATABASES)
 class TestDjangoStore(StoreConformance):
-    path_checksums = False  # not kept yet
     thread_safe = True
 
     @pytest.fixture
@@ -36,8 +35,6 @@ class TestDjangoStore(StoreConformance):
 @pytest.mark.django_db(transaction=True, databases=DATABASES)
 class TestSealedDjangoStore(StoreConformance):
     """The ORM store wrapped in a sealed store: compressed, encrypted, both."""
-
-    path_checksums = False  # not kept yet
 
     thread_safe = True
 

@@ -16,7 +16,6 @@ from .ormstore import DATABASES, close_async_connections, tamper
 
 @pytest.mark.django_db(transaction=True, databases=DATABASES)
 class TestAsyncDjangoStore(AsyncStoreConformance):
-    path_checksums = False  # not kept yet
     thread_safe = True
 
     @pytest_asyncio.fixture
