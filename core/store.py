@@ -17,7 +17,15 @@ from ._async.bridge import STORE_METHODS, AsyncBridge, AsyncCallRunner
 from ._async.protocol import AsyncStore
 from ._async.scan import AsyncScanSearch
 from ._async.scan import scan_search as async_scan_search
-from ._canonical import StoredJSON, canonical_json, checksum, entry_digest, load_json_object
+from ._canonical import (
+    StoredJSON,
+    canonical_json,
+    chain_checksum,
+    chain_steps,
+    checksum,
+    entry_digest,
+    load_json_object,
+)
 from ._exceptions import map_exceptions
 from ._ids import validate_id
 from ._models import Checkpoint, Entry, NewEntry, SessionExport, SessionInfo, Unchecked, same_export
@@ -60,6 +68,8 @@ __all__ = [
     "Unchecked",
     "async_scan_search",
     "canonical_json",
+    "chain_checksum",
+    "chain_steps",
     "check_expected_head",
     "check_revision",
     "checksum",

@@ -414,11 +414,10 @@ def test_lines_without_path_checksums_behind_a_snapshot(
     # Lines as the release before path checksums wrote them, with a snapshot
     # over them; reopened in place (same file, same inode), the snapshot is
     # used and the older entries come from their lines: without checksums.
-    from agentsession import _rules
-    from agentsession._canonical import chain_checksum
+    from agentsession.store import chain_checksum, place_entries
     from agentsession.stores.file import _engine
 
-    placed = _rules.place_entries
+    placed = place_entries
 
     def without_checksums(*args: Any, **kwargs: Any) -> Any:
         return [dataclasses.replace(e, checksum=None) for e in placed(*args, **kwargs)]

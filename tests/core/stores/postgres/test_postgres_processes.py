@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from agentsession import SessionManager, StoreUnavailable
-from agentsession._canonical import chain_steps
+from agentsession.store import chain_steps
 from agentsession.stores.postgres._migrations import MIGRATIONS
 from agentsession.stores.postgres._sync.store import PostgresStore
 from agentsession.testing import assert_one_chain, process_appends

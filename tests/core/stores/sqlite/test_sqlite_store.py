@@ -26,8 +26,7 @@ from agentsession import (
     open_async_store,
     open_store,
 )
-from agentsession._canonical import chain_checksum, chain_steps
-from agentsession.store import Unchecked
+from agentsession.store import Unchecked, chain_checksum, chain_steps
 from agentsession.stores.sqlite import _db as _sqlite_db
 from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
 from agentsession.stores.sqlite._schema import (
