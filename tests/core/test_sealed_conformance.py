@@ -35,7 +35,7 @@ PATH_CHECKSUMS = {
     "memory": True,
     "file": False,
     "sqlite": False,
-    "redis": False,
+    "redis": True,
     "postgres": False,
 }
 
