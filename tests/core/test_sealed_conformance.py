@@ -35,7 +35,7 @@ PATH_CHECKSUMS = {
     "memory": True,
     "file": True,
     "sqlite": True,
-    "redis": False,
+    "redis": True,
     "postgres": True,
 }
 

@@ -68,8 +68,14 @@ local S, E, L, K, P = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 """
     + INDEX_LIB
     + r"""
-local NO_DATA = '^([^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*)'
+-- An entry's value without its data: seven fields, or six where it has no
+-- checksum (written by an earlier release: six tabs in all, not seven).
+local NO_DATA = '^([^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*)\t'
+local NO_DATA_OLD = '^([^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*)'
 local KIND = '^[^\t]*\t([^\t]*)\t'
+local SUM = '^[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t'
+
+local function bare(v) return string.match(v, NO_DATA) or string.match(v, NO_DATA_OLD) end
 
 local function joined(t) return table.concat(t, '\0') end
 local function row(key) return joined(redis.call('HGETALL', key or S)) end
@@ -152,7 +158,7 @@ local function walk(cursor, limit, kind, data)
     if kind == '' or k == kind then
       n = n + 1
       out[#out + 1] = cursor
-      if data then out[#out + 1] = v else out[#out + 1] = string.match(v, NO_DATA) end
+      if data then out[#out + 1] = v else out[#out + 1] = bare(v) end
     end
     cursor = parent
   end
@@ -196,7 +202,7 @@ local function page(last, depth, limit, kind, data)
       if kind == '' or string.match(v, KIND) == kind then
         n = n + 1
         out[#out + 1] = ids[i]
-        if data then out[#out + 1] = v else out[#out + 1] = string.match(v, NO_DATA) end
+        if data then out[#out + 1] = v else out[#out + 1] = bare(v) end
         if n == limit then return out end
       end
     end

@@ -3,7 +3,8 @@
 Per session (hash tag ``{<session id>}``, so one slot)::
 
     <prefix>{<id>}:s   hash  the row: fixed fields, and metadata as "~<key>" -> JSON
-    <prefix>{<id>}:e   hash  entry id -> "parent\\tkind\\tdepth\\tindex\\tcreated\\tdigest\\tdata"
+    <prefix>{<id>}:e   hash  entry id ->
+                             "parent\\tkind\\tdepth\\tindex\\tcreated\\tdigest\\tchecksum\\tdata"
     <prefix>{<id>}:l   set   ids of the leaves (entries without children)
     <prefix>{<id>}:k   hash  checkpoint id -> "seq\\tentry\\t{json record}"
     <prefix>{<id>}:p   list  ids of the current path, root first (rebuilt if ever off)
@@ -19,6 +20,8 @@ Listing indexes (hash tag ``{:idx}``, one slot apart from every session)::
 
 JSON text never holds a raw tab (it is escaped), so tab-separated fields are
 unambiguous and the data, last, may be split off with ``maxsplit``.
+The checksum (``Entry.checksum``) is missing in values an earlier release
+wrote (six tabs, not seven); the row keeps its head's (:func:`head_sum`).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ __all__ = [
     "Recent",
     "Seen",
     "advanced",
+    "append_head",
     "decode_checkpoint",
     "decode_entry",
     "decode_page",
@@ -65,6 +69,7 @@ __all__ = [
     "entry_args",
     "from_us",
     "frozen",
+    "head_sum",
     "leaves_of",
     "matches_filter",
     "opt_us",
@@ -80,6 +85,7 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX = "agentsession:"
+_NO_OWNER = "\t"  # the owner's two fields, both empty
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 V = TypeVar("V")
@@ -103,13 +109,15 @@ class Recent(OrderedDict[str, V]):
 
 class Seen(NamedTuple):
     """A session row as a store object last saw it: the row text it decoded
-    ('' when it derived the row from its own append), the row's fields, the
-    head's depth and created_at as µs text."""
+    ('' when it derived the row from its own append or read it as a hash),
+    the row's fields, the head's depth, created_at as µs text and the head's
+    path checksum (``None``: not known, or no head)."""
 
     joined: str
     values: tuple[Any, ...]
     depth: int
     created: str
+    checksum: str | None
 
 
 # A row's fields are kept as SessionInfo's fields in order, in a tuple no
@@ -239,7 +247,12 @@ def matches_filter(info: SessionInfo, agent: str | None, user_id: str | Unchecke
 
 
 def row_fields(
-    info: SessionInfo, nonce: str, *, head_depth: int = 0, checkpoints: int = 0
+    info: SessionInfo,
+    nonce: str,
+    *,
+    head_depth: int = 0,
+    checkpoints: int = 0,
+    head_checksum: str | None = None,
 ) -> list[str]:
     """The session hash of ``info`` as field/value pairs."""
     fields = [
@@ -249,6 +262,8 @@ def row_fields(
         "upd", to_us(info.updated_at),
         "head", info.head or "",
         "hd", str(head_depth),
+        "hc", head_checksum or "",
+        "hh", info.head or "",
         "cnt", str(info.message_count),
         "rev", str(info.revision),
         "exp", opt_us(info.expires_at),
@@ -289,6 +304,15 @@ def decode_row(session_id: str, row: Mapping[str, str]) -> tuple[SessionInfo, st
     return info, f"{info.agent}\t{row['uh']}", "mv" in row
 
 
+def head_sum(row: Mapping[str, str]) -> str | None:
+    """The path checksum of the row's head, when the row knows it: ``hc`` is
+    the checksum of the entry ``hh`` names (two fields, each short enough for
+    Redis to keep the row a compact listpack), unknown if that is not the
+    head (another release moved it) or ``hc`` is empty."""
+    checksum = row.get("hc")
+    return checksum if checksum and row.get("hh") == row.get("head") else None
+
+
 def split0(text: str) -> list[str]:
     """The parts of a NUL-joined reply (rows and pages travel that way)."""
     return text.split("\0") if text else []
@@ -300,10 +324,45 @@ def pairs(text: str) -> dict[str, str]:
     return dict(zip(it, it, strict=True))
 
 
+def append_head(
+    session_id: str,
+    now_s: str,
+    exp: str,
+    expected: str,
+    owner: str,
+    seen: Seen,
+    tip: Entry,
+    force: bool,
+) -> str:
+    """``APPEND_SCRIPT``'s first argument (see there) for entries placed on
+    ``seen`` up to ``tip``; ``force``: to be placed by the script if the head
+    moved."""
+    values = seen.values
+    head, limit, revision = values[HEAD], values[MAX_MESSAGES], values[REVISION]
+    # The script stores a current copy's entries as sent: never offer one
+    # without checksums, nor one that would refuse the append (the row may
+    # differ): the script checks those against the row.
+    known = (seen.checksum or "") if head is not None else ""
+    if force:
+        mine = "!\t"
+    elif (
+        (head is None or known)
+        and expected in ("*", head or "")
+        and (limit is None or tip.message_index <= limit)
+    ):
+        mine = f"{revision}\t{seen.created}"
+    else:
+        mine = "\t"
+    return (
+        f"{session_id}\t{now_s}\t{exp}\t{expected}\t{owner or _NO_OWNER}\t{mine}\t{head or ''}"
+        f"\t{known}\t{revision + 1}\t{tip.depth}\t{tip.message_index}\t{tip.checksum}"
+    )
+
+
 def entry_args(placed: Sequence[Entry], entries: Sequence[NewEntry]) -> list[str]:
     """Two arguments per entry for ``APPEND_SCRIPT``: its id and its stored
-    value, "parent\tkind\tdepth\tindex\tcreated (µs)\tdigest\tdata JSON", as
-    ``placed`` (the script places them again if the row has moved on)."""
+    value, "parent\tkind\tdepth\tindex\tcreated (µs)\tdigest\tchecksum\tdata
+    JSON", as ``placed`` (each with its checksum: the caller knew the parent's)."""
     args: list[str] = []
     last: tuple[datetime, str] | None = None
     for entry, new in zip(placed, entries, strict=True):
@@ -312,45 +371,31 @@ def entry_args(placed: Sequence[Entry], entries: Sequence[NewEntry]) -> list[str
         args += (
             entry.id,
             f"{entry.parent_id or ''}\t{entry.kind}\t{entry.depth}\t{entry.message_index}"
-            f"\t{last[1]}\t{entry.digest}\t{new.data_json}",
+            f"\t{last[1]}\t{entry.digest}\t{entry.checksum}\t{new.data_json}",
         )
     return args
 
 
 def encode_entry(entry: Entry) -> str:
-    return "\t".join(
-        (
-            entry.parent_id or "",
-            entry.kind,
-            str(entry.depth),
-            str(entry.message_index),
-            to_us(entry.created_at),
-            entry.digest,
-            canonical_json(dict(entry.data)),
-        )
-    )
+    """The stored value of ``entry`` (without the checksum field if it has none)."""
+    fields = [
+        entry.parent_id or "",
+        entry.kind,
+        str(entry.depth),
+        str(entry.message_index),
+        to_us(entry.created_at),
+        entry.digest,
+    ]
+    if entry.checksum is not None:
+        fields.append(entry.checksum)
+    fields.append(canonical_json(dict(entry.data)))
+    return "\t".join(fields)
 
 
-def decode_entry(
-    entry_id: str, value: str, with_data: bool = True, times: dict[str, datetime] | None = None
-) -> Entry:
-    """One stored entry; ``times`` caches creation times shared by a page."""
-    parent, kind, depth, index, created, digest, *data = value.split("\t", 6)
-    when = times.get(created) if times is not None else None
-    if when is None:
-        when = from_us(created)
-        if times is not None:
-            times[created] = when
-    return Entry(
-        id=entry_id,
-        parent_id=parent or None,
-        kind=kind,
-        created_at=when,
-        data=load_json_object(data[0]) if with_data and data else {},
-        depth=int(depth),
-        message_index=int(index),
-        digest=digest,
-    )
+def decode_entry(entry_id: str, value: str) -> Entry:
+    """One stored entry, whole (with its data)."""
+    [entry] = decode_page(f"{entry_id}\0{value}")
+    return entry
 
 
 def decode_page(joined: str, with_data: bool = True, lazy: bool = False) -> list[Entry]:
@@ -360,12 +405,15 @@ def decode_page(joined: str, with_data: bool = True, lazy: bool = False) -> list
     be verified)."""
     parts = split0(joined)
     ids = parts[-2::-2]
-    rows = [v.split("\t", 6) for v in parts[-1::-2]]
+    rows = [v.split("\t", 7) for v in parts[-1::-2]]
+    # With data a value has 7 fields, 8 with a checksum; without, 6 or 7.
+    with_data = with_data or lazy
+    plain = 7 if with_data else 6
     datas: list[Any]
     if lazy:
-        datas = [StoredJSON(r[6]) if len(r) > 6 else {} for r in rows]
+        datas = [StoredJSON(r[-1]) for r in rows]
     elif with_data and rows:
-        datas = json.loads("[" + ",".join([r[6] for r in rows]) + "]")
+        datas = json.loads("[" + ",".join([r[-1] for r in rows]) + "]")
         for data in datas:
             if type(data) is not dict:
                 raise InvalidInput("stored JSON is not an object")
@@ -377,8 +425,11 @@ def decode_page(joined: str, with_data: bool = True, lazy: bool = False) -> list
         when = times.get(r[4])
         if when is None:
             when = times[r[4]] = from_us(r[4])
+        checksum = (r[6] or None) if len(r) > plain else None
         # parent, kind, depth, index, created, digest: positional for speed.
-        page.append(Entry(entry_id, r[0] or None, r[1], when, data, int(r[2]), int(r[3]), r[5]))
+        page.append(
+            Entry(entry_id, r[0] or None, r[1], when, data, int(r[2]), int(r[3]), r[5], checksum)
+        )
     return page
 
 

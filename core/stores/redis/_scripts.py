@@ -68,12 +68,12 @@ local f = live('wn', 'head', 'hd')
 if not f then return {'nf'} end
 if nonce ~= '' and f[6] == nonce then return current(f) end
 if ARGV[7] ~= '' and f[5] ~= ARGV[7] then return {'rev'} end
-local depth, count = 0, 0
+local depth, count, sum = 0, 0, ''
 if ARGV[6] ~= '' then
   local v = redis.call('HGET', E, ARGV[6])
   if not v then return {'inv'} end
   local _p, _k, d, c = meta(v)
-  depth, count = tonumber(d), c
+  depth, count, sum = tonumber(d), c, string.match(v, SUM) or ''
   ensure_path(f[7], f[8], f[2])
   if redis.call('LINDEX', P, depth - 1) == ARGV[6] then
     redis.call('LTRIM', P, 0, depth - 1)
@@ -83,11 +83,11 @@ if ARGV[6] ~= '' then
 else
   redis.call('DEL', P)
 end
-return commit(f, {'head', ARGV[6], 'hd', depth, 'cnt', count})
+return commit(f, {'head', ARGV[6], 'hd', depth, 'cnt', count, 'hc', sum, 'hh', ARGV[6]})
 """,
     # An append from a new root (a compaction's path): ARGV[6] the expected
     # head ('*' = unchecked), ARGV[7..]: per entry its id and value, placed by
-    # the caller from the root. The old head stays a leaf.
+    # the caller from the root (checksums included). The old head stays a leaf.
     "graft": r"""
 local f = live('wn', 'head', 'maxm')
 if not f then return {'nf'} end
@@ -95,11 +95,32 @@ if nonce ~= '' and f[6] == nonce then return current(f) end
 if ARGV[6] ~= '*' and ARGV[6] ~= f[7] then return {'head'} end
 local last = ARGV[#ARGV - 1]
 local _p, _k, depth, count = meta(ARGV[#ARGV])
+local sum = string.match(ARGV[#ARGV], SUM)
 if f[8] ~= '' and tonumber(count) > tonumber(f[8]) then return {'limit', f[8]} end
 chunked('HSET', E, argv_from(7, #ARGV - 6), 1000)
 redis.call('SADD', L, last)
 rebuild(last, exp)
-return commit(f, {'head', last, 'hd', depth, 'cnt', count})
+return commit(f, {'head', last, 'hd', depth, 'cnt', count, 'hc', sum or '', 'hh', last})
+""",
+    # Path checksums for entries stored without one (by an earlier release,
+    # or an append placed by the script): ARGV[6] the last of them, ARGV[7..]:
+    # per entry its id and checksum, root first. Each value that still has no
+    # checksum field gets it; the row gets the last one's if that is still its
+    # head. Entries are never changed otherwise, so this is neither a write
+    # (no revision, no expiry) nor ever wrong: doing it twice does nothing more.
+    "backfill": r"""
+if not alive(S) then return {'nf'} end
+for i = 7, #ARGV, 2 do
+  local v = redis.call('HGET', E, ARGV[i]) or ''
+  local fixed, rest = string.match(v, '^([^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t)(.*)$')
+  if fixed and not string.find(rest, '\t', 1, true) then
+    redis.call('HSET', E, ARGV[i], fixed .. ARGV[i + 1] .. '\t' .. rest)
+  end
+end
+if ARGV[#ARGV - 1] == ARGV[6] and redis.call('HGET', S, 'head') == ARGV[6] then
+  redis.call('HSET', S, 'hc', ARGV[#ARGV], 'hh', ARGV[6])
+end
+return {'ok', 0, row()}
 """,
     # ARGV[6] checkpoint id, ARGV[7] entry id ('' = none), ARGV[8] record.
     "save_checkpoint": r"""
@@ -333,11 +354,21 @@ INDEX_SCRIPTS = {name: INDEX_LIB + body for name, body in _INDEX.items()}
 # "Store protocol"): none of the shared functions above (defining them costs
 # more than its own work), the fewest keys, arguments and commands, and a
 # reply of one string. The caller sends each entry as it will be stored,
-# placed under the head of its copy of the row. When that copy is current (the
-# same revision of the same creation: every write bumps the revision), the
-# caller has already checked the head and the limit against it, so the script
-# writes what it was sent; otherwise it reads the row, places the entries
-# under its head, checks and replies with the row.
+# placed under the head of its copy of the row, with its path checksum
+# chained from the head's (Lua has no SHA-256: only the caller can chain).
+# When that copy is current (the same revision of the same creation: every
+# write bumps the revision), the caller has already checked the head and the
+# limit against it, so the script writes what it was sent. Otherwise it reads
+# the row and checks `expected_head`; if the head is still the one the
+# entries were placed under (the same id, and checksum: "hc" of "hh"), it
+# checks the limit and writes them as sent, else it writes nothing and
+# replies with the row, for the caller to place them again on it. A caller
+# refused that way a few times in a row (others keep winning) sends its
+# copy's revision as '!': then the script places the entries under the head
+# as it is, as an earlier release stored entries (without checksums), and
+# replies with the base it placed them on, whose checksum the row knows: the
+# caller chains theirs and stores them next ("backfill"); if it dies first,
+# whoever needs them does.
 #
 # KEYS: the session's row, entries, leaves and path; then, when the session
 # expires, its checkpoints; then, on a single server only, the listing
@@ -345,17 +376,24 @@ INDEX_SCRIPTS = {name: INDEX_LIB + body for name, body in _INDEX.items()}
 # owner's agent, user and agent+user indexes.
 # ARGV[1]: "id\tnow\texpires_at\texpected head\tagent\tuser hash" (expected head
 # '*' = unchecked, '' = empty; owner '' = unknown), then the caller's copy:
-# "\trevision\tcreated\thead\tits revision, head depth and message count after
-# the append" (all '' without a copy). ARGV[2..]: per entry, its id and
-# "parent\tkind\tdepth\tmessage index\tcreated\tdigest\tdata".
-# Replies "ok\tindexed" when the copy was current, else
-# "ok\tindexed\tparent\tdepth\tcount\trow" (the base the entries were placed
-# on and the NUL-joined row), or "nf", "head", "limit\tmax".
+# "\trevision\tcreated\thead\tits checksum" (revision '' when the copy may not
+# be trusted, '!' to be placed whatever the head; head and checksum: what the
+# entries were placed under, '' if unknown), then "\trevision\thead depth\t
+# message count\tits checksum" after the append. ARGV[2..]: per entry, its id and
+# "parent\tkind\tdepth\tmessage index\tcreated\tdigest\tchecksum\tdata".
+# Replies "ok\tindexed" when the copy was current, "ok\tindexed\trow" (the
+# NUL-joined row) when they were stored as sent on a row that had changed,
+# "moved\trow" when nothing was written (the head moved),
+# "placed\tindexed\tparent\tdepth\tcount\tchecksum\trow" when the script
+# placed them, without checksums, on that base ("again\t..." alike, with
+# checksums, when this very call had been applied before), or "nf", "head",
+# "limit\tmax".
 APPEND_SCRIPT = r"""
 local S, E, L, P = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local sid, now_s, exp, expected, agent, uh, krev, kcrt, head, rev, hd, cnt = string.match(ARGV[1],
+local sid, now_s, exp, expected, agent, uh, krev, kcrt, head, khc, rev, hd, cnt, hc =
+  string.match(ARGV[1],
   '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t' ..
-  '([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+  '([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
 local f = redis.call('HMGET', S, 'rev', 'crt', 'mv', 'exp')
 if not f[1] or f[3] or (f[4] ~= '' and tonumber(f[4]) <= tonumber(now_s)) then return 'nf' end
 local fast = f[1] == krev and f[2] == kcrt
@@ -363,6 +401,7 @@ local same = f[4] == exp  -- the expiry is unchanged (a ttl without idle_timeout
 local n = (#ARGV - 1) / 2
 local b = 4  -- the keys before the indexes
 if exp ~= '' then b = 5 end
+local SUM = '^[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t'
 
 -- The listing indexes (a single server): 1 when the owner's were updated.
 local function touch(owned)
@@ -378,44 +417,58 @@ local function touch(owned)
   return 1
 end
 
-local function whole(indexed, parent, depth, count)
+local function placed(status, indexed, parent, depth, count, sum)
   local row = table.concat(redis.call('HGETALL', S), '\0')
-  return table.concat({'ok', indexed, parent, depth, count, row}, '\t')
+  return table.concat({status, indexed, parent, depth, count, sum, row}, '\t')
 end
 
--- This very call was applied before its reply was lost.
+-- This very call was applied before its reply was lost: the base its entries
+-- were stored on (the first one's parent, its depth, count and checksum).
 local function replayed()
   local v = redis.call('HGET', E, ARGV[2])
   local parent, kind, depth, index = string.match(v, '^([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t')
   local count = tonumber(index)
   if kind == 'message' then count = count - 1 end
+  local sum = ''
+  if parent ~= '' then sum = string.match(redis.call('HGET', E, parent) or '', SUM) or '' end
   local o = redis.call('HMGET', S, 'agent', 'uh')
-  return whole(touch(o[1] == agent and o[2] == uh), parent, tonumber(depth) - 1, count)
+  local status = string.match(v, SUM) and 'again' or 'placed'
+  return placed(status, touch(o[1] == agent and o[2] == uh), parent, depth - 1, count, sum)
 end
 
-local values, first, g = ARGV, 2, nil
-if not fast then  -- place the entries under the head as it is
-  g = redis.call('HMGET', S, 'agent', 'uh', 'head', 'hd', 'cnt', 'maxm')
-  head = g[3]
-  local parent, d, c = head, tonumber(g[4]), tonumber(g[5])
-  values, first = {}, 1
-  for i = 1, n do
-    local id = ARGV[2 * i]
-    local kind, rest = string.match(ARGV[2 * i + 1], '^[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t(.*)$')
-    d = d + 1
-    if kind == 'message' then c = c + 1 end
-    values[2 * i - 1] = id
-    values[2 * i] = parent .. '\t' .. kind .. '\t' .. d .. '\t' .. c .. '\t' .. rest
-    parent = id
-  end
-  rev, hd, cnt = tonumber(f[1]) + 1, d, c
+local values, first, g, base = ARGV, 2, nil, nil
+if not fast then  -- check against the row as it is
+  g = redis.call('HMGET', S, 'agent', 'uh', 'head', 'hc', 'maxm', 'hd', 'cnt', 'hh')
   local refused
-  if expected ~= '*' and expected ~= head then refused = 'head'
-  elseif g[6] ~= '' and c > tonumber(g[6]) then refused = 'limit\t' .. g[6] end
+  if expected ~= '*' and expected ~= g[3] then refused = 'head'
+  elseif g[3] ~= head or (head ~= '' and (khc == '' or g[4] ~= khc or g[8] ~= head)) then
+    if krev ~= '!' then refused = 'moved' else
+      -- Placed on the head as it is, as an earlier release stored entries.
+      head = g[3]
+      base = g[8] == head and g[4] or ''
+      local parent, d, c = head, tonumber(g[6]), tonumber(g[7])
+      values, first = {}, 1
+      for i = 1, n do
+        local kind, stamp, data = string.match(ARGV[2 * i + 1],
+          '^[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t([^\t]*\t[^\t]*)\t[^\t]*\t(.*)$')
+        d = d + 1
+        if kind == 'message' then c = c + 1 end
+        values[2 * i - 1] = ARGV[2 * i]
+        values[2 * i] = table.concat({parent, kind, d, c, stamp, data}, '\t')
+        parent = ARGV[2 * i]
+      end
+      hd, cnt, hc = d, c, ''
+    end
+  end
+  if not refused and g[5] ~= '' and tonumber(cnt) > tonumber(g[5]) then
+    refused = 'limit\t' .. g[5]
+  end
   if refused then
     if redis.call('HEXISTS', E, ARGV[2]) == 1 then return replayed() end
+    if refused == 'moved' then return 'moved\t' .. table.concat(redis.call('HGETALL', S), '\0') end
     return refused
   end
+  rev = tonumber(f[1]) + 1
 end
 if redis.call('HSETNX', E, values[first], values[first + 1]) == 0 then return replayed() end
 for i = first + 2, #values, 1000 do
@@ -433,10 +486,11 @@ else
   for i = 1, n, 1000 do pushed = redis.call('RPUSH', P, unpack(ids, i, math.min(i + 999, n))) end
 end
 if same then
-  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', last, 'hd', hd, 'cnt', cnt, 'wn', '')
+  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', last, 'hd', hd, 'cnt', cnt, 'hc', hc,
+    'hh', last, 'wn', '')
 else
-  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', last, 'hd', hd, 'cnt', cnt, 'wn', '',
-    'exp', exp)
+  redis.call('HSET', S, 'rev', rev, 'upd', now_s, 'head', last, 'hd', hd, 'cnt', cnt, 'hc', hc,
+    'hh', last, 'wn', '', 'exp', exp)
 end
 -- Every key expires with the session. An unchanged expiry is on every key
 -- already, but for a path list this append made (pushed == n).
@@ -450,5 +504,6 @@ if exp ~= '' and (not same or head == '' or pushed == n) then
 end
 if fast then return 'ok\t' .. touch(true) end
 local indexed = touch(g[1] == agent and g[2] == uh)
-return whole(indexed, head, g[4], g[5])
+if base then return placed('placed', indexed, head, g[6], g[7], base) end
+return 'ok\t' .. indexed .. '\t' .. table.concat(redis.call('HGETALL', S), '\0')
 """

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from agentsession._exceptions import StoreClosed, StoreUnavailable, map_exceptions
+from agentsession._exceptions import (
+    SessionNotFound,
+    StoreClosed,
+    StoreUnavailable,
+    map_exceptions,
+)
 from agentsession._models import UNCHECKED, Entry, NewEntry, SessionInfo, Unchecked, json_copy
 from agentsession._rules import is_expired, place_entries
 from agentsession.extras import missing_extra
@@ -22,15 +28,15 @@ from agentsession.stores.redis._records import (
     COUNT,
     DEFAULT_PREFIX,
     HEAD,
-    MAX_MESSAGES,
-    REVISION,
     Keys,
     Recent,
     Seen,
     advanced,
+    append_head,
     decode_row,
     entry_args,
     frozen,
+    head_sum,
     opt_us,
     owner_of,
     pairs,
@@ -42,6 +48,8 @@ from agentsession.stores.redis._records import (
     user_hash,
 )
 from agentsession.stores.redis._scripts import APPEND_SCRIPT, INDEX_SCRIPTS, SESSION_SCRIPTS
+
+from .chains import chain_head, store_checksums  # relative: one module name for mypy
 
 try:
     from redis import exceptions as redis_errors
@@ -66,8 +74,11 @@ _OWNER_CACHE: Final = 65_536  # session id -> owner: ~100 bytes each
 # 65,536 of them held some 65 MB in a long migration).
 _ROW_CACHE: Final = 4_096
 _KEYS_CACHE: Final = 4_096  # sessions appended to recently (the keys take ~600 bytes each)
-_NO_OWNER: Final = "\t"  # the owner's two fields, both empty
 _GRACE_US: Final = 60_000_000  # Cluster: a listed id without a row may be a create in flight
+# An append whose head moved is placed again on the row as it is (each try
+# refused so because another one was applied); the last try is placed by the
+# script whatever the head (others kept winning), its checksums stored next.
+_PLACE_AFTER: Final = 4
 Key = str | bytes  # bytes: a key name encoded once and kept (see ``_keys_of_append``)
 Call = tuple[str, Sequence[Key], list[str]]  # script name or raw command, keys, args
 Client = Redis | RedisCluster
@@ -109,6 +120,7 @@ class RedisLink:
         self._rows: Recent[Seen] = Recent(_ROW_CACHE)
         # session id -> owner, whether it expires, the append script's keys.
         self._append_keys: Recent[tuple[str, bool, list[bytes]]] = Recent(_KEYS_CACHE)
+        self.place_after = _PLACE_AFTER  # refusals before the script places an append
         self._given = client
         if factory is None:
             if pool is not None:
@@ -277,10 +289,34 @@ class RedisLink:
     def _see(self, session_id: str, joined: str) -> SessionInfo:
         """Remember a row (NUL-joined) and its owner; the SessionInfo returned
         shares its metadata with the row kept."""
-        row = pairs(joined)
+        return self.keep(session_id, joined)[0]
+
+    def keep(
+        self, session_id: str, joined: str, row: Mapping[str, str] | None = None
+    ) -> tuple[SessionInfo, Seen]:
+        """:meth:`_see` a row (NUL-joined, or read as a hash: ``row``); the
+        copy kept too."""
+        row = pairs(joined) if row is None else row
         info, owner, _ = decode_row(session_id, row)
         self.remember(session_id, owner)
-        self._rows.put(session_id, Seen(joined, frozen(info), int(row.get("hd") or 0), row["crt"]))
+        depth, created = int(row.get("hd") or 0), row["crt"]
+        seen = Seen(joined, frozen(info), depth, created, head_sum(row))
+        self._rows.put(session_id, seen)
+        return info, seen
+
+    def _fetch(self, session_id: str) -> tuple[SessionInfo, Seen]:
+        """The row alone (one HGETALL), kept: an append over it is stored as sent."""
+        row = self.hgetall(self.keys.session(session_id)[0])
+        if not row or "mv" in row:
+            raise SessionNotFound()
+        return self.keep(session_id, "", row)
+
+    def get_session(self, session_id: str, now: datetime) -> SessionInfo:
+        """The store's ``get_session``: :meth:`_fetch`."""
+        info = (self._fetch(session_id))[0]
+        if is_expired(info, now):
+            raise SessionNotFound()
+        info.metadata = json_copy(dict(info.metadata))  # the one in the tuple stays private
         return info
 
     def read(self, name: str, session_id: str, now: datetime, extra: list[str]) -> Any:
@@ -330,71 +366,94 @@ class RedisLink:
         call, with the touch of the listing indexes as :meth:`write` does.
 
         The entries are placed under the head of the row as this object last
-        saw it (``Seen``); if that copy is current the script stores them as
-        sent and replies no row, and the copy is advanced here. Otherwise the
-        script places them under the head it finds, checks, and sends the row."""
+        saw it (``Seen``, read first if it has none), their path checksums
+        chained from that head's (a head without one gets it first:
+        ``chain_head``). If that copy is current the script stores them as
+        sent and replies no row, and the copy is advanced here; if the head is
+        the same but the row is not, it stores them and sends the row; if the
+        head moved, it writes nothing and sends the row, to place them again
+        on. After ``place_after`` such refusals the script places them itself
+        and their checksums are stored next (see ``APPEND_SCRIPT``)."""
         self.client()
         expected = "*" if expected_head is UNCHECKED else (expected_head or "")
+        now_s, exp = to_us(now), opt_us(expires_at)
         owner = self.owners.get(session_id, "")
         seen = self._rows.get(session_id) if owner else None
-        values = seen.values if seen is not None else None
-        placed = place_entries(
-            entries,
-            parent_id=values[HEAD] if values is not None else None,
-            parent_depth=seen.depth if seen is not None else 0,
-            message_count=values[COUNT] if values is not None else 0,
-            max_messages=None,
-        )
-        tip = placed[-1]
-        mine = "\t\t\t\t\t"  # no copy the script may trust
-        if seen is not None and values is not None:
-            head, limit, revision = values[HEAD] or "", values[MAX_MESSAGES], values[REVISION]
-            # A copy that would refuse the append is left to the script: the row may differ.
-            if expected in ("*", head) and (limit is None or tip.message_index <= limit):
-                mine = (
-                    f"{revision}\t{seen.created}\t{head}"
-                    f"\t{revision + 1}\t{tip.depth}\t{tip.message_index}"
+        for tries in range(self.place_after + 1):
+            if seen is None:  # not seen (or forgotten): read it first
+                seen = (self._fetch(session_id))[1]
+            force = tries == self.place_after
+            if seen.values[HEAD] is not None and seen.checksum is None and not force:
+                seen, _ = chain_head(self, session_id, now)
+            owner = self.owners.get(session_id, owner)
+            placed = place_entries(
+                entries,
+                parent_id=seen.values[HEAD],
+                parent_depth=seen.depth,
+                message_count=seen.values[COUNT],
+                max_messages=None,
+                parent_checksum=seen.checksum,
+            )
+            args = [append_head(session_id, now_s, exp, expected, owner, seen, placed[-1], force)]
+            args += entry_args(placed, entries)
+            keys = self._keys_of_append(session_id, owner, bool(exp))
+            if self.cluster:
+                touch = [session_id, now_s, exp, owner, ""]
+                calls: list[Call] = [
+                    ("append", keys, args),
+                    ("idx_touch", self.keys.index(owner), touch),
+                ]
+                text, indexed = self.pipeline(calls)
+            else:
+                text = self.run("append", keys, args)
+            status, _, rest = text.partition("\t")
+            if status == "moved":  # nothing written: place them on the row as it is
+                seen = self.keep(session_id, rest)[1]
+                continue
+            if status == "ok":
+                mark, _, row = rest.partition("\t")
+            elif status in ("placed", "again"):  # on this base (or placed then)
+                mark, parent, depth, count, checksum, row = rest.split("\t", 5)
+                placed = place_entries(
+                    entries,
+                    parent_id=parent or None,
+                    parent_depth=int(depth),
+                    message_count=int(count),
+                    max_messages=None,
+                    parent_checksum=checksum or None,
                 )
             else:
-                seen = None
-        now_s, exp = to_us(now), opt_us(expires_at)
-        args = [f"{session_id}\t{now_s}\t{exp}\t{expected}\t{owner or _NO_OWNER}\t{mine}"]
-        args += entry_args(placed, entries)
-        keys = self._keys_of_append(session_id, owner, bool(exp))
-        if self.cluster:
-            touch = [session_id, now_s, exp, owner, ""]
-            calls: list[Call] = [
-                ("append", keys, args),
-                ("idx_touch", self.keys.index(owner), touch),
-            ]
-            text, indexed = self.pipeline(calls)
-        else:
-            text = self.run("append", keys, args)
-        reply: list[str] = text.split("\t", 5)
-        if reply[0] != "ok":
-            raise_for(reply)
-        if not self.cluster:
-            indexed = int(reply[1])
-        if len(reply) == 2 and seen is not None:  # stored as sent: ``seen`` was current
-            if indexed != 1:
-                self._settle(session_id, owner, indexed, "", [now_s, exp])
-            self.remember(session_id, owner)  # recently used: evicted last
-            mine_now = advanced(seen.values, tip, now, expires_at)
-            self._rows.put(session_id, Seen("", mine_now, tip.depth, seen.created))
-            return thawed(mine_now), placed
-        info = None
-        if len(reply) == 6:
-            info = self._settle(session_id, owner, indexed, reply[5], [now_s, exp])
-        if info is None:
-            raise StoreUnavailable("the append script sent no row")
-        placed = place_entries(  # under the head the script found
-            entries,
-            parent_id=reply[2] or None,
-            parent_depth=int(reply[3]),
-            message_count=int(reply[4]),
-            max_messages=None,
-        )
-        return info, placed
+                raise_for(text.split("\t"))
+            if not self.cluster:
+                indexed = int(mark)
+            if not row:  # stored as sent on a current copy: advance it here
+                if indexed != 1:
+                    self._settle(session_id, owner, indexed, "", [now_s, exp])
+                self.remember(session_id, owner)  # recently used: evicted last
+                tip = placed[-1]
+                mine = advanced(seen.values, tip, now, expires_at)
+                self._rows.put(session_id, Seen("", mine, tip.depth, seen.created, tip.checksum))
+                return thawed(mine), placed
+            info = self._settle(session_id, owner, indexed, row, [now_s, exp])
+            if info is None:
+                raise StoreUnavailable("the append script sent no row")
+            if status == "placed":
+                placed = self._chain_placed(session_id, now, placed)
+            return info, placed
+        raise StoreUnavailable("the append script refused to place the entries")
+
+    def _chain_placed(
+        self, session_id: str, now: datetime, placed: list[Entry]
+    ) -> list[Entry]:
+        """Store the checksums of entries the append script placed without
+        them, chained from their base's; on a base without one either, those
+        of the whole gap (``chain_head``). The entries with theirs."""
+        if placed[-1].checksum is not None:
+            sums = [x for e in placed for x in (e.id, e.checksum or "")]
+            self.keep(session_id, store_checksums(self, session_id, now, sums))
+            return placed
+        _, stored = chain_head(self, session_id, now)
+        return [replace(e, checksum=stored.get(e.id)) for e in placed]
 
     def _keys_of_append(self, session_id: str, owner: str, expiring: bool) -> list[bytes]:
         """The append script's keys, encoded once (redis-py's packing of a

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from agentsession._sync.scan import ScanSearch
 from agentsession._canonical import canonical_json
-from agentsession._exceptions import SessionNotFound
 from agentsession._models import (
     UNCHECKED,
     Checkpoint,
@@ -34,7 +33,7 @@ from agentsession._models import (
     carrying,
     json_copy,
 )
-from agentsession._rules import is_expired, place_entries
+from agentsession._rules import place_entries, with_checksums
 from agentsession._search import SCAN_SESSIONS
 from agentsession.stores.redis._sync.link import RedisLink, parse_url
 from agentsession.stores.redis._records import (
@@ -43,7 +42,6 @@ from agentsession.stores.redis._records import (
     decode_checkpoint,
     decode_entry,
     decode_page,
-    decode_row,
     encode_checkpoint,
     encode_entry,
     leaves_of,
@@ -119,10 +117,17 @@ class RedisStore(ScanSearch):
         self, export: SessionExport, *, expected_revision: int | None = None
     ) -> None:
         info, nonce = export.session, _nonce()
-        head = next((e.depth for e in export.entries if e.id == info.head), 0)
-        row = row_fields(info, nonce, head_depth=head, checkpoints=len(export.checkpoints))
-        entries = [x for e in export.entries for x in (e.id, encode_entry(e))]
-        leaves = leaves_of(export.entries)
+        chained = with_checksums(export.entries)  # never the ones it brings
+        head = next((e for e in chained if e.id == info.head), None)
+        row = row_fields(
+            info,
+            nonce,
+            head_depth=head.depth if head else 0,
+            checkpoints=len(export.checkpoints),
+            head_checksum=head.checksum if head else None,
+        )
+        entries = [x for e in chained for x in (e.id, encode_entry(e))]
+        leaves = leaves_of(chained)
         points = [
             x
             for seq, c in enumerate(export.checkpoints, start=1)
@@ -134,14 +139,7 @@ class RedisStore(ScanSearch):
         self._db.insert(info, "import", info.updated_at, nonce, extra)
 
     def get_session(self, session_id: str, *, now: datetime) -> SessionInfo:
-        row = self._db.hgetall(self._db.keys.session(session_id)[0])
-        if not row:
-            raise SessionNotFound()
-        info, owner, moving = decode_row(session_id, row)
-        if moving or is_expired(info, now):
-            raise SessionNotFound()
-        self._db.remember(session_id, owner)
-        return info
+        return self._db.get_session(session_id, now)
 
     def list_sessions(
         self,

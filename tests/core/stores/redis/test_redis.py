@@ -43,8 +43,6 @@ from .test_redis_support import (
     indexes_holding,
     plain_client,
     prefix_keys,
-    purge,
-    unique_prefix,
     with_prefix,
 )
 
@@ -54,20 +52,11 @@ def server() -> str:
     return redis_url()
 
 
-@pytest.fixture
-def prefix(server: str) -> Iterator[str]:
-    name = unique_prefix()
-    yield name
-    purge(server, name)
-
-
 class TestRedisStore(RedisSuite, StoreConformance):
-    path_checksums = False  # not kept yet
     pass
 
 
 class TestAsyncRedisStore(AsyncRedisSuite, AsyncStoreConformance):
-    path_checksums = False  # not kept yet
     pass
 
 

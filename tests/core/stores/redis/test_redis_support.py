@@ -86,8 +86,8 @@ def tamper(url: str, prefix: str, session_id: str, entry_id: str, data: dict[str
     client = plain_client(url)
     try:
         key = Keys(prefix).session(session_id)[1]
-        head = str(client.hget(key, entry_id)).split("\t", 6)[:6]
-        client.hset(key, entry_id, "\t".join([*head, json.dumps(data)]))
+        *fields, _ = str(client.hget(key, entry_id)).split("\t", 7)  # all but the data
+        client.hset(key, entry_id, "\t".join([*fields, json.dumps(data)]))
     finally:
         client.close()
 
