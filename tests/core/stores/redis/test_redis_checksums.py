@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from agentsession import Entry, IntegrityError, SessionManager
-from agentsession._canonical import chain_checksum, chain_steps
+from agentsession.store import chain_checksum, chain_steps
 from agentsession.stores.redis._records import Keys, append_head
 from agentsession.stores.redis._sync.store import RedisStore
 from agentsession.testing import FakeClock
