@@ -45,6 +45,13 @@ REASONS = {
         "connections of their own. Grouping queued appends into one transaction (group "
         "commit) is not built."
     ),
+    "append-abs": (
+        "Missed in the 2026-12-04 evening run, on a machine about 1.5x slower than the "
+        "morning's (raw sqlite3 INSERT + COMMIT 19-23 µs against 13-14 µs, every peer "
+        "slower alike): the same append measured 107-112 µs on SQLite and 18-20 µs in "
+        "memory then. Since, every append also chains its path checksum (a SHA-256 step "
+        "per entry, about 4 µs; docs/design.md, Model)."
+    ),
     "checkpoint": (
         "A checkpoint records the head's path checksum (docs/design.md, Model), one "
         "read and one write; over the target, those two round trips are the cost."
@@ -260,6 +267,7 @@ def _embedded(look: _Lookup) -> list[str]:
                     worst[0] <= 150e-6,
                     "SQLite append ≤ 150 µs (sync), every H",
                     f"worst {_us(worst[0])} at H = {worst[1]}",
+                    _reason("append-abs"),
                 )
             )
     for group in ("sqlite", "sqlite-full"):
@@ -326,6 +334,7 @@ def _embedded(look: _Lookup) -> list[str]:
                     worst[0] <= limit,
                     label + ", every H",
                     f"worst {_us(worst[0])} at H = {worst[1]}",
+                    _reason("append-abs"),
                 )
             )
     fs = fl.get("agentsession file fsync (sync)", "append", 100)
