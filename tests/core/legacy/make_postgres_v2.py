@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from make_release2 import (  # type: ignore[import-not-found]  # the script beside this one
+    Clock,
+)
+from make_release2 import fill as fill_release2
 
 from agentsession import SessionManager
 
@@ -28,28 +31,10 @@ HERE = Path(__file__).parent
 SCHEMA = "agentsession_release2"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
-        return self.now
-
-
 def fill(url: str) -> None:
+    # The session of the SQLite and file-store data, written the same way.
+    fill_release2(url)
     with SessionManager(url, clock=Clock()) as manager:
-        # The session of the SQLite and file-store data (make_release2.py).
-        s = manager.create("assistant", user_id="alice", session_id="release2")
-        s.append({"role": "user", "content": "My name is Alice."})
-        s.append({"role": "assistant", "content": "Hello Alice!"})
-        s.update_state({"step": 1})
-        point = s.checkpoint("greeted", {"note": "chained checksum"})
-        s.append({"role": "user", "content": "first try"})
-        s.restore(point.id)
-        s.append({"role": "user", "content": "second try"})  # a branch
-        s.extend([{"role": "user", "content": f"filler {n} " + "x" * 200} for n in range(400)])
-        s.append({"role": "assistant", "content": "the end"})
         # A compacted one: a second root, a checkpoint on each side of it.
         c = manager.create("assistant", user_id="bob", session_id="compacted")
         c.extend([{"role": "user", "content": f"turn {n}", "n": 1e16, "z": -0.0} for n in range(6)])
