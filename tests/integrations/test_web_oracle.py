@@ -53,6 +53,8 @@ def test_a_foreign_session_is_refused_as_fast_as_an_unknown_id(tmp_path: Path) -
     assert first.content == other.content
     assert dict(first.headers) == dict(other.headers)
     # Reading 5,000 messages (what the old handle did before judging) takes
-    # tens of milliseconds; a row read takes well under one.
-    slowest = max(foreign_ms, foreign_again_ms)
-    assert slowest <= unknown_ms * 1.5 + 1.0, (foreign_ms, foreign_again_ms, unknown_ms)
+    # tens of milliseconds, in both foreign runs; a row read takes well under
+    # one. The better of the two runs is judged: a busy moment of the machine
+    # (CI runs two envs at once) slows one run, never a real read in both.
+    best = min(foreign_ms, foreign_again_ms)
+    assert best <= unknown_ms * 1.5 + 1.0, (foreign_ms, foreign_again_ms, unknown_ms)
