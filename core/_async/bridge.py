@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .protocol import AsyncStore
 
-__all__ = ["STORE_METHODS", "AsyncBridge", "AsyncCallRunner", "AsyncQuickRunner"]
+__all__ = ["GROUP", "QUICK", "STORE_METHODS", "AsyncBridge", "AsyncCallRunner", "AsyncQuickRunner"]
 
 T = TypeVar("T")
 
@@ -44,15 +44,26 @@ class AsyncCallRunner(Protocol):
 
 
 class AsyncQuickRunner(AsyncCallRunner, Protocol):
-    """A runner that may run a call it is told is short in a cheaper way."""
+    """A runner that may run a call it is told is short in a cheaper way, and
+    calls that may share one transaction together."""
 
     async def run_quick(self, fn: Callable[[], T]) -> T:
         """Call ``fn`` like :meth:`run`; it is known to be short."""
         ...
 
+    async def run_grouped(self, fn: Callable[[], T], quick: bool) -> T:
+        """Call ``fn`` like :meth:`run`, maybe in one transaction with the
+        grouped calls made beside it; ``quick``: it is known to be short."""
+        ...
 
-#: Given a protocol call's name and arguments: is this call short?
-Classifier = Callable[[str, tuple[Any, ...], dict[str, Any]], bool]
+
+#: A classifier's flags for a call: short (``run_quick``), or groupable
+#: (``run_grouped``: a write that may share a transaction), or both.
+QUICK = 1
+GROUP = 2
+
+#: Given a protocol call's name and arguments: its flags (0: neither).
+Classifier = Callable[[str, tuple[Any, ...], dict[str, Any]], int]
 
 
 if TYPE_CHECKING:
@@ -72,7 +83,8 @@ class AsyncBridge(_Face):
             that call (called once per name, here).
         runner: runs each call; its ``close`` runs ``release``.
         release: frees what the target holds, on :meth:`close`.
-        quick: says which calls are short; those go to ``runner.run_quick``.
+        quick: says which calls are short (``QUICK``: ``runner.run_quick``)
+            or groupable (``GROUP``: ``runner.run_grouped``).
     """
 
     def __init__(
@@ -96,8 +108,12 @@ class AsyncBridge(_Face):
 def _forward(name: str) -> Callable[..., Any]:
     async def call(self: AsyncBridge, /, *args: Any, **kwargs: Any) -> Any:
         fn = functools.partial(self._calls[name], *args, **kwargs)
-        if self._quick is not None and self._quick[0](name, args, kwargs):
-            return await self._quick[1].run_quick(fn)
+        if self._quick is not None:
+            flags = self._quick[0](name, args, kwargs)
+            if flags & GROUP:
+                return await self._quick[1].run_grouped(fn, bool(flags & QUICK))
+            if flags:
+                return await self._quick[1].run_quick(fn)
         return await self._runner.run(fn)
 
     call.__name__ = name

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .protocol import Store
 
-__all__ = ["STORE_METHODS", "Bridge", "CallRunner", "QuickRunner"]
+__all__ = ["GROUP", "QUICK", "STORE_METHODS", "Bridge", "CallRunner", "QuickRunner"]
 
 T = TypeVar("T")
 
@@ -45,15 +45,26 @@ class CallRunner(Protocol):
 
 
 class QuickRunner(CallRunner, Protocol):
-    """A runner that may run a call it is told is short in a cheaper way."""
+    """A runner that may run a call it is told is short in a cheaper way, and
+    calls that may share one transaction together."""
 
     def run_quick(self, fn: Callable[[], T]) -> T:
         """Call ``fn`` like :meth:`run`; it is known to be short."""
         ...
 
+    def run_grouped(self, fn: Callable[[], T], quick: bool) -> T:
+        """Call ``fn`` like :meth:`run`, maybe in one transaction with the
+        grouped calls made beside it; ``quick``: it is known to be short."""
+        ...
 
-#: Given a protocol call's name and arguments: is this call short?
-Classifier = Callable[[str, tuple[Any, ...], dict[str, Any]], bool]
+
+#: A classifier's flags for a call: short (``run_quick``), or groupable
+#: (``run_grouped``: a write that may share a transaction), or both.
+QUICK = 1
+GROUP = 2
+
+#: Given a protocol call's name and arguments: its flags (0: neither).
+Classifier = Callable[[str, tuple[Any, ...], dict[str, Any]], int]
 
 
 if TYPE_CHECKING:
@@ -73,7 +84,8 @@ class Bridge(_Face):
             that call (called once per name, here).
         runner: runs each call; its ``close`` runs ``release``.
         release: frees what the target holds, on :meth:`close`.
-        quick: says which calls are short; those go to ``runner.run_quick``.
+        quick: says which calls are short (``QUICK``: ``runner.run_quick``)
+            or groupable (``GROUP``: ``runner.run_grouped``).
     """
 
     def __init__(
@@ -97,8 +109,12 @@ class Bridge(_Face):
 def _forward(name: str) -> Callable[..., Any]:
     def call(self: Bridge, /, *args: Any, **kwargs: Any) -> Any:
         fn = functools.partial(self._calls[name], *args, **kwargs)
-        if self._quick is not None and self._quick[0](name, args, kwargs):
-            return self._quick[1].run_quick(fn)
+        if self._quick is not None:
+            flags = self._quick[0](name, args, kwargs)
+            if flags & GROUP:
+                return self._quick[1].run_grouped(fn, bool(flags & QUICK))
+            if flags:
+                return self._quick[1].run_quick(fn)
         return self._runner.run(fn)
 
     call.__name__ = name

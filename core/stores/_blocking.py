@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from agentsession._exceptions import StoreClosed
 
-__all__ = ["AsyncRunner", "Runner", "WouldBlock"]
+__all__ = ["AsyncRunner", "Group", "Outcome", "Runner", "WouldBlock"]
 
 T = TypeVar("T")
 
@@ -55,10 +56,25 @@ class Attempt(Protocol):
     def __call__(self, fn: Callable[[], T], /) -> T: ...
 
 
+class Group(Protocol):
+    """Runs several calls in one unit; gives each its result or its error."""
+
+    def __call__(self, calls: Sequence[Callable[[], Any]], /) -> list[Outcome]: ...
+
+
+#: What one call of a group gave: its result, or its error.
+Outcome = tuple[Any, Exception | None]
+
+
 class Runner:
     """Runs calls in the caller's thread, one at a time."""
 
-    def __init__(self, name: str = "agentsession", attempt: Attempt | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "agentsession",
+        attempt: Attempt | None = None,
+        group: Group | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._closed = False
 
@@ -70,6 +86,11 @@ class Runner:
 
     def run_quick(self, fn: Callable[[], T]) -> T:
         """The same as :meth:`run`: the caller's thread is where calls run anyway."""
+        return self.run(fn)
+
+    def run_grouped(self, fn: Callable[[], T], quick: bool) -> T:
+        """The same as :meth:`run`: a thread's calls come one at a time, so
+        there is nothing beside them to group with."""
         return self.run(fn)
 
     def defer(self, fn: Callable[[], None]) -> None:
@@ -92,13 +113,25 @@ class AsyncRunner:
     completes (a transaction is never cut short) and its result is dropped.
     """
 
-    def __init__(self, name: str = "agentsession", attempt: Attempt | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "agentsession",
+        attempt: Attempt | None = None,
+        group: Group | None = None,
+    ) -> None:
         self._name = name
         self._lock = threading.Lock()
         # Held by whoever runs a call, the worker or an attempt on the loop:
         # the store's connection is used by one of them at a time.
         self._busy = threading.Lock()
         self._attempt = attempt
+        self._group = group
+        # Per event loop, the group still taking calls (until its flush runs).
+        self._forming: dict[asyncio.AbstractEventLoop, _Batch] = {}
+        # Groups waiting for the worker to go idle (``close`` sends them on).
+        self._waiting: set[_Batch] = set()
+        # Jobs queued or running: the worker is idle when there are none.
+        self._gauge = _Gauge()
         self._waiters: queue.SimpleQueue[_Waiter] = queue.SimpleQueue()
         self._jobs: queue.SimpleQueue[_Job | None] | None = None
         self._closed = False
@@ -114,17 +147,22 @@ class AsyncRunner:
                 # can be collected, and then the thread is told to stop.
                 threading.Thread(
                     target=_work,
-                    args=(self._jobs, self._busy, self._waiters),
+                    args=(self._jobs, self._busy, self._waiters, self._gauge),
                     name=self._name,
                     daemon=True,
                 ).start()
                 weakref.finalize(self, self._jobs.put, None)
             return self._jobs
 
+    def _put(self, job: _Job) -> None:
+        jobs = self._queue()
+        self._gauge.add()
+        jobs.put(job)
+
     async def run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue().put((fn, future, loop))
+        self._put((fn, future, loop))
         return await future
 
     async def run_quick(self, fn: Callable[[], T]) -> T:
@@ -156,9 +194,89 @@ class AsyncRunner:
             await self._until_idle()
         return await self.run(fn)
 
+    async def run_grouped(self, fn: Callable[[], T], quick: bool) -> T:
+        """:meth:`run` a write in one transaction with those made beside it.
+
+        The calls made before the event loop next turns (every task ready
+        now) form one group; the store's ``group`` runs them in one
+        transaction, each caller still getting its own result or error. A
+        group of short calls is attempted on the loop like
+        :meth:`run_quick`; else, or when that would wait, it goes to the
+        worker as one job: one hop and one commit for all of them.
+        """
+        if self._group is None:
+            return await (self.run_quick(fn) if quick else self.run(fn))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise _closed()
+            batch = self._forming.get(loop)
+            if batch is None:
+                batch = self._forming[loop] = _Batch(loop, quick)
+                loop.call_soon(self._flush, loop, batch)
+            batch.calls.append((fn, future))
+            batch.quick = batch.quick and quick
+        return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
+        with self._lock:
+            if self._forming.get(loop) is batch:
+                del self._forming[loop]
+        self._run_group(loop, batch, batch.quick)
+
+    def _run_group(self, loop: asyncio.AbstractEventLoop, batch: _Batch, quick: bool) -> None:
+        """Run a formed group: on the loop when it is short and nobody else
+        uses the store (waiting, as :meth:`run_quick` does, while the worker
+        has work), else on the worker as one job."""
+        self._waiting.discard(batch)
+        if batch.taken:
+            return  # ``close`` sent it to the worker meanwhile
+        calls = batch.calls = [(fn, future) for fn, future in batch.calls if not future.done()]
+        group = self._group
+        if not calls or group is None:
+            return
+        job = functools.partial(group, [fn for fn, _ in calls])
+        if quick and self._attempt is not None:
+            if self._busy.acquire(blocking=False):
+                try:
+                    if self._closed:
+                        batch.taken = True
+                        _fail(calls, _closed())
+                        return
+                    if self._idle():
+                        batch.taken = True
+                        _deliver(calls, self._attempt(job))
+                        return
+                except WouldBlock:
+                    batch.taken = False
+                    quick = False  # it must wait for a lock: the worker's to do
+                except BaseException as exc:
+                    _fail(calls, exc)
+                    return
+                finally:
+                    self._busy.release()
+                    if not self._waiters.empty():
+                        _wake(self._waiters)
+            if quick:
+                self._waiting.add(batch)
+                woken: asyncio.Future[None] = loop.create_future()
+                self._waiters.put((woken, loop))
+                if self._busy.locked() or not self._idle():
+                    woken.add_done_callback(lambda _: self._run_group(loop, batch, True))
+                else:  # the worker went idle before it could see the waiter
+                    loop.call_soon(self._run_group, loop, batch, True)
+                return
+        batch.taken = True
+        whole: asyncio.Future[list[Outcome]] = loop.create_future()
+        whole.add_done_callback(functools.partial(_settle_group, calls))
+        try:
+            self._put((job, whole, loop))
+        except StoreClosed as exc:
+            _fail(calls, exc)
+
     def _idle(self) -> bool:
-        jobs = self._jobs
-        return jobs is None or jobs.empty()
+        return self._gauge.idle()
 
     async def _until_idle(self) -> None:
         loop = asyncio.get_running_loop()
@@ -172,10 +290,17 @@ class AsyncRunner:
         """Queue ``fn`` for the worker without waiting for it (a chore that
         must not run on the loop); its errors are dropped. Nothing after close."""
         with contextlib.suppress(StoreClosed):
-            self._queue().put((fn, None, None))
+            self._put((fn, None, None))
 
     async def close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the worker after every call already queued, then stop it."""
+        # Groups this loop formed were made before the close: they run first.
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            forming = self._forming.pop(loop, None)
+        for batch in [forming, *self._waiting]:
+            if batch is not None and batch.loop is loop:
+                self._run_group(loop, batch, quick=False)
         with self._lock:
             if self._closed:
                 return
@@ -186,9 +311,75 @@ class AsyncRunner:
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
+        self._gauge.add()
         jobs.put((fn, future, loop))
         jobs.put(None)
         await future
+
+
+_Call = tuple[Callable[[], Any], "asyncio.Future[Any]"]
+
+
+class _Batch:
+    """Calls waiting to run as one group on ``loop``; whether all of them are
+    short, and whether the group was taken (run, sent to the worker, failed)."""
+
+    __slots__ = ("calls", "loop", "quick", "taken")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, quick: bool) -> None:
+        self.calls: list[_Call] = []
+        self.loop = loop
+        self.quick = quick
+        self.taken = False
+
+
+class _Gauge:
+    """How many jobs are queued or running on a worker."""
+
+    __slots__ = ("count", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def add(self) -> None:
+        with self.lock:
+            self.count += 1
+
+    def done(self) -> bool:
+        """One job finished; whether none is left."""
+        with self.lock:
+            self.count -= 1
+            return self.count == 0
+
+    def idle(self) -> bool:
+        return self.count == 0
+
+
+def _deliver(calls: Sequence[_Call], outcomes: list[Outcome]) -> None:
+    for (_, future), (result, error) in zip(calls, outcomes, strict=True):
+        if not future.done():
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+def _fail(calls: Sequence[_Call], error: BaseException) -> None:
+    for _, future in calls:
+        if not future.done():
+            future.set_exception(error)
+
+
+def _settle_group(
+    calls: Sequence[_Call],
+    whole: asyncio.Future[list[Outcome]],
+) -> None:
+    error = whole.exception()
+    if error is not None:
+        _fail(calls, error)
+    else:
+        _deliver(calls, whole.result())
 
 
 _Job = tuple[Callable[[], Any], "asyncio.Future[Any] | None", asyncio.AbstractEventLoop | None]
@@ -201,15 +392,20 @@ def _work(
     jobs: queue.SimpleQueue[_Job | None],
     busy: threading.Lock,
     waiters: queue.SimpleQueue[_Waiter],
+    gauge: _Gauge,
 ) -> None:
     while (job := jobs.get()) is not None:
         with busy:
-            _do(*job)
+            settle = _do(*job)
+        # The connection is free before the caller hears back: its next
+        # short call can run on the loop instead of waiting for this thread.
+        if gauge.done():
+            _wake(waiters)
+        if settle is not None:
+            settle()
         # Hold nothing between jobs: the last call's closure would keep the
         # store (and its connection) alive after everyone else let go.
-        del job
-        if jobs.empty():
-            _wake(waiters)
+        del job, settle
     _wake(waiters)  # stopped: they find the runner closed
 
 
@@ -232,19 +428,29 @@ def _do(
     fn: Callable[[], Any],
     future: asyncio.Future[Any] | None,
     loop: asyncio.AbstractEventLoop | None,
-) -> None:
+) -> Callable[[], None] | None:
+    """Run one job; what tells its caller (None: nobody waits)."""
     if future is None or loop is None:  # a deferred chore: nobody waits
         with contextlib.suppress(Exception):
             fn()
-        return
+        return None
     if future.cancelled():
-        return
+        return None
     try:
         outcome: tuple[Any, BaseException | None] = (fn(), None)
     except BaseException as exc:  # delivered to the awaiting task
         outcome = (None, exc)
+    return functools.partial(_send, loop, future, *outcome)
+
+
+def _send(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Any],
+    result: Any,
+    error: BaseException | None,
+) -> None:
     with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-        loop.call_soon_threadsafe(_settle, future, *outcome)
+        loop.call_soon_threadsafe(_settle, future, result, error)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

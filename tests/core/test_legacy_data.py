@@ -71,3 +71,20 @@ def test_the_release_before_path_checksums_opens_and_gets_them(tmp_path: Path, k
     with SessionManager(url) as manager:  # and again, from what the first run left
         s = manager.get("release2", user_id="alice")
         assert s.entries()[-1].checksum == new.checksum
+
+
+def test_the_release_before_the_search_queue_keeps_its_index(tmp_path: Path) -> None:
+    # Written by tests/core/legacy/make_release3.py with the code of commit
+    # 744c3ae: SQLite schema version 3, every message indexed as appended.
+    url = copied("sqlite", tmp_path, "-v3")
+    with SessionManager(url) as manager:
+        assert [h.session_id for h in manager.search("otter", user_id="bob")] == ["release3"]
+        s = manager.get("release2", user_id="alice")
+        found = sorted(h.snippet for h in manager.search("alice", user_id="alice"))
+        assert found == ["Hello Alice!", "My name is Alice."]
+        s.append({"role": "user", "content": "an otter after the upgrade"})
+        hits = manager.search("otter", user_id="alice")
+        assert [h.snippet for h in hits] == ["an otter after the upgrade"]
+        assert len(manager.search("filler", user_id="alice", limit=100)) == 100
+        (old,) = s.checkpoints()
+        s.restore(old.id)  # the old path still verifies

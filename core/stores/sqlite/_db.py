@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from agentsession._async.bridge import GROUP, QUICK
 from agentsession._exceptions import (
     IntegrityError,
     InvalidInput,
@@ -27,12 +28,18 @@ from agentsession._exceptions import (
 )
 from agentsession._registry import url_switch
 from agentsession._search import message_text
-from agentsession.stores._blocking import WouldBlock
+from agentsession.stores._blocking import Outcome, WouldBlock
 from agentsession.stores.sqlite._schema import (
+    CLEAR_QUEUE,
     CREATE_SCHEMA_TABLE,
     CREATE_SEARCH,
+    DEQUEUE,
     DROP_SEARCH,
+    INDEX_EVERY,
+    INDEX_QUEUED,
     MIGRATIONS,
+    QUEUE_EMPTY,
+    QUEUE_END,
     RECORD_MIGRATION,
     SCHEMA_VERSION,
     SCHEMA_VERSION_SQL,
@@ -42,7 +49,7 @@ from agentsession.stores.sqlite._schema import (
     search_scope,
 )
 
-__all__ = ["Database", "is_quick", "migrate", "parse_sqlite_url", "transaction"]
+__all__ = ["Database", "index_queued", "is_quick", "migrate", "parse_sqlite_url", "transaction"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -65,6 +72,7 @@ class StoreConnection(sqlite3.Connection):
     search table (set once the connection is open; ``docs/design.md``, "Search")."""
 
     searchable: bool = False
+    queued: int = 0  # messages this connection queued for the index since it last indexed
 
 
 class Database:
@@ -110,6 +118,10 @@ class Database:
         """``op(connection, ...)``, with driver errors as ``StoreUnavailable``."""
         with map_exceptions(_DRIVER_ERRORS):
             conn = self._conn
+            if conn is not None and conn.in_transaction:
+                # A call of a group (:meth:`group`): the group's transaction
+                # is open, and the group runs the chores after its commit.
+                return op(conn, *args, **kwargs)
             if conn is None or self._pid != os.getpid():
                 if self._inline:
                     raise WouldBlock  # opening and migrating happen on the worker
@@ -125,9 +137,29 @@ class Database:
                     # nothing changed, the worker may run it and wait.
                     raise WouldBlock from None
                 raise
+            if conn.queued >= INDEX_EVERY:
+                self._soon(self._index, conn, index_queued)
             if self.defer is not None and conn.total_changes - self._mark >= _CHECKPOINT_EVERY:
-                self._checkpoint_soon(conn)
+                self._mark = conn.total_changes
+                if self.path != _MEMORY:
+                    self._soon(self._checkpoint, conn, _wal_checkpoint)
             return result
+
+    def group(self, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
+        """Run ``calls`` (each a :meth:`call`) in one transaction: each in a
+        savepoint of its own, so a call that fails is undone alone and gets
+        its own error, and one commit makes them all durable. If the
+        transaction itself fails (its commit, or an error SQLite ends it
+        with), nothing of it stays and each call runs again on its own.
+        ``docs/design.md``, "Store protocol" (group commit)."""
+        if len(calls) == 1:
+            return [_outcome(calls[0])]
+        try:
+            return self.call(_grouped, calls)
+        except (_Broken, StoreUnavailable):
+            if self._inline:
+                raise WouldBlock from None  # on the worker, where calls may wait
+            return [_outcome(call) for call in calls]
 
     def attempt(self, fn: Callable[[], T]) -> T:
         """``fn()`` (a :meth:`call`) without waiting for a lock, or :class:`WouldBlock`."""
@@ -143,17 +175,26 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {millis}")
         self._waits = waits
 
-    def _checkpoint_soon(self, conn: sqlite3.Connection) -> None:
-        self._mark = conn.total_changes
-        if self.path == _MEMORY or self.defer is None:
+    def _soon(
+        self,
+        chore: Callable[[], None],
+        conn: StoreConnection,
+        now: Callable[[StoreConnection], None],
+    ) -> None:
+        """A chore after a call: on the worker when the call ran on the event
+        loop, else right here. The call has committed, so a chore that fails
+        is left for the next time it is due (its errors are not the call's)."""
+        if self._inline and self.defer is not None:
+            self.defer(chore)
             return
-        if self._inline:
-            self.defer(self._checkpoint)
-        else:
-            _wal_checkpoint(conn)
+        with suppress(sqlite3.Error):
+            now(conn)
 
     def _checkpoint(self) -> None:
         self.call(_wal_checkpoint)
+
+    def _index(self) -> None:
+        self.call(index_queued)
 
     def close(self) -> None:
         self._drop_inherited()
@@ -198,6 +239,30 @@ class Database:
         return conn
 
 
+class _Broken(Exception):
+    """A group's transaction ended under it: nothing of the group stays."""
+
+
+def _outcome(call: Callable[[], Any]) -> Outcome:
+    try:
+        return call(), None
+    except WouldBlock:
+        raise
+    except Exception as exc:  # the caller's own error, delivered to it
+        return None, exc
+
+
+def _grouped(conn: StoreConnection, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
+    outcomes = []
+    with transaction(conn, "BEGIN IMMEDIATE"):
+        for call in calls:
+            outcome = _outcome(call)
+            if outcome[1] is not None and not conn.in_transaction:
+                raise _Broken from outcome[1]
+            outcomes.append(outcome)
+    return outcomes
+
+
 def prepare_search(conn: sqlite3.Connection, wanted: bool) -> bool:
     """Make the file's search table exist if ``wanted`` (indexing the messages
     already there), else not; whether it exists now. A SQLite built without
@@ -210,13 +275,28 @@ def prepare_search(conn: sqlite3.Connection, wanted: bool) -> bool:
             if wanted and not there:
                 for statement in CREATE_SEARCH:
                     conn.execute(statement)
+                conn.execute(CLEAR_QUEUE)  # every message is indexed now
             elif there and not wanted:
                 conn.execute(DROP_SEARCH)
+                conn.execute(CLEAR_QUEUE)
     except sqlite3.OperationalError as exc:
         if "fts5" not in str(exc):
             raise
         return False  # no FTS5 in this SQLite
     return wanted
+
+
+def index_queued(conn: StoreConnection) -> None:
+    """Index the messages queued for search, in one transaction (none queued:
+    one indexed read, no lock). ``docs/design.md``, "Search"."""
+    conn.queued = 0
+    if conn.execute(QUEUE_EMPTY).fetchone()[0]:
+        return
+    with transaction(conn, "BEGIN IMMEDIATE"):
+        end = conn.execute(QUEUE_END).fetchone()[0]
+        if end is not None:  # another connection may have emptied it meanwhile
+            conn.execute(INDEX_QUEUED, (end,))
+            conn.execute(DEQUEUE, (end,))
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -248,27 +328,30 @@ _QUICK_ROWS = 1000
 _QUICK_BYTES = 64 * 1024
 
 
-def is_quick(synchronous: str) -> Callable[[str, tuple[Any, ...], dict[str, Any]], bool]:
-    """The store call classifier for :meth:`Database.attempt` (``docs/design.md``)."""
+def is_quick(synchronous: str) -> Callable[[str, tuple[Any, ...], dict[str, Any]], int]:
+    """The store call classifier (``QUICK`` / ``GROUP`` flags) for
+    :meth:`Database.attempt` and :meth:`Database.group` (``docs/design.md``,
+    "Store protocol"). Every append may share a transaction with others."""
     writes = synchronous in ("OFF", "NORMAL")
 
-    def quick(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    def quick(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
         if name in _QUICK_READS:
-            return True
+            return QUICK
         if name == "read_path":
             limit = kwargs.get("limit")
-            return limit is not None and limit <= _QUICK_ROWS
+            return QUICK if limit is not None and limit <= _QUICK_ROWS else 0
         if name == "get_checkpoint":
-            return not kwargs.get("with_path", False)
+            return 0 if kwargs.get("with_path", False) else QUICK
         if name == "list_sessions":
             rows: int = kwargs.get("limit", _QUICK_ROWS) + kwargs.get("offset", 0)
-            return rows <= _QUICK_ROWS
-        if not writes:
-            return False
+            return QUICK if rows <= _QUICK_ROWS else 0
         if name == "append":
             entries = args[1] if len(args) > 1 else kwargs.get("entries", ())
-            return sum(len(e.data_json) for e in entries) <= _QUICK_BYTES
-        return name in _QUICK_WRITES
+            small = sum(len(e.data_json) for e in entries) <= _QUICK_BYTES
+            return GROUP | QUICK if writes and small else GROUP
+        if not writes:
+            return 0
+        return QUICK if name in _QUICK_WRITES else 0
 
     return quick
 
@@ -322,7 +405,14 @@ def _version(conn: sqlite3.Connection) -> int:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
-    """``begin`` ... ``COMMIT``, rolled back on any error (also a failed COMMIT)."""
+    """``begin`` ... ``COMMIT``, rolled back on any error (also a failed COMMIT).
+
+    Inside a transaction already open (a call of a group), a savepoint of it
+    instead: released at the end, rolled back to on any error."""
+    if conn.in_transaction:
+        with _savepoint(conn):
+            yield
+        return
     conn.execute(begin)
     try:
         yield
@@ -332,6 +422,20 @@ def transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
             with suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
         raise
+
+
+@contextmanager
+def _savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("SAVEPOINT agentsession_call")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK TO agentsession_call")
+                conn.execute("RELEASE agentsession_call")
+        raise
+    conn.execute("RELEASE agentsession_call")
 
 
 def migrate(conn: sqlite3.Connection) -> int:

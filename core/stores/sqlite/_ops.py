@@ -41,9 +41,9 @@ from agentsession._rules import (
     place_entries,
     with_checksums,
 )
-from agentsession._search import HitCollector, SearchQuery, message_text
+from agentsession._search import HitCollector, SearchQuery
 from agentsession.stores.sqlite import _schema as sql
-from agentsession.stores.sqlite._db import StoreConnection, transaction
+from agentsession.stores.sqlite._db import StoreConnection, index_queued, transaction
 from agentsession.stores.sqlite._schema import (
     at_us,
     opt_us,
@@ -101,6 +101,7 @@ def _live(conn: Connection, session_id: str, now: int) -> tuple[int, SessionInfo
 def _erase(conn: Connection, pk: int) -> None:
     if conn.searchable:
         conn.execute(sql.DELETE_SEARCH_ROWS, (pk,))
+    conn.execute(sql.DEQUEUE_SESSION, (pk,))
     for statement in sql.DELETE_SESSION:
         conn.execute(statement, (pk,))
 
@@ -233,6 +234,7 @@ def search(
         raise SearchUnavailable(
             "this SQLite store has search off (search=False), or its SQLite lacks FTS5"
         )
+    index_queued(conn)
     found = HitCollector(query, limit)
     match = sql.match_expression(query.words, user_id, agent)
     page, offset = 2 * limit, 0
@@ -250,21 +252,14 @@ def search(
                 return found.hits()
 
 
-def _index(
-    conn: Connection, pk: int, info: SessionInfo, entries: Iterable[tuple[str, str, Any]]
-) -> None:
-    """Add the messages among ``entries`` (id, kind, data) to the search index."""
+def _index(conn: Connection, pk: int, entries: Iterable[tuple[str, str]]) -> None:
+    """Queue the messages among ``entries`` (id, kind) for the search index."""
     if not conn.searchable:
         return
-    scope = sql.search_scope(pk, info.agent, info.user_id)
-    rows = []
-    for entry_id, kind, data in entries:
-        if kind == MESSAGE:
-            text = message_text(data)
-            if text:
-                rows.append((text, scope, pk, entry_id))
+    rows = [(pk, entry_id) for entry_id, kind in entries if kind == MESSAGE]
     if rows:
-        conn.executemany(sql.INSERT_SEARCH, rows)
+        conn.executemany(sql.QUEUE_SEARCH, rows)
+        conn.queued += len(rows)
 
 
 # -- history -----------------------------------------------------------------
@@ -318,7 +313,7 @@ def append(
                 for e, new in zip(placed, entries, strict=True)
             ],
         )  # fmt: skip
-        _index(conn, pk, info, ((new.id, new.kind, new.data) for new in entries))
+        _index(conn, pk, ((new.id, new.kind) for new in entries))
         last = placed[-1]
         info = _bumped(info, now, expires_at, head=last.id, message_count=last.message_index)
         conn.execute(
@@ -508,7 +503,7 @@ def import_session(
                 for e, line in zip(with_checksums(export.entries), lines, strict=True)
             ],
         )  # fmt: skip
-        _index(conn, pk, info, ((e.id, e.kind, e.data) for e in export.entries))
+        _index(conn, pk, ((e.id, e.kind) for e in export.entries))
         conn.executemany(
             sql.SAVE_CHECKPOINT,
             [

@@ -167,6 +167,9 @@ MIGRATIONS: Final[tuple[tuple[str | Callable[[Any], None], ...], ...]] = (
         *_ENTRIES_INDEXES,
         chain_existing,
     ),
+    # 4: messages wait in a queue for the search index, which takes them in
+    # batches (see "search" below); the messages already there are indexed.
+    ("CREATE TABLE agentsession_unindexed (session_pk INTEGER NOT NULL, entry_id TEXT NOT NULL)",),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -227,6 +230,12 @@ UPDATE_ID: Final = _BUMP + ", id = ?, user_id = ? WHERE pk = ?"
 # rowid may change on VACUUM); a row names its entry by (session_pk,
 # entry_id). Existing messages are indexed through the functions the
 # connection registers.
+#
+# An append does not write the index: it queues its messages in
+# ``unindexed`` (one small row each), and the queue is indexed in one
+# transaction -- by a search, before it reads, and once a store has queued
+# ``INDEX_EVERY`` messages. FTS5 writes a segment per transaction, so one
+# per batch costs a fraction of one per append (``docs/design.md``, "Search").
 SEARCH_EXISTS: Final = (
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agentsession_search'"
 )
@@ -242,13 +251,28 @@ CREATE_SEARCH: Final = (
     WHERE body != ''""",
 )
 DROP_SEARCH: Final = "DROP TABLE IF EXISTS agentsession_search"
+QUEUE_SEARCH: Final = "INSERT INTO agentsession_unindexed (session_pk, entry_id) VALUES (?, ?)"
+QUEUE_END: Final = "SELECT max(rowid) FROM agentsession_unindexed"
+QUEUE_EMPTY: Final = "SELECT NOT EXISTS (SELECT 1 FROM agentsession_unindexed)"
+# The queued messages up to a queue rowid, in their sessions' current scope
+# (a message or session erased since is no longer there to join).
+INDEX_QUEUED: Final = """INSERT INTO agentsession_search (body, scope, session_pk, entry_id)
+    SELECT body, agentsession_scope(pk, agent, user_id), pk, id FROM (
+        SELECT agentsession_text(e.data) AS body, s.pk, s.agent, s.user_id, e.id
+        FROM agentsession_unindexed q
+        JOIN agentsession_entries e ON e.session_pk = q.session_pk AND e.id = q.entry_id
+        JOIN agentsession_sessions s ON s.pk = q.session_pk
+        WHERE q.rowid <= ? ORDER BY q.rowid)
+    WHERE body != ''"""
+DEQUEUE: Final = "DELETE FROM agentsession_unindexed WHERE rowid <= ?"
+CLEAR_QUEUE: Final = "DELETE FROM agentsession_unindexed"
+DEQUEUE_SESSION: Final = "DELETE FROM agentsession_unindexed WHERE session_pk = ?"
+#: Messages a store queues before it indexes the queue itself.
+INDEX_EVERY: Final = 256
 # A session's search rows, found by the scope token of its pk.
 _OF_SESSION: Final = "agentsession_search MATCH 'scope : \"s' || ? || '\"'"
 DELETE_SEARCH_ROWS: Final = f"DELETE FROM agentsession_search WHERE {_OF_SESSION}"
 UPDATE_SCOPE: Final = f"UPDATE agentsession_search SET scope = ? WHERE {_OF_SESSION}"
-INSERT_SEARCH: Final = (
-    "INSERT INTO agentsession_search (body, scope, session_pk, entry_id) VALUES (?, ?, ?, ?)"
-)
 # The best matches first (bm25: lower is better), then the newest. Ranked
 # reading only rowids and scores (bm25() by name: FTS5's own "ORDER BY rank"
 # path costs twice as much); the page's rows alone are then read whole and

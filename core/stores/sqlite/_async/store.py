@@ -50,7 +50,7 @@ class AsyncSQLiteStore(AsyncBridge):
         self._db = db = Database(
             path, synchronous=synchronous, busy_timeout=busy_timeout, search=search
         )
-        runner = AsyncRunner("agentsession-sqlite", db.attempt)
+        runner = AsyncRunner("agentsession-sqlite", db.attempt, db.group)
         db.defer = runner.defer
         super().__init__(
             lambda name: functools.partial(db.call, getattr(ops, name)),

@@ -51,7 +51,7 @@ class SQLiteStore(Bridge):
         self._db = db = Database(
             path, synchronous=synchronous, busy_timeout=busy_timeout, search=search
         )
-        runner = Runner("agentsession-sqlite", db.attempt)
+        runner = Runner("agentsession-sqlite", db.attempt, db.group)
         db.defer = runner.defer
         super().__init__(
             lambda name: functools.partial(db.call, getattr(ops, name)),

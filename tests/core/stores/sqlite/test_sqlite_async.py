@@ -132,6 +132,9 @@ class Statements:
     def threads(self, needle: str) -> set[int]:
         return {thread for thread, sql in self.seen if needle in sql}
 
+    def count(self, statement: str) -> int:
+        return sum(1 for _, sql in self.seen if sql == statement)
+
 
 async def test_short_calls_run_on_the_loop_and_long_ones_on_the_worker(
     store: AsyncSQLiteStore,

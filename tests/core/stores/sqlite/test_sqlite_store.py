@@ -31,6 +31,7 @@ from agentsession.stores.sqlite import _db as _sqlite_db
 from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
 from agentsession.stores.sqlite._schema import (
     CREATE_SCHEMA_TABLE,
+    INDEX_EVERY,
     MIGRATIONS,
     RECORD_MIGRATION,
     SCHEMA_VERSION,
@@ -221,8 +222,8 @@ def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
     for _ in range(3):
         with SessionManager(SQLiteStore(path)) as manager:
             manager.create("assistant")
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 3
-    assert schema_rows(path) == [(1,), (2,), (3,)]
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 4
+    assert schema_rows(path) == [(1,), (2,), (3,), (4,)]
 
 
 def test_forward_migration_applies_once_and_keeps_data(
@@ -292,7 +293,7 @@ def test_a_version_1_file_migrates_to_the_newest_keeping_data(tmp_path: Path) ->
         assert [e.checksum for e in found.entries()] == chain_steps(
             [e.digest for e in found.entries()], None
         )
-    assert schema_rows(path) == [(1,), (2,), (3,)]
+    assert schema_rows(path) == [(1,), (2,), (3,), (4,)]
     assert {"agentsession_sessions_agent", "agentsession_sessions_user_agent"} <= index_names(path)
 
 
@@ -468,24 +469,29 @@ def test_timestamps_round_trip_exactly() -> None:
         assert to_us(moment) == value
 
 
-def _index_matches_the_entries(path: Path) -> None:
+def _index_matches_the_entries(path: Path, *, queued: bool = True) -> None:
     """Every message has its one search row, in its session's current scope,
-    and no row outlives its message."""
+    or waits in the queue for one (never both); no row outlives its message.
+    ``queued=False``: the queue is empty (a search has just indexed it)."""
     conn = sqlite3.connect(path)
     try:
         rows = conn.execute(
             "SELECT f.session_pk, f.entry_id, f.scope FROM agentsession_search f"
         ).fetchall()
+        waiting = conn.execute("SELECT session_pk, entry_id FROM agentsession_unindexed").fetchall()
         messages = conn.execute(
             "SELECT e.session_pk, e.id, s.agent, s.user_id FROM agentsession_entries e"
             " JOIN agentsession_sessions s ON s.pk = e.session_pk WHERE e.kind = 'message'"
         ).fetchall()
     finally:
         conn.close()
-    assert sorted((pk, eid) for pk, eid, _ in rows) == sorted((pk, eid) for pk, eid, *_ in messages)
+    assert queued or waiting == []
+    indexed = sorted((pk, eid) for pk, eid, _ in rows)
+    assert sorted(indexed + waiting) == sorted((pk, eid) for pk, eid, *_ in messages)
     scopes = {(pk, eid): scope for pk, eid, scope in rows}
     for pk, eid, agent, user_id in messages:
-        assert scopes[pk, eid] == search_scope(pk, agent, user_id)
+        if (pk, eid) in scopes:
+            assert scopes[pk, eid] == search_scope(pk, agent, user_id)
 
 
 def test_the_search_index_follows_every_write(tmp_path: Path) -> None:
@@ -501,10 +507,16 @@ def test_the_search_index_follows_every_write(tmp_path: Path) -> None:
         brief = manager.create("bot", user_id="bob", ttl=timedelta(minutes=1))
         brief.append({"role": "user", "content": "a brief note"})
         _index_matches_the_entries(path)
+        assert len(manager.search("note", user_id="bob")) == 2
+        _index_matches_the_entries(path, queued=False)
 
+        # One message of a's waits in the queue, the others are indexed: the
+        # owner change reaches both.
+        a.append({"role": "user", "content": "one more note"})
         claimed = manager.rotate_id(a.id, user_id="alice")
         _index_matches_the_entries(path)
         assert {h.session_id for h in manager.search("note", user_id="alice")} == {claimed.id}
+        _index_matches_the_entries(path, queued=False)
 
         export = manager.export_session(b.id)
         export.entries = export.entries[:0]
@@ -520,6 +532,44 @@ def test_the_search_index_follows_every_write(tmp_path: Path) -> None:
         conn = sqlite3.connect(path)
         assert conn.execute("SELECT count(*) FROM agentsession_search").fetchone() == (0,)
         conn.close()
+
+
+def _queue_length(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        count: int = conn.execute("SELECT count(*) FROM agentsession_unindexed").fetchone()[0]
+        return count
+
+
+def test_a_store_indexes_its_queue_once_it_holds_a_batch(tmp_path: Path) -> None:
+    path = tmp_path / "batch.db"
+    with SessionManager(SQLiteStore(path)) as manager:
+        s = manager.create("bot")
+        for n in range(INDEX_EVERY - 1):
+            s.append({"role": "user", "content": f"otter {n}"})
+        assert _queue_length(path) == INDEX_EVERY - 1
+        s.append({"role": "user", "content": "the last otter"})
+        assert _queue_length(path) == 0
+        _index_matches_the_entries(path, queued=False)
+
+
+@pytest.mark.asyncio
+async def test_an_async_store_indexes_its_queue_on_its_worker(tmp_path: Path) -> None:
+    path = tmp_path / "batch.db"
+    manager = AsyncSessionManager(AsyncSQLiteStore(path))
+    try:
+        s = await manager.create("bot")
+        for n in range(INDEX_EVERY):
+            last = " last" if n == INDEX_EVERY - 1 else ""
+            await s.append({"role": "user", "content": f"otter {n}{last}"})
+        # A call that goes to the worker (a whole path) runs after the chore
+        # queued there.
+        assert len(await s.messages()) == INDEX_EVERY
+        assert _queue_length(path) == 0
+        _index_matches_the_entries(path, queued=False)
+        hits = await manager.search("last", user_id=None)
+        assert [h.snippet for h in hits] == [f"otter {INDEX_EVERY - 1} last"]
+    finally:
+        await manager.store.close()
 
 
 def _tables(path: Path) -> set[str]:
