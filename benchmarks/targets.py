@@ -31,26 +31,27 @@ UNEXPLAINED = (
 # specific key wins). The published figures behind them are in the docs.
 REASONS = {
     "sqlite-2x": (
-        "Async SQLite runs a short append on the event loop while its worker is idle, so "
-        "it costs our sync append (the session row, the entry, its search row and path "
-        "checksum in one transaction): the FTS5 row alone is about 45 µs, which 2x "
-        "would leave no room for. SQLiteSession's append is an INSERT + UPDATE through "
-        "`asyncio.to_thread`. At synchronous=FULL the WAL fsync dominates and all systems "
-        "converge."
+        "One caller's async append runs on the event loop as a group of one, so it costs "
+        "our sync append (the session row, the entry, its search-queue row and path "
+        "checksum in one transaction: 104-113 µs in this run) plus the async layers and one "
+        "turn of the loop, about 30 µs; 2x of SQLiteSession's fastest append here (188 µs "
+        "at H = 10 000) would need 94 µs. SQLiteSession's append is an INSERT + UPDATE "
+        "through `asyncio.to_thread`. At synchronous=FULL the WAL fsync dominates and all "
+        "systems converge."
     ),
     "sqlite-throughput": (
-        "Sixteen clients on one store object take turns on one connection: each append is "
-        "its own transaction (and FTS5 segment), run on the loop or the worker, under one "
-        "GIL on a 2-core machine. SQLiteSession's appends run in parallel threads on "
-        "connections of their own. Grouping queued appends into one transaction (group "
-        "commit) is not built."
+        "Appends made together share one transaction (group commit: one commit for the "
+        "16), but each still runs its own statements and Python work on the one event "
+        "loop, about 150 µs of CPU an append under one GIL on a 2-core machine, and the "
+        "worker's chores (WAL checkpoints, indexing the search queue) hold the connection "
+        "while they run. SQLiteSession's appends run in parallel threads on connections "
+        "of their own."
     ),
     "append-abs": (
-        "Missed in the 2026-12-04 evening run, on a machine about 1.5x slower than the "
-        "morning's (raw sqlite3 INSERT + COMMIT 19-23 µs against 13-14 µs, every peer "
-        "slower alike): the same append measured 107-112 µs on SQLite and 18-20 µs in "
-        "memory then. Since, every append also chains its path checksum (a SHA-256 step "
-        "per entry, about 4 µs; docs/design.md, Model)."
+        "The memory append measured 19.4-20.3 µs (the session layer's checks, canonical "
+        "JSON, digest and the path-checksum step, about 4 µs, in one process): at the "
+        "target, over it by a fraction of a microsecond at two H. The SQLite one meets its "
+        "target (104-113 µs) since appends queue their search rows."
     ),
     "checkpoint": (
         "A checkpoint records the head's path checksum (docs/design.md, Model), one "
@@ -107,6 +108,13 @@ REASONS = {
         "builds 100 Entry records (ids, parent, depth, digest, times) from the path rows, "
         "the peer decodes 100 JSON strings into dicts (our sync read, 219 µs, against its "
         "288 µs async one)."
+    ),
+    "floor-last100:redis": (
+        "Our read is one script call that walks the path back from the head, and 100 "
+        "Entry records built in Python (ids, parent, depth, digest, checksum, times), "
+        "against the floor's LRANGE and `json.loads`. Met at 1.28x on the 2026-12-04 "
+        "evening run's machine (Intel Xeon); 1.5-1.75x on this run's (AMD EPYC), with "
+        "the same code: there the Python side weighs more against the round trip."
     ),
     "floor-last100:postgres": (
         "Missed narrowly (2.05x at one H, under 2x at the others): the async path read is "

@@ -456,7 +456,7 @@ def get_checkpoint(
         if with_path and row[1] is not None:
             rows = _path_rows(conn, pk, row[1], None, None, True)
     # The path is read to be verified: its data stays the stored text.
-    return row_to_checkpoint(row, session_id), [row_to_entry(r, lazy=True) for r in rows]
+    return row_to_checkpoint(row, session_id), sql.stored_entries(rows)
 
 
 def list_checkpoints(conn: Connection, session_id: str, *, now: datetime) -> list[Checkpoint]:

@@ -50,6 +50,7 @@ __all__ = [
     "row_to_info",
     "rows_to_entries",
     "search_scope",
+    "stored_entries",
     "to_us",
 ]
 
@@ -575,22 +576,30 @@ def info_params(info: SessionInfo, metadata_json: str) -> tuple[Any, ...]:
 _NO_DATA: Final[Mapping[str, Any]] = {}
 
 
-def row_to_entry(row: Sequence[Any], lazy: bool = False) -> Entry:
-    """An ``ENTRY_COLUMNS, data`` row; a NULL data column gives empty data.
-    ``lazy``: the data as the stored text, decoded on first use."""
-    text = row[8]
+def _entry(row: Sequence[Any], created_at: datetime, data: Mapping[str, Any]) -> Entry:
     # Positional: this runs once per entry of a path, keywords cost 25% more.
-    return Entry(
-        row[0],  # id
-        row[1],  # parent_id
-        row[2],  # kind
-        at_us(row[3]),  # created_at
-        _NO_DATA if text is None else StoredJSON(text) if lazy else load_object(text),  # data
-        row[4],  # depth
-        row[5],  # message_index
-        row[6],  # digest
-        row[7],  # checksum
-    )
+    return Entry(row[0], row[1], row[2], created_at, data, row[4], row[5], row[6], row[7])
+
+
+def row_to_entry(row: Sequence[Any]) -> Entry:
+    """An ``ENTRY_COLUMNS, data`` row; a NULL data column gives empty data."""
+    text = row[8]
+    return _entry(row, at_us(row[3]), _NO_DATA if text is None else load_object(text))
+
+
+def stored_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
+    """:func:`row_to_entry` with ``lazy`` for a path read to be verified: the
+    data stays the stored text, and rows written together share their
+    ``created_at`` conversion."""
+    times: dict[int, datetime] = {}
+    entries = []
+    for row in rows:
+        text = row[8]
+        when = times.get(row[3])
+        if when is None:
+            when = times[row[3]] = at_us(row[3])
+        entries.append(_entry(row, when, _NO_DATA if text is None else StoredJSON(text)))
+    return entries
 
 
 def rows_to_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
@@ -617,6 +626,7 @@ def rows_to_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
         when = times.get(row[3])
         if when is None:
             when = times[row[3]] = at_us(row[3])
+        # Inline (no helper call): this is the last-100 read's inner loop.
         entries.append(Entry(row[0], row[1], row[2], when, data, row[4], row[5], row[6], row[7]))
     return entries
 
