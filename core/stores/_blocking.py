@@ -16,10 +16,8 @@ right there on the event loop, as the memory store does; when it cannot,
 ``attempt`` raises :class:`WouldBlock` before changing anything and the call
 goes to the worker as usual. See ``docs/design.md``, "Store protocol".
 
-Writes the store marks groupable (:meth:`AsyncRunner.run_grouped`) that are
-made before the event loop next turns run as one group, which the store's
-``group`` does in one transaction, each caller still getting its own result
-or error (group commit; ``docs/design.md``, "Store protocol").
+Groupable writes made before the loop next turns run as one transaction
+(:meth:`AsyncRunner.run_grouped`: group commit, ``docs/design.md``).
 
 ``scripts/unasync.py`` turns ``AsyncRunner`` into ``Runner``, so the async
 store's source works for both.
