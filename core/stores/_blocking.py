@@ -177,25 +177,47 @@ class AsyncRunner:
         so quick calls never pile up on the worker; only a call ``attempt``
         refuses (:class:`WouldBlock`: it must wait for a lock) goes there.
         """
+        while True:
+            got = self._here(fn)
+            if not isinstance(got, _Later):
+                return got
+            if got is _WORKER:
+                return await self.run(fn)
+            woken = self._idle_waiter(asyncio.get_running_loop())
+            if woken is not None:
+                await woken
+
+    def _here(self, fn: Callable[[], T]) -> T | _Later:
+        """``fn`` attempted on the loop now, if nobody else uses the store:
+        its result; ``_WAIT`` while the worker has work; ``_WORKER`` when
+        ``attempt`` refuses it (it must wait for a lock), or there is none."""
         attempt = self._attempt
         if attempt is None:
-            return await self.run(fn)
-        while True:
-            if self._busy.acquire(blocking=False):
-                try:
-                    if self._closed:
-                        raise _closed()
-                    if self._idle():
-                        return attempt(fn)
-                except WouldBlock:
-                    break
-                finally:
-                    self._busy.release()
-                    # Another loop's quick call may be waiting for this one.
-                    if not self._waiters.empty():
-                        _wake(self._waiters)
-            await self._until_idle()
-        return await self.run(fn)
+            return _WORKER
+        if not self._busy.acquire(blocking=False):
+            return _WAIT
+        try:
+            if self._closed:
+                raise _closed()
+            if not self._idle():
+                return _WAIT
+            return attempt(fn)
+        except WouldBlock:
+            return _WORKER
+        finally:
+            self._busy.release()
+            # Another loop's quick call may be waiting for this one.
+            if not self._waiters.empty():
+                _wake(self._waiters)
+
+    def _idle_waiter(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None] | None:
+        """A future set once the worker goes idle; ``None`` if it already is."""
+        woken: asyncio.Future[None] = loop.create_future()
+        self._waiters.put((woken, loop))
+        # The worker may have gone idle before it could see this waiter.
+        if self._busy.locked() or not self._idle():
+            return woken
+        return None
 
     async def run_grouped(self, fn: Callable[[], T], quick: bool) -> T:
         """:meth:`run` a write in one transaction with those made beside it.
@@ -240,34 +262,23 @@ class AsyncRunner:
         if not calls or group is None:
             return
         job = functools.partial(group, [fn for fn, _ in calls])
-        if quick and self._attempt is not None:
-            if self._busy.acquire(blocking=False):
-                try:
-                    if self._closed:
-                        batch.taken = True
-                        _fail(calls, _closed())
-                        return
-                    if self._idle():
-                        batch.taken = True
-                        _deliver(calls, self._attempt(job))
-                        return
-                except WouldBlock:
-                    batch.taken = False
-                    quick = False  # it must wait for a lock: the worker's to do
-                except BaseException as exc:
-                    _fail(calls, exc)
-                    return
-                finally:
-                    self._busy.release()
-                    if not self._waiters.empty():
-                        _wake(self._waiters)
-            if quick:
+        if quick:
+            try:
+                got = self._here(job)
+            except BaseException as exc:  # closed, or the group failed whole
+                batch.taken = True
+                _fail(calls, exc)
+                return
+            if not isinstance(got, _Later):
+                batch.taken = True
+                _deliver(calls, got)
+                return
+            if got is _WAIT:
                 self._waiting.add(batch)
-                woken: asyncio.Future[None] = loop.create_future()
-                self._waiters.put((woken, loop))
-                if self._busy.locked() or not self._idle():
+                woken = self._idle_waiter(loop)
+                if woken is not None:
                     woken.add_done_callback(lambda _: self._run_group(loop, batch, True))
-                else:  # the worker went idle before it could see the waiter
+                else:
                     loop.call_soon(self._run_group, loop, batch, True)
                 return
         batch.taken = True
@@ -280,14 +291,6 @@ class AsyncRunner:
 
     def _idle(self) -> bool:
         return self._gauge.idle()
-
-    async def _until_idle(self) -> None:
-        loop = asyncio.get_running_loop()
-        woken: asyncio.Future[None] = loop.create_future()
-        self._waiters.put((woken, loop))
-        # The worker may have gone idle before it could see this waiter.
-        if self._busy.locked() or not self._idle():
-            await woken
 
     def defer(self, fn: Callable[[], None]) -> None:
         """Queue ``fn`` for the worker without waiting for it (a chore that
@@ -319,6 +322,13 @@ class AsyncRunner:
         jobs.put(None)
         await future
 
+
+class _Later:
+    """Why :meth:`AsyncRunner._here` did not run a call (see its markers)."""
+
+
+_WAIT = _Later()  # the worker has work: try again once it is idle
+_WORKER = _Later()  # it must wait for a lock: the worker's to do
 
 _Call = tuple[Callable[[], Any], "asyncio.Future[Any]"]
 

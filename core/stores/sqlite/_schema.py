@@ -588,8 +588,8 @@ def row_to_entry(row: Sequence[Any]) -> Entry:
 
 
 def stored_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
-    """:func:`row_to_entry` with ``lazy`` for a path read to be verified: the
-    data stays the stored text, and rows written together share their
+    """Entries of a path read to be verified: each one's data stays its
+    stored text (:class:`StoredJSON`), and rows written together share their
     ``created_at`` conversion."""
     times: dict[int, datetime] = {}
     entries = []
