@@ -130,6 +130,15 @@ def forge_cookie(
     return signer.sign(session_id).decode()
 
 
+def tamper_signature(value: str) -> str:
+    """``value`` (a signed cookie) with one signature character changed: one
+    that carries only signature bits. The last base64 character also holds
+    padding bits, which decoding ignores, so changing it may leave the
+    signature valid."""
+    swap = "A" if value[-5] != "A" else "B"
+    return value[:-5] + swap + value[-4:]
+
+
 @dataclass
 class Reply:
     status: int
