@@ -61,10 +61,14 @@ _DRIVER_ERRORS: dict[type[BaseException], type[StoreUnavailable]] = {
 _MEMORY = ":memory:"
 _INHERITED: list[sqlite3.Connection] = []
 _SQLITE_BUSY = 5  # the primary result code of every "database is locked"
-# Rows changed between two WAL checkpoints when the store runs them itself
-# (an append changes two and writes about eight pages): about SQLite's own
-# 1 000-page default.
-_CHECKPOINT_EVERY = 250
+# When the store runs WAL checkpoints itself, it aims at SQLite's own
+# default, one per 1 000 WAL frames (pages). It can only count changed rows,
+# and the pages a row costs vary (a group commit writes the shared pages
+# once for many appends), so the interval in rows follows the frame counts
+# the checkpoints report: see ``_next_interval``.
+_CHECKPOINT_FRAMES = 1000
+_CHECKPOINT_FIRST = 250  # rows: an append alone changes three, writes about ten pages
+_CHECKPOINT_BOUNDS = (50, 20_000)
 
 
 class StoreConnection(sqlite3.Connection):
@@ -73,6 +77,13 @@ class StoreConnection(sqlite3.Connection):
 
     searchable: bool = False
     queued: int = 0  # messages this connection queued for the index since it last indexed
+    index_rows: int = 0  # rows the index's own writes changed (FTS5 counts several a message)
+
+    @property
+    def counted(self) -> int:
+        """Rows changed on this connection, the search index's writes left out:
+        what the store's WAL checkpoints are paced by."""
+        return self.total_changes - self.index_rows
 
 
 class Database:
@@ -107,7 +118,9 @@ class Database:
         self.defer: Callable[[Callable[[], None]], None] | None = None
         self._inline = False  # the running call is an attempt on the loop
         self._waits = True  # the connection's busy handler is on
-        self._mark = 0  # total_changes at the last checkpoint
+        self._mark = 0  # counted rows when the last checkpoint was due
+        self._every = _CHECKPOINT_FIRST  # rows to change between two checkpoints
+        self._checkpointed = 0  # counted rows when the last checkpoint ran
 
     def call(
         self,
@@ -139,10 +152,10 @@ class Database:
                 raise
             if conn.queued >= INDEX_EVERY:
                 self._soon(self._index, conn, index_queued)
-            if self.defer is not None and conn.total_changes - self._mark >= _CHECKPOINT_EVERY:
-                self._mark = conn.total_changes
+            if self.defer is not None and conn.counted - self._mark >= self._every:
+                self._mark = conn.counted
                 if self.path != _MEMORY:
-                    self._soon(self._checkpoint, conn, _wal_checkpoint)
+                    self._soon(self._checkpoint, conn, self._checkpoint_now)
             return result
 
     def group(self, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
@@ -191,7 +204,11 @@ class Database:
             now(conn)
 
     def _checkpoint(self) -> None:
-        self.call(_wal_checkpoint)
+        self.call(self._checkpoint_now)
+
+    def _checkpoint_now(self, conn: StoreConnection) -> None:
+        rows, self._checkpointed = conn.counted - self._checkpointed, conn.counted
+        self._every = _next_interval(self._every, rows, _wal_checkpoint(conn))
 
     def _index(self) -> None:
         self.call(index_queued)
@@ -235,7 +252,7 @@ class Database:
             conn.close()
             raise
         self._conn, self._pid = conn, os.getpid()
-        self._waits, self._mark = True, conn.total_changes
+        self._waits, self._mark, self._checkpointed = True, conn.counted, conn.counted
         return conn
 
 
@@ -295,8 +312,10 @@ def index_queued(conn: StoreConnection) -> None:
     with transaction(conn, "BEGIN IMMEDIATE"):
         end = conn.execute(QUEUE_END).fetchone()[0]
         if end is not None:  # another connection may have emptied it meanwhile
+            before = conn.total_changes
             conn.execute(INDEX_QUEUED, (end,))
             conn.execute(DEQUEUE, (end,))
+            conn.index_rows += conn.total_changes - before
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -312,9 +331,23 @@ def _stored_text(data: str) -> str:
         return ""  # not indexed; reading it fails as it always has
 
 
-def _wal_checkpoint(conn: sqlite3.Connection) -> None:
-    # PASSIVE: copies what no reader still needs, waits for nobody.
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def _wal_checkpoint(conn: sqlite3.Connection) -> int:
+    """A PASSIVE checkpoint (it copies what no reader still needs and waits
+    for nobody); the number of frames the WAL held, -1 when not in WAL mode."""
+    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(row[1]) if row is not None else -1
+
+
+def _next_interval(every: int, rows: int, frames: int) -> int:
+    """Rows to change before the next checkpoint, so that it finds about
+    ``_CHECKPOINT_FRAMES`` frames, given that the last one found ``frames``
+    after ``rows`` changed rows. Half-way from ``every`` to that aim: the
+    frames a row costs vary (page splits, indexing), and a full step would
+    swing. Kept within ``_CHECKPOINT_BOUNDS``."""
+    if frames <= 0 or rows <= 0:
+        return every
+    low, high = _CHECKPOINT_BOUNDS
+    return max(low, min(high, (every + rows * _CHECKPOINT_FRAMES // frames) // 2))
 
 
 #: Calls short enough to attempt on the event loop: bounded reads always;

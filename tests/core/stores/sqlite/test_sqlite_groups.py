@@ -205,3 +205,22 @@ async def test_a_group_whose_transaction_ends_runs_each_call_again_alone(
     assert isinstance(outcomes[1][1], StoreUnavailable)
     assert await _contents(one) == ["a"]  # once: the group's try left nothing
     assert await _contents(two) == ["b"]
+
+
+async def test_checkpoints_follow_the_frames_the_wal_holds(store: AsyncSQLiteStore) -> None:
+    # A group writes the pages its appends share once, so it changes more
+    # rows per WAL frame than an append alone: a fixed count of rows between
+    # checkpoints would checkpoint far more often than SQLite's own default.
+    sessions = await _sessions(store, 16)
+    trace = Statements()
+    await trace.watch(store)
+    rounds = 80
+    for n in range(rounds):
+        await asyncio.gather(
+            *(s.append({"role": "user", "content": f"round {n} " * 10}) for s in sessions)
+        )
+    await store._runner.run(lambda: None)  # the last chore is done
+    checkpoints = trace.count("PRAGMA wal_checkpoint(PASSIVE)")
+    every_250_rows = rounds * len(sessions) * 3 // 250  # an append changes three
+    assert 1 <= checkpoints <= every_250_rows // 2
+    assert Path(f"{store.path}-wal").stat().st_size < 6 * 1024 * 1024

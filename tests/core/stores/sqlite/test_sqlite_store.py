@@ -610,3 +610,23 @@ def test_a_sqlite_without_fts5_stores_everything_and_refuses_search(
             manager.search("kept", user_id="alice")
         manager.delete(s.id)
     assert "agentsession_search" not in _tables(path)
+
+
+@pytest.mark.parametrize(
+    ("every", "rows", "frames", "expected"),
+    [
+        (250, 250, 1000, 250),  # on target
+        (250, 250, 100, 1375),  # groups: more rows a frame; half-way to 2 500
+        (250, 400, 1000, 325),  # the chore ran late: by the rows it found
+        (2500, 2500, 5000, 1500),
+        (250, 250, 1, 20_000),  # bounded above
+        (60, 60, 100_000, 50),  # and below (a reader kept the WAL from restarting)
+        (250, 250, 0, 250),  # nothing in the WAL, or not in WAL mode (-1): as it was
+        (250, 250, -1, 250),
+        (250, 0, 500, 250),  # no row changed (another process wrote it all)
+    ],
+)
+def test_the_checkpoint_interval_aims_at_a_thousand_frames(
+    every: int, rows: int, frames: int, expected: int
+) -> None:
+    assert _sqlite_db._next_interval(every, rows, frames) == expected
