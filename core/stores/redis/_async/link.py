@@ -15,6 +15,7 @@ from typing import Any, Final, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from agentsession._exceptions import (
+    InvalidInput,
     SessionNotFound,
     StoreClosed,
     StoreUnavailable,
@@ -94,7 +95,17 @@ def parse_url(url: str, options: dict[str, Any]) -> tuple[str, Callable[[], Clie
     plain = f"{scheme.removesuffix('+cluster')}://{parts.netloc}{parts.path}"
     plain += f"?{rest}" if rest else ""
     settings = {"decode_responses": True, "socket_connect_timeout": 5.0, **options}
-    kind = RedisCluster if scheme.endswith("+cluster") else Redis
+    cluster = scheme.endswith("+cluster")
+    # redis-py hands unknown URL parameters to each connection it makes, so
+    # a misspelt one would fail only at the first command, with a TypeError:
+    # make one connection object now (it does not connect) to refuse it here.
+    # A cluster client takes options of its own: only its URL is checked.
+    try:
+        pool: Any = Redis.from_url(plain, **({} if cluster else settings)).connection_pool
+        pool.make_connection()
+    except (TypeError, ValueError) as exc:  # redis-py's messages name the setting, not its value
+        raise InvalidInput(f"the Redis URL or options hold a bad setting: {exc}") from None
+    kind = RedisCluster if cluster else Redis
     return prefix, lambda: kind.from_url(plain, **settings)
 
 

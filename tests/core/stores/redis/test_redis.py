@@ -90,6 +90,34 @@ def test_default_prefix_and_bad_prefix() -> None:
         RedisStore(key_prefix="bad{tag}:")
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0?prefix=x",  # key_prefix misspelt
+        "rediss://127.0.0.1:6379/0?bogus=1",
+        "unix:///tmp/redis.sock?db=0&bogus=1",
+        "redis+cluster://127.0.0.1:6379/0?bogus=1",
+        "redis://127.0.0.1:6379/0?socket_timeout=soon",
+    ],
+)
+@pytest.mark.parametrize("kind", [RedisStore, AsyncRedisStore])
+def test_an_unknown_or_bad_url_setting_is_refused_when_the_store_is_made(
+    kind: type[RedisStore] | type[AsyncRedisStore], url: str
+) -> None:
+    # Not at the first command, as a TypeError from inside redis-py.
+    with pytest.raises(InvalidInput, match="bad setting") as refused:
+        kind.from_url(url)
+    assert "soon" not in str(refused.value)  # a setting's value is never echoed
+
+
+def test_settings_redis_py_knows_are_accepted() -> None:
+    store = RedisStore.from_url(
+        "redis://127.0.0.1:6379/0?socket_timeout=3&key_prefix=fine:", health_check_interval=30
+    )
+    assert "fine:" in repr(store)
+    store.close()
+
+
 @pytest.mark.asyncio
 async def test_async_store_from_users_client(server: str, prefix: str) -> None:
     client = redis.asyncio.Redis.from_url(server)
