@@ -61,7 +61,7 @@ def test_the_release_before_path_checksums_is_migrated(dsn: str, pg_schema: str)
     assert versions(dsn, pg_schema) == [1, 2]
     with SessionManager(url_for(dsn, pg_schema)) as manager:
         s = manager.get("release2", user_id="alice")
-        assert versions(dsn, pg_schema) == [1, 2, 3]
+        assert versions(dsn, pg_schema) == [1, 2, 3, 4]
         assert len(s.messages()) == 404 and s.messages(limit=1)[0].data["content"] == "the end"
         for branch in s.branches():
             s.switch(branch.leaf_id)
