@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from agentsession._exceptions import (
     CheckpointNotFound,
@@ -125,10 +125,17 @@ class AsyncPostgresStore:
         ``StoreUnavailable``.
         """
         parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        ours = {k: v for k, v in query if k in ("schema", "search_language")}
-        rest = urlencode([(k, v) for k, v in query if k not in ours])
-        conninfo = urlunsplit(parts._replace(scheme="postgresql", query=rest))
+        ours: dict[str, str] = {}
+        rest: list[str] = []
+        # libpq's parameters pass as they were written: decoded and encoded
+        # again, "%20" would come back as "+", which libpq keeps as a "+".
+        for pair in filter(None, parts.query.split("&")):
+            key, _, value = pair.partition("=")
+            if unquote_plus(key) in ("schema", "search_language"):
+                ours[unquote_plus(key)] = unquote_plus(value)
+            else:
+                rest.append(pair)
+        conninfo = urlunsplit(parts._replace(scheme="postgresql", query="&".join(rest)))
         # Sessions in UTC: psycopg then returns datetime.UTC itself, and rows
         # need no conversion. Generic plans: the statements are large, and a
         # custom plan per call costs more than running them.

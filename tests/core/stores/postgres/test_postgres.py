@@ -112,6 +112,20 @@ def test_opening_is_lazy(dsn: str, pg_schema: str) -> None:
     assert found is None
 
 
+def test_libpq_parameters_reach_the_server_as_written(pg_url: str) -> None:
+    # Spaces written %20 stay spaces (libpq keeps a "+" as a "+"), and the
+    # options of the URL are kept beside the store's own (UTC).
+    url = f"{pg_url}&application_name=agent%20session&options=-c%20statement_timeout%3D4321"
+    with SessionManager(PostgresStore.from_url(url)) as manager:
+        manager.create("bot")
+        with manager.store.pool.connection() as conn:  # type: ignore[attr-defined]
+            row = conn.execute(
+                "SELECT current_setting('application_name'),"
+                " current_setting('statement_timeout'), current_setting('TimeZone')"
+            ).fetchone()
+    assert row == ("agent session", "4321ms", "UTC")
+
+
 def test_bad_schema_name_is_refused(dsn: str) -> None:
     from agentsession import InvalidInput
 
