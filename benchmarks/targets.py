@@ -32,26 +32,31 @@ UNEXPLAINED = (
 REASONS = {
     "sqlite-2x": (
         "One caller's async append runs on the event loop as a group of one, so it costs "
-        "our sync append (the session row, the entry, its search-queue row and path "
-        "checksum in one transaction: 104-113 µs in this run) plus the async layers and one "
-        "turn of the loop, about 30 µs; 2x of SQLiteSession's fastest append here (188 µs "
-        "at H = 10 000) would need 94 µs. SQLiteSession's append is an INSERT + UPDATE "
-        "through `asyncio.to_thread`. At synchronous=FULL the WAL fsync dominates and all "
-        "systems converge."
+        "our sync append (the session row and its four listing indexes, the entry and its "
+        "two indexes, its search-queue row: about ten pages written to the WAL a commit, "
+        "where SQLiteSession writes about four) plus the async layers and one turn of the "
+        "loop. The 2026-12-04 night run measured 1.4x (ours 132 µs, peer 188 µs); on this "
+        "run's machine every WAL page costs more (the raw sqlite3 floor took 34-35 µs an "
+        "append, 19-20 µs then), so the ratio fell to 1.0x at H = 10 000 (1.2-1.5x at the "
+        "other H). SQLiteSession's append is an INSERT + UPDATE through "
+        "`asyncio.to_thread`. At synchronous=FULL the WAL fsync dominates and all systems "
+        "converge."
     ),
     "sqlite-throughput": (
         "Appends made together share one transaction (group commit: one commit for the "
         "16), but each still runs its own statements and Python work on the one event "
-        "loop, about 150 µs of CPU an append under one GIL on a 2-core machine, and the "
-        "worker's chores (WAL checkpoints, indexing the search queue) hold the connection "
+        "loop, about 150 µs of CPU an append under one GIL on a 2-core machine (twice "
+        "that on this run's slower machine), and the worker's chores (WAL checkpoints, "
+        "now about one per 1 000 frames; indexing the search queue) hold the connection "
         "while they run. SQLiteSession's appends run in parallel threads on connections "
-        "of their own."
+        "of their own. 1.95x on the 2026-12-04 night run's machine."
     ),
     "append-abs": (
-        "The memory append measured 19.4-20.3 µs (the session layer's checks, canonical "
-        "JSON, digest and the path-checksum step, about 4 µs, in one process): at the "
-        "target, over it by a fraction of a microsecond at two H. The SQLite one meets its "
-        "target (104-113 µs) since appends queue their search rows."
+        "An absolute target, and this run's machine ran the same code about twice as slow "
+        "as the 2026-12-04 night run's (memory append 39-41 µs here, 19.4-20.3 µs there; "
+        "the raw sqlite3 floor 34-35 µs here, 19-20 µs there). On that machine SQLite "
+        "(104-113 µs) and file (≤ 99 µs) met theirs and memory missed by a fraction of "
+        "a microsecond."
     ),
     "checkpoint": (
         "A checkpoint records the head's path checksum (docs/design.md, Model), one "
@@ -61,6 +66,21 @@ REASONS = {
         "A verified restore reads the whole path and hashes every entry's stored text "
         "(digest and chain), linear by design; PostgreSQL keeps `jsonb`, whose text is "
         "not the canonical one, so it re-encodes each entry."
+    ),
+    "restore:sqlite": (
+        "Met on the 2026-12-04 night run's machine (3.6 ms sync, 3.9 ms async), with the "
+        "same code; this run's machine is about twice as slow (see the append rows). The "
+        "async store reads the path on its worker thread and verifies it on the loop: "
+        "here that read took 4.4 ms against 3.1 ms in the calling thread."
+    ),
+    "restore:file": (
+        "Met on the 2026-12-04 night run's machine (3.6 ms sync, 4.0 ms async), with the "
+        "same code; this run's machine is about twice as slow (see the append rows)."
+    ),
+    "flat:sqlite-full": (
+        "At synchronous=FULL every commit waits for an fsync, whose time varies from "
+        "sample to sample on this machine's disk (the raw sqlite3 floor at FULL: 192-244 "
+        "µs across H). The 2026-12-04 night run measured 1.09x with the same code."
     ),
     "list-cold:file": (
         "A cold listing reads the listing journals and stats the newest sessions' files "
@@ -75,9 +95,12 @@ REASONS = {
     ),
     "floor-append:postgres": (
         "One statement, one round trip, but it locks the session row, inserts the entry "
-        "under the head and updates the session row (head, revision, counts, updated_at, "
-        "expiry) with its listing indexes, against the floor's single-row INSERT; both "
-        "wait for the WAL flush."
+        "under the head (its foreign key checked, its search `tsvector` computed and "
+        "added to the GIN index) and updates the session row (head, revision, counts, "
+        "updated_at, expiry) and its listing indexes, against the floor's single-row "
+        "INSERT; both wait for the WAL flush, ours for about four times the WAL bytes. "
+        "Migration 4 (the search text function in PL/pgSQL, its plan kept) took it from "
+        "3.4-3.8x to 2.3-2.4x."
     ),
     "append-peer:LangChain RedisChatMessageHistory": (
         "Its append is a bare LPUSH (the floor itself: no session record, head, index or "
@@ -92,7 +115,8 @@ REASONS = {
     ),
     "last100-peer:OpenAI Agents RedisSession": (
         "Its `get_items(limit=100)` is an LRANGE and `json.loads`, i.e. the floor itself: "
-        "no store can be twice as fast as the floor; ours is at the floor."
+        "no store can be twice as fast as the floor. Ours walks the path back from the "
+        "head in a script and builds 100 Entry records: 0.8-1.0x of it."
     ),
     "async-sync": (
         "The async SQLite store is the sync one on its own worker thread: each call is a "
@@ -257,6 +281,7 @@ def _flatness(look: _Lookup) -> list[str]:
                         ratio <= 1.5,
                         f"{system}: {label} flat in history (H = 10 000 ≤ 1.5x H = {small})",
                         f"{_us(hi)} vs {_us(lo)} = {ratio:.2f}x",
+                        _reason("flat", group),
                     )
                 )
     return out
