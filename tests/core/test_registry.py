@@ -24,6 +24,17 @@ def test_memory_scheme() -> None:
     assert isinstance(open_async_store("memory://"), AsyncMemoryStore)
 
 
+@pytest.mark.parametrize(
+    "url", ["memory://?max_messages=5", "memory://shared", "memory:///app", "memory://#x"]
+)
+def test_a_memory_url_takes_nothing_after_the_scheme(url: str) -> None:
+    # Silently ignored, an option or a name would read as a setting or a
+    # store that other opens share.
+    for opener in (open_store, open_async_store):
+        with pytest.raises(InvalidInput, match="memory:// alone"):
+            opener(url)
+
+
 def test_unknown_scheme_names_the_known_ones() -> None:
     with pytest.raises(InvalidInput) as info:
         open_store("mongodb://localhost")

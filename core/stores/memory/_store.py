@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 from agentsession._async.bridge import AsyncBridge
 from agentsession._canonical import StoredJSON, canonical_json
@@ -99,6 +100,14 @@ def _bump(
     )
 
 
+def _check_url(url: str) -> None:
+    """Refuse anything after ``memory://``: a name, path or option would read
+    as a store that other opens share, or a setting, and there is none."""
+    parts = urlsplit(url)
+    if parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise InvalidInput("a memory store URL is memory:// alone: no name, path or options")
+
+
 class MemoryStore(ScanSearch):
     """A thread-safe store that keeps everything in this process's memory."""
 
@@ -167,6 +176,7 @@ class MemoryStore(ScanSearch):
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
         """A new, empty store for ``memory://`` (each open is its own store)."""
+        _check_url(url)
         return cls()
 
     def _live(self, session_id: str, now: datetime) -> _Stored:
@@ -454,6 +464,7 @@ class AsyncMemoryStore(AsyncBridge):
     @classmethod
     def from_url(cls, url: str) -> AsyncMemoryStore:
         """A new, empty store for ``memory://`` (each open is its own store)."""
+        _check_url(url)
         return cls()
 
     def _tamper(self, session_id: str, entry_id: str, data: Mapping[str, Any]) -> None:
