@@ -18,7 +18,6 @@ import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from agentsession._exceptions import (
     CheckpointNotFound,
@@ -54,6 +53,7 @@ from agentsession.stores.postgres._params import (
 )
 from agentsession.stores.postgres._rows import Rows, param_signature, pg_json, session_from_row
 from agentsession.stores.postgres._sql import Statements, quote_schema
+from agentsession.stores.postgres._url import split_url
 
 try:
     import psycopg
@@ -125,22 +125,10 @@ class PostgresStore:
         first call. ``timeout``: seconds to wait for a connection before
         ``StoreUnavailable``.
         """
-        parts = urlsplit(url)
-        ours: dict[str, str] = {}
-        rest: list[str] = []
-        # libpq's parameters pass as they were written: decoded and encoded
-        # again, "%20" would come back as "+", which libpq keeps as a "+".
-        for pair in filter(None, parts.query.split("&")):
-            key, _, value = pair.partition("=")
-            if unquote_plus(key) in ("schema", "search_language"):
-                ours[unquote_plus(key)] = unquote_plus(value)
-            else:
-                rest.append(pair)
-        conninfo = urlunsplit(parts._replace(scheme="postgresql", query="&".join(rest)))
+        conninfo, ours, options = split_url(url)
         # Sessions in UTC: psycopg then returns datetime.UTC itself, and rows
         # need no conversion. Generic plans: the statements are large, and a
         # custom plan per call costs more than running them.
-        options = conninfo_to_dict(conninfo).get("options") or ""
         pool: ConnectionPool[Any] = ConnectionPool(
             conninfo,
             open=False,

@@ -126,6 +126,22 @@ def test_libpq_parameters_reach_the_server_as_written(pg_url: str) -> None:
     assert row == ("agent session", "4321ms", "UTC")
 
 
+@pytest.mark.parametrize("kind", [PostgresStore, AsyncPostgresStore])
+def test_a_url_libpq_cannot_read_is_refused_when_the_store_is_made(
+    kind: type[PostgresStore] | type[AsyncPostgresStore],
+) -> None:
+    from agentsession import InvalidInput
+
+    # Not a psycopg ProgrammingError: the parameter is named, never a value.
+    with pytest.raises(InvalidInput, match="'sslmod'") as refused:
+        kind.from_url("postgresql://u@127.0.0.1:1/db?sslmod=require-secret&connect_timeout=1")
+    assert "require-secret" not in str(refused.value)
+    # A malformed URL is not echoed: it may hold the password.
+    with pytest.raises(InvalidInput, match="malformed") as refused:
+        kind.from_url("postgresql://u:pass%zzword@127.0.0.1:1/db")
+    assert "pass" not in str(refused.value)
+
+
 def test_bad_schema_name_is_refused(dsn: str) -> None:
     from agentsession import InvalidInput
 
