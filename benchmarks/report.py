@@ -155,10 +155,12 @@ def _run_line(run: dict[str, Any]) -> str:
     m = run["machine"]
     before = m.get("load_before", (0.0,))[0]
     after = m.get("load", (0.0,))[0]
+    # Runs before the reference was measured have none.
+    reference = f", reference {m['reference_us']:.2f} µs" if "reference_us" in m else ""
     return (
         f"{m['date']}, {m['cores']} cores ({m['cpu']}), {m['implementation']} {m['python']}, "
-        f"SQLite {m['sqlite']}, 1-minute load average {before:.1f} before, {after:.1f} after; "
-        "command "
+        f"SQLite {m['sqlite']}, 1-minute load average {before:.1f} before, {after:.1f} after"
+        f"{reference}; command "
         f"`.venv-bench/bin/{run['command']}` ({run['elapsed_s'] / 60:.1f} min"
         + (", **quick mode: smoke figures, not results**" if run["quick"] else "")
         + ")"

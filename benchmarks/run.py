@@ -28,6 +28,7 @@ from .durability import apply_read_back
 from .groups import Group, build_groups
 from .harness import Config, Result, _call, about, run_workload
 from .throughput import run_throughput
+from .workload import message
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ["memory", "sqlite", "sqlite-full", "file", "redis", "postgres"]
@@ -66,7 +67,24 @@ def machine() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "date": time.strftime("%Y-%m-%d"),
         "load": os.getloadavg(),
+        "reference_us": reference_us(),
     }
+
+
+def reference_us() -> float:
+    """The best time, in µs, of a fixed piece of Python: the canonical JSON
+    and SHA-256 of one workload message, the work every append does. Runs on
+    two machines compare by it: the same code's figures scale with it."""
+    import hashlib
+    import timeit
+
+    msg = message(1)
+
+    def work() -> str:
+        text = json.dumps(msg, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    return min(timeit.repeat(work, number=2000, repeat=7)) / 2000 * 1e6
 
 
 def warn_settings(adapter: Adapter, bad: list[str]) -> None:
