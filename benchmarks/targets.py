@@ -32,15 +32,15 @@ UNEXPLAINED = (
 REASONS = {
     "sqlite-2x": (
         "One caller's async append runs on the event loop as a group of one, so it costs "
-        "our sync append (the session row and its four listing indexes, the entry and its "
-        "two indexes, its search-queue row: about ten pages written to the WAL a commit, "
-        "where SQLiteSession writes about four) plus the async layers and one turn of the "
-        "loop. The 2026-12-04 night run measured 1.4x (ours 132 µs, peer 188 µs); on this "
-        "run's machine every WAL page costs more (the raw sqlite3 floor took 34-35 µs an "
-        "append, 19-20 µs then), so the ratio fell to 1.0x at H = 10 000 (1.2-1.5x at the "
-        "other H). SQLiteSession's append is an INSERT + UPDATE through "
-        "`asyncio.to_thread`. At synchronous=FULL the WAL fsync dominates and all systems "
-        "converge."
+        "our sync append plus the async layers and one turn of the loop. The sync append "
+        "is one transaction: the session row (and its four listing indexes), the entry "
+        "(and its two indexes) and its search-queue row; measured by statement on this "
+        "run's machine, the COMMIT alone took about 80 µs of a 180 µs store call, "
+        "SQLiteSession's INSERT + UPDATE (through `asyncio.to_thread`) less. The "
+        "2026-12-04 night run measured 1.4x (ours 132 µs, peer 188 µs); this run's "
+        "machine is slower at SQLite work (the raw sqlite3 floor took 34-35 µs an append, "
+        "19-20 µs then): 1.0x at H = 10 000, 1.2-1.5x at the other H. At "
+        "synchronous=FULL the WAL fsync dominates and all systems converge."
     ),
     "sqlite-throughput": (
         "Appends made together share one transaction (group commit: one commit for the "
