@@ -11,6 +11,7 @@ opens its own instead of sharing it.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
@@ -151,11 +152,11 @@ class Database:
                     raise WouldBlock from None
                 raise
             if conn.queued >= INDEX_EVERY:
-                self._soon(self._index, conn, index_queued)
+                self._soon(conn, index_queued)
             if self.defer is not None and conn.counted - self._mark >= self._every:
                 self._mark = conn.counted
                 if self.path != _MEMORY:
-                    self._soon(self._checkpoint, conn, self._checkpoint_now)
+                    self._soon(conn, self._checkpoint)
             return result
 
     def group(self, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
@@ -188,30 +189,20 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {millis}")
         self._waits = waits
 
-    def _soon(
-        self,
-        chore: Callable[[], None],
-        conn: StoreConnection,
-        now: Callable[[StoreConnection], None],
-    ) -> None:
-        """A chore after a call: on the worker when the call ran on the event
-        loop, else right here. The call has committed, so a chore that fails
-        is left for the next time it is due (its errors are not the call's)."""
+    def _soon(self, conn: StoreConnection, chore: Callable[[StoreConnection], None]) -> None:
+        """``chore(conn)`` after a call: on the worker (as a call of its own)
+        when the call ran on the event loop, else right here. The call has
+        committed, so a chore that fails is left for the next time it is due
+        (its errors are not the call's)."""
         if self._inline and self.defer is not None:
-            self.defer(chore)
+            self.defer(functools.partial(self.call, chore))
             return
         with suppress(sqlite3.Error):
-            now(conn)
+            chore(conn)
 
-    def _checkpoint(self) -> None:
-        self.call(self._checkpoint_now)
-
-    def _checkpoint_now(self, conn: StoreConnection) -> None:
+    def _checkpoint(self, conn: StoreConnection) -> None:
         rows, self._checkpointed = conn.counted - self._checkpointed, conn.counted
         self._every = _next_interval(self._every, rows, _wal_checkpoint(conn))
-
-    def _index(self) -> None:
-        self.call(index_queued)
 
     def close(self) -> None:
         self._drop_inherited()

@@ -576,30 +576,17 @@ def info_params(info: SessionInfo, metadata_json: str) -> tuple[Any, ...]:
 _NO_DATA: Final[Mapping[str, Any]] = {}
 
 
-def _entry(row: Sequence[Any], created_at: datetime, data: Mapping[str, Any]) -> Entry:
-    # Positional: this runs once per entry of a path, keywords cost 25% more.
-    return Entry(row[0], row[1], row[2], created_at, data, row[4], row[5], row[6], row[7])
-
-
 def row_to_entry(row: Sequence[Any]) -> Entry:
     """An ``ENTRY_COLUMNS, data`` row; a NULL data column gives empty data."""
-    text = row[8]
-    return _entry(row, at_us(row[3]), _NO_DATA if text is None else load_object(text))
+    data = _NO_DATA if row[8] is None else load_object(row[8])
+    # Positional: this runs once per entry of a path, keywords cost 25% more.
+    return Entry(row[0], row[1], row[2], at_us(row[3]), data, row[4], row[5], row[6], row[7])
 
 
 def stored_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
     """Entries of a path read to be verified: each one's data stays its
-    stored text (:class:`StoredJSON`), and rows written together share their
-    ``created_at`` conversion."""
-    times: dict[int, datetime] = {}
-    entries = []
-    for row in rows:
-        text = row[8]
-        when = times.get(row[3])
-        if when is None:
-            when = times[row[3]] = at_us(row[3])
-        entries.append(_entry(row, when, _NO_DATA if text is None else StoredJSON(text)))
-    return entries
+    stored text (:class:`StoredJSON`)."""
+    return _built(rows, [_NO_DATA if r[8] is None else StoredJSON(r[8]) for r in rows])
 
 
 def rows_to_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
@@ -620,6 +607,12 @@ def rows_to_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
             datas = None
     if datas is None:
         return [row_to_entry(row) for row in rows]
+    return _built(rows, datas)
+
+
+def _built(rows: Sequence[Sequence[Any]], datas: Sequence[Mapping[str, Any]]) -> list[Entry]:
+    """The entries of ``rows`` with the data given for each; rows written
+    together share their ``created_at`` conversion."""
     times: dict[int, datetime] = {}
     entries = []
     for row, data in zip(rows, datas, strict=True):
