@@ -274,13 +274,15 @@ class FileEngine(ScanSearch):
         now: datetime,
     ) -> list[SessionInfo]:
         """The first ``want`` live sessions of ``candidates``, which come
-        newest first: ``(mtime, id)``, a file's that may be the session's (a
-        leftover of a crash makes one too high: the row read decides)."""
+        newest first: ``(when, id)``, ``when`` no lower than the session's
+        ``updated_at`` (a crash's leftover makes one too high: the row read
+        decides). The scan without journals takes the file's mtime, which a
+        write killed before it set it may leave low."""
         rows: list[SessionInfo] = []
         checked: set[str] = set()  # a crash's leftover link may name a session twice
-        for mtime, session_id in candidates:
-            if len(rows) >= want and (mtime, session_id) < _order(rows[-1]):
-                break  # mtime = updated_at: every remaining candidate is older
+        for when, session_id in candidates:
+            if len(rows) >= want and (when, session_id) < _order(rows[-1]):
+                break  # every remaining candidate is older
             if session_id in checked:
                 continue
             checked.add(session_id)

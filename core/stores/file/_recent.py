@@ -11,11 +11,14 @@ they were last deduplicated), then one line per write,
 sets (integer nanoseconds), ``bound`` the largest ``at`` of this line and
 every line before it, ``crc`` the CRC-32 of the rest of the line.
 
-Every session has a line whose ``at`` is at least its file's mtime: a write
-appends its line (under the journal's ``flock``) before it changes the
-session file. A listing reads the journals backwards, ``stat``s each session
-it meets, and hands a candidate out once its mtime is above the bound being
-read, as no session not met yet can be newer. A journal missing, damaged, or
+Every session has a line whose ``at`` is at least its ``updated_at`` and its
+file's mtime: a write appends its line (under the journal's ``flock``)
+before it changes the session file. A listing reads the journals backwards,
+``stat``s each session it meets, and hands a candidate out once the later of
+its mtime and its last line's ``at`` is above the bound being read, as no
+session not met yet can be newer. (The mtime alone is not enough: a write
+killed before it set the mtime leaves the time the kernel gave its bytes,
+which may be below the ``updated_at`` they hold.) A journal missing, damaged, or
 from an earlier boot is rebuilt from its directory; one whose lines after the
 body grew by ``tail`` bytes keeps only the last of each session's there; one
 whose lines after the body outgrew ``growth`` times it (plus ``slack``) is
@@ -408,8 +411,8 @@ class Recent:
 
     # -- reading ----------------------------------------------------------------------
 
-    def _lines(self, journal: Journal) -> Generator[tuple[int, str, str], None, None]:
-        """``(bound, session_id, agent)`` of each line, last first (:class:`Damaged`)."""
+    def _lines(self, journal: Journal) -> Generator[tuple[int, int, str, str], None, None]:
+        """``(bound, at, session_id, agent)`` of each line, last first (:class:`Damaged`)."""
         fd = -1
         for _ in range(3):
             try:
@@ -435,18 +438,19 @@ class Recent:
                 if line is None or (held is not None and line[0] > held[0]):
                     raise Damaged(journal, stat.st_ino)
                 if held is not None:
-                    yield held[0], held[2], journal.agent
+                    yield *held, journal.agent
                 held = line
             if held is not None:
-                yield held[0], held[2], journal.agent
+                yield *held, journal.agent
         finally:
             os.close(fd)
 
     def newest(
         self, agent: str | None, owner: str | None
     ) -> Generator[tuple[int, str], None, None]:
-        """``(mtime, session_id)`` of every session a listing may return,
-        newest first, and of some it will not (leftovers, sessions erased
+        """``(when, session_id)`` of every session a listing may return,
+        newest first (``when``: the later of its mtime and its last line's
+        ``at``, never below its ``updated_at``), and of some it will not (leftovers, sessions erased
         meanwhile: the caller reads each row). A session id met in two
         agents' journals (a crash's leftover file in the other) comes twice."""
         streams = [self._lines(journal) for journal in self.scope(agent, owner)]
@@ -455,15 +459,15 @@ class Recent:
         with contextlib.ExitStack() as stack:
             for stream in streams:
                 stack.callback(stream.close)
-            for bound, session_id, agent_of in heapq.merge(*streams, key=lambda x: -x[0]):
+            for bound, at, session_id, agent_of in heapq.merge(*streams, key=lambda x: -x[0]):
                 while pending and pending[-1][0] > bound:
                     yield pending.pop()
                 if (agent_of, session_id) in met:
-                    continue
+                    continue  # (the first line met is the session's last)
                 met.add((agent_of, session_id))
                 mtime = self._mtime(agent_of, session_id)
                 if mtime is not None:
-                    bisect.insort(pending, (mtime, session_id))
+                    bisect.insort(pending, (max(mtime, at), session_id))
             while pending:
                 yield pending.pop()
 

@@ -104,6 +104,28 @@ def test_listing_reads_the_journals_in_order_of_writes(base: Path, store: FileSt
         check_listings(fresh, now)
 
 
+def test_a_write_killed_before_it_set_the_mtime_lists_by_its_row(
+    base: Path, store: FileStore
+) -> None:
+    # A write puts its bytes, then sets the file's mtime to the updated_at
+    # they hold. Killed in between, the file keeps the time the kernel gave
+    # the bytes: from a coarser clock than updated_at's, or far below a
+    # ``now`` the caller passed. Its journal line still has the updated_at.
+    store.create_session(info("early", "a", "u1", T0))
+    store.create_session(info("middle", "a", "u1", T0 + timedelta(seconds=5)))
+    entry = prepare_entry("message", {"role": "user", "content": "hi"}, T0, None)
+    later = T0 + timedelta(seconds=10)
+    store.append("early", [entry], now=later, expires_at=None, expected_head=None)
+    stale = time_ns(T0 + timedelta(seconds=1))
+    os.utime(session_file(base, "early"), ns=(stale, stale))
+    now = T0 + timedelta(seconds=60)
+    for reader in (store, eager(FileStore(base))):
+        with closing(reader):
+            rows = reader.list_sessions(agent="a", user_id="u1", limit=1, offset=0, now=now)
+            assert [(r.id, r.updated_at) for r in rows] == [("early", later)]
+            check_listings(reader, now)
+
+
 def test_expired_sessions_are_skipped_and_the_page_filled_from_older_ones(
     base: Path, store: FileStore
 ) -> None:
@@ -346,9 +368,37 @@ def test_two_processes_writing_at_once_leave_exact_listings(tmp_path: Path) -> N
         check_listings(store)
 
 
-WRITER = """
+#: One random call of every kind a writer makes, ``write(manager, rng, n,
+#: tag)``, shared by the killed writers below.
+WRITE = """
+from agentsession import AgentSessionError
+
+def write(manager, rng, n, tag):
+    try:
+        rows = manager.list(limit=30)
+        if rng.random() < 0.25 or not rows:
+            manager.create(rng.choice("ab"), user_id=rng.choice(["u1", "u2", None]))
+            return
+        session = manager.get(rng.choice(rows).id)
+        roll = rng.random()
+        if roll < 0.6:
+            session.extend([{"role": "user", "content": f"{tag} {n}"}] * rng.choice((1, 3)))
+        elif roll < 0.8:
+            session.update_metadata({"n": n})
+        elif roll < 0.9:
+            manager.rotate_id(session.id, user_id=rng.choice(["u1", "u3"]))
+        else:
+            manager.delete(session.id)
+    except AgentSessionError:
+        pass
+"""
+
+#: ``python -c WRITER BASE SEED``: writes until killed.
+WRITER = (
+    WRITE
+    + """
 import random, sys
-from agentsession import AgentSessionError, SessionManager
+from agentsession import SessionManager
 from agentsession.stores.file._sync.store import FileStore
 from tests.core.stores.file._file_support import eager
 
@@ -359,24 +409,74 @@ with SessionManager(eager(FileStore(base, max_open=2))) as manager:
     n = 0
     while True:
         n += 1
-        try:
-            rows = manager.list(limit=30)
-            if rng.random() < 0.25 or not rows:
-                manager.create(rng.choice("ab"), user_id=rng.choice(["u1", "u2", None]))
-                continue
-            session = manager.get(rng.choice(rows).id)
-            roll = rng.random()
-            if roll < 0.6:
-                session.extend([{"role": "user", "content": f"{seed} {n}"}] * rng.choice((1, 3)))
-            elif roll < 0.8:
-                session.update_metadata({"n": n})
-            elif roll < 0.9:
-                manager.rotate_id(session.id, user_id=rng.choice(["u1", "u3"]))
-            else:
-                manager.delete(session.id)
-        except AgentSessionError:
-            pass
+        write(manager, rng, n, seed)
 """
+)
+
+#: ``python -c CRASHER BASE LAST``: for each k up to LAST, a forked writer
+#: killed at its k-th system call that changes a file (before the call),
+#: then every listing checked; prints ``ok <calls the writers made>``.
+CRASHER = (
+    WRITE
+    + """
+import os, random, signal, sys
+from contextlib import closing
+from agentsession import SessionManager
+from agentsession.stores.file._sync.store import FileStore
+from tests.core.stores.file._file_support import check_listings, eager
+
+CHANGES = ("write", "utime", "replace", "rename", "link", "symlink", "unlink",
+           "ftruncate", "mkdir", "open")
+base, last = sys.argv[1], int(sys.argv[2])
+made = 0
+for k in range(1, last + 1):
+    pid = os.fork()
+    if pid == 0:
+        calls = 0
+        def counted(name, real):
+            def call(*args, **kwargs):
+                global calls
+                if name != "open" or args[1] & os.O_CREAT:
+                    calls += 1
+                    if calls == k:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                return real(*args, **kwargs)
+            return call
+        with SessionManager(eager(FileStore(base, max_open=2))) as manager:
+            for name in CHANGES:
+                setattr(os, name, counted(name, getattr(os, name)))
+            rng = random.Random(k)
+            for n in range(50):
+                write(manager, rng, n, k)
+        os._exit(3)  # (not killed: fewer calls than k)
+    _, status = os.waitpid(pid, 0)
+    made += os.WIFSIGNALED(status)
+    with closing(eager(FileStore(base))) as store:
+        try:
+            check_listings(store)
+        except AssertionError as failure:
+            sys.exit(f"killed at call {k}: {failure!r}")
+print("ok", made)
+"""
+)
+
+
+def test_a_writer_killed_at_each_of_its_file_changes_leaves_exact_listings(
+    tmp_path: Path,
+) -> None:
+    # Each of 120 forked writers is killed just before its k-th change to a
+    # file, k = 1..120: every step of every kind of write, in turn, is the
+    # one a crash interrupts, on the directory the crashes before left.
+    base = tmp_path / "crashed"
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHER, str(base), "120"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["ok", "120"]
 
 
 @pytest.mark.slow
