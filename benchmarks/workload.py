@@ -52,10 +52,13 @@ _WORDS = (
 
 def _text(i: int) -> str:
     words: list[str] = [f"#{i}"]
+    size = len(words[0]) + 1  # the joined length so far, with one space a word
     k = i
-    while sum(len(w) + 1 for w in words) < CONTENT_CHARS:
+    while size < CONTENT_CHARS:
         k = (k * 1103515245 + 12345) & 0x7FFFFFFF
-        words.append(_WORDS[k % len(_WORDS)])
+        word = _WORDS[k % len(_WORDS)]
+        words.append(word)
+        size += len(word) + 1
     return " ".join(words)[:CONTENT_CHARS]
 
 
