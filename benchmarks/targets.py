@@ -32,31 +32,33 @@ UNEXPLAINED = (
 REASONS = {
     "sqlite-2x": (
         "One caller's async append runs on the event loop as a group of one, so it costs "
-        "our sync append plus the async layers and one turn of the loop. The sync append "
-        "is one transaction: the session row (and its four listing indexes), the entry "
-        "(and its two indexes) and its search-queue row; measured by statement on this "
-        "run's machine, the COMMIT alone took about 80 µs of a 180 µs store call, "
-        "SQLiteSession's INSERT + UPDATE (through `asyncio.to_thread`) less. The "
-        "2026-12-04 night run measured 1.4x (ours 132 µs, peer 188 µs); this run's "
-        "machine is slower at SQLite work (the raw sqlite3 floor took 34-35 µs an append, "
-        "19-20 µs then): 1.0x at H = 10 000, 1.2-1.5x at the other H. At "
-        "synchronous=FULL the WAL fsync dominates and all systems converge."
+        "our sync append plus the async layers and two turns of the loop (about 25 µs). The "
+        "sync append is one transaction: the session row (and its four listing indexes), "
+        "the entry (and its two indexes) and its search-queue row. Timed by statement on "
+        "the 2026-12-05 machine, its SQL took about 64 µs of a 109 µs append (COMMIT 34, "
+        "the row read 9, the UPDATE 7, the INSERT 6, BEGIN 6, the queue row 2), the Python "
+        "work about 45 (canonical JSON, digest, chain step, placement, the row and the "
+        "records). SQLiteSession's append is an INSERT and an UPDATE through "
+        "`asyncio.to_thread`. At synchronous=FULL the WAL fsync dominates and all systems "
+        "converge."
     ),
     "sqlite-throughput": (
-        "Appends made together share one transaction (group commit: one commit for the "
-        "16), but each still runs its own statements and Python work on the one event "
-        "loop, about 150 µs of CPU an append under one GIL on a 2-core machine (twice "
-        "that on this run's slower machine), and the worker's chores (WAL checkpoints, "
-        "now about one per 1 000 frames; indexing the search queue) hold the connection "
-        "while they run. SQLiteSession's appends run in parallel threads on connections "
-        "of their own. 1.95x on the 2026-12-04 night run's machine."
+        "Appends made together share one transaction (group commit: one commit for the 16), "
+        "but each still runs its own statements and Python work on the one event loop: "
+        "about 104 µs of loop time an append in this run. Timed by statement over 2 s of it "
+        "(2026-12-05), 13% of the time went to WAL checkpoints (one per 1 000 frames) and "
+        "10% to indexing the search queue, both as chores of the store's worker; "
+        "SQLiteSession's appends run in threads on connections of their own. A checkpoint "
+        "thread with a connection of its own was tried and measured no faster (three "
+        "interleaved rounds: 8.7-11.4k appends/s either way). 1.64x on the 2026-12-04 late "
+        "run, whose clients also made each message inside the timed loop (63 µs each, on "
+        "the loop)."
     ),
     "append-abs": (
-        "An absolute target, and this run's machine ran the same code about twice as slow "
-        "as the 2026-12-04 night run's (memory append 39-41 µs here, 19.4-20.3 µs there; "
-        "the raw sqlite3 floor 34-35 µs here, 19-20 µs there). On that machine SQLite "
-        "(104-113 µs) and file (≤ 99 µs) met theirs and memory missed by a fraction of "
-        "a microsecond."
+        "An absolute target: it moves with the machine (the run line's reference is its "
+        "measure). The 2026-12-04 late run ran the same code about twice as slow as the "
+        "night run before it (memory append 39-41 µs against 19.4-20.3) and missed it; the "
+        "2026-12-05 run met it."
     ),
     "checkpoint": (
         "A checkpoint records the head's path checksum (docs/design.md, Model), one "
@@ -68,19 +70,20 @@ REASONS = {
         "not the canonical one, so it re-encodes each entry."
     ),
     "restore:sqlite": (
-        "Met on the 2026-12-04 night run's machine (3.6 ms sync, 3.9 ms async), with the "
-        "same code; this run's machine is about twice as slow (see the append rows). The "
-        "async store reads the path on its worker thread and verifies it on the loop: "
-        "here that read took 4.4 ms against 3.1 ms in the calling thread."
+        "Met on the 2026-12-04 night run's machine and on the 2026-12-05 run's (3.3 ms "
+        "sync, 3.5 ms async), with the same code: missed on a machine about twice as slow "
+        "(see the run line's reference). The async store reads the path on its worker "
+        "thread and verifies it on the loop."
     ),
     "restore:file": (
-        "Met on the 2026-12-04 night run's machine (3.6 ms sync, 4.0 ms async), with the "
-        "same code; this run's machine is about twice as slow (see the append rows)."
+        "Met on the 2026-12-04 night run's machine and on the 2026-12-05 run's (3.5-3.8 "
+        "ms), with the same code: missed on a machine about twice as slow (see the run "
+        "line's reference)."
     ),
     "flat:sqlite-full": (
-        "At synchronous=FULL every commit waits for an fsync, whose time varies from "
-        "sample to sample on this machine's disk (the raw sqlite3 floor at FULL: 192-244 "
-        "µs across H). The 2026-12-04 night run measured 1.09x with the same code."
+        "At synchronous=FULL every commit waits for an fsync, whose time varies from sample "
+        "to sample on this machine's disk. With the same code the 2026-12-04 night run "
+        "measured 1.09x, the late run 1.51x, the 2026-12-05 run 1.36-1.41x."
     ),
     "list-cold:file": (
         "A cold listing reads the listing journals and stats the newest sessions' files "
@@ -88,19 +91,23 @@ REASONS = {
         "file opens are the cost."
     ),
     "floor-append:redis": (
-        "The floor is one RPUSH. Our append is one EVALSHA whose script reads the head and "
-        "counts, writes the entry, the session hash and the listing/leaf indexes and renews "
-        "expiries (≈ 55 µs of server time), plus the canonical JSON, digest and placement "
-        "every store computes in Python: one atomic chain step with listing indexes."
+        "The floor is one RPUSH (0.7 µs of server time). Our append is one EVALSHA whose "
+        "script reads the head and counts, writes the entry, the session hash and the "
+        "listing/leaf indexes and renews expiries (21 µs of server time on the 2026-12-05 "
+        "machine, `INFO commandstats`), with 14 arguments to pack, plus the canonical JSON, "
+        "digest and placement every store computes in Python: one atomic chain step with "
+        "listing indexes. Here a round trip alone is about 90 µs."
     ),
     "floor-append:postgres": (
         "One statement, one round trip, but it locks the session row, inserts the entry "
-        "under the head (its foreign key checked, its search `tsvector` computed and "
-        "added to the GIN index) and updates the session row (head, revision, counts, "
-        "updated_at, expiry) and its listing indexes, against the floor's single-row "
-        "INSERT; both wait for the WAL flush, ours for about four times the WAL bytes. "
-        "Migration 4 (the search text function in PL/pgSQL, its plan kept) took it from "
-        "3.4-3.8x to 2.3-2.4x."
+        "under the head (its foreign key checked, its search `tsvector` computed and added "
+        "to the GIN index) and updates the session row (head, revision, counts, updated_at, "
+        "expiry) and its listing indexes, against the floor's single-row INSERT; both wait "
+        "for the WAL flush, ours for about four times the WAL bytes. Profiled on the "
+        "2026-12-05 machine, the async append waits about 370 µs for the server. Migration "
+        "4 (the search text function in PL/pgSQL, its plan kept) took it from 3.4-3.8x to "
+        "2.3-2.4x on 2026-12-04; the 2026-12-05 floor was faster (216 µs against 382), and "
+        "the ratio 2.5-2.7x."
     ),
     "append-peer:LangChain RedisChatMessageHistory": (
         "Its append is a bare LPUSH (the floor itself: no session record, head, index or "
@@ -116,7 +123,8 @@ REASONS = {
     "last100-peer:OpenAI Agents RedisSession": (
         "Its `get_items(limit=100)` is an LRANGE and `json.loads`, i.e. the floor itself: "
         "no store can be twice as fast as the floor. Ours walks the path back from the "
-        "head in a script and builds 100 Entry records: 0.8-1.0x of it."
+        "head in a script and builds 100 Entry records: 0.8-1.0x of it (1.0x on "
+        "2026-12-05)."
     ),
     "async-sync": (
         "The async SQLite store is the sync one on its own worker thread: each call is a "
