@@ -16,14 +16,12 @@ file's mtime: a write appends its line (under the journal's ``flock``)
 before it changes the session file. A listing reads the journals backwards,
 ``stat``s each session it meets, and hands a candidate out once the later of
 its mtime and its last line's ``at`` is above the bound being read, as no
-session not met yet can be newer. (The mtime alone is not enough: a write
-killed before it set the mtime leaves the time the kernel gave its bytes,
-which may be below the ``updated_at`` they hold.) A journal missing, damaged, or
+session not met yet can be newer (a write killed before it set the mtime
+may leave one below its ``updated_at``). A journal missing, damaged, or
 from an earlier boot is rebuilt from its directory; one whose lines after the
 body grew by ``tail`` bytes keeps only the last of each session's there; one
 whose lines after the body outgrew ``growth`` times it (plus ``slack``) is
-compacted. Why, and what is not checked:
-``docs/design.md``, "File store indexes".
+compacted. Why, and what is not checked: ``docs/design.md``, "File store indexes".
 """
 
 from __future__ import annotations
