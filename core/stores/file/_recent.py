@@ -448,9 +448,10 @@ class Recent:
     ) -> Generator[tuple[int, str], None, None]:
         """``(when, session_id)`` of every session a listing may return,
         newest first (``when``: the later of its mtime and its last line's
-        ``at``, never below its ``updated_at``), and of some it will not (leftovers, sessions erased
-        meanwhile: the caller reads each row). A session id met in two
-        agents' journals (a crash's leftover file in the other) comes twice."""
+        ``at``, never below its ``updated_at``), and of some it will not
+        (leftovers, sessions erased meanwhile: the caller reads each row). A
+        session id met in two agents' journals (a crash's leftover file in
+        the other) comes twice."""
         streams = [self._lines(journal) for journal in self.scope(agent, owner)]
         pending: list[tuple[int, str]] = []  # met, not handed out; the newest last
         met: set[tuple[str, str]] = set()
