@@ -248,7 +248,7 @@ CREATE_SEARCH: Final = (
     SELECT body, agentsession_scope(pk, agent, user_id), pk, id FROM (
         SELECT agentsession_text(e.data) AS body, s.pk, s.agent, s.user_id, e.id
         FROM agentsession_entries e JOIN agentsession_sessions s ON s.pk = e.session_pk
-        WHERE e.kind = 'message')
+        WHERE e.kind = 'message' LIMIT -1 OFFSET 0)
     WHERE body != ''""",
 )
 DROP_SEARCH: Final = "DROP TABLE IF EXISTS agentsession_search"
@@ -256,14 +256,17 @@ QUEUE_SEARCH: Final = "INSERT INTO agentsession_unindexed (session_pk, entry_id)
 QUEUE_END: Final = "SELECT max(rowid) FROM agentsession_unindexed"
 QUEUE_EMPTY: Final = "SELECT NOT EXISTS (SELECT 1 FROM agentsession_unindexed)"
 # The queued messages up to a queue rowid, in their sessions' current scope
-# (a message or session erased since is no longer there to join).
+# (a message or session erased since is no longer there to join). Here and in
+# CREATE_SEARCH, "LIMIT -1 OFFSET 0" (no limit) keeps SQLite from merging the
+# inner SELECT into the outer one, which would decode each message's JSON
+# twice: once for "body != ''" and once for the row (docs/design.md, "Search").
 INDEX_QUEUED: Final = """INSERT INTO agentsession_search (body, scope, session_pk, entry_id)
     SELECT body, agentsession_scope(pk, agent, user_id), pk, id FROM (
         SELECT agentsession_text(e.data) AS body, s.pk, s.agent, s.user_id, e.id
         FROM agentsession_unindexed q
         JOIN agentsession_entries e ON e.session_pk = q.session_pk AND e.id = q.entry_id
         JOIN agentsession_sessions s ON s.pk = q.session_pk
-        WHERE q.rowid <= ? ORDER BY q.rowid)
+        WHERE q.rowid <= ? ORDER BY q.rowid LIMIT -1 OFFSET 0)
     WHERE body != ''"""
 DEQUEUE: Final = "DELETE FROM agentsession_unindexed WHERE rowid <= ?"
 CLEAR_QUEUE: Final = "DELETE FROM agentsession_unindexed"

@@ -552,6 +552,35 @@ def test_a_store_indexes_its_queue_once_it_holds_a_batch(tmp_path: Path) -> None
         _index_matches_the_entries(path, queued=False)
 
 
+def test_indexing_reads_each_messages_text_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Both indexing statements filter out messages without text; written as
+    # one SELECT, SQLite would decode each message for the filter and again
+    # for the row.
+    decoded: list[str] = []
+    real = _sqlite_db._stored_text
+
+    def counted(data: str) -> str:
+        decoded.append(data)
+        return real(data)
+
+    monkeypatch.setattr(_sqlite_db, "_stored_text", counted)
+    path = tmp_path / "once.db"
+    with SessionManager(SQLiteStore(path, search=False)) as manager:
+        s = manager.create("bot")
+        s.extend([{"role": "user", "content": f"otter {n}"} for n in range(5)])
+        s.append({"role": "tool", "tool_call_id": "t1"})  # no text: not indexed
+    with SessionManager(SQLiteStore(path)) as manager:
+        s = manager.get(s.id)  # the first use opens the file and builds the index
+        assert len(decoded) == 6
+        s.extend([{"role": "user", "content": f"beaver {n}"} for n in range(7)])
+        assert len(manager.search("beaver", user_id=None, limit=100)) == 7  # the queue
+        assert len(decoded) == 13
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM agentsession_search").fetchone() == (12,)
+
+
 @pytest.mark.asyncio
 async def test_an_async_store_indexes_its_queue_on_its_worker(tmp_path: Path) -> None:
     path = tmp_path / "batch.db"
