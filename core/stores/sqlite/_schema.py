@@ -25,6 +25,7 @@ of its own; migration 3's backfill is a function the migration runs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -293,8 +294,12 @@ SEARCH: Final = """
     ORDER BY top.rank, e.created_at DESC"""
 
 
+@functools.lru_cache(maxsize=1024)
 def search_scope(pk: int, agent: str, user_id: str | None) -> str:
-    """The ``scope`` column of a session's search rows (see ``CREATE_SEARCH``)."""
+    """The ``scope`` column of a session's search rows (see ``CREATE_SEARCH``).
+
+    Cached: the index asks it for every message, and a batch's messages
+    mostly share a few sessions (two SHA-256 hashes saved a message)."""
     return f"s{pk} {owner_token(user_id)} {_token('a', agent)}"
 
 
