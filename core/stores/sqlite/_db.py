@@ -14,11 +14,12 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from typing import Any, Concatenate, ParamSpec, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from agentsession._async.bridge import GROUP, QUICK
 from agentsession._exceptions import (
@@ -70,6 +71,10 @@ _SQLITE_BUSY = 5  # the primary result code of every "database is locked"
 _CHECKPOINT_FRAMES = 1000
 _CHECKPOINT_FIRST = 250  # rows: an append alone changes three, writes about ten pages
 _CHECKPOINT_BOUNDS = (50, 20_000)
+# A copy (``Database._copy_back``) goes round again while its last round
+# found more than this many frames new, at most this many rounds.
+_COPY_LEFT = 64
+_COPY_ROUNDS = 3
 
 
 class StoreConnection(sqlite3.Connection):
@@ -122,6 +127,8 @@ class Database:
         self._mark = 0  # counted rows when the last checkpoint was due
         self._every = _CHECKPOINT_FIRST  # rows to change between two checkpoints
         self._checkpointed = 0  # counted rows when the last checkpoint ran
+        self._copier: threading.Thread | None = None  # see _copy_back
+        self._copier_pid = 0
 
     def call(
         self,
@@ -156,7 +163,7 @@ class Database:
             if self.defer is not None and conn.counted - self._mark >= self._every:
                 self._mark = conn.counted
                 if self.path != _MEMORY:
-                    self._soon(conn, self._checkpoint)
+                    self._copy_back()
             return result
 
     def group(self, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
@@ -204,7 +211,46 @@ class Database:
         rows, self._checkpointed = conn.counted - self._checkpointed, conn.counted
         self._every = _next_interval(self._every, rows, _wal_checkpoint(conn))
 
+    def _copy_back(self) -> None:
+        """A WAL checkpoint in two steps (async stores): a thread with a
+        connection of its own copies the frames back while the writers go
+        on; then the worker checkpoints the few frames written meanwhile,
+        with nothing written beside it, so the WAL restarts. One copy at a
+        time: a checkpoint that falls due while one runs is left to it.
+        ``docs/design.md``, "Store protocol" (chores)."""
+        copier = self._copier
+        if copier is not None and copier.is_alive() and self._copier_pid == os.getpid():
+            return
+        copier = threading.Thread(target=self._copy, name="agentsession-sqlite-copy", daemon=True)
+        self._copier, self._copier_pid = copier, os.getpid()
+        copier.start()
+
+    def _copy(self) -> None:
+        try:
+            # mode=rw: a file deleted meanwhile is not made again, empty.
+            uri = f"file:{quote(self.path)}?mode=rw"
+            # timeout=0: a busy file is left to the worker's step, and
+            # close, which waits for this thread, never waits on a lock.
+            side_conn = sqlite3.connect(uri, timeout=0, uri=True, isolation_level=None)
+            with closing(side_conn) as side:
+                side.execute(f"PRAGMA synchronous = {self.synchronous}")
+                copied = 0
+                for _ in range(_COPY_ROUNDS):  # each round copies what came during the last
+                    frames = _wal_checkpoint(side)
+                    if frames - copied <= _COPY_LEFT:
+                        break
+                    copied = frames
+        except sqlite3.Error:
+            pass  # the worker's step copies everything then
+        finally:
+            defer = self.defer
+            if defer is not None:
+                defer(functools.partial(self.call, self._checkpoint))
+
     def close(self) -> None:
+        copier = self._copier
+        if copier is not None and self._copier_pid == os.getpid():
+            copier.join()  # a PASSIVE checkpoint waits for no lock
         self._drop_inherited()
         conn, self._conn = self._conn, None
         if conn is not None:
