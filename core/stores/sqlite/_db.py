@@ -163,7 +163,7 @@ class Database:
             if self.defer is not None and conn.counted - self._mark >= self._every:
                 self._mark = conn.counted
                 if self.path != _MEMORY:
-                    self._copy_back()
+                    self._copy_back(conn)
             return result
 
     def group(self, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
@@ -211,15 +211,19 @@ class Database:
         rows, self._checkpointed = conn.counted - self._checkpointed, conn.counted
         self._every = _next_interval(self._every, rows, _wal_checkpoint(conn))
 
-    def _copy_back(self) -> None:
+    def _copy_back(self, conn: StoreConnection) -> None:
         """A WAL checkpoint in two steps (async stores): a thread with a
         connection of its own copies the frames back while the writers go
         on; then the worker checkpoints the few frames written meanwhile,
         with nothing written beside it, so the WAL restarts. One copy at a
-        time: a checkpoint that falls due while one runs is left to it.
-        ``docs/design.md``, "Store protocol" (chores)."""
+        time: a checkpoint that falls due while one runs is left to it,
+        unless twice the interval has passed since the last one finished
+        (a slow disk): then the worker checkpoints at once, as the only
+        step. ``docs/design.md``, "Store protocol" (chores)."""
         copier = self._copier
         if copier is not None and copier.is_alive() and self._copier_pid == os.getpid():
+            if conn.counted - self._checkpointed >= 2 * self._every:
+                self._soon(conn, self._checkpoint)
             return
         copier = threading.Thread(target=self._copy, name="agentsession-sqlite-copy", daemon=True)
         self._copier, self._copier_pid = copier, os.getpid()
