@@ -218,16 +218,21 @@ class Database:
         with nothing written beside it, so the WAL restarts. One copy at a
         time: a checkpoint that falls due while one runs is left to it,
         unless twice the interval has passed since the last one finished
-        (a slow disk): then the worker checkpoints at once, as the only
-        step. ``docs/design.md``, "Store protocol" (chores)."""
+        (a slow disk): then the worker waits for the copy and checkpoints,
+        and the writers wait for the worker, as before the two steps.
+        ``docs/design.md``, "Store protocol" (chores)."""
         copier = self._copier
         if copier is not None and copier.is_alive() and self._copier_pid == os.getpid():
             if conn.counted - self._checkpointed >= 2 * self._every:
-                self._soon(conn, self._checkpoint)
+                self._soon(conn, functools.partial(self._checkpoint_after, copier))
             return
         copier = threading.Thread(target=self._copy, name="agentsession-sqlite-copy", daemon=True)
         self._copier, self._copier_pid = copier, os.getpid()
         copier.start()
+
+    def _checkpoint_after(self, copier: threading.Thread, conn: StoreConnection) -> None:
+        copier.join()  # a PASSIVE checkpoint here would find the copy's lock taken
+        self._checkpoint(conn)
 
     def _copy(self) -> None:
         try:
