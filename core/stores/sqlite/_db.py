@@ -118,9 +118,10 @@ class Database:
         self.search = bool(search)
         self._conn: StoreConnection | None = None
         self._pid = 0
-        # Set by an async store (its runner's ``defer``): calls may then be
-        # attempted on the event loop, and WAL checkpoints are this object's
-        # to run, on the worker, never in a commit made on the loop.
+        # Set by both stores (their runner's ``defer``; the sync runner's does
+        # nothing): WAL checkpoints are then this object's to run, never
+        # SQLite's own in a commit; an async store's chores go to its worker,
+        # never run in a call made on the loop.
         self.defer: Callable[[Callable[[], None]], None] | None = None
         self._inline = False  # the running call is an attempt on the loop
         self._waits = True  # the connection's busy handler is on
@@ -129,6 +130,7 @@ class Database:
         self._checkpointed = 0  # counted rows when the last checkpoint ran
         self._copier: threading.Thread | None = None  # see _copy_back
         self._copier_pid = 0
+        self._copied = False  # a copy is done: the next call finishes it
 
     def call(
         self,
@@ -160,6 +162,9 @@ class Database:
                 raise
             if conn.queued >= INDEX_EVERY:
                 self._soon(conn, index_queued)
+            if self._copied:  # a copy is done: its second step
+                self._copied = False
+                self._soon(conn, self._checkpoint)
             if self.defer is not None and conn.counted - self._mark >= self._every:
                 self._mark = conn.counted
                 if self.path != _MEMORY:
@@ -212,14 +217,14 @@ class Database:
         self._every = _next_interval(self._every, rows, _wal_checkpoint(conn))
 
     def _copy_back(self, conn: StoreConnection) -> None:
-        """A WAL checkpoint in two steps (async stores): a thread with a
-        connection of its own copies the frames back while the writers go
-        on; then the worker checkpoints the few frames written meanwhile,
-        with nothing written beside it, so the WAL restarts. One copy at a
-        time: a checkpoint that falls due while one runs is left to it,
-        unless twice the interval has passed since the last one finished
-        (a slow disk): then the worker waits for the copy and checkpoints,
-        and the writers wait for the worker, as before the two steps.
+        """A WAL checkpoint in two steps: a thread with a connection of its
+        own copies the frames back while the writers go on; then the call
+        after it (on the worker, for an async store) checkpoints the few
+        frames written meanwhile, with nothing written beside it, so the
+        WAL restarts. One copy at a time: a checkpoint that falls due while
+        one runs is left to it, unless twice the interval has passed since
+        the last one finished (a slow disk): then the store waits for the
+        copy and checkpoints, as it did before the two steps.
         ``docs/design.md``, "Store protocol" (chores)."""
         copier = self._copier
         if copier is not None and copier.is_alive() and self._copier_pid == os.getpid():
@@ -252,9 +257,10 @@ class Database:
         except sqlite3.Error:
             pass  # the worker's step copies everything then
         finally:
-            defer = self.defer
-            if defer is not None:
-                defer(functools.partial(self.call, self._checkpoint))
+            # The next call takes the second step, in the writers' place (on
+            # the worker, for an async store): this thread may not use the
+            # store's connection.
+            self._copied = True
 
     def close(self) -> None:
         copier = self._copier
