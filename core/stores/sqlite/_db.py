@@ -128,8 +128,8 @@ class Database:
         self._mark = 0  # counted rows when the last checkpoint was due
         self._every = _CHECKPOINT_FIRST  # rows to change between two checkpoints
         self._checkpointed = 0  # counted rows when the last checkpoint ran
-        self._copier: threading.Thread | None = None  # see _copy_back
-        self._copier_pid = 0
+        # The running copy (see _copy_back); a forked child sees it stopped.
+        self._copier: threading.Thread | None = None
         self._copied = False  # a copy is done: the next call finishes it
 
     def call(
@@ -227,12 +227,12 @@ class Database:
         copy and checkpoints, as it did before the two steps.
         ``docs/design.md``, "Store protocol" (chores)."""
         copier = self._copier
-        if copier is not None and copier.is_alive() and self._copier_pid == os.getpid():
+        if copier is not None and copier.is_alive():
             if conn.counted - self._checkpointed >= 2 * self._every:
                 self._soon(conn, functools.partial(self._checkpoint_after, copier))
             return
         copier = threading.Thread(target=self._copy, name="agentsession-sqlite-copy", daemon=True)
-        self._copier, self._copier_pid = copier, os.getpid()
+        self._copier = copier
         copier.start()
 
     def _checkpoint_after(self, copier: threading.Thread, conn: StoreConnection) -> None:
@@ -243,8 +243,8 @@ class Database:
         try:
             # mode=rw: a file deleted meanwhile is not made again, empty.
             uri = f"file:{quote(self.path)}?mode=rw"
-            # timeout=0: a busy file is left to the worker's step, and
-            # close, which waits for this thread, never waits on a lock.
+            # timeout=0: a busy file is left to the second step, and close,
+            # which waits for this thread, never waits on a lock.
             side_conn = sqlite3.connect(uri, timeout=0, uri=True, isolation_level=None)
             with closing(side_conn) as side:
                 side.execute(f"PRAGMA synchronous = {self.synchronous}")
@@ -255,7 +255,7 @@ class Database:
                         break
                     copied = frames
         except sqlite3.Error:
-            pass  # the worker's step copies everything then
+            pass  # the second step copies everything then
         finally:
             # The next call takes the second step, in the writers' place (on
             # the worker, for an async store): this thread may not use the
@@ -263,9 +263,8 @@ class Database:
             self._copied = True
 
     def close(self) -> None:
-        copier = self._copier
-        if copier is not None and self._copier_pid == os.getpid():
-            copier.join()  # a PASSIVE checkpoint waits for no lock
+        if self._copier is not None:
+            self._copier.join()  # a PASSIVE checkpoint waits for no lock
         self._drop_inherited()
         conn, self._conn = self._conn, None
         if conn is not None:
