@@ -48,13 +48,11 @@ REASONS = {
         "about 104 µs of loop time an append in this run. Timed by statement over 2 s of it "
         "(2026-12-05), 13% of the time went to WAL checkpoints (one per 1 000 frames) and "
         "10% to indexing the search queue, both as chores of the store's worker; "
-        "SQLiteSession's appends run in threads on connections of their own. Since then a "
-        "checkpoint copies the frames back on a thread of its own first and the worker "
-        "only finishes it (1.2-2.2 ms instead of 10-15 ms on a slower disk), and indexing "
-        "decodes each message once and reuses its session's scope (13.4 to 9.2-9.7 µs a "
-        "message): 2.02x there (6,199 vs 3,063 appends/s, `--only sqlite`, 2026-12-05 "
-        "afternoon). 1.64x on the 2026-12-04 late run, whose clients also made each "
-        "message inside the timed loop (63 µs each, on the loop)."
+        "SQLiteSession's appends run in threads on connections of their own. A checkpoint "
+        "thread with a connection of its own was tried and measured no faster (three "
+        "interleaved rounds: 8.7-11.4k appends/s either way). 1.64x on the 2026-12-04 late "
+        "run, whose clients also made each message inside the timed loop (63 µs each, on "
+        "the loop)."
     ),
     "append-abs": (
         "An absolute target: it moves with the machine (the run line's reference is its "

@@ -14,12 +14,11 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from typing import Any, Concatenate, ParamSpec, TypeVar
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from agentsession._async.bridge import GROUP, QUICK
 from agentsession._exceptions import (
@@ -71,10 +70,6 @@ _SQLITE_BUSY = 5  # the primary result code of every "database is locked"
 _CHECKPOINT_FRAMES = 1000
 _CHECKPOINT_FIRST = 250  # rows: an append alone changes three, writes about ten pages
 _CHECKPOINT_BOUNDS = (50, 20_000)
-# A copy (``Database._copy_back``) goes round again while its last round
-# found more than this many frames new, at most this many rounds.
-_COPY_LEFT = 64
-_COPY_ROUNDS = 3
 
 
 class StoreConnection(sqlite3.Connection):
@@ -118,19 +113,15 @@ class Database:
         self.search = bool(search)
         self._conn: StoreConnection | None = None
         self._pid = 0
-        # Set by both stores (their runner's ``defer``; the sync runner's does
-        # nothing): WAL checkpoints are then this object's to run, never
-        # SQLite's own in a commit; an async store's chores go to its worker,
-        # never run in a call made on the loop.
+        # Set by an async store (its runner's ``defer``): calls may then be
+        # attempted on the event loop, and WAL checkpoints are this object's
+        # to run, on the worker, never in a commit made on the loop.
         self.defer: Callable[[Callable[[], None]], None] | None = None
         self._inline = False  # the running call is an attempt on the loop
         self._waits = True  # the connection's busy handler is on
         self._mark = 0  # counted rows when the last checkpoint was due
         self._every = _CHECKPOINT_FIRST  # rows to change between two checkpoints
         self._checkpointed = 0  # counted rows when the last checkpoint ran
-        # The running copy (see _copy_back); a forked child sees it stopped.
-        self._copier: threading.Thread | None = None
-        self._copied = False  # a copy is done: the next call finishes it
 
     def call(
         self,
@@ -162,13 +153,10 @@ class Database:
                 raise
             if conn.queued >= INDEX_EVERY:
                 self._soon(conn, index_queued)
-            if self._copied:  # a copy is done: its second step
-                self._copied = False
-                self._soon(conn, self._checkpoint)
             if self.defer is not None and conn.counted - self._mark >= self._every:
                 self._mark = conn.counted
                 if self.path != _MEMORY:
-                    self._copy_back(conn)
+                    self._soon(conn, self._checkpoint)
             return result
 
     def group(self, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
@@ -216,55 +204,7 @@ class Database:
         rows, self._checkpointed = conn.counted - self._checkpointed, conn.counted
         self._every = _next_interval(self._every, rows, _wal_checkpoint(conn))
 
-    def _copy_back(self, conn: StoreConnection) -> None:
-        """A WAL checkpoint in two steps: a thread with a connection of its
-        own copies the frames back while the writers go on; then the call
-        after it (on the worker, for an async store) checkpoints the few
-        frames written meanwhile, with nothing written beside it, so the
-        WAL restarts. One copy at a time: a checkpoint that falls due while
-        one runs is left to it, unless twice the interval has passed since
-        the last one finished (a slow disk): then the store waits for the
-        copy and checkpoints, as it did before the two steps.
-        ``docs/design.md``, "Store protocol" (chores)."""
-        copier = self._copier
-        if copier is not None and copier.is_alive():
-            if conn.counted - self._checkpointed >= 2 * self._every:
-                self._soon(conn, functools.partial(self._checkpoint_after, copier))
-            return
-        copier = threading.Thread(target=self._copy, name="agentsession-sqlite-copy", daemon=True)
-        self._copier = copier
-        copier.start()
-
-    def _checkpoint_after(self, copier: threading.Thread, conn: StoreConnection) -> None:
-        copier.join()  # a PASSIVE checkpoint here would find the copy's lock taken
-        self._checkpoint(conn)
-
-    def _copy(self) -> None:
-        try:
-            # mode=rw: a file deleted meanwhile is not made again, empty.
-            uri = f"file:{quote(self.path)}?mode=rw"
-            # timeout=0: a busy file is left to the second step, and close,
-            # which waits for this thread, never waits on a lock.
-            side_conn = sqlite3.connect(uri, timeout=0, uri=True, isolation_level=None)
-            with closing(side_conn) as side:
-                side.execute(f"PRAGMA synchronous = {self.synchronous}")
-                copied = 0
-                for _ in range(_COPY_ROUNDS):  # each round copies what came during the last
-                    frames = _wal_checkpoint(side)
-                    if frames - copied <= _COPY_LEFT:
-                        break
-                    copied = frames
-        except sqlite3.Error:
-            pass  # the second step copies everything then
-        finally:
-            # The next call takes the second step, in the writers' place (on
-            # the worker, for an async store): this thread may not use the
-            # store's connection.
-            self._copied = True
-
     def close(self) -> None:
-        if self._copier is not None:
-            self._copier.join()  # a PASSIVE checkpoint waits for no lock
         self._drop_inherited()
         conn, self._conn = self._conn, None
         if conn is not None:

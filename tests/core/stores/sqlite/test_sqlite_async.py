@@ -16,15 +16,10 @@ import pytest
 import pytest_asyncio
 
 from agentsession import AsyncSessionManager
-from agentsession.stores.sqlite import _db as _sqlite_db
 from agentsession.stores.sqlite._async.store import AsyncSQLiteStore
 from agentsession.testing import assert_one_chain
 
 pytestmark = pytest.mark.asyncio
-
-# The WAL's size after many appends: at most about twice the 1 000 frames a
-# checkpoint aims at (a copy still running then gives way to the worker).
-_WAL_BOUND = 12 * 1024 * 1024
 
 
 @pytest_asyncio.fixture
@@ -122,62 +117,6 @@ async def test_the_worker_thread_ends_with_the_store(tmp_path: Path) -> None:
     assert not worker.is_alive()
 
 
-async def test_a_checkpoint_copies_back_on_a_thread_that_close_waits_for(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    copiers: list[threading.Thread] = []
-    started = threading.Event()
-    real = _sqlite_db.Database._copy
-
-    def slow_copy(db: _sqlite_db.Database) -> None:
-        copiers.append(threading.current_thread())
-        started.set()
-        time.sleep(0.3)  # still copying when the store closes
-        real(db)
-
-    monkeypatch.setattr(_sqlite_db.Database, "_copy", slow_copy)
-    store = AsyncSQLiteStore(tmp_path / "copy.db")
-    session = await AsyncSessionManager(store).create("assistant")
-    worker = await store._runner.run(threading.current_thread)
-    for i in range(300):
-        await session.append({"role": "user", "content": f"message {i} " * 20})
-        if started.is_set():
-            break
-    assert started.is_set()
-    await store.close()
-    assert {t.name for t in copiers} == {"agentsession-sqlite-copy"}
-    assert worker not in copiers and threading.current_thread() not in copiers
-    assert not any(t.is_alive() for t in copiers)  # close waited for the copy
-
-
-async def test_a_copy_that_lags_gives_way_to_the_workers_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = _sqlite_db.Database._copy
-
-    def slow_copy(db: _sqlite_db.Database) -> None:
-        time.sleep(0.5)  # a disk too busy to copy anything meanwhile
-        real(db)
-
-    monkeypatch.setattr(_sqlite_db.Database, "_copy", slow_copy)
-    store = AsyncSQLiteStore(tmp_path / "lag.db")
-    try:
-        session = await AsyncSessionManager(store).create("assistant")
-        for i in range(1500):
-            await session.append({"role": "user", "content": f"message {i} " * 20})
-        # Without the worker stepping in, the WAL would hold every append (55 MB).
-        assert Path(f"{store.path}-wal").stat().st_size < _WAL_BOUND
-    finally:
-        await store.close()
-
-
-async def test_a_copy_never_makes_a_missing_database_file(tmp_path: Path) -> None:
-    path = tmp_path / "gone.db"
-    db = _sqlite_db.Database(path, synchronous="NORMAL", busy_timeout=1, search=False)
-    db._copy()
-    assert not path.exists()
-
-
 class Statements:
     """Every statement the store's connection runs, with the thread that ran it."""
 
@@ -270,4 +209,5 @@ async def test_the_wal_is_checkpointed_off_the_loop(store: AsyncSQLiteStore) -> 
     checkpoints = trace.threads("wal_checkpoint")
     assert checkpoints == {worker}
     assert trace.threads("INSERT INTO agentsession_entries") == {threading.get_ident()}
-    assert Path(f"{store.path}-wal").stat().st_size < _WAL_BOUND
+    # Bounded like SQLite's own 1 000-page checkpoints would keep it.
+    assert Path(f"{store.path}-wal").stat().st_size < 6 * 1024 * 1024

@@ -7,7 +7,6 @@ import os
 import random
 import sqlite3
 import stat
-import threading
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -551,20 +550,6 @@ def test_a_store_indexes_its_queue_once_it_holds_a_batch(tmp_path: Path) -> None
         s.append({"role": "user", "content": "the last otter"})
         assert _queue_length(path) == 0
         _index_matches_the_entries(path, queued=False)
-
-
-def test_a_sync_store_keeps_its_wal_bounded(tmp_path: Path) -> None:
-    # Its checkpoints take the async store's two steps: a thread copies the
-    # frames back, then the next call finishes, so the WAL restarts.
-    store = SQLiteStore(tmp_path / "wal.db")
-    with SessionManager(store) as manager:
-        session = manager.create("bot")
-        for i in range(1500):
-            session.append({"role": "user", "content": f"message {i} " * 20})
-        # Every append kept would be about 55 MB; the async tests' bound.
-        assert (tmp_path / "wal.db-wal").stat().st_size < 12 * 1024 * 1024
-    copiers = [t for t in threading.enumerate() if t.name == "agentsession-sqlite-copy"]
-    assert not copiers  # close waited for the last copy
 
 
 def test_indexing_reads_each_messages_text_once(
