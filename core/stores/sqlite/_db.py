@@ -70,6 +70,10 @@ _SQLITE_BUSY = 5  # the primary result code of every "database is locked"
 _CHECKPOINT_FRAMES = 1000
 _CHECKPOINT_FIRST = 250  # rows: an append alone changes three, writes about ten pages
 _CHECKPOINT_BOUNDS = (50, 20_000)
+# A WAL found this long (frames) has not restarted for several checkpoints:
+# writes of other processes keep overlapping this one's, so no checkpoint
+# that waits for nobody finds every frame copied back. See ``_checkpoint``.
+_RESTART_FRAMES = 4 * _CHECKPOINT_FRAMES
 
 
 class StoreConnection(sqlite3.Connection):
@@ -202,7 +206,21 @@ class Database:
 
     def _checkpoint(self, conn: StoreConnection) -> None:
         rows, self._checkpointed = conn.counted - self._checkpointed, conn.counted
-        self._every = _next_interval(self._every, rows, _wal_checkpoint(conn))
+        frames = _wal_checkpoint(conn)
+        if frames >= _RESTART_FRAMES:
+            # Take the write lock and empty the WAL, if that needs no wait:
+            # waiting would hold the checkpoint lock (no other process's
+            # checkpoint runs meanwhile) and, once it has the write lock,
+            # stop every writer until the readers of old frames are done.
+            # Refused, it copies what it can as the PASSIVE one did; the
+            # next checkpoint tries again.
+            waits = self._waits
+            self._set_waiting(conn, False)
+            try:
+                _wal_checkpoint(conn, "TRUNCATE")
+            finally:
+                self._set_waiting(conn, waits)
+        self._every = _next_interval(self._every, rows, frames)
 
     def close(self) -> None:
         self._drop_inherited()
@@ -322,10 +340,13 @@ def _stored_text(data: str) -> str:
         return ""  # not indexed; reading it fails as it always has
 
 
-def _wal_checkpoint(conn: sqlite3.Connection) -> int:
-    """A PASSIVE checkpoint (it copies what no reader still needs and waits
-    for nobody); the number of frames the WAL held, -1 when not in WAL mode."""
-    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+def _wal_checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> int:
+    """A checkpoint; the number of frames the WAL held, -1 when not in WAL
+    mode or when another connection's checkpoint was running. PASSIVE copies
+    what no reader still needs and waits for nobody; TRUNCATE also takes
+    the write lock, waits (by the busy handler) for the readers of the WAL,
+    and empties the WAL file, so the next write starts it over."""
+    row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return int(row[1]) if row is not None else -1
 
 

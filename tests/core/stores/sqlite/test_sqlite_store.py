@@ -7,6 +7,7 @@ import os
 import random
 import sqlite3
 import stat
+import time
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -659,3 +660,33 @@ def test_the_checkpoint_interval_aims_at_a_thousand_frames(
     every: int, rows: int, frames: int, expected: int
 ) -> None:
     assert _sqlite_db._next_interval(every, rows, frames) == expected
+
+
+def test_a_wal_a_reader_held_is_emptied_once_the_reader_is_done(tmp_path: Path) -> None:
+    # A reader's snapshot keeps every frame after it in the WAL, and the WAL
+    # from restarting. Once the WAL is long the store tries to empty it at
+    # each checkpoint, never waiting for the reader (docs/design.md,
+    # "Store protocol"); once the reader is done, the next checkpoint does.
+    path = tmp_path / "held.db"
+    wal = tmp_path / "held.db-wal"
+    with SessionManager(SQLiteStore(path, busy_timeout=30)) as manager:
+        session = manager.create("assistant")
+        session.append({"role": "user", "content": "first"})
+        started = time.monotonic()
+        with closing(sqlite3.connect(path, isolation_level=None)) as reader:
+            reader.execute("BEGIN")
+            assert reader.execute("SELECT count(*) FROM agentsession_entries").fetchone() == (1,)
+            for n in range(800):
+                session.append({"role": "user", "content": f"message {n} " * 20})
+            held = wal.stat().st_size
+            assert held > 16 * 1024 * 1024  # kept for the reader
+            assert reader.execute("SELECT count(*) FROM agentsession_entries").fetchone() == (1,)
+            reader.execute("COMMIT")
+        for n in range(300):
+            session.append({"role": "assistant", "content": f"reply {n} " * 20})
+        assert wal.stat().st_size < 8 * 1024 * 1024
+        assert time.monotonic() - started < 30  # no attempt waited out the busy timeout
+        assert session.message_count == 1101
+        assert [m.data["content"] for m in session.messages(limit=2)] == [
+            f"reply {n} " * 20 for n in (298, 299)
+        ]
