@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from agentsession import SessionManager
+from agentsession.stores.sqlite._db import _RESTART_FRAMES
 from agentsession.stores.sqlite._schema import SCHEMA_VERSION
 from agentsession.stores.sqlite._sync.store import SQLiteStore
 from agentsession.testing import assert_one_chain, process_appends
@@ -205,14 +206,9 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_a_wal_that_writers_of_other_processes_keep_from_restarting_is_emptied(
-    tmp_path: Path,
-) -> None:
-    # With writes of several processes always overlapping, no checkpoint
-    # that waits for nobody finds every frame copied back, so the WAL never
-    # restarts by itself and its file only grows. The stores empty it
-    # (docs/design.md, "Store protocol"): its size falls while they write.
-    path = tmp_path / "busy.db"
+def _wal_sizes_while_appending(path: Path) -> tuple[str, list[int]]:
+    """4 spawned writers x 1 500 appends to one session of ``path``, and the
+    WAL file's size sampled every 2 ms meanwhile."""
     sizes: list[int] = []
     done = threading.Event()
 
@@ -229,7 +225,27 @@ def test_a_wal_that_writers_of_other_processes_keep_from_restarting_is_emptied(
     finally:
         done.set()
         watcher.join()
+    return session_id, sizes
+
+
+def test_a_wal_that_writers_of_other_processes_keep_from_restarting_is_emptied(
+    tmp_path: Path,
+) -> None:
+    # With writes of several processes always overlapping, no checkpoint
+    # that waits for nobody finds every frame copied back, so the WAL never
+    # restarts by itself and its file only grows. The stores empty it
+    # (docs/design.md, "Store protocol"): its size falls while they write.
+    # A run whose WAL restarted by itself before it held that many frames
+    # shows nothing to empty; it is run again (at most three runs).
+    frame = 4096 + 24  # a page and its frame header
+    for attempt in range(3):
+        path = tmp_path / f"busy-{attempt}.db"
+        session_id, sizes = _wal_sizes_while_appending(path)
+        if max(sizes, default=0) > _RESTART_FRAMES * frame:
+            break
+    else:
+        pytest.skip("in three runs the WAL restarted by itself: it never needed emptying")
     emptied = sum(1 for before, after in itertools.pairwise(sizes) if after < before)
-    assert emptied >= 2, f"the WAL file never shrank (largest {max(sizes, default=0)} bytes)"
+    assert emptied >= 2, f"the WAL file never shrank (largest {max(sizes)} bytes)"
     with SessionManager(SQLiteStore(path)) as manager:
         assert manager.get(session_id).message_count == 6000
