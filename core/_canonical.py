@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 from ._exceptions import InvalidInput, LimitExceeded
@@ -32,6 +32,7 @@ __all__ = [
     "entry_digest",
     "is_chained",
     "load_json_object",
+    "load_object_page",
     "recompute_digest",
 ]
 
@@ -219,6 +220,35 @@ def load_json_object(text: str | bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("stored JSON is not an object")
     return value
+
+
+# The scanner json.loads ends up in (typeshed does not declare it).
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def load_object_page(
+    texts: Sequence[str | None], scan: Callable[[str, int], tuple[Any, int]] = _scan_json
+) -> list[dict[str, Any]] | None:
+    """Decode a page of stored JSON objects with one pass of ``scan`` (a
+    :class:`json.JSONDecoder`'s ``scan_once``) over the texts joined into an
+    array: a read of 100 entries decodes faster that way than text by text.
+
+    ``None`` when the page does not decode that way -- a NULL text, a text
+    that is not exactly one object -- so the caller goes text by text, which
+    says which one is wrong.
+    """
+    if not texts or None in texts:
+        return None
+    joined = "[" + ",".join(texts) + "]"  # type: ignore[arg-type]
+    try:
+        values, end = scan(joined, 0)
+    except (StopIteration, ValueError):
+        return None
+    if end != len(joined) or len(values) != len(texts):
+        return None
+    if any(type(v) is not dict for v in values):
+        return None
+    return values  # type: ignore[no-any-return]
 
 
 _KIND_JSON: dict[str, str] = {}

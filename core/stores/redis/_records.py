@@ -34,7 +34,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
-from agentsession._canonical import StoredJSON, canonical_json, load_json_object
+from agentsession._canonical import StoredJSON, canonical_json, load_json_object, load_object_page
 from agentsession._exceptions import (
     CheckpointNotFound,
     ConflictError,
@@ -400,7 +400,7 @@ def decode_entry(entry_id: str, value: str) -> Entry:
 
 def decode_page(joined: str, with_data: bool = True, lazy: bool = False) -> list[Entry]:
     """A page (id, value pairs, newest first) as entries, oldest first. The
-    data of the whole page is parsed by one ``json.loads``; ``lazy``: each
+    data of the whole page is parsed in one pass; ``lazy``: each
     entry's data stays its stored text, decoded on first use (a path read to
     be verified)."""
     parts = split0(joined)
@@ -413,10 +413,10 @@ def decode_page(joined: str, with_data: bool = True, lazy: bool = False) -> list
     if lazy:
         datas = [StoredJSON(r[-1]) for r in rows]
     elif with_data and rows:
-        datas = json.loads("[" + ",".join([r[-1] for r in rows]) + "]")
-        for data in datas:
-            if type(data) is not dict:
-                raise InvalidInput("stored JSON is not an object")
+        page_datas = load_object_page([r[-1] for r in rows])
+        if page_datas is None:
+            raise InvalidInput("stored JSON is not an object")
+        datas = page_datas
     else:
         datas = [{} for _ in rows]
     times: dict[str, datetime] = {}

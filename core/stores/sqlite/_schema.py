@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from agentsession._canonical import StoredJSON, chain_steps
+from agentsession._canonical import StoredJSON, chain_steps, load_object_page
 from agentsession._exceptions import IntegrityError
 from agentsession._models import UNCHECKED, Checkpoint, Entry, SessionInfo, Unchecked
 
@@ -603,16 +603,7 @@ def rows_to_entries(rows: Sequence[Sequence[Any]]) -> list[Entry]:
     and rows written together share their ``created_at`` conversion. A page
     that does not decode that way (NULL data, damage) goes row by row, which
     says which row is wrong."""
-    texts = [row[8] for row in rows]
-    datas: Any = None
-    if texts and None not in texts:
-        joined = "[" + ",".join(texts) + "]"
-        try:
-            datas, end = _scan(joined, 0)
-        except (StopIteration, ValueError):
-            datas, end = None, -1
-        if end != len(joined) or len(datas) != len(rows) or any(type(d) is not dict for d in datas):
-            datas = None
+    datas = load_object_page([row[8] for row in rows])
     if datas is None:
         return [row_to_entry(row) for row in rows]
     return _built(rows, datas)

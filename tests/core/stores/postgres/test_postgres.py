@@ -8,15 +8,17 @@ so runs never collide.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 import pytest_asyncio
 
-from agentsession import SessionManager, open_async_store, open_store
+from agentsession import InvalidInput, SessionManager, open_async_store, open_store
 from agentsession.store import canonical_json, entry_digest
 from agentsession.stores.postgres._async.store import AsyncPostgresStore
 from agentsession.stores.postgres._sync.store import PostgresStore
@@ -264,3 +266,28 @@ def test_export_import_of_empty_and_checkpointless_sessions(pg_url: str) -> None
             manager.import_session(exported)
             assert manager.export_session(session.id) == exported
         assert [m.data["content"] for m in manager.get(chat.id).messages(limit=1)] == [None]
+
+
+def test_a_page_of_entries_decodes_as_its_rows_would() -> None:
+    from agentsession.stores.postgres._rows import entries_from_slots, entry_from_slots, pg_json
+
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def row(i: int, text: str) -> tuple[Any, ...]:
+        # part, ord, flag; the eight entry slots; six session columns; checksum
+        slots = (f"e{i}", f"e{i - 1}" if i else None, "message", created, text, i + 1, i + 1, "d")
+        return (1, i, None, *slots, *[None] * 6, "c")
+
+    # Floats JSONB would change (an exponent form, -0.0) travel in pg_json's
+    # exact forms; the page must read them back as each row alone does.
+    datas = [{"n": i, "s": "a,b]", "x": -0.0, "y": 1e16 * (i + 1)} for i in range(5)]
+    page = [row(i, pg_json(d)) for i, d in enumerate(datas)]
+    entries = entries_from_slots(page)
+    assert entries == [entry_from_slots(r) for r in page]
+    assert [e.data for e in entries] == datas
+    assert math.copysign(1.0, entries[0].data["x"]) < 0
+    assert entries_from_slots([]) == []
+    # A page that does not decode as one (text that is no object) goes row
+    # by row, and the damaged row is refused with a typed error.
+    with pytest.raises(InvalidInput, match="not an object"):
+        entries_from_slots([row(0, "{}"), row(1, "[1]")])

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -307,6 +308,31 @@ def test_rows_handed_out_are_copies(server: str, prefix: str) -> None:
     session.info.revision = 99
     session.messages()  # the same row again: not decoded twice, but a fresh copy
     assert session.revision == 2 and session.info.metadata == {"k": "v"}
+    manager.close()
+
+
+@pytest.mark.parametrize("damage", ["[1]", '{"role":', '{"a":1},{"b":2}'])
+def test_stored_data_that_is_no_object_is_refused_and_kept(
+    server: str, prefix: str, damage: str
+) -> None:
+    """A read decodes a page's data in one pass; a value changed behind the
+    store's back into something that is not one JSON object fails the read
+    with a typed error, and the read changes nothing stored."""
+    manager = SessionManager(RedisStore.from_url(with_prefix(server, prefix)))
+    session = manager.create("assistant")
+    session.extend([{"n": i} for i in range(5)])
+    other = manager.create("assistant")
+    other.append({"n": 0})
+    victim = session.messages()[2]
+    client: Any = plain_client(server)
+    key = Keys(prefix).session(session.id)[1]
+    *fields, _ = client.hget(key, victim.id).split("\t", 7)
+    client.hset(key, victim.id, "\t".join([*fields, damage]))
+    with pytest.raises(InvalidInput, match="not an object"):
+        session.messages()
+    assert client.hget(key, victim.id).endswith("\t" + damage)
+    client.close()
+    assert [e.data for e in other.messages()] == [{"n": 0}]
     manager.close()
 
 
