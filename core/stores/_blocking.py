@@ -237,11 +237,24 @@ class AsyncRunner:
             if self._closed:
                 raise _closed()
             batch = self._forming.get(loop)
+            leader = batch is None
             if batch is None:
                 batch = self._forming[loop] = _Batch(loop, quick)
-                loop.call_soon(self._flush, loop, batch)
             batch.calls.append((fn, future))
             batch.quick = batch.quick and quick
+        if leader:
+            # The group's first call leads it: one turn of the loop lets
+            # every task ready now add its call, then the leader runs the
+            # group itself, so a group run on the loop hands the leader its
+            # result without a second turn. Cancelled meanwhile, it runs
+            # the others' calls and not its own.
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                future.cancel()
+                raise
+            finally:
+                self._flush(loop, batch)
         return await future
 
     def _flush(self, loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:

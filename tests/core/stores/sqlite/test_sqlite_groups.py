@@ -119,17 +119,24 @@ async def test_at_synchronous_full_a_group_commits_once_on_the_worker(tmp_path: 
         await store.close()
 
 
+@pytest.mark.parametrize("leader", [True, False], ids=["the-first-call", "a-later-call"])
 async def test_a_caller_cancelled_before_its_group_runs_is_left_out(
-    store: AsyncSQLiteStore,
+    store: AsyncSQLiteStore, leader: bool
 ) -> None:
+    # The group's first call leads it (it runs the group after one turn of
+    # the loop); either kind of caller may be cancelled before that.
     dropped, kept = await _sessions(store, 2)
-    first = asyncio.create_task(dropped.append({"role": "user", "content": "never"}))
-    second = asyncio.create_task(kept.append({"role": "user", "content": "stored"}))
+    calls = [(dropped, "never"), (kept, "stored")]
+    tasks = [
+        asyncio.create_task(s.append({"role": "user", "content": text}))
+        for s, text in (calls if leader else calls[::-1])
+    ]
+    cancelled, other = tasks if leader else tasks[::-1]
     await asyncio.sleep(0)  # both have joined the group; it has not run yet
-    first.cancel()
+    cancelled.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await first
-    await second
+        await cancelled
+    await other
     assert await _contents(dropped) == []
     assert await _contents(kept) == ["stored"]
 
