@@ -32,7 +32,7 @@ UNEXPLAINED = (
 REASONS = {
     "sqlite-2x": (
         "One caller's async append runs on the event loop as a group of one, so it costs "
-        "our sync append plus the async layers and two turns of the loop (about 25 µs). The "
+        "our sync append plus the async layers and one turn of the loop (about 20 µs). The "
         "sync append is one transaction: the session row (and its four listing indexes), "
         "the entry (and its two indexes) and its search-queue row. Timed by statement on "
         "the 2026-12-05 machine, its SQL took about 64 µs of a 109 µs append (COMMIT 34, "
@@ -128,7 +128,7 @@ REASONS = {
     ),
     "async-sync": (
         "An async append runs on the event loop when it needs no wait (synchronous=OFF or "
-        "NORMAL), as a group of one: our sync append plus the async layers and two turns "
+        "NORMAL), as a group of one: our sync append plus the async layers and one turn "
         "of the loop. At FULL its commit waits for an fsync, so it goes to the store's "
         "worker thread: a hand-off (queue, thread wake-up, loop wake-up) more."
     ),

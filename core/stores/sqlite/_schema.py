@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from agentsession._canonical import StoredJSON, chain_steps, load_object_page
+from agentsession._canonical import StoredJSON, chain_steps, load_object_page, scan_json
 from agentsession._exceptions import IntegrityError
 from agentsession._models import UNCHECKED, Checkpoint, Entry, SessionInfo, Unchecked
 
@@ -518,10 +517,6 @@ def from_us(value: int | None) -> datetime | None:
     return None if value is None else at_us(value)
 
 
-# The scanner json.loads itself ends up in (typeshed does not declare it).
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
 def load_object(text: str) -> dict[str, Any]:
     """Decode a stored JSON object.
 
@@ -533,7 +528,7 @@ def load_object(text: str) -> dict[str, Any]:
         IntegrityError: the stored text is not a JSON object.
     """
     try:
-        value, end = _scan(text, 0)
+        value, end = scan_json(text, 0)
     except (StopIteration, ValueError):
         end = -1
     if end != len(text) or not isinstance(value, dict):
