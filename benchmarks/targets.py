@@ -39,8 +39,9 @@ REASONS = {
         "the row read 9, the UPDATE 7, the INSERT 6, BEGIN 6, the queue row 2), the Python "
         "work about 45 (canonical JSON, digest, chain step, placement, the row and the "
         "records). SQLiteSession's append is an INSERT and an UPDATE through "
-        "`asyncio.to_thread`. At synchronous=FULL the WAL fsync dominates and all systems "
-        "converge."
+        "`asyncio.to_thread`; on a faster machine its thread hop shrinks with the rest (the "
+        "2026-12-05 evening run: peer 122-198 µs, ours 84-97, 1.2-2.4x). At synchronous=FULL "
+        "the WAL fsync dominates and all systems converge."
     ),
     "sqlite-throughput": (
         "Appends made together share one transaction (group commit: one commit for the 16), "
@@ -50,9 +51,12 @@ REASONS = {
         "10% to indexing the search queue, both as chores of the store's worker; "
         "SQLiteSession's appends run in threads on connections of their own. A checkpoint "
         "thread with a connection of its own was tried and measured no faster (three "
-        "interleaved rounds: 8.7-11.4k appends/s either way). 1.64x on the 2026-12-04 late "
-        "run, whose clients also made each message inside the timed loop (63 µs each, on "
-        "the loop)."
+        "interleaved rounds: 8.7-11.4k appends/s either way). On the 2026-12-05 evening "
+        "machine, over 3 s: checkpoints 19% of the time (5.7 ms for about 1 000 frames, "
+        "17.5 µs an append), indexing 10-12% (2.5 ms a batch of 256 messages); with search "
+        "off 12-16k appends/s, with checkpoints every 4 000 frames about 10% more: neither "
+        "reaches 3x (about 19k/s). 1.64x on the 2026-12-04 late run, whose clients also made "
+        "each message inside the timed loop (63 µs each, on the loop)."
     ),
     "append-abs": (
         "An absolute target: it moves with the machine (the run line's reference is its "
@@ -83,7 +87,8 @@ REASONS = {
     "flat:sqlite-full": (
         "At synchronous=FULL every commit waits for an fsync, whose time varies from sample "
         "to sample on this machine's disk. With the same code the 2026-12-04 night run "
-        "measured 1.09x, the late run 1.51x, the 2026-12-05 run 1.36-1.41x."
+        "measured 1.09x, the late run 1.51x, the 2026-12-05 runs 1.36-1.41x and (evening) "
+        "2.36x sync, 1.61x async."
     ),
     "list-cold:file": (
         "A cold listing reads the listing journals and stats the newest sessions' files "
@@ -107,7 +112,8 @@ REASONS = {
         "2026-12-05 machine, the async append waits about 370 µs for the server. Migration "
         "4 (the search text function in PL/pgSQL, its plan kept) took it from 3.4-3.8x to "
         "2.3-2.4x on 2026-12-04; the 2026-12-05 floor was faster (216 µs against 382), and "
-        "the ratio 2.5-2.7x."
+        "the ratio 2.5-2.7x. It is the statement, not the flush: with synchronous_commit=off "
+        "(2026-12-05 evening, sync) ours took 430-515 µs and the floor 97-151."
     ),
     "append-peer:LangChain RedisChatMessageHistory": (
         "Its append is a bare LPUSH (the floor itself: no session record, head, index or "
