@@ -101,7 +101,8 @@ REASONS = {
         "listing/leaf indexes and renews expiries (21 µs of server time on the 2026-12-05 "
         "machine, `INFO commandstats`), with 14 arguments to pack, plus the canonical JSON, "
         "digest and placement every store computes in Python: one atomic chain step with "
-        "listing indexes. Here a round trip alone is about 90 µs."
+        "listing indexes. On the 2026-12-05 afternoon machine a round trip alone was about "
+        "90 µs."
     ),
     "floor-append:postgres": (
         "One statement, one round trip, but it locks the session row, inserts the entry "
