@@ -90,9 +90,10 @@ def _sqlite(data: Path, synchronous: str, *, full_variant: bool = False) -> Grou
     if _have("agentsession.stores.sqlite._sync.store"):
         # An absolute path gives sqlite:////abs; NORMAL is our default.
         query = "" if synchronous == "NORMAL" else f"?synchronous={synchronous}"
-        url = f"sqlite:///{data / 'ours.db'}{query}"
         label = "SQLite" + (" FULL" if full_variant else "")
-        for cls in (Ours, OursAsync):
+        # A file each: the systems of a group are open at once (harness).
+        for cls, file in ((Ours, "ours-sync.db"), (OursAsync, "ours-async.db")):
+            url = f"sqlite:///{data / file}{query}"
             mine = cls(url, group=name, durability=dur, label=label)
             mine.intended = intended
             adapters.append(mine)

@@ -9,6 +9,8 @@ its cost. (Each repeat starts after a full collection, so the garbage one
 system's preparation left behind is not collected inside another's timing.)
 A figure rests on at least ``MIN_SAMPLES`` individually timed operations,
 however slow the operation (checkpoint, restore, a peer's whole-history read).
+The systems of a group are measured side by side, repeat by repeat in turn
+(:func:`run_workload`), so a slow spell of the machine falls on all of them.
 """
 
 from __future__ import annotations
@@ -130,21 +132,21 @@ class _Measure:
         self.medians: list[float] = []
         self.ops = 0
 
-    async def repeat(self, one: Callable[[int], Awaitable[float]]) -> None:
-        """``one(i)`` runs its own untimed preparation and returns the timed seconds."""
+    async def round(self, one: Callable[[int], Awaitable[float]]) -> None:
+        """One repeat: ``one(i)`` runs its own untimed preparation and returns
+        the timed seconds."""
         cfg = self.cfg
-        for _ in range(cfg.repeats):
-            gc.collect()  # untimed; collection stays on while timing
-            times: list[float] = []
-            spent = 0.0
-            for i in range(cfg.max_ops):
-                dt = await one(i)
-                times.append(dt)
-                spent += dt
-                if i + 1 >= cfg.min_ops and spent > cfg.budget_s:
-                    break
-            self.medians.append(statistics.median(times))
-            self.ops += len(times)
+        gc.collect()  # untimed; collection stays on while timing
+        times: list[float] = []
+        spent = 0.0
+        for i in range(cfg.max_ops):
+            dt = await one(i)
+            times.append(dt)
+            spent += dt
+            if i + 1 >= cfg.min_ops and spent > cfg.budget_s:
+                break
+        self.medians.append(statistics.median(times))
+        self.ops += len(times)
 
     def result(self, adapter: Adapter, op: str, param: int | None) -> Result:
         return Result(
@@ -167,103 +169,155 @@ async def _session_at(adapter: Adapter, history: int) -> Handle:
     return handle
 
 
-async def _append_at(adapter: Adapter, cfg: Config, history: int) -> Result:
-    # Each session takes at most H/10 appends, so H drifts by 10 % at most.
-    per_session = max(1, history // 10)
-    state: dict[str, Any] = {"handle": None, "used": per_session}
+class _Step:
+    """One figure of one system: ``start`` and ``stop`` prepare and release
+    (untimed), ``one(i)`` returns the seconds of the i-th timed operation."""
 
-    async def one(i: int) -> float:
-        if state["used"] >= per_session:
-            if state["handle"] is not None:
-                await _call(adapter, adapter.release, state["handle"])
-            state["handle"] = await _session_at(adapter, history)
-            state["used"] = 0
-        state["used"] += 1
-        dt, _ = await _timed(adapter, adapter.append, state["handle"], message(i))
+    op = ""
+
+    def __init__(self, adapter: Adapter, param: int | None) -> None:
+        self.adapter = adapter
+        self.param = param
+        self.handle: Handle = None
+
+    async def start(self) -> None:
+        if self.param is not None:
+            self.handle = await _session_at(self.adapter, self.param)
+
+    async def one(self, i: int) -> float:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        if self.handle is not None:
+            await _call(self.adapter, self.adapter.release, self.handle)
+
+
+class _Create(_Step):
+    op = "create"
+
+    async def one(self, i: int) -> float:
+        dt, handle = await _timed(self.adapter, self.adapter.create, message(i))
+        await _call(self.adapter, self.adapter.release, handle)
         return dt
 
-    m = _Measure(cfg)
-    await m.repeat(one)
-    if state["handle"] is not None:
-        await _call(adapter, adapter.release, state["handle"])
-    return m.result(adapter, "append", history)
 
+class _AppendAt(_Step):
+    """Each session takes at most H/10 appends, so H drifts by 10 % at most."""
 
-async def _create(adapter: Adapter, cfg: Config) -> Result:
-    async def one(i: int) -> float:
-        dt, handle = await _timed(adapter, adapter.create, message(i))
-        await _call(adapter, adapter.release, handle)
+    op = "append"
+
+    async def start(self) -> None:
+        self.used = self.per_session = max(1, (self.param or 0) // 10)
+
+    async def one(self, i: int) -> float:
+        if self.used >= self.per_session:
+            await self.stop()
+            self.handle = await _session_at(self.adapter, self.param or 0)
+            self.used = 0
+        self.used += 1
+        dt, _ = await _timed(self.adapter, self.adapter.append, self.handle, message(i))
         return dt
 
-    m = _Measure(cfg)
-    await m.repeat(one)
-    return m.result(adapter, "create", None)
 
-
-async def _reads(adapter: Adapter, cfg: Config, op: str, history: int) -> Result:
-    handle = await _session_at(adapter, history)
-    fn = adapter.last100 if op == "last100" else adapter.read_all
-
-    async def one(i: int) -> float:
-        dt, rows = await _timed(adapter, fn, handle)
-        expected = min(history, 100) if op == "last100" else history
+class _Read(_Step):
+    async def one(self, i: int) -> float:
+        adapter, history = self.adapter, self.param or 0
+        fn = adapter.last100 if self.op == "last100" else adapter.read_all
+        dt, rows = await _timed(adapter, fn, self.handle)
+        expected = min(history, 100) if self.op == "last100" else history
         if len(rows) != expected:
-            raise AssertionError(f"{adapter.name} {op}: {len(rows)} rows, expected {expected}")
+            raise AssertionError(f"{adapter.name} {self.op}: {len(rows)} rows, expected {expected}")
         return dt
 
-    m = _Measure(cfg)
-    await m.repeat(one)
-    await _call(adapter, adapter.release, handle)
-    return m.result(adapter, op, history)
+
+class _Last100(_Read):
+    op = "last100"
 
 
-async def _checkpoints(adapter: Adapter, cfg: Config, history: int) -> list[Result]:
-    handle = await _session_at(adapter, history)
+class _All(_Read):
+    op = "all"
 
-    async def take(i: int) -> float:
-        dt, _ = await _timed(adapter, adapter.checkpoint, handle)
+
+class _Checkpoint(_Step):
+    """Repeated checkpoints of one head; the session stays for :class:`_Restore`."""
+
+    op = "checkpoint"
+
+    async def one(self, i: int) -> float:
+        dt, _ = await _timed(self.adapter, self.adapter.checkpoint, self.handle)
         return dt
 
-    taken = _Measure(cfg)
-    await taken.repeat(take)
-    point = await _call(adapter, adapter.checkpoint, handle)
+    async def stop(self) -> None:
+        pass
 
-    async def restore(i: int) -> float:
-        dt, _ = await _timed(adapter, adapter.restore, handle, point)
+
+class _Restore(_Step):
+    """Restores of one checkpoint of the session :class:`_Checkpoint` measured."""
+
+    op = "restore"
+
+    def __init__(self, taken: _Checkpoint) -> None:
+        super().__init__(taken.adapter, taken.param)
+        self.taken = taken
+
+    async def start(self) -> None:
+        self.handle = self.taken.handle
+        self.point = await _call(self.adapter, self.adapter.checkpoint, self.handle)
+
+    async def one(self, i: int) -> float:
+        dt, _ = await _timed(self.adapter, self.adapter.restore, self.handle, self.point)
         return dt
 
-    restored = _Measure(cfg)
-    await restored.repeat(restore)
-    await _call(adapter, adapter.release, handle)
-    return [
-        taken.result(adapter, "checkpoint", history),
-        restored.result(adapter, "restore", history),
-    ]
+
+async def _side_by_side(
+    steps: list[_Step], cfg: Config, done: Callable[[_Step, Result], None]
+) -> None:
+    """The same figure of several systems, measured repeat by repeat in turn:
+    a slow spell of the machine falls on all of them, not on one."""
+    for step in steps:
+        await step.start()
+    measures = [_Measure(cfg) for _ in steps]
+    for _ in range(cfg.repeats):
+        for step, measure in zip(steps, measures, strict=True):
+            await measure.round(step.one)
+    for step, measure in zip(steps, measures, strict=True):
+        await step.stop()
+        done(step, measure.result(step.adapter, step.op, step.param))
 
 
 async def run_workload(
-    adapter: Adapter, cfg: Config, log: Callable[[str], None], *, writes_only: bool = False
+    adapters: list[Adapter],
+    cfg: Config,
+    log: Callable[[str], None],
+    *,
+    writes_only: bool = False,
 ) -> list[Result]:
-    """The embedded-stores workload on one open adapter.
+    """The embedded-stores workload on open adapters, each figure measured
+    for all of them side by side (:func:`_side_by_side`).
 
     ``writes_only``: create and append only (a second durability level, where
     reads would measure the same thing again)."""
     results: list[Result] = []
 
-    def done(r: Result) -> None:
+    def done(step: _Step, r: Result) -> None:
         results.append(r)
         param = "" if r.param is None else f" H={r.param}"
-        log(f"  {adapter.name:<44} {r.op + param:<18} {r.median_s * 1e6:>10.1f} us")
+        log(f"  {step.adapter.name:<44} {r.op + param:<18} {r.median_s * 1e6:>10.1f} us")
 
-    done(await _create(adapter, cfg))
+    async def each(kind: type[_Step], param: int | None) -> None:
+        await _side_by_side([kind(a, param) for a in adapters], cfg, done)
+
+    await each(_Create, None)
     for h in cfg.history:
-        done(await _append_at(adapter, cfg, h))
+        await each(_AppendAt, h)
     if writes_only:
         return results
     for h in cfg.last_history:
-        done(await _reads(adapter, cfg, "last100", h))
-    done(await _reads(adapter, cfg, "all", 1_000))
-    if adapter.has_checkpoints:
-        for r in await _checkpoints(adapter, cfg, 1_000):
-            done(r)
+        await each(_Last100, h)
+    await each(_All, 1_000)
+    keeping = [a for a in adapters if a.has_checkpoints]
+    if keeping:
+        taken = [_Checkpoint(a, 1_000) for a in keeping]
+        await _side_by_side(list(taken), cfg, done)
+        await _side_by_side([_Restore(t) for t in taken], cfg, done)
     return results

@@ -100,22 +100,28 @@ def warn_settings(adapter: Adapter, bad: list[str]) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-async def _run_adapter(adapter: Adapter, cfg: Config, group: Group) -> list[Result]:
+async def _run_side_by_side(group: Group, cfg: Config) -> list[Result]:
+    """Every system of the group open at once, each figure measured for all
+    of them repeat by repeat (``harness``), then the throughput runs in turn."""
     t0 = time.perf_counter()
-    await _call(adapter, adapter.open)
+    opened: list[Adapter] = []
     try:
-        read = await _call(adapter, adapter.read_settings)
-        warn_settings(adapter, apply_read_back(adapter, read))
-        log(f"  {adapter.name}: {adapter.durability}")
-        results = await run_workload(adapter, cfg, log, writes_only=group.writes_only)
-        if group.throughput and adapter.in_throughput:
-            r = await run_throughput(adapter, cfg)
-            log(f"  {adapter.name:<44} {'16 clients':<18} {r.median_s:>10.0f} appends/s")
-            results.append(r)
+        for adapter in group.adapters:
+            await _call(adapter, adapter.open)
+            opened.append(adapter)
+            read = await _call(adapter, adapter.read_settings)
+            warn_settings(adapter, apply_read_back(adapter, read))
+            log(f"  {adapter.name}: {adapter.durability}")
+        results = await run_workload(opened, cfg, log, writes_only=group.writes_only)
+        if group.throughput:
+            for r in await run_throughput([a for a in opened if a.in_throughput], cfg):
+                log(f"  {r.system:<44} {'16 clients':<18} {r.median_s:>10.0f} appends/s")
+                results.append(r)
         return results
     finally:
-        await _call(adapter, adapter.close)
-        log(f"  ({adapter.name}: {time.perf_counter() - t0:.0f} s)")
+        for adapter in reversed(opened):
+            await _call(adapter, adapter.close)
+        log(f"  ({group.name}: {time.perf_counter() - t0:.0f} s)")
 
 
 def cold_listing(group: Group, cfg: Config) -> list[Result]:
@@ -171,8 +177,7 @@ def run_group(group: Group, cfg: Config) -> list[Result]:
         log(f"  skipped: {s}")
     results: list[Result] = []
     try:
-        for adapter in group.adapters:
-            results.extend(asyncio.run(_run_adapter(adapter, cfg, group)))
+        results.extend(asyncio.run(_run_side_by_side(group, cfg)))
         if group.cold_url is not None:
             results.extend(cold_listing(group, cfg))
     finally:
