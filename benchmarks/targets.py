@@ -63,9 +63,9 @@ REASONS = {
         "measure). The 2026-12-04 late run ran the same code about twice as slow as the "
         "night run before it (memory append 39-41 µs against 19.4-20.3) and missed it; the "
         "2026-12-05 runs met it until the night run (reference 3.30 µs against 2.45), "
-        "where the file store missed it at H = 0 alone: there every timed append is the "
-        "first of a session, about 20 µs dearer than the next (94 against 71-75 µs "
-        "timed alone, whatever the number of sessions)."
+        "where the file store missed it at H = 0 alone: there every timed append goes to "
+        "a session made just before it, about 20 µs dearer than appends in a row to one "
+        "session (94 against 71-75 µs timed alone, whatever the number of sessions)."
     ),
     "checkpoint": (
         "A checkpoint records the head's path checksum (docs/design.md, Model), one "
