@@ -20,7 +20,7 @@ import gc
 import inspect
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .adapters.base import Adapter, Handle
@@ -270,7 +270,7 @@ class _Restore(_Step):
 
 
 async def _side_by_side(
-    steps: list[_Step], cfg: Config, done: Callable[[_Step, Result], None]
+    steps: Sequence[_Step], cfg: Config, done: Callable[[_Step, Result], None]
 ) -> None:
     """The same figure of several systems, measured repeat by repeat in turn:
     a slow spell of the machine falls on all of them, not on one."""
@@ -318,6 +318,6 @@ async def run_workload(
     keeping = [a for a in adapters if a.has_checkpoints]
     if keeping:
         taken = [_Checkpoint(a, 1_000) for a in keeping]
-        await _side_by_side(list(taken), cfg, done)
+        await _side_by_side(taken, cfg, done)
         await _side_by_side([_Restore(t) for t in taken], cfg, done)
     return results
