@@ -329,7 +329,13 @@ def _path_rows(
     """Rows of the path root -> ``start``, oldest first: all of them, or the
     last ``limit``. Three statements whatever the number of forks: where
     ``start`` is, whether its line leaves another, then one range scan (a
-    path on one line) or one recursive statement over every line it crosses."""
+    path on one line) or one recursive statement over every line it crosses.
+    The last entry of any kind is ``start`` itself: one lookup (what a
+    checkpoint reads, for the head's path checksum)."""
+    if limit == 1 and kind is None:
+        row = conn.execute(sql.ENTRY_AT[with_data], (pk, start)).fetchone()
+        if row is not None:
+            return [row]
     line, top = conn.execute(sql.SELECT_POSITION, (pk, start)).fetchone()
     forked = conn.execute(sql.SELECT_FORK, {"pk": pk, "line": line}).fetchone() is not None
     last = limit is not None

@@ -375,9 +375,13 @@ INSERT_ENTRY: Final = (
 NEXT_LINE: Final = (
     "SELECT coalesce(max(line), 0) + 1 FROM agentsession_entries WHERE session_pk = ?"
 )
-SELECT_ENTRY: Final = (
-    f"SELECT {ENTRY_COLUMNS}, data FROM agentsession_entries WHERE session_pk = ? AND id = ?"
-)
+# One entry by id, with its data or NULL in its place (as the path reads give).
+ENTRY_AT: Final = {
+    flag: f"SELECT {ENTRY_COLUMNS}, {'data' if flag else 'NULL'} FROM agentsession_entries"
+    " WHERE session_pk = ? AND id = ?"
+    for flag in (True, False)
+}
+SELECT_ENTRY: Final = ENTRY_AT[True]
 SELECT_PARENT: Final = "SELECT parent_id FROM agentsession_entries WHERE session_pk = ? AND id = ?"
 SELECT_MESSAGE_INDEX: Final = (
     "SELECT message_index FROM agentsession_entries WHERE session_pk = ? AND id = ?"

@@ -172,3 +172,33 @@ def test_a_read_takes_the_same_statements_whatever_the_forks(
             assert [m.data["content"] for m in got] == expected[-limit if limit else 0 :]
     finally:
         conn.set_trace_callback(None)
+
+
+def test_a_checkpoint_reads_the_head_alone_on_a_forked_path(sqlite_store: SQLiteStore) -> None:
+    """A checkpoint takes the head's path checksum from the head's row: one
+    lookup, not the path's lines (no recursive statement), however forked."""
+    from agentsession import SessionManager
+
+    manager = SessionManager(sqlite_store)
+    s = manager.create("bot")
+    s.extend([{"role": "user", "content": f"m{i}"} for i in range(50)])
+    for i in range(20):  # the head's line leaves another each time
+        s.switch(s.messages(limit=2)[0].id)
+        s.append({"role": "user", "content": f"branch{i}"})
+    assert len(s.branches()) == 21
+
+    statements: list[str] = []
+    conn = sqlite_store._db._conn
+    assert conn is not None
+    conn.set_trace_callback(statements.append)
+    try:
+        point = s.checkpoint()
+    finally:
+        conn.set_trace_callback(None)
+    entry_reads = [q for q in statements if "agentsession_entries" in q and "INSERT" not in q]
+    assert not [q for q in statements if q.lstrip().upper().startswith("WITH")], statements
+    # the head's row for its checksum, and the write's check that the head exists
+    assert len(entry_reads) == 2, entry_reads
+    assert point.entry_id == s.head
+    s.append({"role": "user", "content": "after"})
+    assert s.restore(point.id).id == point.id  # the checksum it recorded verifies
