@@ -43,6 +43,7 @@ Tables in Markdown on stdout, raw figures in ``.bench/results-growth.json``;
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -108,8 +109,12 @@ def _cache_bytes() -> int:
     return largest or 64 << 20
 
 
-# A quarter again the largest cache (480 MiB of L3 on the 2-core machine).
-_SWEEP = bytearray(_cache_bytes() * 5 // 4)
+@functools.cache
+def _sweep_buffer() -> bytearray:
+    """A quarter again the largest cache (480 MiB of L3 on the 2-core machine),
+    made on first use: the modules that import this one for ``samples`` do not
+    pay for it."""
+    return bytearray(_cache_bytes() * 5 // 4)
 
 
 def evict_caches() -> None:
@@ -124,7 +129,8 @@ def evict_caches() -> None:
     byte of every line of a buffer larger than the largest cache pushes out
     what the open left there: every tier's sample starts cold, as a first
     call after an open may."""
-    _SWEEP[::_LINE] = bytes(len(_SWEEP) // _LINE)
+    sweep = _sweep_buffer()
+    sweep[::_LINE] = bytes(len(sweep) // _LINE)
 
 
 def samples(
