@@ -41,17 +41,18 @@ REASONS = {
         "step, placement, the row and the records); the same statements without the "
         "listing indexes and the queue row took 34 µs against 52. SQLiteSession's append "
         "is an INSERT and an UPDATE through `asyncio.to_thread`: twice as fast as it is "
-        "about our sync append alone (that run: peer 201-248 µs, ours 125-135, 1.5-1.9x). "
+        "about our sync append alone (that run: peer 201-248 µs, ours 125-135, 1.5-1.9x; "
+        "the 2026-12-05 late run: peer 165-224 µs, ours 88-95, 1.8-2.5x, sync 73-78). "
         "At synchronous=FULL the WAL fsync dominates, and an async write there goes to the "
         "store's worker thread."
     ),
     "sqlite-2x:sqlite-full": (
-        "At synchronous=FULL every commit waits for the WAL's fsync. In the 2026-12-05 night "
-        "run a bare one-row INSERT + COMMIT took 138-139 µs (the floor column) and "
-        "SQLiteSession's append 326-451 µs: twice as fast as its 326 µs at H = 10 000 is "
-        "163 µs, 1.2x that floor. Our append writes about ten WAL pages before the fsync "
+        "At synchronous=FULL every commit waits for the WAL's fsync. In the 2026-12-05 late "
+        "run a bare one-row INSERT + COMMIT took 147-152 µs (the floor column) and "
+        "SQLiteSession's append 343-493 µs: twice as fast as its 343 µs at H = 10 000 is "
+        "172 µs, 1.13x that floor. Our append writes about ten WAL pages before the fsync "
         "(the entry and its two indexes, the session row and its four listing indexes, the "
-        "search-queue row) and took 2.0-2.2x the floor sync (275-300 µs); the async append "
+        "search-queue row) and took 1.9-2.0x the floor sync (287-295 µs); the async append "
         "adds the hand-off to the store's worker, since a write that waits for the disk does "
         "not run on the event loop."
     ),
@@ -65,17 +66,28 @@ REASONS = {
         "of their own. With search off 12-16k appends/s, with checkpoints every 4 000 "
         "frames about 10% more: neither reached 3x (about 19k/s there). A checkpoint "
         "thread with a connection of its own was tried and measured no faster (three "
-        "interleaved rounds: 8.7-11.4k appends/s either way). 2.10x on the 2026-12-05 "
-        "night run (10,186 against 4,842 appends/s), 1.99x on the evening run."
+        "interleaved rounds: 8.7-11.4k appends/s either way). 2.12x on the 2026-12-05 "
+        "late run (11,589 against 5,472 appends/s), 2.10x on the night run, 1.99x on the "
+        "evening run."
     ),
     "append-abs": (
         "An absolute target: it moves with the machine (the run line's reference is its "
         "measure). The 2026-12-04 late run ran the same code about twice as slow as the "
-        "night run before it (memory append 39-41 µs against 19.4-20.3) and missed it; the "
-        "2026-12-05 runs met it until the night run (reference 3.30 µs against 2.45), "
-        "where the file store missed it at H = 0 alone: there every timed append goes to "
-        "a session made just before it, about 20 µs dearer than appends in a row to one "
-        "session (94 against 71-75 µs timed alone, whatever the number of sessions)."
+        "night run before it (memory append 39-41 µs against 19.4-20.3) and missed it."
+    ),
+    "append-abs:agentsession file (sync)": (
+        "An absolute target: it moves with the machine (the run line's reference is its "
+        "measure). The 2026-12-05 night run (reference 3.30 µs) missed it at H = 0 alone: "
+        "there every timed append goes to a session made just before it, about 20 µs "
+        "dearer than appends in a row to one session (94 against 71-75 µs timed alone, "
+        "whatever the number of sessions); the late run (2.70 µs) met it (61-68 µs)."
+    ),
+    "append-abs:agentsession memory (sync)": (
+        "An absolute target: it moves with the machine (the run line's reference is its "
+        "measure). Missed by 1 µs at H = 0 alone on the 2026-12-05 late run (21 µs; 18-21 "
+        "at the other H), met at 19-20 µs on the night run before it. At H = 0 every timed "
+        "append goes to a session made just before it, untimed, and comes after that "
+        "create rather than after another append (see the file store's figure there)."
     ),
     "checkpoint": (
         "A checkpoint records the head's path checksum (docs/design.md, Model), one "
@@ -116,7 +128,8 @@ REASONS = {
         "machine, `INFO commandstats`), with 14 arguments to pack, plus the canonical JSON, "
         "digest and placement every store computes in Python: one atomic chain step with "
         "listing indexes. On the 2026-12-05 afternoon machine a round trip alone was about "
-        "90 µs."
+        "90 µs. On the 2026-12-05 late run: 1.5-1.7x sync (ours 174-193 µs, floor "
+        "111-117), 1.8-1.9x async."
     ),
     "floor-append:postgres": (
         "One statement, one round trip, but it locks the session row, inserts the entry "
@@ -128,7 +141,10 @@ REASONS = {
         "4 (the search text function in PL/pgSQL, its plan kept) took it from 3.4-3.8x to "
         "2.3-2.4x on 2026-12-04; the 2026-12-05 floor was faster (216 µs against 382), and "
         "the ratio 2.5-2.7x. It is the statement, not the flush: with synchronous_commit=off "
-        "(2026-12-05 evening, sync) ours took 430-515 µs and the floor 97-151."
+        "(2026-12-05 evening, sync) ours took 430-515 µs and the floor 97-151. On the late "
+        "run ours took 641-790 µs sync (highest at H = 100, every repeat) against a floor "
+        "of 217-272; the statement replayed alone there waited 390 µs for the server, 340 "
+        "without the search `tsvector`, 190 with synchronous_commit=off."
     ),
     "append-peer:LangChain RedisChatMessageHistory": (
         "Its append is a bare LPUSH (the floor itself: no session record, head, index or "
@@ -144,8 +160,8 @@ REASONS = {
     "last100-peer:OpenAI Agents RedisSession": (
         "Its `get_items(limit=100)` is an LRANGE and `json.loads`, i.e. the floor itself: "
         "no store can be twice as fast as the floor. Ours walks the path back from the "
-        "head in a script and builds 100 Entry records: 0.8-1.0x of it (1.0x on "
-        "2026-12-05)."
+        "head in a script and builds 100 Entry records: 0.8-1.0x of it (1.0x on the "
+        "2026-12-05 night run, 0.9x on the late run)."
     ),
     "async-sync": (
         "An async append runs on the event loop when it needs no wait (synchronous=OFF or "
@@ -156,7 +172,8 @@ REASONS = {
     "sqlite-last100": (
         "Twice as fast as SQLiteSession's read is about the floor's time (one column, "
         "`json.loads` per row, on the calling thread): on the 2026-12-05 night run 2x the "
-        "peer's 370 µs was 185 µs, the floor 179 µs. The peer's read is that floor plus a "
+        "peer's 370 µs was 185 µs, the floor 179 µs; on the late run 2x the peer's 286 µs "
+        "was 143 µs, the floor 140-147 µs. The peer's read is that floor plus a "
         "thread hop. Ours runs on the event loop (no hop): four statements, 100 rows of "
         "nine columns (the driver makes a Python value of each: the eight columns beside "
         "the data, which the floor and the peer do not read, cost about 100 µs of a 150 µs "
@@ -397,7 +414,7 @@ def _embedded(look: _Lookup) -> list[str]:
                     worst[0] <= limit,
                     label + ", every H",
                     f"worst {_us(worst[0])} at H = {worst[1]}",
-                    _reason("append-abs"),
+                    _reason("append-abs", name),
                 )
             )
     fs = fl.get("agentsession file fsync (sync)", "append", 100)
