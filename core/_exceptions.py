@@ -24,7 +24,8 @@ Driver errors are translated with :func:`map_exceptions` and chained with
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from types import TracebackType
 
 __all__ = [
     "AccessDenied",
@@ -139,31 +140,54 @@ class NoSessionInContext(AgentSessionError, LookupError):
     """``current_session()`` was called outside ``use_session()``."""
 
 
-@contextlib.contextmanager
 def map_exceptions(
     mapping: Mapping[type[BaseException], type[AgentSessionError]],
     *,
     where: Callable[[], str | None] | None = None,
-) -> Iterator[None]:
+) -> ErrorMap:
     """Translate driver exceptions into the agentsession tree.
 
     Errors already in the tree pass through untouched; the first matching key of
     ``mapping`` (in order) decides the class, and the original is chained.
     ``where`` names the back end (host and port, never credentials) as the
-    ``hint`` of a ``StoreUnavailable``.
+    ``hint`` of a ``StoreUnavailable``. A context manager, also usable as a
+    decorator.
     """
-    try:
-        yield
-    except AgentSessionError:
-        raise
-    except Exception as exc:
-        for source, target in mapping.items():
-            if isinstance(exc, source):
-                error = target(f"{type(exc).__name__}: {exc}")
-                if isinstance(error, StoreUnavailable) and where is not None:
-                    error.hint = where()
-                raise error from exc
-        raise
+    return ErrorMap(mapping, where)
+
+
+class ErrorMap(contextlib.ContextDecorator, contextlib.AbstractContextManager[None]):
+    """What :func:`map_exceptions` returns. A class, not a generator: every
+    store call enters one, and a generator-based context manager costs about
+    twice as much."""
+
+    __slots__ = ("_mapping", "_where")
+
+    def __init__(
+        self,
+        mapping: Mapping[type[BaseException], type[AgentSessionError]],
+        where: Callable[[], str | None] | None,
+    ) -> None:
+        self._mapping = mapping
+        self._where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not isinstance(error, Exception) or isinstance(error, AgentSessionError):
+            return  # none, a BaseException, or one of ours: it goes on as it is
+        for source, target in self._mapping.items():
+            if isinstance(error, source):
+                translated = target(f"{type(error).__name__}: {error}")
+                if isinstance(translated, StoreUnavailable) and self._where is not None:
+                    translated.hint = self._where()
+                raise translated from error
 
 
 class BlockingCallInEventLoop(RuntimeWarning):
