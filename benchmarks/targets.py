@@ -42,19 +42,19 @@ REASONS = {
         "listing indexes and the queue row took 34 µs against 52. SQLiteSession's append "
         "is an INSERT and an UPDATE through `asyncio.to_thread`: twice as fast as it is "
         "about our sync append alone (that run: peer 201-248 µs, ours 125-135, 1.5-1.9x; "
-        "the 2026-12-05 late run: peer 165-224 µs, ours 88-95, 1.8-2.5x, sync 73-78). "
+        "the 2026-12-05 late runs: peer 165-224 µs, ours 88-95, 1.8-2.5x, sync 71-79). "
         "At synchronous=FULL the WAL fsync dominates, and an async write there goes to the "
         "store's worker thread."
     ),
     "sqlite-2x:sqlite-full": (
-        "At synchronous=FULL every commit waits for the WAL's fsync. In the 2026-12-05 late "
-        "run a bare one-row INSERT + COMMIT took 147-152 µs (the floor column) and "
-        "SQLiteSession's append 343-493 µs: twice as fast as its 343 µs at H = 10 000 is "
-        "172 µs, 1.13x that floor. Our append writes about ten WAL pages before the fsync "
-        "(the entry and its two indexes, the session row and its four listing indexes, the "
-        "search-queue row) and took 1.9-2.0x the floor sync (287-295 µs); the async append "
-        "adds the hand-off to the store's worker, since a write that waits for the disk does "
-        "not run on the event loop."
+        "At synchronous=FULL every commit waits for the WAL's fsync. In the second 2026-12-05 "
+        "late run a bare one-row INSERT + COMMIT took 149-153 µs at H >= 100 (the floor "
+        "column) and SQLiteSession's append 360-486 µs: twice as fast as its 360 µs at "
+        "H = 10 000 is 180 µs, 1.2x that floor. Our append writes about ten WAL pages "
+        "before the fsync (the entry and its two indexes, the session row and its four "
+        "listing indexes, the search-queue row) and took 1.8-2.0x the floor sync "
+        "(276-293 µs); the async append adds the hand-off to the store's worker, since a "
+        "write that waits for the disk does not run on the event loop."
     ),
     "sqlite-throughput": (
         "Appends made together share one transaction (group commit: one commit for the 16), "
@@ -66,9 +66,9 @@ REASONS = {
         "of their own. With search off 12-16k appends/s, with checkpoints every 4 000 "
         "frames about 10% more: neither reached 3x (about 19k/s there). A checkpoint "
         "thread with a connection of its own was tried and measured no faster (three "
-        "interleaved rounds: 8.7-11.4k appends/s either way). 2.12x on the 2026-12-05 "
-        "late run (11,589 against 5,472 appends/s), 2.10x on the night run, 1.99x on the "
-        "evening run."
+        "interleaved rounds: 8.7-11.4k appends/s either way). 2.17x and 2.12x on the two "
+        "2026-12-05 late runs (11,807 against 5,449 appends/s in the second), 2.10x on the "
+        "night run, 1.99x on the evening run."
     ),
     "append-abs": (
         "An absolute target: it moves with the machine (the run line's reference is its "
@@ -84,10 +84,9 @@ REASONS = {
     ),
     "append-abs:agentsession memory (sync)": (
         "An absolute target: it moves with the machine (the run line's reference is its "
-        "measure). Missed by 1 µs at H = 0 alone on the 2026-12-05 late run (21 µs; 18-21 "
-        "at the other H), met at 19-20 µs on the night run before it. At H = 0 every timed "
-        "append goes to a session made just before it, untimed, and comes after that "
-        "create rather than after another append (see the file store's figure there)."
+        "measure). Missed by 1 µs on both 2026-12-05 late runs (21 µs: at H = 0 in the "
+        "first, at H = 10 000 in the second; 18-21 µs at every H in both), met at 19-20 µs "
+        "on the night run before them."
     ),
     "checkpoint": (
         "A checkpoint records the head's path checksum (docs/design.md, Model), one "
@@ -142,8 +141,9 @@ REASONS = {
         "2.3-2.4x on 2026-12-04; the 2026-12-05 floor was faster (216 µs against 382), and "
         "the ratio 2.5-2.7x. It is the statement, not the flush: with synchronous_commit=off "
         "(2026-12-05 evening, sync) ours took 430-515 µs and the floor 97-151. On the late "
-        "run ours took 641-790 µs sync (highest at H = 100, every repeat) against a floor "
-        "of 217-272; the statement replayed alone there waited 390 µs for the server, 340 "
+        "runs ours took 630-899 µs sync (highest at H = 100, in every repeat of both; "
+        "638-670 µs at H = 100 timed alone) against a floor of 217-277; the statement "
+        "replayed alone there waited 390 µs for the server, 340 "
         "without the search `tsvector`, 190 with synchronous_commit=off."
     ),
     "append-peer:LangChain RedisChatMessageHistory": (
@@ -161,7 +161,7 @@ REASONS = {
         "Its `get_items(limit=100)` is an LRANGE and `json.loads`, i.e. the floor itself: "
         "no store can be twice as fast as the floor. Ours walks the path back from the "
         "head in a script and builds 100 Entry records: 0.8-1.0x of it (1.0x on the "
-        "2026-12-05 night run, 0.9x on the late run)."
+        "2026-12-05 night run, 0.9x on the late runs)."
     ),
     "async-sync": (
         "An async append runs on the event loop when it needs no wait (synchronous=OFF or "
@@ -172,8 +172,8 @@ REASONS = {
     "sqlite-last100": (
         "Twice as fast as SQLiteSession's read is about the floor's time (one column, "
         "`json.loads` per row, on the calling thread): on the 2026-12-05 night run 2x the "
-        "peer's 370 µs was 185 µs, the floor 179 µs; on the late run 2x the peer's 286 µs "
-        "was 143 µs, the floor 140-147 µs. The peer's read is that floor plus a "
+        "peer's 370 µs was 185 µs, the floor 179 µs; on the late runs 2x the peer's "
+        "284-286 µs was 142-143 µs, the floor 140-147 µs. The peer's read is that floor plus a "
         "thread hop. Ours runs on the event loop (no hop): four statements, 100 rows of "
         "nine columns (the driver makes a Python value of each: the eight columns beside "
         "the data, which the floor and the peer do not read, cost about 100 µs of a 150 µs "
@@ -185,7 +185,8 @@ REASONS = {
         "Entry records built in Python (ids, parent, depth, digest, checksum, times), "
         "against the floor's LRANGE and `json.loads`. Met at 1.28x on the 2026-12-04 "
         "evening run's machine (Intel Xeon); 1.5-1.75x on this run's (AMD EPYC), with "
-        "the same code: there the Python side weighs more against the round trip."
+        "the same code: there the Python side weighs more against the round trip. On the "
+        "two 2026-12-05 late runs (Intel Xeon): 1.47x (met) and 1.51x."
     ),
     "floor-last100:postgres": (
         "Missed narrowly (2.05x at one H, under 2x at the others): the async path read is "
