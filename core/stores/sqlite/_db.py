@@ -494,12 +494,12 @@ class _Transaction(AbstractContextManager[None]):
     ) -> None:
         conn = self._conn
         if self._nested:
-            if error is not None and conn.in_transaction:
+            if error is None:
+                conn.execute("RELEASE agentsession_call")
+            elif conn.in_transaction:
                 with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK TO agentsession_call")
                     conn.execute("RELEASE agentsession_call")
-            elif error is None:
-                conn.execute("RELEASE agentsession_call")
             return
         if error is None:
             try:
