@@ -26,6 +26,7 @@ store's source works for both.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import queue
@@ -228,10 +229,14 @@ class AsyncRunner:
         group of short calls is attempted on the loop like
         :meth:`run_quick`; else, or when that would wait, it goes to the
         worker as one job: one hop and one commit for all of them.
+
+        When nothing else is ready to run on the loop, no other call could
+        join before the turn ends: the call runs at once as a group of one
+        would, without the turn.
         """
-        if self._group is None:
-            return await (self.run_quick(fn) if quick else self.run(fn))
         loop = asyncio.get_running_loop()
+        if self._group is None or _alone(loop):
+            return await (self.run_quick(fn) if quick else self.run(fn))
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._closed:
@@ -334,6 +339,15 @@ class AsyncRunner:
         jobs.put((fn, future, loop))
         jobs.put(None)
         await future
+
+
+def _alone(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether no callback waits to run on ``loop`` (nor a task, joining a
+    group or not): then a turn would bring the caller back first, as I/O and
+    timers that come due are queued behind it. Read from the standard loop's
+    queue of ready callbacks; a loop without one (uvloop) is never alone."""
+    ready = getattr(loop, "_ready", None)
+    return isinstance(ready, collections.deque) and not ready
 
 
 class _Later:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import pytest
 
 from agentsession import StoreClosed
-from agentsession.stores._blocking import AsyncRunner, Runner, WouldBlock
+from agentsession.stores._blocking import AsyncRunner, Outcome, Runner, WouldBlock
 
 T = TypeVar("T")
 
@@ -101,6 +101,38 @@ async def test_queued_calls_go_first_and_many_quick_callers_do_not_pile_up() -> 
     here = threading.get_ident()
     assert len(seen) == 51
     assert seen.count(here) == 50  # the queued call ran on the worker
+    await runner.close(lambda: None)
+
+
+class Grouper:
+    """A ``group`` that runs its calls in turn and records each group's size."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def __call__(self, calls: Sequence[Callable[[], object]], /) -> list[Outcome]:
+        self.sizes.append(len(calls))
+        return [(call(), None) for call in calls]
+
+
+@pytest.mark.asyncio
+async def test_a_grouped_call_with_nothing_else_ready_runs_at_once() -> None:
+    # Nothing could join it during a turn of the loop, so it takes none: it
+    # runs as a short call would, on the loop, outside any group.
+    gate, grouper = Gate(), Grouper()
+    runner = AsyncRunner("t", gate, grouper)
+    await asyncio.sleep(0)  # whatever the test's set-up left to run, ran
+    assert await runner.run_grouped(threading.get_ident, True) == threading.get_ident()
+    assert grouper.sizes == [] and gate.tried == 1
+    # With a callback ready, the loop turns, even if no other call joins.
+    asyncio.get_running_loop().call_soon(lambda: None)
+    assert await runner.run_grouped(lambda: "turned", True) == "turned"
+    assert grouper.sizes == [1]
+    # Calls made together still form one group.
+    both = await asyncio.gather(
+        runner.run_grouped(lambda: 1, True), runner.run_grouped(lambda: 2, True)
+    )
+    assert list(both) == [1, 2] and grouper.sizes == [1, 2]
     await runner.close(lambda: None)
 
 
