@@ -31,44 +31,44 @@ UNEXPLAINED = (
 # specific key wins). The published figures behind them are in the docs.
 REASONS = {
     "sqlite-2x": (
-        "One caller's async append runs on the event loop as a group of one, so it costs "
-        "our sync append plus the async layers and one turn of the loop (20-25 µs). The "
-        "sync append is one transaction: the session row (and its four listing indexes), "
-        "the entry (and its two indexes) and its search-queue row, about ten WAL pages. "
-        "Timed by statement on the 2026-12-05 night run's machine, its SQL took about 58 µs "
-        "(COMMIT 35, the row read 6, the UPDATE 6, BEGIN 6, the INSERT 4, the queue row 2), "
-        "the Python work about 40-45 (the session layer, canonical JSON, digest, chain "
-        "step, placement, the row and the records); the same statements without the "
-        "listing indexes and the queue row took 34 µs against 52. SQLiteSession's append "
-        "is an INSERT and an UPDATE through `asyncio.to_thread`: twice as fast as it is "
-        "about our sync append alone (that run: peer 201-248 µs, ours 125-135, 1.5-1.9x; "
-        "the 2026-12-05 late runs: peer 165-224 µs, ours 88-95, 1.8-2.5x, sync 71-79). "
-        "At synchronous=FULL the WAL fsync dominates, and an async write there goes to the "
-        "store's worker thread."
+        "A lone caller's async append runs on the event loop at once when nothing else is "
+        "ready there (no group, no turn of the loop), so it costs our sync append plus the "
+        "async layers (3-7 µs); before that, it took a turn of the loop and a group of one "
+        "(20-25 µs). The sync append is one transaction: the session row (and its four "
+        "listing indexes), the entry (and its two indexes) and its search-queue row, about "
+        "ten WAL pages. Timed by statement on the 2026-12-05 night run's machine, its SQL "
+        "took about 58 µs (COMMIT 35, the row read 6, the UPDATE 6, BEGIN 6, the INSERT 4, "
+        "the queue row 2), the Python work about 40-45 (the session layer, canonical JSON, "
+        "digest, chain step, placement, the row and the records). SQLiteSession's append is "
+        "an INSERT and an UPDATE through `asyncio.to_thread`: twice as fast as it is about "
+        "our sync append alone (the 2026-12-05 late runs, with the turn: peer 165-224 µs, "
+        "ours 88-95, 1.8-2.5x; the late-evening run, without it: peer 170-222 µs, ours "
+        "74-80, 2.2-2.8x). At synchronous=FULL the WAL fsync dominates, and an async write "
+        "there goes to the store's worker thread."
     ),
     "sqlite-2x:sqlite-full": (
-        "At synchronous=FULL every commit waits for the WAL's fsync. In the second 2026-12-05 "
-        "late run a bare one-row INSERT + COMMIT took 149-153 µs at H >= 100 (the floor "
-        "column) and SQLiteSession's append 360-486 µs: twice as fast as its 360 µs at "
-        "H = 10 000 is 180 µs, 1.2x that floor. Our append writes about ten WAL pages "
-        "before the fsync (the entry and its two indexes, the session row and its four "
-        "listing indexes, the search-queue row) and took 1.8-2.0x the floor sync "
-        "(276-293 µs); the async append adds the hand-off to the store's worker, since a "
-        "write that waits for the disk does not run on the event loop."
+        "At synchronous=FULL every commit waits for the WAL's fsync. In the 2026-12-05 "
+        "late-evening run a bare one-row INSERT + COMMIT took 151-171 µs (the floor column) "
+        "and SQLiteSession's append 359-491 µs: twice as fast as its 359 µs at H = 10 000 "
+        "is 180 µs, 1.1x that floor. Our append writes about ten WAL pages before the fsync "
+        "(the entry and its two indexes, the session row and its four listing indexes, the "
+        "search-queue row) and took 1.8-1.9x the floor sync (284-292 µs); the async append "
+        "(405-414 µs) adds the hand-off to the store's worker, since a write that waits for "
+        "the disk does not run on the event loop."
     ),
     "sqlite-throughput": (
         "Appends made together share one transaction (group commit: one commit for the 16), "
-        "but each still runs its own statements and Python work on the one event loop. "
-        "Timed by statement over 3 s on the 2026-12-05 evening machine: WAL checkpoints "
-        "took 19% of the time (5.7 ms for about 1 000 frames, 17.5 µs an append) and "
-        "indexing the search queue 10-12% (2.5 ms a batch of 256 messages), both as chores "
-        "on the writers' connection; SQLiteSession's appends run in threads on connections "
-        "of their own. With search off 12-16k appends/s, with checkpoints every 4 000 "
-        "frames about 10% more: neither reached 3x (about 19k/s there). A checkpoint "
-        "thread with a connection of its own was tried and measured no faster (three "
-        "interleaved rounds: 8.7-11.4k appends/s either way). 2.17x and 2.12x on the two "
-        "2026-12-05 late runs (11,807 against 5,449 appends/s in the second), 2.10x on the "
-        "night run, 1.99x on the evening run."
+        "but each still runs its own statements and Python work on the one event loop, and "
+        "the loop waits while the worker runs the chores on the writers' connection. In a "
+        "3 s run on the 2026-12-05 late-evening machine the loop sat idle 0.83-0.87 s: WAL "
+        "checkpoints took 0.56 s (112 of them, 5 ms each) and indexing the search queue "
+        "0.30 s (143 batches of 256 messages); SQLiteSession's appends run in threads on "
+        "connections of their own. Without those waits the run would reach about 16.6k "
+        "appends/s, the 3x mark. A checkpoint on a connection of its own, in a thread, cut "
+        "the idle time to 0.60 s and measured no faster (11.2-12.5k against 12.4-12.9k "
+        "appends/s: the two threads contend for the interpreter), and lets the WAL grow "
+        "(docs/design.md, Store protocol). 2.22x in the late-evening run (11,865 against "
+        "5,342 appends/s), 2.12-2.17x on the two late runs, 2.10x on the night run."
     ),
     "append-abs": (
         "An absolute target: it moves with the machine (the run line's reference is its "
@@ -86,7 +86,8 @@ REASONS = {
         "An absolute target: it moves with the machine (the run line's reference is its "
         "measure). Missed by 1 µs on both 2026-12-05 late runs (21 µs: at H = 0 in the "
         "first, at H = 10 000 in the second; 18-21 µs at every H in both), met at 19-20 µs "
-        "on the night run before them."
+        "on the night run before them and at 17-20 µs in the late-evening run, once a "
+        "session record was copied by position (about 1.6 µs less an append)."
     ),
     "checkpoint": (
         "A checkpoint records the head's path checksum (docs/design.md, Model), one "
@@ -127,8 +128,8 @@ REASONS = {
         "machine, `INFO commandstats`), with 14 arguments to pack, plus the canonical JSON, "
         "digest and placement every store computes in Python: one atomic chain step with "
         "listing indexes. On the 2026-12-05 afternoon machine a round trip alone was about "
-        "90 µs. On the 2026-12-05 late run: 1.5-1.7x sync (ours 174-193 µs, floor "
-        "111-117), 1.8-1.9x async."
+        "90 µs. On the 2026-12-05 late and late-evening runs: 1.5-1.7x sync (ours 174-198 "
+        "µs, floor 111-121), 1.8-2.0x async."
     ),
     "floor-append:postgres": (
         "One statement, one round trip, but it locks the session row, inserts the entry "
@@ -142,9 +143,10 @@ REASONS = {
         "the ratio 2.5-2.7x. It is the statement, not the flush: with synchronous_commit=off "
         "(2026-12-05 evening, sync) ours took 430-515 µs and the floor 97-151. On the late "
         "runs ours took 630-899 µs sync (highest at H = 100, in every repeat of both; "
-        "638-670 µs at H = 100 timed alone) against a floor of 217-277; the statement "
-        "replayed alone there waited 390 µs for the server, 340 "
-        "without the search `tsvector`, 190 with synchronous_commit=off."
+        "638-670 µs at H = 100 timed alone) against a floor of 217-277, and 657-807 µs "
+        "against 228-234 in the late-evening run (3.4x at H = 100); the statement replayed "
+        "alone there waited 390 µs for the server, 340 without the search `tsvector`, 190 "
+        "with synchronous_commit=off."
     ),
     "append-peer:LangChain RedisChatMessageHistory": (
         "Its append is a bare LPUSH (the floor itself: no session record, head, index or "
@@ -161,19 +163,20 @@ REASONS = {
         "Its `get_items(limit=100)` is an LRANGE and `json.loads`, i.e. the floor itself: "
         "no store can be twice as fast as the floor. Ours walks the path back from the "
         "head in a script and builds 100 Entry records: 0.8-1.0x of it (1.0x on the "
-        "2026-12-05 night run, 0.9x on the late runs)."
+        "2026-12-05 night and late-evening runs, 0.9x on the late runs)."
     ),
     "async-sync": (
         "An async append runs on the event loop when it needs no wait (synchronous=OFF or "
-        "NORMAL), as a group of one: our sync append plus the async layers and one turn "
+        "NORMAL): at once when nothing else is ready there, else in a group after one turn "
         "of the loop. At FULL its commit waits for an fsync, so it goes to the store's "
         "worker thread: a hand-off (queue, thread wake-up, loop wake-up) more."
     ),
     "sqlite-last100": (
         "Twice as fast as SQLiteSession's read is about the floor's time (one column, "
         "`json.loads` per row, on the calling thread): on the 2026-12-05 night run 2x the "
-        "peer's 370 µs was 185 µs, the floor 179 µs; on the late runs 2x the peer's "
-        "284-286 µs was 142-143 µs, the floor 140-147 µs. The peer's read is that floor plus a "
+        "peer's 370 µs was 185 µs, the floor 179 µs; on the late and late-evening runs 2x "
+        "the peer's 280-286 µs was 140-143 µs, the floor 140-147 µs. The peer's read is "
+        "that floor plus a "
         "thread hop. Ours runs on the event loop (no hop): four statements, 100 rows of "
         "nine columns (the driver makes a Python value of each: the eight columns beside "
         "the data, which the floor and the peer do not read, cost about 100 µs of a 150 µs "
@@ -186,7 +189,9 @@ REASONS = {
         "against the floor's LRANGE and `json.loads`. Met at 1.28x on the 2026-12-04 "
         "evening run's machine (Intel Xeon); 1.5-1.75x on this run's (AMD EPYC), with "
         "the same code: there the Python side weighs more against the round trip. On the "
-        "two 2026-12-05 late runs (Intel Xeon): 1.47x (met) and 1.51x."
+        "two 2026-12-05 late runs (Intel Xeon): 1.47x (met) and 1.51x; 1.51x again in the "
+        "late-evening run (ours 541 µs, floor 357 µs at H = 1 000; 1.47-1.48x at the "
+        "other H)."
     ),
     "floor-last100:postgres": (
         "Missed narrowly (2.05x at one H, under 2x at the others): the async path read is "
@@ -194,8 +199,12 @@ REASONS = {
         "built from it, against the floor's SELECT ... LIMIT on one held connection."
     ),
     "last100-peer:OpenAI Agents SQLAlchemySession": (
-        "Its read is an indexed `SELECT ... LIMIT` and `json.loads`, close to the floor: "
-        "twice as fast would be faster than the floor."
+        "Missed by 1% in the 2026-12-05 late-evening run: 1.98x (ours 600 µs, peer 1,186 "
+        "µs), met at 2.0-2.1x in the two late runs before it (ours 576 µs, peer 1,201 µs). "
+        "Timed alone on the same machine, ours took 556-562 µs (2.1x). Our read is a pool "
+        "checkout and one statement that returns the session row and the 100 entries, "
+        "waited on through the event loop, and 100 Entry records; the peer's is an indexed "
+        "`SELECT ... LIMIT` through SQLAlchemy's async engine and `json.loads` per row."
     ),
 }
 
