@@ -212,8 +212,9 @@ REASONS = {
     "read: middleware, cookie": (
         "Starlette's session is the cookie itself: a read verifies an HMAC and decodes "
         "base64 JSON, with no I/O. Ours reads the conversation from the store (one SQLite "
-        "transaction on a worker thread, or one Redis round trip and script) and builds "
-        "the entries: no store-backed session can match a cookie that carries its data."
+        "transaction, on the event loop while the store's worker is idle, or one Redis "
+        "round trip and script) and builds the entries: no store-backed session can match "
+        "a cookie that carries its data."
     ),
 }
 
