@@ -342,10 +342,11 @@ class AsyncRunner:
 
 
 def _alone(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether no callback waits to run on ``loop`` (nor a task, joining a
-    group or not): then a turn would bring the caller back first, as I/O and
-    timers that come due are queued behind it. Read from the standard loop's
-    queue of ready callbacks; a loop without one (uvloop) is never alone."""
+    """Whether nothing waits to run on ``loop``: then a turn of it would run
+    the caller's own step first (I/O and timers that come due queue behind
+    it), so no other call could join a group meanwhile. Read from the
+    standard loop's queue of ready callbacks; a loop without one (uvloop)
+    is never taken to be alone."""
     ready = getattr(loop, "_ready", None)
     return isinstance(ready, collections.deque) and not ready
 
