@@ -67,7 +67,10 @@ REASONS = {
         "appends/s, the 3x mark. A checkpoint on a connection of its own, in a thread, cut "
         "the idle time to 0.60 s and measured no faster (11.2-12.5k against 12.4-12.9k "
         "appends/s: the two threads contend for the interpreter), and lets the WAL grow "
-        "(docs/design.md, Store protocol). 2.22x in the late-evening run (11,865 against "
+        "(docs/design.md, Store protocol). A checkpoint is mostly fsync (3.2 ms for the WAL, "
+        "2.5 for the copy and the database; 0.85 ms in all without them); the WAL fsynced "
+        "first in a thread of its own while the loop kept writing cut the idle time to "
+        "0.68 s and raised the rate 2-5%. 2.22x in the late-evening run (11,865 against "
         "5,342 appends/s), 2.12-2.17x on the two late runs, 2.10x on the night run."
     ),
     "append-abs": (
