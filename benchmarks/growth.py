@@ -130,7 +130,7 @@ def evict_caches() -> None:
     what the open left there: every tier's sample starts cold, as a first
     call after an open may."""
     sweep = _sweep_buffer()
-    sweep[::_LINE] = bytes(len(sweep) // _LINE)
+    sweep[::_LINE] = bytes(-(-len(sweep) // _LINE))  # one per line, a partial last one too
 
 
 def samples(
